@@ -1,0 +1,259 @@
+"""Decode a file with a real decoder, mix to mono, resample with soxr.
+
+libsndfile (``soundfile``) is tried first: it read a 270 s MP3 in 0.22 s here against
+0.8 s for PyAV. FFmpeg through PyAV takes everything libsndfile refuses (M4A/AAC,
+video containers, exotic codecs). Both leave MP3 encoder delay out of the samples they
+return (mpg123 and FFmpeg read the LAME/Xing gapless header), so times match what a
+player plays.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from songmap.config import NETWORK_SR
+from songmap.errors import (
+    AudioTooLongError,
+    AudioTooShortError,
+    InputNotFoundError,
+    NotAudioError,
+    UndecodableAudioError,
+)
+
+log = logging.getLogger(__name__)
+
+#: Seconds decoded per block while mixing down, so a long multichannel file never
+#: needs all its channels in memory at once.
+_BLOCK_S = 30.0
+
+
+@dataclass(frozen=True)
+class Audio:
+    """Mono float32 samples at ``sr`` plus the facts of the file they came from."""
+
+    samples: np.ndarray
+    sr: int
+    source_sr: int
+    channels: int
+    decoder: str
+
+    @property
+    def duration(self) -> float:
+        """Seconds."""
+        return len(self.samples) / self.sr
+
+
+def signal_from_array(
+    samples: np.ndarray, sr: int, *, target_sr: int = NETWORK_SR, decoder: str = "array"
+) -> Audio:
+    """Wrap an in-memory signal (``(n,)`` or ``(n, channels)``, any float/int dtype)."""
+    data = np.asarray(samples)
+    if data.ndim == 1:
+        data = data[:, None]
+    if data.ndim != 2 or data.shape[1] < 1:
+        raise NotAudioError(f"expected a (samples,) or (samples, channels) array, got {data.shape}")
+    if np.issubdtype(data.dtype, np.integer):
+        scale = float(np.iinfo(data.dtype).max) + 1.0
+        data = data.astype(np.float32) / scale
+    mono = _clean(data.mean(axis=1, dtype=np.float32))
+    return Audio(_resample(mono, sr, target_sr), target_sr, int(sr), int(data.shape[1]), decoder)
+
+
+def load_audio(
+    path: str | os.PathLike[str],
+    *,
+    target_sr: int = NETWORK_SR,
+    max_duration_s: float = 3 * 3600.0,
+    min_duration_s: float = 0.0,
+) -> Audio:
+    """Decode ``path`` to mono float32 at ``target_sr`` Hz.
+
+    Raises ``InputNotFoundError``, ``NotAudioError``, ``UndecodableAudioError``,
+    ``AudioTooLongError`` (checked from the header before decoding, and again while
+    decoding, so a file that lies about its length cannot exhaust memory) and
+    ``AudioTooShortError``.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputNotFoundError(f"{p}: no such file")
+    if not p.is_file():
+        raise InputNotFoundError(f"{p}: not a regular file (a folder?)")
+    size = p.stat().st_size
+    if size == 0:
+        raise NotAudioError(f"{p.name}: the file is empty (0 bytes)")
+
+    try:
+        mono, sr, channels, decoder = _decode_soundfile(p, max_duration_s)
+    except _Unsupported:
+        mono, sr, channels, decoder = _decode_pyav(p, max_duration_s)
+
+    if len(mono) == 0:
+        raise UndecodableAudioError(f"{p.name}: the file holds no audio samples")
+    duration = len(mono) / sr
+    if duration < min_duration_s:
+        raise AudioTooShortError(
+            f"{p.name}: {duration:.2f} s of audio is too short to analyse; "
+            f"songmap needs at least {min_duration_s:g} s to find beats"
+        )
+    return Audio(_resample(_clean(mono), sr, target_sr), target_sr, sr, channels, decoder)
+
+
+class _Unsupported(Exception):
+    """libsndfile cannot read this format: hand it to FFmpeg."""
+
+
+def _too_long(name: str, seconds: float, limit: float) -> AudioTooLongError:
+    return AudioTooLongError(
+        f"{name}: {seconds:.0f} s of audio is longer than the limit of {limit:.0f} s "
+        "(raise max_duration_s / --max-duration to analyse it)"
+    )
+
+
+def _decode_soundfile(p: Path, max_duration_s: float) -> tuple[np.ndarray, int, int, str]:
+    import soundfile as sf
+
+    try:
+        f = sf.SoundFile(p)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise _Unsupported() from exc
+    with f:
+        sr, channels, frames = f.samplerate, f.channels, f.frames
+        if sr <= 0 or channels <= 0:
+            raise _Unsupported()
+        if frames / sr > max_duration_s:
+            raise _too_long(p.name, frames / sr, max_duration_s)
+        limit = int(max_duration_s * sr) + 1
+        block = max(1, int(_BLOCK_S * sr))
+        parts: list[np.ndarray] = []
+        got = 0
+        try:
+            while True:
+                data = f.read(block, dtype="float32", always_2d=True)
+                if len(data) == 0:
+                    break
+                parts.append(data.mean(axis=1, dtype=np.float32) if channels > 1 else data[:, 0])
+                got += len(data)
+                if got > limit:
+                    raise _too_long(p.name, got / sr, max_duration_s)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise UndecodableAudioError(
+                f"{p.name}: decoding failed after {got / sr:.1f} s ({exc}); "
+                "the file looks truncated or corrupt"
+            ) from exc
+    if frames > 0 and got < 0.98 * frames and frames - got > sr:
+        raise UndecodableAudioError(
+            f"{p.name}: the header promises {frames / sr:.1f} s but only {got / sr:.1f} s "
+            "could be read; the file is truncated or corrupt"
+        )
+    mono = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    return mono, sr, channels, "soundfile"
+
+
+def _looks_like_text(p: Path) -> bool:
+    with open(p, "rb") as fh:
+        head = fh.read(512)
+    if not head:
+        return False
+    printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in head)
+    return printable / len(head) > 0.95
+
+
+def _decode_pyav(p: Path, max_duration_s: float) -> tuple[np.ndarray, int, int, str]:
+    import av
+
+    try:
+        container = av.open(str(p), metadata_errors="ignore")
+    except (av.error.FFmpegError, UnicodeDecodeError, OSError) as exc:
+        if _looks_like_text(p):
+            raise NotAudioError(
+                f"{p.name} is not audio: it looks like a text file (wrong extension?)"
+            ) from exc
+        raise NotAudioError(
+            f"{p.name} is not audio: FFmpeg could not recognise the format ({exc})"
+        ) from exc
+    with container:
+        streams = container.streams.audio
+        if not streams:
+            kinds = sorted({s.type for s in container.streams})
+            found = f" (it holds {', '.join(kinds)} streams only)" if kinds else ""
+            raise NotAudioError(f"{p.name} has no audio stream{found}; is it a video without sound?")
+        stream = streams[0]
+        declared = _declared_seconds(container, stream)
+        if declared is not None and declared > max_duration_s:
+            raise _too_long(p.name, declared, max_duration_s)
+        sr = int(stream.codec_context.sample_rate or stream.rate or 0)
+        channels = int(stream.codec_context.channels or 0)
+        if sr <= 0:
+            raise NotAudioError(f"{p.name}: the audio stream has no sample rate")
+        limit = int(max_duration_s * sr) + 1
+        parts: list[np.ndarray] = []
+        got = 0
+        try:
+            for frame in container.decode(stream):
+                data = frame.to_ndarray()
+                if frame.format.is_planar:
+                    arr = data.astype(np.float32, copy=False)
+                else:
+                    arr = data.reshape(frame.samples, -1).T.astype(np.float32, copy=False)
+                arr = _to_unit_float(arr, frame.format.name)
+                channels = max(channels, arr.shape[0])
+                parts.append(arr.mean(axis=0, dtype=np.float32))
+                got += arr.shape[1]
+                if got > limit:
+                    raise _too_long(p.name, got / sr, max_duration_s)
+        except av.error.FFmpegError as exc:
+            if got == 0:
+                raise UndecodableAudioError(
+                    f"{p.name}: FFmpeg could not decode any audio ({exc}); "
+                    "the file is corrupt or truncated"
+                ) from exc
+            raise UndecodableAudioError(
+                f"{p.name}: decoding failed after {got / sr:.1f} s ({exc}); "
+                "the file looks truncated or corrupt"
+            ) from exc
+    mono = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    return mono, sr, max(channels, 1), "pyav"
+
+
+def _declared_seconds(container, stream) -> float | None:  # noqa: ANN001 - PyAV objects
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / 1_000_000
+    return None
+
+
+def _to_unit_float(arr: np.ndarray, fmt: str) -> np.ndarray:
+    """PyAV hands integer sample formats as ints: scale them to [-1, 1)."""
+    if fmt.startswith("s16"):
+        return arr / 32768.0
+    if fmt.startswith("s32"):
+        return arr / 2147483648.0
+    if fmt.startswith("u8"):
+        return (arr - 128.0) / 128.0
+    if fmt.startswith("s64"):
+        return arr / 9.223372036854776e18
+    return arr
+
+
+def _clean(mono: np.ndarray) -> np.ndarray:
+    """Replace NaN/Inf samples by silence: one bad sample must not poison every frame."""
+    mono = np.asarray(mono, dtype=np.float32)
+    bad = ~np.isfinite(mono)
+    if bad.any():
+        log.warning("%d non-finite samples replaced by 0", int(bad.sum()))
+        mono = np.where(bad, np.float32(0), mono)
+    return mono
+
+
+def _resample(mono: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
+    if sr == target_sr or len(mono) == 0:
+        return np.ascontiguousarray(mono, dtype=np.float32)
+    import soxr
+
+    return soxr.resample(mono, sr, target_sr, quality="HQ").astype(np.float32, copy=False)

@@ -1,0 +1,241 @@
+"""The Analyzer: configuration plus loaded models; configure once, call many times."""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from songmap import __version__
+from songmap.audio import Audio, load_audio
+from songmap.config import AnalysisSettings
+from songmap.harmony.chords import ChordSegment, recognize_chords
+from songmap.harmony.key import estimate_key, madmom_key_order_to_chromatic
+from songmap.harmony.notation import camelot, open_key
+from songmap.models.registry import Activations, ModelRegistry, get_registry
+from songmap.onsets import detect_onsets, nearest_transients, onset_envelope
+from songmap.rhythm.beats import beat_probability, sample_at, track_beats
+from songmap.rhythm.meter import downbeat_probability, infer_bars
+from songmap.rhythm.tempo import estimate_tempo
+from songmap.schema import (
+    AnalysisResult,
+    AudioInfo,
+    KeyInfo,
+    ModelInfo,
+    PerformanceMetrics,
+    Provenance,
+    TempoInfo,
+    TimeSignature,
+)
+from songmap.timeline import build_timeline
+
+#: Peak level (linear) under which a recording counts as digital silence (-100 dBFS).
+_SILENCE_PEAK = 1e-5
+
+
+@dataclass(frozen=True)
+class NetworkOutputs:
+    """Everything the networks say about one signal; can be saved and reloaded."""
+
+    beats: Activations  # (frames, 2): beat, downbeat; 100 fps
+    key_probabilities: np.ndarray  # (24,) C major..B major, C minor..B minor
+    chroma: Activations  # (frames, 12) C..B; 10 fps
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        np.savez_compressed(path, beats=self.beats.values, beats_fps=self.beats.fps,
+                            key=self.key_probabilities, chroma=self.chroma.values,
+                            chroma_fps=self.chroma.fps)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> "NetworkOutputs":
+        with np.load(path) as z:
+            return cls(Activations(z["beats"], float(z["beats_fps"])), z["key"],
+                       Activations(z["chroma"], float(z["chroma_fps"])))
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+
+
+def _peak_rss_mb() -> float | None:
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    except (ImportError, OSError):
+        return None
+
+
+class Analyzer:
+    """Runs the whole analysis. Thread-safe; share one per process."""
+
+    def __init__(
+        self, settings: AnalysisSettings | None = None, registry: ModelRegistry | None = None
+    ) -> None:
+        self.settings = settings or AnalysisSettings()
+        self.registry = registry or get_registry(self.settings.threads)
+
+    def analyze(self, path: str | os.PathLike[str], *, filename: str | None = None) -> AnalysisResult:
+        """Decode ``path`` and analyse it."""
+        timer = _Timer()
+        t0 = time.perf_counter()
+        with timer.stage("decode"):
+            audio = load_audio(
+                path, max_duration_s=self.settings.max_duration_s,
+                min_duration_s=self.settings.min_duration_s,
+            )
+        return self.analyze_audio(audio, filename=filename or Path(path).name, _timer=timer, _t0=t0)
+
+    def run_networks(self, audio: Audio, timer: _Timer | None = None) -> NetworkOutputs:
+        timer = timer or _Timer()
+        with timer.stage("beat_network"):
+            beats = self.registry.beat_activations(audio.samples)
+        with timer.stage("key_network"):
+            key = madmom_key_order_to_chromatic(self.registry.key_probabilities(audio.samples))
+        with timer.stage("chroma_network"):
+            chroma = self.registry.deep_chroma(audio.samples)
+        return NetworkOutputs(beats, key, chroma)
+
+    def analyze_audio(
+        self,
+        audio: Audio,
+        *,
+        filename: str = "<array>",
+        networks: NetworkOutputs | None = None,
+        _timer: _Timer | None = None,
+        _t0: float | None = None,
+    ) -> AnalysisResult:
+        """Analyse decoded audio (``networks`` may be given to skip the networks)."""
+        timer = _timer or _Timer()
+        t0 = _t0 if _t0 is not None else time.perf_counter()
+        s = self.settings
+        notes: list[str] = []
+        if audio.duration < s.min_duration_s:
+            from songmap.errors import AudioTooShortError
+
+            raise AudioTooShortError(
+                f"{filename}: {audio.duration:.2f} s of audio is too short to analyse; "
+                f"songmap needs at least {s.min_duration_s:g} s to find beats"
+            )
+        silent = float(np.max(np.abs(audio.samples), initial=0.0)) < _SILENCE_PEAK
+        if silent:
+            notes.append("the recording is digital silence: no beats, bars, key or chords")
+        elif networks is None:
+            networks = self.run_networks(audio, timer)
+
+        beat_times = np.zeros(0)
+        positions = np.zeros(0, dtype=int)
+        bpb, meter_label, meter_conf = 4, "4/4", 0.0
+        beat_conf = down_conf = np.zeros(0)
+        onset_times = np.zeros(0)
+        env = Activations(np.zeros(0, np.float32), 100.0)
+        segments: list[ChordSegment] = []
+        key_info = KeyInfo(label="N", confidence=0.0)
+        if networks is not None:
+            act = networks.beats
+            b, d = act.values[:, 0], act.values[:, 1]
+            with timer.stage("beat_tracking"):
+                tracked = track_beats(act, min_bpm=s.min_bpm, max_bpm=s.max_bpm)
+                grid = infer_bars(tracked, b, d, act.fps, meters=s.meters)
+                beat_times, positions = grid.beat_times, grid.positions
+                bpb, meter_label, meter_conf = grid.beats_per_bar, grid.label, grid.confidence
+                keep = (beat_times >= 0) & (beat_times <= audio.duration)
+                beat_times, positions = beat_times[keep], positions[keep]
+                beat_conf = sample_at(beat_probability(act), beat_times, act.fps)
+                down_conf = downbeat_probability(beat_times, b, d, act.fps)
+            if len(beat_times) < 2:
+                notes.append("no steady beat was found")
+            with timer.stage("onsets"):
+                env = onset_envelope(audio.samples, audio.sr)
+                onset_times = detect_onsets(env)
+            with timer.stage("key"):
+                key = estimate_key(networks.key_probabilities)
+                if key.label != "N":
+                    key_info = KeyInfo(
+                        label=key.label, confidence=round(key.confidence, 4),
+                        camelot=camelot(key.label), open_key=open_key(key.label),
+                        runner_up=key.runner_up,
+                        runner_up_confidence=round(key.runner_up_confidence or 0.0, 4),
+                    )
+            with timer.stage("chords"):
+                segments = recognize_chords(
+                    networks.chroma, beat_times, positions, duration=audio.duration,
+                    key=key_info.label, vocabulary=s.chord_vocabulary,
+                )
+
+        with timer.stage("timeline"):
+            t_times, t_strength, t_acc = nearest_transients(
+                beat_times, onset_times, env, window_s=s.transient_window_s
+            )
+            timeline = build_timeline(
+                beat_times=beat_times, positions=positions, beat_confidence=beat_conf,
+                downbeat_confidence=down_conf, transient_times=t_times,
+                transient_strength=t_strength, transient_accuracy=t_acc,
+                chord_segments=segments, chroma=networks.chroma if networks else None,
+                duration=audio.duration,
+            )
+            tempo = estimate_tempo(
+                beat_times, bar_tempi=timeline.bar_tempi,
+                beat_activation=beat_probability(networks.beats) if networks else None,
+            )
+        bars = timeline.downbeats
+        chords = timeline.chords
+        changes = sum(1 for a, c in zip(chords, chords[1:]) if a.chord != c.chord)
+        elapsed = time.perf_counter() - t0
+        for note in notes:
+            warnings.warn(f"{filename}: {note}", stacklevel=2)
+        return AnalysisResult(
+            filename=filename,
+            audio=AudioInfo(duration=round(audio.duration, 4), sample_rate=audio.source_sr,
+                            channels=audio.channels, decoder=audio.decoder),
+            tempo=TempoInfo(
+                bpm=round(tempo.bpm, 2), confidence=round(tempo.confidence, 4),
+                alternative_bpm=None if tempo.alternative_bpm is None else round(tempo.alternative_bpm, 2),
+                alternative_confidence=None if tempo.alternative_confidence is None
+                else round(tempo.alternative_confidence, 4),
+                stability=round(tempo.stability, 4),
+            ),
+            tempo_curve=[(bar.timestamp, bar.tempo) for bar in bars],
+            time_signature=TimeSignature(beats_per_bar=bpb, label=meter_label,
+                                         confidence=round(meter_conf, 4)),
+            key=key_info,
+            downbeat_timeline=bars,
+            total_bars=len(bars),
+            average_bar_duration=round(float(np.mean([x.duration for x in bars])), 4) if bars else 0.0,
+            tempo_stability=round(tempo.stability, 4),
+            beat_transient_markers=timeline.beats,
+            total_beats=len(timeline.beats),
+            transient_accuracy=round(float(np.nan_to_num(t_acc).mean()), 4) if len(t_acc) else 0.0,
+            chord_progression=chords,
+            total_chord_changes=changes,
+            harmonic_rhythm=round(changes / max(len(chords) - 1, 1), 4) if chords else 0.0,
+            chord_segments=[(round(x.start, 4), round(x.end, 4), x.label) for x in segments],
+            onset_times=[round(float(t), 4) for t in onset_times],
+            warnings=notes,
+            performance_metrics=PerformanceMetrics(
+                analysis_time=round(elapsed, 4),
+                realtime_factor=round(audio.duration / elapsed, 2) if elapsed > 0 else 0.0,
+                stage_seconds={k: round(v, 4) for k, v in timer.seconds.items()},
+                peak_rss_mb=_peak_rss_mb(),
+            ),
+            provenance=Provenance(
+                songmap_version=__version__,
+                models=[ModelInfo(**m) for m in self.registry.describe()],
+                settings=s.model_dump(mode="json"),
+            ),
+        )

@@ -1,0 +1,158 @@
+"""Meter and bar phase decided on the tracked beats.
+
+Each beat carries ``p``, the network's probability that it is a downbeat given that it
+is a beat. For every candidate number of beats per bar ``m`` an HMM over beats whose
+states are the positions 1..m (advancing by one each beat, with a small chance of a
+re-sync jump) explains the sequence; the meter whose best path explains ``p`` best wins,
+and that path gives each beat its position in the bar.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Probability per beat of leaving the regular cycle (an added or dropped beat).
+_JUMP = 1e-3
+
+
+@dataclass(frozen=True)
+class MeterDecision:
+    """``positions[i]`` is beat i's 1-based position in its bar."""
+
+    beats_per_bar: int
+    positions: np.ndarray
+    confidence: float
+    scores: dict[int, float]
+
+
+def decode_bar_positions(
+    downbeat_prob: np.ndarray, beats_per_bar: int, *, jump: float = _JUMP
+) -> tuple[np.ndarray, float]:
+    """Viterbi over positions 1..m; returns (positions, mean log-likelihood per beat)."""
+    m = beats_per_bar
+    p = np.clip(np.asarray(downbeat_prob, dtype=float), 1e-3, 1 - 1e-3)
+    n = len(p)
+    if n == 0:
+        return np.zeros(0, dtype=int), 0.0
+    # emission: state 0 is the downbeat
+    emit = np.empty((n, m))
+    emit[:, 0] = np.log(p)
+    emit[:, 1:] = np.log1p(-p)[:, None]
+    # transitions: s -> s+1 (mod m) with 1-jump, anything else shares jump
+    trans = np.full((m, m), np.log(jump / max(m - 1, 1)) if m > 1 else 0.0)
+    for s in range(m):
+        trans[s, (s + 1) % m] = np.log1p(-jump) if m > 1 else 0.0
+    delta = emit[0] - np.log(m)
+    back = np.zeros((n, m), dtype=int)
+    for i in range(1, n):
+        cand = delta[:, None] + trans
+        back[i] = cand.argmax(axis=0)
+        delta = cand.max(axis=0) + emit[i]
+    path = np.empty(n, dtype=int)
+    path[-1] = int(delta.argmax())
+    for i in range(n - 1, 0, -1):
+        path[i - 1] = back[i, path[i]]
+    return path + 1, float(delta.max() / n)
+
+
+#: Log-prior per beat of tracking a bar as six beats (a compound bar tracked at the
+#: eighth-note level). Six-beat cycles can also fit noise in a four-beat song whose
+#: network output marks every other beat, so they must explain clearly more.
+_COMPOUND_PRIOR = -0.1
+
+
+def decide_meter(
+    downbeat_prob: np.ndarray, *, meters: tuple[int, ...] = (2, 3, 4)
+) -> MeterDecision:
+    """Choose beats per bar and each beat's position from per-beat downbeat probabilities."""
+    results = {m: decode_bar_positions(downbeat_prob, m) for m in meters}
+    scores = {m: r[1] + (_COMPOUND_PRIOR if m == 6 else 0.0) for m, r in results.items()}
+    best = max(scores, key=lambda m: scores[m])
+    # softmax over total log-likelihoods, tempered so a few beats do not give certainty
+    n = max(len(downbeat_prob), 1)
+    vals = np.array([scores[m] for m in meters]) * min(n, 50)
+    w = np.exp(vals - vals.max())
+    conf = float(w[list(meters).index(best)] / w.sum())
+    return MeterDecision(best, results[best][0], conf, scores)
+
+
+@dataclass(frozen=True)
+class BarGrid:
+    """Beats at the counted level with their bar positions (1-based; pickups end a bar)."""
+
+    beat_times: np.ndarray
+    positions: np.ndarray
+    beats_per_bar: int
+    label: str
+    confidence: float
+
+
+def downbeat_probability(
+    beat_times: np.ndarray, beat_activation: np.ndarray, downbeat_activation: np.ndarray, fps: float
+) -> np.ndarray:
+    """P(downbeat | beat) for every beat, from the network's two outputs."""
+    from songmap.rhythm.beats import sample_at
+
+    d = sample_at(downbeat_activation, beat_times, fps)
+    b = sample_at(beat_activation + downbeat_activation, beat_times, fps)
+    return d / np.maximum(b, 1e-6)
+
+
+def infer_bars(
+    beat_times: np.ndarray,
+    beat_activation: np.ndarray,
+    downbeat_activation: np.ndarray,
+    fps: float,
+    *,
+    meters: tuple[int, ...] = (2, 3, 4),
+) -> BarGrid:
+    """Decide bars, then how many beats a bar counts, from the tracked beats.
+
+    1. Bars: the HMM of ``decide_meter`` over the tracked beats with 2, 3, 4 and 6
+       tracked beats per bar (6 catches compound bars tracked at the eighth-note level).
+    2. Counting level: a bar of 3 or 6 tracked beats may be compound (6/8, two
+       dotted-quarter beats) or simple (3/4). Each reading divides the bar into k equal
+       beats (positions interpolated between tracked beats); the largest k whose
+       off-downbeat grid points carry at least 3/4 of the best reading's mean beat
+       activation is the count. A bar of 2 tracked beats may likewise hold 3 or 4
+       (the tracker settled on a slower level); bars of 4 are counted as tracked.
+    """
+    from songmap.rhythm.beats import regrid_beats, sample_at
+
+    beats = np.asarray(beat_times, dtype=float)
+    if len(beats) < 2:
+        return BarGrid(beats, np.ones(len(beats), dtype=int), 4, "4/4", 0.0)
+    p = downbeat_probability(beats, beat_activation, downbeat_activation, fps)
+    tracked_meters = tuple(sorted(set(meters) | {6}))
+    decision = decide_meter(p, meters=tracked_meters)
+    n = decision.beats_per_bar
+    first = int(np.argmax(decision.positions == 1)) if (decision.positions == 1).any() else 0
+    any_beat = beat_activation + downbeat_activation
+
+    scores: dict[int, float] = {}
+    grids: dict[int, np.ndarray] = {}
+    candidates = {2: (2, 3, 4), 3: (2, 3), 6: (2, 3)}.get(n, (n,))
+    for k in candidates:
+        step = n / k
+        # grid anchored on the first downbeat, extended back over the pickup
+        start = first - step * np.floor(first / step)
+        grid = regrid_beats(beats, every=step, offset=start)
+        phase = np.round((np.arange(len(grid)) * step + start - first) / step).astype(int) % k
+        off = grid[phase != 0]
+        if len(off) == 0:
+            continue
+        scores[k] = float(sample_at(any_beat, off, fps).mean())
+        grids[k] = grid
+    if not scores:
+        grids[n], scores[n] = beats, 1.0
+    best = max(scores.values())
+    k = max(kk for kk, s in scores.items() if s >= 0.75 * best)
+    grid = grids[k]
+    step = n / k
+    start = first - step * np.floor(first / step)
+    positions = (np.round((np.arange(len(grid)) * step + start - first) / step).astype(int) % k) + 1
+    compound = k == 2 and n in (3, 6)
+    label = {4: "4/4", 3: "3/4", 2: "6/8" if compound else "2/4"}.get(k, f"{k}/4")
+    return BarGrid(grid, positions, k, label, decision.confidence)

@@ -1,0 +1,184 @@
+"""The public result object. Its JSON field names are part of the API contract.
+
+Units: seconds for every time, BPM for tempo, 1-based beat positions within a bar,
+pickup (anacrusis) beats in bar 0, chords in Harte syntax, keys as mir_eval strings.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SCHEMA_VERSION = "1.0"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AudioInfo(_Frozen):
+    duration: float = Field(description="Seconds of audio as a player plays it.")
+    sample_rate: int = Field(description="Sample rate of the file (Hz).")
+    channels: int
+    decoder: str = Field(description="Which decoder read the file (soundfile or pyav).")
+
+
+class TempoInfo(_Frozen):
+    bpm: float = Field(description="Global tempo from the tracked beats (BPM); 0 if none.")
+    confidence: float
+    alternative_bpm: float | None = Field(
+        None, description="Half- or double-time reading of the same beats."
+    )
+    alternative_confidence: float | None = None
+    stability: float = Field(description="1 - coefficient of variation of the bar tempi (0..1).")
+
+
+class TimeSignature(_Frozen):
+    beats_per_bar: int = Field(description="Counted beats per bar (6/8 counts 2).")
+    label: str = Field(description='Conventional reading: "4/4", "3/4", "2/4" or "6/8".')
+    confidence: float
+
+
+class KeyInfo(_Frozen):
+    label: str = Field(description='mir_eval key string, e.g. "A minor"; "N" if undecided.')
+    confidence: float
+    camelot: str | None = Field(None, description='Camelot wheel code, e.g. "8A".')
+    open_key: str | None = Field(None, description='Open Key code, e.g. "1m".')
+    runner_up: str | None = None
+    runner_up_confidence: float | None = None
+
+
+class Downbeat(_Frozen):
+    bar: int = Field(ge=1)
+    timestamp: float
+    confidence: float
+    beat_position: int = 1
+    duration: float = Field(description="Seconds until the next downbeat (or the last beat's end).")
+    beats: int = Field(description="Beats counted in this bar.")
+    tempo: float = Field(description="Tempo of this bar in BPM.")
+
+
+class BeatMarker(_Frozen):
+    beat_number: int = Field(ge=1)
+    bar: int = Field(ge=0, description="0 for pickup beats before the first downbeat.")
+    beat_position: int = Field(ge=1)
+    beat_time: float
+    confidence: float
+    transient_time: float | None = Field(None, description="Nearest detected onset, if close.")
+    transient_strength: float | None = Field(None, description="Onset envelope there (0..1).")
+    accuracy: float | None = Field(
+        None, description="1 - |transient - beat| / window: 1 when they coincide, null if none."
+    )
+
+
+class BarChord(_Frozen):
+    bar: int = Field(ge=1)
+    timestamp: float
+    duration: float
+    chord: str = Field(description="Harte label of the bar's main chord.")
+    confidence: float
+    chroma_vector: list[float] = Field(description="Mean chroma of the bar, C..B, max 1.")
+    chords: list[str] = Field(description="Every chord of the bar in order (one or two).")
+
+
+class PerformanceMetrics(_Frozen):
+    analysis_time: float = Field(description="Wall seconds from file to result.")
+    realtime_factor: float = Field(description="Audio seconds per wall second.")
+    stage_seconds: dict[str, float]
+    peak_rss_mb: float | None = None
+
+
+class ModelInfo(_Frozen):
+    name: str
+    source: str
+    licence: str
+
+
+class Provenance(_Frozen):
+    songmap_version: str
+    models: list[ModelInfo]
+    settings: dict[str, Any]
+
+
+class AnalysisResult(_Frozen):
+    """Everything songmap says about one recording."""
+
+    schema_version: str = SCHEMA_VERSION
+    filename: str
+    audio: AudioInfo
+    tempo: TempoInfo
+    tempo_curve: list[tuple[float, float]] = Field(
+        description="[bar start (s), BPM] for every bar."
+    )
+    time_signature: TimeSignature
+    key: KeyInfo
+    downbeat_timeline: list[Downbeat]
+    total_bars: int
+    average_bar_duration: float
+    tempo_stability: float
+    beat_transient_markers: list[BeatMarker]
+    total_beats: int
+    transient_accuracy: float = Field(description="Mean beat accuracy, beats without transient = 0.")
+    chord_progression: list[BarChord]
+    total_chord_changes: int
+    harmonic_rhythm: float = Field(description="Chord changes per bar.")
+    chord_segments: list[tuple[float, float, str]]
+    onset_times: list[float]
+    warnings: list[str] = []
+    performance_metrics: PerformanceMetrics
+    provenance: Provenance
+
+    @model_validator(mode="after")
+    def _check_invariants(self) -> "AnalysisResult":
+        duration = self.audio.duration + 1e-6
+        times = [b.beat_time for b in self.beat_transient_markers]
+        _check_increasing(times, duration, "beat times")
+        _check_increasing([d.timestamp for d in self.downbeat_timeline], duration, "downbeats")
+        _check_increasing(self.onset_times, duration, "onset times")
+        bars = [d.bar for d in self.downbeat_timeline]
+        if bars != list(range(1, len(bars) + 1)):
+            raise ValueError("bar numbers must run 1, 2, 3, ...")
+        if self.total_bars != len(bars) or self.total_beats != len(times):
+            raise ValueError("totals must count the listed bars and beats")
+        for start, end, _ in self.chord_segments:
+            if not (0 <= start <= end <= duration):
+                raise ValueError("chord segments must lie inside the track")
+        return self
+
+    def timeline_features(self) -> dict[str, Any]:
+        """The ``timeline_features`` block of the service's ``/analyze-timeline`` answer."""
+        data = self.model_dump(mode="json")
+        keys = (
+            "downbeat_timeline total_bars average_bar_duration tempo_stability "
+            "beat_transient_markers total_beats transient_accuracy chord_progression "
+            "total_chord_changes harmonic_rhythm chord_segments tempo tempo_curve "
+            "time_signature key"
+        ).split()
+        return {k: data[k] for k in keys}
+
+    def to_eval_dict(self) -> dict[str, Any]:
+        """The prediction form read by ``shared/eval/score.py`` (mir_eval ready)."""
+        return {
+            "beats": [b.beat_time for b in self.beat_transient_markers],
+            "downbeats": [d.timestamp for d in self.downbeat_timeline],
+            "tempo": self.tempo.bpm,
+            "key": self.key.label if self.key.label != "N" else None,
+            "chords": [list(s) for s in self.chord_segments],
+            "bar_chords": _bar_chord_segments(self),
+        }
+
+
+def _bar_chord_segments(result: AnalysisResult) -> list[list[Any]]:
+    return [[c.timestamp, c.timestamp + c.duration, c.chord] for c in result.chord_progression]
+
+
+def _check_increasing(times: list[float], duration: float, what: str) -> None:
+    prev = -math.inf
+    for t in times:
+        if not math.isfinite(t) or t < 0 or t > duration:
+            raise ValueError(f"{what} must be finite and inside the track")
+        if t <= prev:
+            raise ValueError(f"{what} must increase")
+        prev = t
