@@ -87,6 +87,8 @@ def load_audio(
     if size == 0:
         raise NotAudioError(f"{p.name}: the file is empty (0 bytes)")
 
+    if _looks_like_text(p):
+        raise NotAudioError(f"{p.name} is not audio: it looks like a text file (wrong extension?)")
     try:
         mono, sr, channels, decoder = _decode_soundfile(p, max_duration_s)
     except _Unsupported:
@@ -169,10 +171,6 @@ def _decode_pyav(p: Path, max_duration_s: float) -> tuple[np.ndarray, int, int, 
     try:
         container = av.open(str(p), metadata_errors="ignore")
     except (av.error.FFmpegError, UnicodeDecodeError, OSError) as exc:
-        if _looks_like_text(p):
-            raise NotAudioError(
-                f"{p.name} is not audio: it looks like a text file (wrong extension?)"
-            ) from exc
         raise NotAudioError(
             f"{p.name} is not audio: FFmpeg could not recognise the format ({exc})"
         ) from exc

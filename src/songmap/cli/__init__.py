@@ -1,0 +1,1 @@
+"""The ``songmap`` command line."""

@@ -1,0 +1,189 @@
+"""``songmap``: a thin shell over the Analyzer.
+
+Exit codes (the one place they are decided): 0 ok, 1 analysis failed unexpectedly,
+2 bad arguments or settings, 3 input missing, 4 not audio / undecodable,
+5 too short, 6 too long, 7 timed out, 8 model problem, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from pathlib import Path
+from typing import Callable, Sequence
+
+from songmap import errors
+
+EXIT_CODES: list[tuple[type[BaseException], int]] = [
+    (errors.InvalidParameterError, 2),
+    (errors.InputNotFoundError, 3),
+    (errors.UndecodableAudioError, 4),  # NotAudioError included
+    (errors.AudioTooShortError, 5),
+    (errors.AudioTooLongError, 6),
+    (errors.AnalysisTimeoutError, 7),
+    (errors.ModelError, 8),
+    (errors.SongmapError, 1),
+]
+
+
+def exit_code_for(exc: BaseException) -> int:
+    for cls, code in EXIT_CODES:
+        if isinstance(exc, cls):
+            return code
+    return 1
+
+
+def _settings_from(args: argparse.Namespace):  # noqa: ANN202 - AnalysisSettings
+    from pydantic import ValidationError
+
+    from songmap.config import AnalysisSettings
+
+    values = {}
+    if getattr(args, "max_duration", None) is not None:
+        values["max_duration_s"] = args.max_duration
+    if getattr(args, "vocabulary", None):
+        values["chord_vocabulary"] = args.vocabulary
+    if getattr(args, "threads", None):
+        values["threads"] = args.threads
+    try:
+        return AnalysisSettings(**values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise errors.InvalidParameterError(
+            f"invalid setting {'.'.join(map(str, first['loc']))}: {first['msg']}"
+        ) from None
+
+
+def format_summary(result) -> str:  # noqa: ANN001 - AnalysisResult
+    """A few readable lines for a terminal."""
+    r = result
+    lines = [
+        f"{r.filename}  ({r.audio.duration:.1f} s, {r.audio.sample_rate} Hz, "
+        f"{r.audio.channels} ch)",
+        f"  tempo      {r.tempo.bpm:.1f} BPM"
+        + (f"  (alt {r.tempo.alternative_bpm:.1f})" if r.tempo.alternative_bpm else ""),
+        f"  meter      {r.time_signature.label}  ({r.time_signature.beats_per_bar} beats per bar)",
+        f"  key        {r.key.label}"
+        + (f"  Camelot {r.key.camelot}  Open Key {r.key.open_key}" if r.key.camelot else ""),
+        f"  bars       {r.total_bars}  (avg {r.average_bar_duration:.2f} s)   beats {r.total_beats}"
+        f"   transient accuracy {r.transient_accuracy:.2f}",
+    ]
+    if r.chord_progression:
+        shown = []
+        for bar in r.chord_progression[:16]:
+            shown.append("/".join(bar.chords))
+        more = " ..." if len(r.chord_progression) > 16 else ""
+        lines.append("  chords     " + " | ".join(shown) + more)
+    for w in r.warnings:
+        lines.append(f"  warning    {w}")
+    pm = r.performance_metrics
+    lines.append(f"  analysed in {pm.analysis_time:.2f} s ({pm.realtime_factor:.0f}x real time)")
+    return "\n".join(lines)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from songmap.pipeline import Analyzer
+
+    analyzer = Analyzer(_settings_from(args))
+    result = analyzer.analyze(args.file)
+    if args.output:
+        _write_atomic(Path(args.output), result.model_dump_json(indent=2) + "\n")
+    as_json = args.json or (not args.output and not args.summary and not sys.stdout.isatty())
+    if as_json:
+        sys.stdout.write(result.model_dump_json(indent=2) + "\n")
+    elif not args.quiet:
+        print(format_summary(result))
+    return 0
+
+
+def cmd_example(args: argparse.Namespace) -> int:
+    import shutil
+
+    from songmap.examples import example_path
+
+    src = example_path()
+    if args.output:
+        shutil.copyfile(src, args.output)
+        print(args.output)
+    else:
+        print(src)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from songmap import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="songmap",
+        description="Map a recording in time: tempo, key, meter, bars, beats, chords.",
+    )
+    parser.add_argument("--version", action="version", version=f"songmap {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("analyze", help="analyse one audio file")
+    p.add_argument("file", help="audio file (WAV, FLAC, MP3, OGG, Opus, M4A, AIFF, ...)")
+    p.add_argument("-o", "--output", help="write the JSON result here")
+    p.add_argument("--json", action="store_true",
+                   help="print the JSON result on stdout (default when stdout is not a terminal)")
+    p.add_argument("--summary", action="store_true",
+                   help="print the readable summary even when stdout is not a terminal")
+    p.add_argument("-q", "--quiet", action="store_true", help="no summary")
+    p.add_argument("--max-duration", type=float, metavar="SECONDS",
+                   help="refuse longer audio (default 3 hours)")
+    p.add_argument("--vocabulary", choices=["majmin", "sevenths"], help="chord labels")
+    p.add_argument("--threads", type=int, help="network runtime threads (default 2)")
+    p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("example", help="print (or copy) the bundled example recording")
+    p.add_argument("-o", "--output", help="copy it here")
+    p.set_defaults(func=cmd_example)
+    return parser
+
+
+#: Other modules add subcommands here: name -> (register function).
+EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def _load_extras(parser: argparse.ArgumentParser) -> None:
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for mod in ("songmap.cli.extra",):
+        try:
+            module = __import__(mod, fromlist=["register"])
+        except ImportError:
+            continue
+        module.register(sub)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    _load_extras(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="songmap: %(message)s")
+    if not args.verbose:
+        warnings.filterwarnings("ignore")
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("songmap: interrupted", file=sys.stderr)
+        return 130
+    except errors.SongmapError as exc:
+        print(f"songmap: error: {exc}", file=sys.stderr)
+        return exit_code_for(exc)
+    except MemoryError:
+        print("songmap: error: out of memory; try a shorter file or --max-duration",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

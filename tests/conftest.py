@@ -1,0 +1,52 @@
+"""Shared fixtures: synthetic songs with known answers, the bundled example, one Analyzer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from songmap.examples import Song, example_path, render_song
+
+
+@pytest.fixture(scope="session")
+def analyzer():
+    """One Analyzer (models loaded once) for the whole test session."""
+    from songmap.pipeline import Analyzer
+
+    return Analyzer()
+
+
+@pytest.fixture(scope="session")
+def example_file() -> Path:
+    return example_path()
+
+
+@pytest.fixture(scope="session")
+def example_result(analyzer, example_file):
+    return analyzer.analyze(example_file)
+
+
+def write_song(path: Path, song: Song, subtype: str = "PCM_16") -> Path:
+    sf.write(path, song.samples, song.sr, subtype=subtype)
+    return path
+
+
+@pytest.fixture(scope="session")
+def waltz_file(tmp_path_factory) -> tuple[Path, Song]:
+    """12 bars of 3/4 at 100 BPM."""
+    song = render_song(bpm=100.0, beats_per_bar=3, bars=12,
+                       progression=("G:maj", "D:maj", "E:min", "C:maj"), seed=3)
+    return write_song(tmp_path_factory.mktemp("songs") / "waltz.wav", song), song
+
+
+def click_track(bpm: float, seconds: float, sr: int = 44100) -> np.ndarray:
+    """Clicks (1 ms noise bursts) every 60/bpm s starting at 0.5 s."""
+    out = np.zeros(int(seconds * sr), dtype=np.float32)
+    rng = np.random.default_rng(0)
+    for t in np.arange(0.5, seconds - 0.1, 60.0 / bpm):
+        i = int(t * sr)
+        out[i:i + 44] += rng.standard_normal(44).astype(np.float32) * 0.8
+    return out
