@@ -9,10 +9,12 @@ player plays.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -105,6 +107,55 @@ def load_audio(
     return Audio(_resample(_clean(mono), sr, target_sr), target_sr, sr, channels, decoder)
 
 
+@contextlib.contextmanager
+def _quiet_c_stderr() -> Iterator[None]:
+    """Silence what C decoders print on fd 2 (mpg123's resync notes): our errors say it."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _wav_declared_bytes(p: Path) -> tuple[int, int] | None:
+    """(declared data bytes, bytes present) of a RIFF/WAVE file, or None if not one."""
+    with open(p, "rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        while True:
+            chunk = fh.read(8)
+            if len(chunk) < 8:
+                return None
+            size = int.from_bytes(chunk[4:], "little")
+            if chunk[:4] == b"data":
+                start = fh.tell()
+                return size, p.stat().st_size - start
+            fh.seek(size + (size & 1), 1)
+
+
+def _check_wav_length(p: Path) -> None:
+    declared = _wav_declared_bytes(p)
+    if declared is None:
+        return
+    size, present = declared
+    # 0 and 0xFFFFFFFF are what live recorders write before they know the length
+    if size in (0, 0xFFFFFFFF):
+        return
+    if size > present * 1.01 + 4096:
+        raise UndecodableAudioError(
+            f"{p.name}: the WAV header declares {size} bytes of audio but only {present} are "
+            "present; the file is truncated (or its header is wrong)"
+        )
+
+
 class _Unsupported(Exception):
     """libsndfile cannot read this format: hand it to FFmpeg."""
 
@@ -119,11 +170,13 @@ def _too_long(name: str, seconds: float, limit: float) -> AudioTooLongError:
 def _decode_soundfile(p: Path, max_duration_s: float) -> tuple[np.ndarray, int, int, str]:
     import soundfile as sf
 
+    _check_wav_length(p)
     try:
-        f = sf.SoundFile(p)
+        with _quiet_c_stderr():
+            f = sf.SoundFile(p)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         raise _Unsupported() from exc
-    with f:
+    with f, _quiet_c_stderr():
         sr, channels, frames = f.samplerate, f.channels, f.frames
         if sr <= 0 or channels <= 0:
             raise _Unsupported()
@@ -143,9 +196,9 @@ def _decode_soundfile(p: Path, max_duration_s: float) -> tuple[np.ndarray, int, 
                 if got > limit:
                     raise _too_long(p.name, got / sr, max_duration_s)
         except (sf.LibsndfileError, RuntimeError) as exc:
+            reason = str(exc).replace("Error : ", "").strip()
             raise UndecodableAudioError(
-                f"{p.name}: decoding failed after {got / sr:.1f} s ({exc}); "
-                "the file looks truncated or corrupt"
+                f"{p.name}: decoding failed ({reason}); the file looks truncated or corrupt"
             ) from exc
     if frames > 0 and got < 0.98 * frames and frames - got > sr:
         raise UndecodableAudioError(
@@ -171,8 +224,10 @@ def _decode_pyav(p: Path, max_duration_s: float) -> tuple[np.ndarray, int, int, 
     try:
         container = av.open(str(p), metadata_errors="ignore")
     except (av.error.FFmpegError, UnicodeDecodeError, OSError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
         raise NotAudioError(
-            f"{p.name} is not audio: FFmpeg could not recognise the format ({exc})"
+            f"{p.name} is not audio: FFmpeg could not recognise the format ({reason}); "
+            "is it an audio file?"
         ) from exc
     with container:
         streams = container.streams.audio

@@ -32,6 +32,8 @@ def track_beats(
         min_bpm=min_bpm, max_bpm=max_bpm, fps=activations.fps, transition_lambda=100,
         threshold=0.05,
     )
+    # exact zeros make the HMM's log-densities -inf and Viterbi finds no path
+    prob = np.clip(prob, 1e-5, 1.0 - 1e-5)
     return np.unique(np.asarray(tracker(prob), dtype=float))
 
 

@@ -1,0 +1,51 @@
+"""Beat tracking and tempo on synthetic activations with known answers."""
+
+import numpy as np
+
+from songmap.models.registry import Activations
+from songmap.rhythm.beats import regrid_beats, track_beats
+from songmap.rhythm.meter import infer_bars
+from songmap.rhythm.tempo import estimate_tempo
+
+
+def activation_for(beat_times, downbeat_times, seconds, fps=100.0):
+    n = int(seconds * fps)
+    act = np.zeros((n, 2), dtype=np.float32)
+    for t in beat_times:
+        act[int(round(t * fps)), 0] = 0.8
+    for t in downbeat_times:
+        i = int(round(t * fps))
+        act[i, 0], act[i, 1] = 0.1, 0.8
+    # the network's peaks are a few frames wide
+    from scipy.ndimage import gaussian_filter1d
+
+    act = gaussian_filter1d(act, 1.0, axis=0) * 2.5
+    return Activations(np.clip(act, 0, 1).astype(np.float32), fps)
+
+
+def test_120_bpm_beats_every_half_second():
+    beats = 1.0 + 0.5 * np.arange(40)
+    act = activation_for(beats, beats[::4], 22.0)
+    tracked = track_beats(act)
+    assert len(tracked) == 40
+    assert np.abs(tracked - beats).max() <= 0.011
+    assert abs(estimate_tempo(tracked).bpm - 120.0) < 0.5
+
+
+def test_three_four_bars_from_activations():
+    beats = 0.5 + 0.6 * np.arange(36)
+    act = activation_for(beats, beats[1::3], 23.0)  # one pickup beat
+    grid = infer_bars(track_beats(act), act.values[:, 0], act.values[:, 1], act.fps)
+    assert grid.beats_per_bar == 3 and grid.label == "3/4"
+    assert grid.positions[0] == 3 and grid.positions[1] == 1
+
+
+def test_regrid_interpolates_between_tracked_beats():
+    beats = np.array([0.0, 1.0, 2.0, 3.0])
+    assert np.allclose(regrid_beats(beats, every=0.5), [0, 0.5, 1, 1.5, 2, 2.5, 3])
+    assert np.allclose(regrid_beats(beats, every=1.5), [0, 1.5, 3])
+
+
+def test_silence_gives_no_beats():
+    act = Activations(np.zeros((1000, 2), dtype=np.float32), 100.0)
+    assert len(track_beats(act)) == 0
