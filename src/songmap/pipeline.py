@@ -163,8 +163,22 @@ class Analyzer:
             with timer.stage("onsets"):
                 env = onset_envelope(audio.samples, audio.sr)
                 onset_times = detect_onsets(env)
+            with timer.stage("chords"):
+                # chords with the network's key as prior, then the key from network and
+                # chords together, then chords again if that changed the key
+                net_key = estimate_key(networks.key_probabilities).label
+                segments = recognize_chords(
+                    networks.chroma, beat_times, positions, duration=audio.duration,
+                    key=net_key, vocabulary=s.chord_vocabulary,
+                )
+                key = estimate_key(networks.key_probabilities,
+                                   [(x.start, x.end, x.label) for x in segments])
+                if key.label != net_key:
+                    segments = recognize_chords(
+                        networks.chroma, beat_times, positions, duration=audio.duration,
+                        key=key.label, vocabulary=s.chord_vocabulary,
+                    )
             with timer.stage("key"):
-                key = estimate_key(networks.key_probabilities)
                 if key.label != "N":
                     key_info = KeyInfo(
                         label=key.label, confidence=round(key.confidence, 4),
@@ -172,11 +186,6 @@ class Analyzer:
                         runner_up=key.runner_up,
                         runner_up_confidence=round(key.runner_up_confidence or 0.0, 4),
                     )
-            with timer.stage("chords"):
-                segments = recognize_chords(
-                    networks.chroma, beat_times, positions, duration=audio.duration,
-                    key=key_info.label, vocabulary=s.chord_vocabulary,
-                )
 
         with timer.stage("timeline"):
             t_times, t_strength, t_acc = nearest_transients(

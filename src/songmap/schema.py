@@ -171,7 +171,20 @@ class AnalysisResult(_Frozen):
 
 
 def _bar_chord_segments(result: AnalysisResult) -> list[list[Any]]:
-    return [[c.timestamp, c.timestamp + c.duration, c.chord] for c in result.chord_progression]
+    """The chord progression as segments: one per bar, two where the bar lists two
+    (split where the second chord's segment starts)."""
+    out: list[list[Any]] = []
+    for bar in result.chord_progression:
+        start, end = bar.timestamp, bar.timestamp + bar.duration
+        if len(bar.chords) == 2:
+            split = next((s for s, e, lab in result.chord_segments
+                          if lab == bar.chords[1] and start < s < end), None)
+            if split is not None:
+                out.append([start, split, bar.chords[0]])
+                out.append([split, end, bar.chords[1]])
+                continue
+        out.append([start, end, bar.chord])
+    return out
 
 
 def _check_increasing(times: list[float], duration: float, what: str) -> None:
