@@ -113,11 +113,11 @@ def infer_bars(
     1. Bars: the HMM of ``decide_meter`` over the tracked beats with 2, 3, 4 and 6
        tracked beats per bar (6 catches compound bars tracked at the eighth-note level).
     2. Counting level: a bar of 3 or 6 tracked beats may be compound (6/8, two
-       dotted-quarter beats) or simple (3/4). Each reading divides the bar into k equal
-       beats (positions interpolated between tracked beats); the largest k whose
-       off-downbeat grid points carry at least 3/4 of the best reading's mean beat
-       activation is the count. A bar of 2 tracked beats may likewise hold 3 or 4
-       (the tracker settled on a slower level); bars of 4 are counted as tracked.
+       dotted-quarter beats) or simple (3/4); a bar of 2 tracked beats may hold 3 or 4
+       (the tracker settled on a slower level). Each reading divides the bar into k
+       equal beats (positions interpolated between tracked beats) and is scored by the
+       mean beat activation on its off-downbeat grid points; the tracked reading stays
+       unless another scores clearly (5 %) higher. Bars of 4 are counted as tracked.
     """
     from songmap.rhythm.beats import regrid_beats, sample_at
 
@@ -148,7 +148,8 @@ def infer_bars(
     if not scores:
         grids[n], scores[n] = beats, 1.0
     best = max(scores.values())
-    k = max(kk for kk, s in scores.items() if s >= 0.75 * best)
+    # the tracked count keeps the bar unless another reading is clearly stronger
+    k = n if scores.get(n, 0.0) >= 0.95 * best else max(scores, key=lambda kk: scores[kk])
     grid = grids[k]
     step = n / k
     start = first - step * np.floor(first / step)
