@@ -1,0 +1,117 @@
+"""The batch's JSON Lines output: one line per file, appended atomically.
+
+Each line is written with a single ``write(2)`` on a file opened ``O_APPEND`` and then
+``fsync``-ed, so a reader (or a crash) never sees half a line from this process. A torn
+last line (a power cut mid-write) is cut off when the file is opened again. A rerun appends
+to the same file; ``compact()`` (called at the end of every run) rewrites it atomically
+with one line per path, the latest one winning.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+
+class JsonlWriter:
+    """Append-only JSONL file; ``append`` is safe to call after every result."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        repair_torn_tail(self.path)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def append(self, record: dict[str, Any]) -> None:
+        self.append_line(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+
+    def append_line(self, line: str) -> None:
+        if "\n" in line:
+            raise ValueError("a JSONL record must be a single line")
+        data = (line + "\n").encode("utf-8")
+        written = os.write(self._fd, data)
+        if written != len(data):  # a full disk; finish the line or fail loudly
+            os.write(self._fd, data[written:])
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> "JsonlWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def repair_torn_tail(path: Path) -> bool:
+    """Cut a trailing partial line off ``path``; True if something was cut."""
+    if not path.exists():
+        return False
+    size = path.stat().st_size
+    if size == 0:
+        return False
+    with open(path, "rb+") as f:
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return False
+        # Walk back to the last newline (blocks of 64 KiB).
+        pos = size
+        while pos > 0:
+            step = min(pos, 1 << 16)
+            f.seek(pos - step)
+            block = f.read(step)
+            i = block.rfind(b"\n")
+            if i >= 0:
+                f.truncate(pos - step + i + 1)
+                return True
+            pos -= step
+        f.truncate(0)
+        return True
+
+
+def read_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """Every complete, parseable line of ``path`` (a torn or corrupt line is skipped)."""
+    p = Path(path)
+    if not p.exists():
+        return
+    with open(p, encoding="utf-8") as f:
+        for line in f:
+            if not line.endswith("\n"):
+                break
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue
+
+
+def compact(path: str | os.PathLike[str]) -> int:
+    """Rewrite ``path`` with the last record of every ``path`` key, in first-seen order.
+
+    Atomic: the new content goes to a temporary file in the same folder, which then
+    replaces the old one. Returns the number of lines kept.
+    """
+    p = Path(path)
+    if not p.exists():
+        return 0
+    latest: dict[str, str] = {}
+    with open(p, encoding="utf-8") as f:
+        for line in f:
+            if not line.endswith("\n"):
+                break
+            try:
+                key = json.loads(line).get("path")
+            except (json.JSONDecodeError, AttributeError):
+                continue
+            latest[key] = line  # a dict keeps first-seen order when a key is overwritten
+    tmp = p.with_name(f".{p.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(latest.values())
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(p)
+    return len(latest)

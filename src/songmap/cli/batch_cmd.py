@@ -1,0 +1,61 @@
+"""``songmap batch``: analyse whole libraries, resumably, locally or on a Dask cluster."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "batch", help="analyse many files (folders, globs); resumable; local or Dask",
+        description="Analyse every audio file under PATH... Results go to the result store "
+        "(shared with `songmap serve`), so a rerun skips what is done. Exit status 0 when "
+        "every file was analysed, 1 when some failed, 130 when interrupted.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="audio files, folders (searched recursively) or globs ('**/*.mp3')")
+    p.add_argument("-o", "--output", metavar="FILE.jsonl",
+                   help="also write one JSON line per file (result or error) here")
+    p.add_argument("--export", action="append", default=[], metavar="FORMAT",
+                   help="also write each result in this format (repeatable; "
+                        "see songmap.export, e.g. jams, midi, lab, rekordbox)")
+    p.add_argument("--export-dir", metavar="DIR",
+                   help="where exports go (default: beside -o, else the current folder)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="local worker processes (default: one per core)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:8786",
+                   help="send the work to this Dask scheduler instead of local processes")
+    p.add_argument("--upload", action="store_true",
+                   help="with --scheduler: send each file's bytes (workers cannot see the paths)")
+    p.add_argument("--store", metavar="PATH",
+                   help="result store (SQLite; default: the service's, "
+                        "$SONGMAP_STORE_PATH or ~/.local/share/songmap/results.sqlite)")
+    p.add_argument("--timeout", type=float, metavar="SECONDS", default=900.0,
+                   help="stop an analysis (local worker) after this long (default 900)")
+    p.add_argument("--max-duration", type=float, metavar="SECONDS",
+                   help="refuse longer audio (default 3 hours)")
+    p.add_argument("--vocabulary", choices=["majmin", "sevenths"], help="chord labels")
+    p.add_argument("--threads", type=int, help="network threads per worker (default: cores/N)")
+    p.add_argument("-q", "--quiet", action="store_true", help="only the summary at the end")
+    p.set_defaults(func=cmd_batch)
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from songmap.batch import Progress, run_batch
+    from songmap.cli.main import _settings_from
+    from songmap.errors import InvalidParameterError
+
+    threads = args.threads
+    args.threads = None  # runtime only: not part of the settings (and so the store's key)
+    settings = _settings_from(args)
+    if threads is not None and threads < 1:
+        raise InvalidParameterError("--threads must be at least 1")
+    if args.timeout is not None and args.timeout <= 0:
+        raise InvalidParameterError("--timeout must be positive")
+    summary = run_batch(
+        args.paths, store=args.store, settings=settings, output=args.output,
+        exports=args.export, export_dir=args.export_dir, workers=args.workers,
+        scheduler=args.scheduler, upload=args.upload, timeout_s=args.timeout,
+        threads=threads, progress=Progress(quiet=args.quiet),
+    )
+    return summary.exit_code
