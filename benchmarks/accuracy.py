@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""Accuracy of songmap against ground truth, scored with mir_eval.
+
+    python benchmarks/accuracy.py MANIFEST [MANIFEST ...] [--out DIR] [--cache DIR]
+                                  [--system songmap|madmom] [--json FILE]
+
+MANIFEST is the form written by shared/eval/make_corpus.py (clips with audio paths and
+ground truth). For every clip the networks run once (their outputs can be cached with
+--cache, so decision changes are re-scored in seconds), then either songmap's decisions
+(--system songmap) or madmom's reference wiring (--system madmom: RNN downbeats + DBN over
+3 and 4 beats per bar, CNN key, deep-chroma CRF chords, majority chord per bar) are
+scored. Predictions are written as one JSON per clip in --out (the shared scorer's form).
+
+Metrics: beat F (70 ms), CMLt, AMLt, downbeat F, tempo Acc1/Acc2 (4 %), key weighted
+score; chord WCSR majmin/sevenths, duration-weighted over each group, for the chord
+segments ("seg") and for one chord per bar ("bar"). Printed per meter and overall as a
+Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from collections import defaultdict
+from pathlib import Path
+
+import mir_eval
+import numpy as np
+
+warnings.filterwarnings("ignore")
+
+COLUMNS = ["beatF", "CMLt", "AMLt", "dbeatF", "TAcc1", "TAcc2", "key",
+           "majmin_seg", "sevenths_seg", "majmin_bar", "sevenths_bar"]
+
+
+# ---------------------------------------------------------------- scoring
+def tempo_hit(ref: float, est: float | None, factors=(1.0,)) -> float:
+    if est is None or not np.isfinite(est) or est <= 0:
+        return 0.0
+    return float(any(abs(est - ref * f) <= 0.04 * ref * f for f in factors))
+
+
+def chord_hits(ref: list, est: list) -> dict[str, tuple[float, float]]:
+    """{comparison: (duration scored correct, duration scored)}."""
+    ref_iv = np.array([[s, e] for s, e, _ in ref], dtype=float)
+    ref_lab = [lab for *_, lab in ref]
+    if est:
+        est_iv = np.array([[s, e] for s, e, _ in est], dtype=float)
+        est_lab = [lab for *_, lab in est]
+    else:
+        est_iv, est_lab = np.array([[ref_iv[0, 0], ref_iv[-1, 1]]]), ["N"]
+    est_iv, est_lab = mir_eval.util.adjust_intervals(
+        est_iv, est_lab, ref_iv.min(), ref_iv.max(), "N", "N")
+    iv, r, e = mir_eval.util.merge_labeled_intervals(ref_iv, ref_lab, est_iv, est_lab)
+    dur = mir_eval.util.intervals_to_durations(iv)
+    out = {}
+    for name, fn in (("majmin", mir_eval.chord.majmin), ("sevenths", mir_eval.chord.sevenths)):
+        comp = fn(r, e)
+        ok = comp >= 0
+        out[name] = (float(np.sum(dur[ok] * comp[ok])), float(np.sum(dur[ok])))
+    return out
+
+
+def score_clip(gt: dict, pred: dict) -> dict:
+    res: dict = {}
+    ref_b = np.asarray(gt.get("beats", []), dtype=float)
+    est_b = np.asarray(sorted(pred.get("beats") or []), dtype=float)
+    if len(ref_b) >= 2:
+        res["beatF"] = mir_eval.beat.f_measure(ref_b, est_b, 0.07)
+        if len(est_b) >= 2:
+            _, res["CMLt"], _, res["AMLt"] = mir_eval.beat.continuity(ref_b, est_b)
+        else:
+            res["CMLt"] = res["AMLt"] = 0.0
+    ref_d = np.asarray(gt.get("downbeats", []), dtype=float)
+    if len(ref_d):
+        res["dbeatF"] = mir_eval.beat.f_measure(ref_d, np.asarray(sorted(pred.get("downbeats") or [])), 0.07)
+    if gt.get("tempo"):
+        res["TAcc1"] = tempo_hit(gt["tempo"], pred.get("tempo"))
+        res["TAcc2"] = tempo_hit(gt["tempo"], pred.get("tempo"), (1.0, 2.0, 3.0, 0.5, 1 / 3))
+    if gt.get("key"):
+        try:
+            res["key"] = mir_eval.key.weighted_score(gt["key"], pred["key"]) if pred.get("key") else 0.0
+        except ValueError:
+            res["key"] = 0.0
+    if gt.get("chords"):
+        for kind, field in (("seg", "chords"), ("bar", "bar_chords")):
+            for name, hit in chord_hits(gt["chords"], pred.get(field) or []).items():
+                res[f"{name}_{kind}"] = hit
+    return res
+
+
+def aggregate(rows: list[dict]) -> dict[str, float | None]:
+    agg: dict[str, float | None] = {}
+    for c in COLUMNS:
+        vals = [r[c] for r in rows if c in r]
+        if not vals:
+            agg[c] = None
+        elif isinstance(vals[0], tuple):
+            tot = sum(v[1] for v in vals)
+            agg[c] = sum(v[0] for v in vals) / tot if tot else None
+        else:
+            agg[c] = float(np.mean(vals))
+    return agg
+
+
+def markdown_table(table: dict[str, tuple[int, dict]], title: str) -> str:
+    head = "| " + " | ".join([title, "n"] + COLUMNS) + " |"
+    sep = "|" + "---|" * (len(COLUMNS) + 2)
+    lines = [head, sep]
+    for group, (n, agg) in table.items():
+        cells = ["—" if agg[c] is None else f"{agg[c]:.3f}" for c in COLUMNS]
+        lines.append("| " + " | ".join([group, str(n)] + cells) + " |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- systems
+def madmom_reference(networks, duration: float) -> dict:
+    """madmom's processors wired as the plan wires them (the issue's reference)."""
+    from madmom.features.chords import DeepChromaChordRecognitionProcessor
+    from madmom.features.downbeats import DBNDownBeatTrackingProcessor
+
+    act = networks.beats.values
+    out = DBNDownBeatTrackingProcessor(beats_per_bar=[3, 4], fps=100)(act)
+    beats = out[:, 0] if len(out) else np.zeros(0)
+    downbeats = out[out[:, 1] == 1, 0] if len(out) else np.zeros(0)
+    from songmap.harmony.key import estimate_key
+
+    key = estimate_key(networks.key_probabilities).label
+    segs = [(float(s), float(e), str(lab)) for s, e, lab in
+            DeepChromaChordRecognitionProcessor()(networks.chroma.values)]
+    bars = []
+    ends = np.append(downbeats[1:], beats[-1] + np.median(np.diff(beats))) if len(downbeats) else []
+    for a, b in zip(downbeats, ends):
+        cover: dict[str, float] = defaultdict(float)
+        for s, e, lab in segs:
+            cover[lab] += max(0.0, min(b, e) - max(a, s))
+        bars.append([float(a), float(b), max(cover, key=cover.get) if cover else "N"])
+    tempo = 60.0 / np.median(np.diff(beats)) if len(beats) > 1 else None
+    return {"beats": beats.tolist(), "downbeats": downbeats.tolist(), "tempo": tempo,
+            "key": key, "chords": [list(s) for s in segs], "bar_chords": bars}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("manifests", nargs="+")
+    ap.add_argument("--out", default="bench-out/accuracy", help="prediction JSONs go here")
+    ap.add_argument("--cache", help="cache the network outputs here (.npz per clip)")
+    ap.add_argument("--system", choices=["songmap", "madmom"], default="songmap")
+    ap.add_argument("--json", help="write per-clip and per-group scores here")
+    ap.add_argument("--group-by", default="source")
+    args = ap.parse_args()
+
+    from songmap.audio import load_audio
+    from songmap.pipeline import Analyzer, NetworkOutputs
+
+    analyzer = Analyzer()
+    out_dir = Path(args.out) / args.system
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cache = Path(args.cache) if args.cache else None
+    if cache:
+        cache.mkdir(parents=True, exist_ok=True)
+    groups: dict[str, list[dict]] = defaultdict(list)
+    per_clip = {}
+    t_start = time.perf_counter()
+    audio_s = 0.0
+    for manifest in args.manifests:
+        m = json.loads(Path(manifest).read_text())
+        clips = m["clips"] if isinstance(m, dict) else m
+        for clip in clips:
+            audio_path = Path(manifest).parent / clip["audio"]
+            audio = load_audio(audio_path)
+            audio_s += audio.duration
+            cached = cache / f"{clip['id']}.npz" if cache else None
+            if cached and cached.exists():
+                networks = NetworkOutputs.load(cached)
+            else:
+                networks = analyzer.run_networks(audio)
+                if cached:
+                    networks.save(cached)
+            if args.system == "songmap":
+                pred = analyzer.analyze_audio(audio, filename=clip["id"], networks=networks).to_eval_dict()
+            else:
+                pred = madmom_reference(networks, audio.duration)
+            (out_dir / f"{clip['id']}.json").write_text(json.dumps(pred))
+            res = score_clip(clip["ground_truth"], pred)
+            group = str(clip.get(args.group_by, "all"))
+            groups[group].append(res)
+            per_clip[clip["id"]] = {"group": group, **{k: v for k, v in res.items()}}
+            print(f"  {clip['id']:20s} {group:10s} beatF {res.get('beatF', 0):.3f} "
+                  f"dbeatF {res.get('dbeatF', 0):.3f} key {res.get('key', 0):.2f}",
+                  file=sys.stderr)
+    table = {g: (len(rows), aggregate(rows)) for g, rows in sorted(groups.items())}
+    every = [r for rows in groups.values() for r in rows]
+    table["ALL"] = (len(every), aggregate(every))
+    print(markdown_table(table, args.system))
+    print(f"\n{len(every)} clips, {audio_s / 60:.1f} min of audio, "
+          f"{time.perf_counter() - t_start:.0f} s wall")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(
+            {"system": args.system, "groups": {g: {"n": n, **agg} for g, (n, agg) in table.items()},
+             "clips": per_clip}, indent=1, default=list))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
