@@ -1,0 +1,107 @@
+"""JAMS (JSON Annotated Music Specification), written and validated with the ``jams`` package.
+
+Annotations, each tagged ``annotation_tools = "songmap <version>"``:
+
+- ``beat``: one observation per beat, value = 1-based position in the bar, with confidence;
+- ``beat_position``: the same beats with ``measure`` (bar, 0 for pickups), ``num_beats``
+  (beats counted in that bar) and ``beat_units`` (denominator of the meter label);
+  downbeats are the observations with ``position == 1``;
+- ``chord`` (sandbox ``songmap_layer = "chord_segments"``): the chord segments, Harte labels;
+- ``chord`` (sandbox ``songmap_layer = "bar_chords"``): the main chord of each bar, with confidence;
+- ``key_mode``: ``"A:minor"`` over the whole track (Camelot / Open Key in the sandbox);
+- ``tempo``: the global tempo and, when there is one, the half/double-time alternative;
+- ``onset``: detected onsets.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from songmap.schema import AnalysisResult
+
+
+def _key_mode(label: str) -> str:
+    tonic, mode = label.split()
+    return f"{tonic}:{mode}"
+
+
+def build_jams(result: "AnalysisResult"):  # noqa: ANN201 - jams.JAMS
+    """The result as a validated :class:`jams.JAMS` object."""
+    import jams
+
+    from songmap import __version__
+
+    r = result
+    duration = r.audio.duration
+    meta = jams.AnnotationMetadata(
+        curator=jams.Curator(name="songmap", email=""),
+        annotator={"name": "songmap", "type": "automatic"},
+        version=r.provenance.songmap_version,
+        annotation_tools=f"songmap {r.provenance.songmap_version}",
+        annotation_rules="songmap result schema " + r.schema_version,
+        validation="none (automatic analysis)",
+        data_source="songmap automatic analysis (madmom models): "
+                    + "; ".join(m.name for m in r.provenance.models),
+    )
+
+    def ann(namespace: str, **sandbox: object) -> "jams.Annotation":
+        a = jams.Annotation(namespace=namespace, time=0, duration=duration,
+                            annotation_metadata=meta, sandbox=jams.Sandbox(**sandbox))
+        return a
+
+    beat = ann("beat")
+    denominator = int(r.time_signature.label.split("/")[1])
+    beat_pos = ann("beat_position", meter=r.time_signature.label,
+                   counted_beats_per_bar=r.time_signature.beats_per_bar)
+    beats_in_bar = {d.bar: d.beats for d in r.downbeat_timeline}
+    for b in r.beat_transient_markers:
+        conf = min(max(b.confidence, 0.0), 1.0)
+        beat.append(time=b.beat_time, duration=0.0, value=b.beat_position, confidence=conf)
+        num = beats_in_bar.get(b.bar, r.time_signature.beats_per_bar)
+        beat_pos.append(time=b.beat_time, duration=0.0, confidence=conf, value={
+            "position": b.beat_position, "measure": b.bar,
+            "num_beats": max(num, b.beat_position), "beat_units": denominator,
+        })
+
+    segments = ann("chord", songmap_layer="chord_segments")
+    for start, end, label in r.chord_segments:
+        segments.append(time=start, duration=end - start, value=label, confidence=None)
+    bar_chords = ann("chord", songmap_layer="bar_chords")
+    for c in r.chord_progression:
+        bar_chords.append(time=c.timestamp, duration=c.duration, value=c.chord,
+                          confidence=min(max(c.confidence, 0.0), 1.0))
+
+    annotations = [beat, beat_pos, segments, bar_chords]
+    if r.key.label != "N":
+        key = ann("key_mode", camelot=r.key.camelot, open_key=r.key.open_key,
+                  runner_up=r.key.runner_up)
+        key.append(time=0.0, duration=duration, value=_key_mode(r.key.label),
+                   confidence=min(max(r.key.confidence, 0.0), 1.0))
+        annotations.append(key)
+    if r.tempo.bpm > 0:
+        tempo = ann("tempo", stability=r.tempo.stability)
+        tempo.append(time=0.0, duration=duration, value=r.tempo.bpm,
+                     confidence=min(max(r.tempo.confidence, 0.0), 1.0))
+        if r.tempo.alternative_bpm:
+            tempo.append(time=0.0, duration=duration, value=r.tempo.alternative_bpm,
+                         confidence=min(max(r.tempo.alternative_confidence or 0.0, 0.0), 1.0))
+        annotations.append(tempo)
+    onsets = ann("onset")
+    for t in r.onset_times:
+        onsets.append(time=t, duration=0.0, value=None, confidence=None)
+    annotations.append(onsets)
+
+    jam = jams.JAMS(
+        file_metadata=jams.FileMetadata(title=r.filename, duration=duration),
+        sandbox=jams.Sandbox(songmap={"schema_version": r.schema_version,
+                                      "writer": f"songmap {__version__}"}),
+    )
+    jam.annotations.extend(annotations)
+    jam.validate(strict=True)
+    return jam
+
+
+def to_jams(result: "AnalysisResult") -> str:
+    """JAMS JSON text (validated against the JAMS schema before it is returned)."""
+    return build_jams(result).dumps(indent=2) + "\n"

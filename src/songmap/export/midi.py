@@ -1,0 +1,214 @@
+"""Standard MIDI file whose tempo map follows the tracked beats, written with ``mido``.
+
+A DAW that imports it gets bar lines on songmap's downbeats and one MIDI beat per
+tracked beat, so the recording lines up with the grid:
+
+- track 0 ``songmap tempo map``: a ``set_tempo`` at every beat (so beat *k* falls exactly on
+  tick ``k * beat_ticks``), a ``time_signature`` whenever the beats per bar change,
+  a ``marker`` "Bar n" on every downbeat, and the ``key_signature``;
+- track 1 ``songmap click``: channel 10 (GM drums) note 76 (hi wood block, velocity 120)
+  on downbeats and note 77 (low wood block, velocity 80) on the other beats;
+- track 2 ``songmap chords``: a ``text`` event with the Harte label at every chord segment
+  and its chord tones held for the segment (root in octave 3, chord tones above it).
+
+Time before the first beat becomes a lead-in: whole beats at the opening tempo plus the
+pickup beats, so MIDI bar 1 is the lead-in and songmap bar *n* is MIDI bar *n* + (lead-in
+bars). Beats are quarter notes (``N/4``, ``N/2`` meters) or dotted quarters (``6/8``).
+Resolution is 960 ticks per quarter (0.5 ms at 120 BPM); tempo values are rounded to whole
+microseconds with the rounding error carried forward, so beat times stay within 1 us.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import TYPE_CHECKING
+
+from songmap.harmony.notation import pitch_class
+
+if TYPE_CHECKING:
+    from songmap.schema import AnalysisResult
+
+PPQ = 960
+CLICK_CHANNEL = 9  # MIDI channel 10, GM percussion
+DOWNBEAT_NOTE, BEAT_NOTE = 76, 77  # GM hi / low wood block
+DOWNBEAT_VELOCITY, BEAT_VELOCITY = 120, 80
+CHORD_CHANNEL = 0
+_MAX_TEMPO_US = 0xFFFFFF  # set_tempo holds 24 bits
+
+# Harte shorthands -> intervals in semitones above the root.
+HARTE_INTERVALS: dict[str, tuple[int, ...]] = {
+    "maj": (0, 4, 7), "min": (0, 3, 7), "dim": (0, 3, 6), "aug": (0, 4, 8),
+    "7": (0, 4, 7, 10), "maj7": (0, 4, 7, 11), "min7": (0, 3, 7, 10),
+    "dim7": (0, 3, 6, 9), "hdim7": (0, 3, 6, 10), "minmaj7": (0, 3, 7, 11),
+    "maj6": (0, 4, 7, 9), "min6": (0, 3, 7, 9), "9": (0, 4, 7, 10, 14),
+    "maj9": (0, 4, 7, 11, 14), "min9": (0, 3, 7, 10, 14), "sus2": (0, 2, 7), "sus4": (0, 5, 7),
+    "5": (0, 7), "1": (0,),
+}
+_DEGREES = {"1": 0, "2": 2, "3": 4, "4": 5, "5": 7, "6": 9, "7": 11, "9": 14, "11": 17, "13": 21}
+
+
+def chord_pitches(label: str, *, root_octave: int = 3) -> list[int]:
+    """MIDI notes voicing a Harte label (``[]`` for ``N``/``X``); slash bass an octave down."""
+    if label in ("N", "X"):
+        return []
+    body, _, bass = label.partition("/")
+    root_name, _, quality = body.partition(":")
+    quality = quality.split("(")[0] or "maj"
+    root = 12 * (root_octave + 1) + pitch_class(root_name)
+    notes = [root + i for i in HARTE_INTERVALS.get(quality, (0, 7))]
+    if bass:
+        acc = bass.count("#") - bass.count("b")
+        degree = _DEGREES.get(bass.strip("#b"))
+        if degree is not None:
+            notes.insert(0, root + degree + acc - 12)
+    return sorted(set(notes))
+
+
+def _mido_key(label: str) -> str | None:
+    if label == "N":
+        return None
+    tonic, mode = label.split()
+    return tonic + ("m" if mode == "minor" else "")
+
+
+class _TempoMap:
+    """Piecewise-linear seconds <-> ticks through grid points (one per beat)."""
+
+    def __init__(self, ticks: list[int], times: list[float]) -> None:
+        self.ticks, self.times = ticks, times
+
+    def tick_of(self, t: float) -> int:
+        import bisect
+
+        ts, ks = self.times, self.ticks
+        if len(ts) == 1:
+            return ks[0]
+        i = min(max(bisect.bisect_right(ts, t) - 1, 0), len(ts) - 2)
+        rate = (ks[i + 1] - ks[i]) / (ts[i + 1] - ts[i])
+        return max(0, int(round(ks[i] + (t - ts[i]) * rate)))
+
+
+def build_midi(result: "AnalysisResult"):  # noqa: ANN201 - mido.MidiFile
+    import mido
+
+    r = result
+    beats = r.beat_transient_markers
+    six_eight = r.time_signature.label == "6/8"
+    beat_ticks = PPQ * 3 // 2 if six_eight else PPQ
+    denominator = 8 if six_eight else int(r.time_signature.label.split("/")[1])
+    units_per_beat = 3 if six_eight else 1  # time-signature numerator units per counted beat
+    bpb = r.time_signature.beats_per_bar
+
+    def numerator(n_beats: int) -> int:
+        return max(1, n_beats * units_per_beat)
+
+    # Grid points (tick, seconds): t=0, lead-in beats, every tracked beat.
+    grid_ticks: list[int] = []
+    grid_times: list[float] = []
+    measures: list[tuple[int, int]] = []  # (start tick, counted beats)
+    first_beat_tick = 0
+    if beats:
+        times = [b.beat_time for b in beats]
+        period = times[1] - times[0] if len(times) > 1 else 60.0 / max(r.tempo.bpm, 1.0)
+        lead_units = 0
+        if times[0] > 1e-4:
+            # whole beats at roughly the opening tempo, bounded by what set_tempo can hold
+            lead_units = max(1, round(times[0] / period),
+                             math.ceil(times[0] * 1e6 * PPQ / beat_ticks / _MAX_TEMPO_US))
+            for u in range(lead_units):
+                grid_ticks.append(u * beat_ticks)
+                grid_times.append(times[0] * u / lead_units)
+        first_beat_tick = lead_units * beat_ticks
+        for k, t in enumerate(times):
+            grid_ticks.append(first_beat_tick + k * beat_ticks)
+            grid_times.append(t)
+        pickups = sum(1 for b in beats if b.bar == 0)
+        pre = lead_units + pickups  # counted beats before the first downbeat
+        if r.downbeat_timeline:
+            tick = 0
+            if pre % bpb:
+                measures.append((0, pre % bpb))
+                tick = (pre % bpb) * beat_ticks
+            while tick < (lead_units + pickups) * beat_ticks:
+                measures.append((tick, bpb))
+                tick += bpb * beat_ticks
+            for i, d in enumerate(r.downbeat_timeline):
+                # the last bar is usually cut short by the end of the recording, not a
+                # change of meter: keep the grid's meter there
+                last = i == len(r.downbeat_timeline) - 1
+                n = max(d.beats, bpb) if last else d.beats
+                measures.append((tick, n))
+                tick += n * beat_ticks
+        else:
+            measures.append((0, bpb))
+    else:
+        grid_ticks, grid_times = [0], [0.0]
+        measures.append((0, bpb))
+    tmap = _TempoMap(grid_ticks, grid_times)
+
+    conductor: list[tuple[int, int, object]] = []  # (tick, order, message)
+    # tempo: rounding error carried forward so every grid point lands within 1 us
+    achieved = 0.0
+    last_tempo = mido.bpm2tempo(r.tempo.bpm) if r.tempo.bpm > 0 else 500000
+    for i in range(len(grid_ticks) - 1):
+        span = grid_ticks[i + 1] - grid_ticks[i]
+        us = (grid_times[i + 1] - achieved) * 1e6 * PPQ / span
+        tempo = min(max(int(round(us)), 1), _MAX_TEMPO_US)
+        achieved += tempo * span / PPQ / 1e6
+        if tempo != last_tempo or i == 0:
+            conductor.append((grid_ticks[i], 1, mido.MetaMessage("set_tempo", tempo=tempo)))
+        last_tempo = tempo
+    if len(grid_ticks) == 1:
+        conductor.append((0, 1, mido.MetaMessage("set_tempo", tempo=last_tempo)))
+    prev_num = None
+    for tick, n in measures:
+        num = numerator(n)
+        if num != prev_num:
+            conductor.append((tick, 0, mido.MetaMessage(
+                "time_signature", numerator=num, denominator=denominator,
+                clocks_per_click=36 if six_eight else 24, notated_32nd_notes_per_beat=8)))
+            prev_num = num
+    for d in r.downbeat_timeline:
+        conductor.append((tmap.tick_of(d.timestamp), 2, mido.MetaMessage("marker", text=f"Bar {d.bar}")))
+    key = _mido_key(r.key.label)
+    if key:
+        conductor.append((0, 0, mido.MetaMessage("key_signature", key=key)))
+
+    click: list[tuple[int, int, object]] = []
+    dur = beat_ticks // 4
+    for k, b in enumerate(beats):
+        tick = first_beat_tick + k * beat_ticks
+        accent = b.beat_position == 1 and b.bar >= 1
+        note = DOWNBEAT_NOTE if accent else BEAT_NOTE
+        vel = DOWNBEAT_VELOCITY if accent else BEAT_VELOCITY
+        click.append((tick, 1, mido.Message("note_on", channel=CLICK_CHANNEL, note=note, velocity=vel)))
+        click.append((tick + dur, 0, mido.Message("note_off", channel=CLICK_CHANNEL, note=note, velocity=0)))
+
+    chords: list[tuple[int, int, object]] = [
+        (0, 0, mido.Message("program_change", channel=CHORD_CHANNEL, program=0))]
+    for start, end, label in r.chord_segments:
+        t0, t1 = tmap.tick_of(start), tmap.tick_of(end)
+        chords.append((t0, 2, mido.MetaMessage("text", text=label)))
+        for p in chord_pitches(label):
+            chords.append((t0, 3, mido.Message("note_on", channel=CHORD_CHANNEL, note=p, velocity=70)))
+            chords.append((max(t1, t0 + 1), 1, mido.Message("note_off", channel=CHORD_CHANNEL, note=p, velocity=0)))
+
+    mid = mido.MidiFile(type=1, ticks_per_beat=PPQ)
+    for name, events in (("songmap tempo map", conductor), ("songmap click", click),
+                         ("songmap chords", chords)):
+        track = mido.MidiTrack()
+        track.append(mido.MetaMessage("track_name", name=name, time=0))
+        now = 0
+        for tick, _, msg in sorted(events, key=lambda e: (e[0], e[1])):
+            track.append(msg.copy(time=tick - now))
+            now = tick
+        track.append(mido.MetaMessage("end_of_track", time=0))
+        mid.tracks.append(track)
+    return mid
+
+
+def to_midi(result: "AnalysisResult") -> bytes:
+    buf = io.BytesIO()
+    build_midi(result).save(file=buf)
+    return buf.getvalue()

@@ -1,0 +1,164 @@
+"""rekordbox collection XML (``File > Import > Import Collection (XML)`` / the XML bridge).
+
+Follows rekordbox's published "xml format list" (``DJ_PLAYLISTS`` > ``PRODUCT``,
+``COLLECTION`` > ``TRACK`` with ``TEMPO`` and ``POSITION_MARK`` children, ``PLAYLISTS``):
+
+- ``TRACK``: ``Name``, ``Kind``, ``TotalTime`` (whole seconds), ``AverageBpm``, ``SampleRate``,
+  ``Tonality`` (rekordbox's classic notation: ``Am``, ``C``, ``F#m``, ``Bb``), ``Location``
+  (``file://localhost/`` URI; pass ``location=`` the audio path, otherwise the bare file name
+  is written and rekordbox will ask where the file is), ``Comments`` (Camelot / Open Key).
+- ``TEMPO``: the beat grid. ``Inizio`` = start of a grid segment (s), ``Bpm``, ``Metro``
+  (``"4/4"``), ``Battito`` = position in the bar of the beat at ``Inizio``. Beats inside a
+  segment are at ``Inizio + k * 60 / Bpm``. A new segment starts wherever that prediction
+  would miss a tracked beat by 1 ms or more (with the written, rounded values), or where the
+  bar count breaks, so steady tracks get a few entries and drifting ones one per beat.
+- ``POSITION_MARK``: a memory cue (``Type="0"``, ``Num="-1"``) at the first downbeat.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING, Sequence
+from urllib.parse import quote
+from xml.etree import ElementTree as ET
+
+if TYPE_CHECKING:
+    from songmap.schema import AnalysisResult
+
+#: Largest miss (s) allowed between a written grid and a tracked beat.
+GRID_TOLERANCE_S = 0.0009
+_KINDS = {".mp3": "MP3 File", ".m4a": "M4A File", ".aac": "M4A File", ".mp4": "M4A File",
+          ".wav": "WAV File", ".aif": "AIFF File", ".aiff": "AIFF File", ".flac": "FLAC File"}
+
+
+def tonality(label: str) -> str | None:
+    """``"A minor"`` -> ``"Am"``, ``"Bb major"`` -> ``"Bb"``; None when undecided."""
+    if label == "N":
+        return None
+    tonic, mode = label.split()
+    return tonic + ("m" if mode == "minor" else "")
+
+
+def location_uri(path: str | os.PathLike[str]) -> str:
+    """``file://localhost/...`` URI as rekordbox writes it (percent-encoded, ``/`` separators)."""
+    p = PurePath(path)
+    if p.is_absolute() or p.drive:
+        text = p.as_posix()
+    else:
+        text = Path(p).as_posix()  # relative: kept relative, rekordbox will ask to relocate
+    if not text.startswith("/"):
+        text = "/" + text
+    return "file://localhost" + quote(text, safe="/:")
+
+
+def _fmt_bpm(bpm: float) -> str:
+    return f"{bpm:.2f}"
+
+
+def _fmt_s(t: float) -> str:
+    return f"{t:.3f}"
+
+
+def _bpm_candidates(start_s: float, end_s: float, n_beats: int) -> list[float]:
+    """Bpm values with 2 decimals (as written) near the mean tempo from ``start_s`` to ``end_s``."""
+    exact = 60.0 * n_beats / (end_s - start_s)
+    down = math.floor(exact * 100.0) / 100.0
+    return [round(exact, 2), down, round(down + 0.01, 2)]
+
+
+def grid_segments(result: "AnalysisResult") -> list[tuple[float, float, int, int]]:
+    """``(inizio_s, bpm, battito, n_beats)`` per ``TEMPO`` entry, as written (rounded).
+
+    Greedy: a segment starting at beat *i* grows while one (Inizio, Bpm) pair predicts every
+    beat in it within ``GRID_TOLERANCE_S`` and the bar count runs on regularly. Where a new
+    segment starts, the old one's prediction for that beat must not fall before the new
+    ``Inizio``, or a player would draw the beat twice.
+    """
+    beats = result.beat_transient_markers
+    times = [b.beat_time for b in beats]
+    starts = [round(t, 3) for t in times]  # Inizio is written with millisecond resolution
+    pos = [b.beat_position for b in beats]
+    bpb = result.time_signature.beats_per_bar
+    out: list[tuple[float, float, int, int]] = []
+    i, n = 0, len(times)
+    while i < n:
+        if i == n - 1:
+            bpm = out[-1][1] if out else (round(result.tempo.bpm, 2) or 120.0)
+            out.append((starts[i], bpm, pos[i], 1))
+            break
+        # one beat always works: the Bpm rounded down puts the next beat at or after its Inizio
+        best = (i + 1, math.floor(6000.0 * (1 - 1e-12) / (starts[i + 1] - starts[i])) / 100.0, False)
+        for j in range(i + 1, n):
+            if pos[j] != (pos[i] - 1 + (j - i)) % bpb + 1:
+                break  # bar counting must continue regularly from beat i
+            fits = [bpm for bpm in _bpm_candidates(starts[i], starts[j], j - i)
+                    if all(abs(starts[i] + (k - i) * 60.0 / bpm - times[k]) < GRID_TOLERANCE_S
+                           for k in range(i + 1, j + 1))]
+            if not fits:
+                break
+            if j == n - 1:
+                best = (j, fits[0], True)  # reaches the last beat: no next Inizio to respect
+            else:
+                clean = [b for b in fits if starts[i] + (j - i) * 60.0 / b >= starts[j] - 1e-9]
+                if clean:
+                    best = (j, clean[0], False)
+        j, bpm, to_end = best
+        out.append((starts[i], bpm, pos[i], j - i + (1 if to_end else 0)))
+        if to_end:
+            break
+        i = j
+    return out
+
+
+def _track_element(parent: ET.Element, result: "AnalysisResult", track_id: int,
+                   location: str | os.PathLike[str] | None) -> ET.Element:
+    r = result
+    name = PurePath(r.filename).stem
+    attrs = {
+        "TrackID": str(track_id),
+        "Name": name,
+        "Kind": _KINDS.get(PurePath(r.filename).suffix.lower(), "Audio File"),
+        "TotalTime": str(int(round(r.audio.duration))),
+        "AverageBpm": _fmt_bpm(r.tempo.bpm),
+        "SampleRate": str(r.audio.sample_rate),
+        "Location": location_uri(location if location is not None else r.filename),
+    }
+    tone = tonality(r.key.label)
+    if tone:
+        attrs["Tonality"] = tone
+        attrs["Comments"] = f"{r.key.camelot} / {r.key.open_key} - {r.time_signature.label} (songmap)"
+    track = ET.SubElement(parent, "TRACK", attrs)
+    metro = r.time_signature.label
+    for inizio, bpm, battito, _n in grid_segments(r):
+        ET.SubElement(track, "TEMPO", {"Inizio": _fmt_s(inizio), "Bpm": _fmt_bpm(bpm),
+                                       "Metro": metro, "Battito": str(battito)})
+    if r.downbeat_timeline:
+        ET.SubElement(track, "POSITION_MARK", {
+            "Name": "Bar 1", "Type": "0", "Start": _fmt_s(r.downbeat_timeline[0].timestamp),
+            "Num": "-1"})
+    return track
+
+
+def collection_xml(results: Sequence["AnalysisResult"],
+                   locations: Sequence[str | os.PathLike[str] | None] | None = None) -> str:
+    """One collection holding several analysed tracks (for batch runs)."""
+    from songmap import __version__
+
+    locs = list(locations) if locations is not None else [None] * len(results)
+    root = ET.Element("DJ_PLAYLISTS", {"Version": "1.0.0"})
+    ET.SubElement(root, "PRODUCT", {"Name": "songmap", "Version": __version__, "Company": "songmap"})
+    coll = ET.SubElement(root, "COLLECTION", {"Entries": str(len(results))})
+    for i, (res, loc) in enumerate(zip(results, locs), start=1):
+        _track_element(coll, res, i, loc)
+    playlists = ET.SubElement(root, "PLAYLISTS")
+    ET.SubElement(playlists, "NODE", {"Type": "0", "Name": "ROOT", "Count": "0"})
+    ET.indent(root, space="  ")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def to_rekordbox_xml(result: "AnalysisResult",
+                     location: str | os.PathLike[str] | None = None) -> str:
+    """A collection with this one track; ``location`` is the audio file's path."""
+    return collection_xml([result], [location])

@@ -1,0 +1,128 @@
+"""MIDI read back with pretty_midi (times via its own tempo-map arithmetic) and mido."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+from songmap.export import export
+from songmap.export.midi import BEAT_NOTE, DOWNBEAT_NOTE, chord_pitches
+
+pretty_midi = pytest.importorskip("pretty_midi")
+mido = pytest.importorskip("mido")
+
+
+def _pm(result):
+    return pretty_midi.PrettyMIDI(io.BytesIO(export(result, "midi")))
+
+
+def test_click_track_lands_on_every_beat_with_accented_downbeats(any_result):
+    r = any_result
+    pm = _pm(r)
+    (click,) = [i for i in pm.instruments if i.is_drum]
+    notes = sorted(click.notes, key=lambda n: n.start)
+    np.testing.assert_allclose([n.start for n in notes],
+                               [b.beat_time for b in r.beat_transient_markers], atol=1e-3)
+    expected = [DOWNBEAT_NOTE if b.beat_position == 1 and b.bar >= 1 else BEAT_NOTE
+                for b in r.beat_transient_markers]
+    assert [n.pitch for n in notes] == expected
+    accents = {n.velocity for n in notes if n.pitch == DOWNBEAT_NOTE}
+    others = {n.velocity for n in notes if n.pitch == BEAT_NOTE}
+    assert min(accents) > max(others)
+
+
+def test_midi_grid_beats_and_bar_lines_follow_the_recording(any_result):
+    """pretty_midi derives beats and downbeats from the tempo map and time signatures alone."""
+    r = any_result
+    pm = _pm(r)
+    beat_times = np.array([b.beat_time for b in r.beat_transient_markers])
+    grid = pm.get_beats()
+    on_grid = grid[(grid >= beat_times[0] - 1e-3) & (grid <= beat_times[-1] + 1e-3)]
+    np.testing.assert_allclose(on_grid, beat_times, atol=1e-3)
+    downs = pm.get_downbeats()
+    first, last = r.downbeat_timeline[0].timestamp, r.downbeat_timeline[-1].timestamp
+    in_song = downs[(downs >= first - 1e-3) & (downs <= last + 1e-3)]
+    np.testing.assert_allclose(in_song, [d.timestamp for d in r.downbeat_timeline], atol=1e-3)
+    # tempo at each beat = the local inter-beat interval
+    change_times, tempi = pm.get_tempo_changes()
+    for t, nxt in zip(beat_times[:-1], beat_times[1:]):
+        i = np.searchsorted(change_times, t + 1e-6) - 1
+        beats_per_quarter = 2 / 3 if r.time_signature.label == "6/8" else 1
+        assert 60.0 / tempi[i] * (1 / beats_per_quarter) == pytest.approx(nxt - t, abs=1e-4)
+
+
+def test_chord_track_labels_and_notes(any_result):
+    r = any_result
+    pm = _pm(r)
+    texts = sorted(pm.text_events, key=lambda e: e.time)
+    np.testing.assert_allclose([e.time for e in texts], [s for s, _, _ in r.chord_segments], atol=1e-3)
+    assert [e.text for e in texts] == [c for _, _, c in r.chord_segments]
+    (chords,) = [i for i in pm.instruments if not i.is_drum]
+    for start, end, label in r.chord_segments:
+        sounding = sorted(n.pitch for n in chords.notes if abs(n.start - start) < 1e-3)
+        assert sounding == chord_pitches(label), label
+        for n in chords.notes:
+            if abs(n.start - start) < 1e-3:
+                assert n.end == pytest.approx(end, abs=1e-3)
+
+
+def test_markers_meter_and_key_read_back_with_mido(any_result):
+    r = any_result
+    mid = mido.MidiFile(file=io.BytesIO(export(r, "midi")))
+    assert mid.ticks_per_beat == 960
+    conductor = mid.tracks[0]
+    # seconds of each marker computed with mido's own tick2second over the tempo changes
+    tick, seconds, tempo, markers = 0, 0.0, 500000, []
+    for msg in conductor:
+        seconds += mido.tick2second(msg.time, mid.ticks_per_beat, tempo)
+        tick += msg.time
+        if msg.type == "set_tempo":
+            tempo = msg.tempo
+        elif msg.type == "marker":
+            markers.append((seconds, msg.text))
+    np.testing.assert_allclose([t for t, _ in markers],
+                               [d.timestamp for d in r.downbeat_timeline], atol=1e-3)
+    assert [m for _, m in markers] == [f"Bar {d.bar}" for d in r.downbeat_timeline]
+    sigs = [m for m in conductor if m.type == "time_signature"]
+    num = int(r.time_signature.label.split("/")[0])
+    assert any(s.numerator == num and s.denominator == int(r.time_signature.label[-1])
+               for s in sigs)
+    (key,) = [m for m in conductor if m.type == "key_signature"]
+    tonic, mode = r.key.label.split()
+    assert key.key == tonic + ("m" if mode == "minor" else "")
+
+
+def test_six_eight_uses_dotted_quarter_beats():
+    from tests.export.helpers import make_result
+
+    times = [0.5 + 0.6 * i for i in range(12)]
+    r = make_result(times, [1, 2] * 6, meter="6/8", beats_per_bar=2,
+                    chords=[(0.5, 7.7, "D:maj")], key="D major")
+    pm = pretty_midi.PrettyMIDI(io.BytesIO(export(r, "midi")))
+    assert (pm.time_signature_changes[-1].numerator, pm.time_signature_changes[-1].denominator) == (6, 8)
+    downs = pm.get_downbeats()
+    np.testing.assert_allclose(downs[(downs > 0.4)][:6], times[::2], atol=1e-3)
+    (click,) = [i for i in pm.instruments if i.is_drum]
+    np.testing.assert_allclose(sorted(n.start for n in click.notes), times, atol=1e-3)
+
+
+def test_long_silent_intro_keeps_tempo_in_range():
+    from tests.export.helpers import make_result
+
+    times = [40.0 + 0.5 * i for i in range(16)]
+    r = make_result(times, [1, 2, 3, 4] * 4)
+    pm = pretty_midi.PrettyMIDI(io.BytesIO(export(r, "midi")))
+    (click,) = [i for i in pm.instruments if i.is_drum]
+    np.testing.assert_allclose(sorted(n.start for n in click.notes), times, atol=1e-3)
+    _, tempi = pm.get_tempo_changes()
+    assert tempi.min() > 20
+
+
+@pytest.mark.parametrize("label,expected", [
+    ("C:maj", [48, 52, 55]), ("A:min7", [57, 60, 64, 67]), ("D:7/3", [42, 50, 54, 57, 60]),
+    ("N", []), ("G:maj7", [55, 59, 62, 66]),
+])
+def test_chord_pitches(label, expected):
+    assert chord_pitches(label) == expected

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import pytest
+
+from songmap.errors import InvalidParameterError
+from songmap.export import EXPORTERS, MissingDependencyError, Exporter, export, get_exporter, save
+from tests.export.helpers import silent_result
+
+# jams validates through an older jsonschema API
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:jsonschema.*")
+
+
+def test_every_format_writes_nonempty_bytes_for_a_real_result(example_result):
+    for name, exp in EXPORTERS.items():
+        data = export(example_result, name)
+        assert isinstance(data, bytes) and len(data) > 50, name
+        assert exp.extension.startswith("."), name
+
+
+def test_every_format_survives_a_silent_result():
+    r = silent_result()
+    for name in EXPORTERS:
+        export(r, name)  # no beats, bars, key or chords: must still write a valid file
+
+
+def test_unknown_format_names_the_choices():
+    with pytest.raises(InvalidParameterError, match="jams"):
+        get_exporter("mp4")
+    assert get_exporter(" MIDI ").name == "midi"
+
+
+def test_unknown_option_is_refused(example_result):
+    with pytest.raises(InvalidParameterError, match="location"):
+        export(example_result, "jams", location="/x.wav")
+
+
+def test_missing_library_says_which_extra_to_install(example_result):
+    fake = Exporter("fake", ".x", "text/plain", "", "songmap.export.mirex:to_beats",
+                    requires=("no_such_module_songmap",))
+    with pytest.raises(MissingDependencyError, match=r"songmap\[export\]"):
+        fake.write(example_result)
+
+
+def test_save_writes_the_same_bytes(tmp_path, example_result):
+    p = save(example_result, "lab", tmp_path / "x.lab")
+    assert p.read_bytes() == export(example_result, "lab")
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_importing_export_does_not_import_writers():
+    import subprocess
+    import sys
+
+    code = ("import sys, songmap.export; "
+            "print(any(m in sys.modules for m in ('jams', 'mido', 'matplotlib', 'pandas')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
