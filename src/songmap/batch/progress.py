@@ -69,10 +69,11 @@ class Progress:
     WINDOW_S = 120.0
 
     def __init__(self, stream: TextIO | None = None, *, tty: bool | None = None,
-                 quiet: bool = False) -> None:
+                 quiet: bool = False, show_summary: bool = True) -> None:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
-        self.quiet = quiet
+        self.quiet = quiet  # no bar or lines while running
+        self.show_summary = show_summary
         self.total = 0
         self.summary: BatchSummary | None = None
         self._t0 = time.monotonic()
@@ -147,7 +148,8 @@ class Progress:
         if self.tty and self._drawn:
             self.draw(force=True)
             self.stream.write("\n")
-        self._line(summary.format())
+        if self.show_summary:
+            self._line(summary.format())
 
     def _line(self, text: str) -> None:
         self.stream.write(text + "\n")

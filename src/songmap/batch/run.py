@@ -104,7 +104,7 @@ def run_batch(
 
     discovery = discover_audio(paths)
     summary = BatchSummary(total=len(discovery.sources) + len(discovery.missing))
-    progress = progress or Progress(quiet=True)
+    progress = progress or Progress(quiet=True, show_summary=False)
 
     own_store = not isinstance(store, ResultStore)
     results = ResultStore(store or default_store_path()) if own_store else store
