@@ -1,0 +1,53 @@
+"""``POST /analyze`` (the full result) and ``POST /analyze-timeline`` (the timeline contract)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi.responses import Response
+
+from songmap.api.errors import ANALYSIS_ERRORS
+from songmap.api.formats import check_format
+from songmap.api.models import TimelineFeatures, TimelineResponse
+from songmap.api.service import Service
+from songmap.schema import AnalysisResult
+
+router = APIRouter(tags=["analysis"])
+
+_FILE = File(..., description="The recording (WAV, FLAC, MP3, OGG, Opus, M4A, AIFF, ...).")
+_FORMAT = Query("json", description="Answer format (see GET /version for the list).")
+
+
+def _service(request: Request) -> Service:
+    return request.app.state.service
+
+
+def _json(body: str, cached: bool) -> Response:
+    return Response(body, media_type="application/json",
+                    headers={"X-Songmap-Cache": "hit" if cached else "miss"})
+
+
+def timeline_response(result: AnalysisResult, cached: bool) -> TimelineResponse:
+    return TimelineResponse(
+        filename=result.filename,
+        timeline_features=TimelineFeatures.model_validate(result.timeline_features()),
+        performance_metrics=result.performance_metrics,
+        audio=result.audio,
+        cached=cached,
+    )
+
+
+@router.post("/analyze", response_model=AnalysisResult, responses=ANALYSIS_ERRORS,
+             summary="Analyse a recording and return the full result")
+async def analyze(request: Request, file: UploadFile = _FILE, format: str = _FORMAT) -> Response:
+    check_format(format)
+    result, cached = await _service(request).analyze_upload(file)
+    return _json(result.model_dump_json(), cached)
+
+
+@router.post("/analyze-timeline", response_model=TimelineResponse, responses=ANALYSIS_ERRORS,
+             summary="Analyse a recording and return its bar/beat/chord timeline")
+async def analyze_timeline(request: Request, file: UploadFile = _FILE,
+                           format: str = _FORMAT) -> Response:
+    check_format(format)
+    result, cached = await _service(request).analyze_upload(file)
+    return _json(timeline_response(result, cached).model_dump_json(), cached)

@@ -1,0 +1,153 @@
+"""The service's state and its two verbs: analyse an upload now, or queue it as a job.
+
+Built in the app's lifespan and kept on ``app.state.service``; routes stay thin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from typing import Any, Callable
+
+from fastapi import UploadFile
+
+from songmap.api.errors import JobNotFoundError, QueueFullError
+from songmap.api.jobs import DONE, QUEUED, Job, JobRunner, JobStore
+from songmap.api.pool import WorkerPool
+from songmap.api.settings import ServeSettings
+from songmap.api.uploads import save_upload
+from songmap.api.worker import analyze_file
+from songmap.schema import AnalysisResult
+from songmap.store import ResultStore
+
+log = logging.getLogger("songmap.api")
+
+
+class Service:
+    def __init__(self, settings: ServeSettings, *, task: Callable[..., Any] | None = None) -> None:
+        self.settings = settings
+        self.analysis_settings = settings.analysis_settings()
+        self.settings_key = self.analysis_settings.cache_key()
+        self.task = task or analyze_file
+        self.store: ResultStore | None = None
+        self.jobs: JobStore | None = None
+        self.pool = WorkerPool(
+            size=settings.workers, settings_json=self.analysis_settings.model_dump_json(),
+            max_queue=settings.max_queue, timeout_s=settings.analysis_timeout_s,
+            retry_after_s=settings.retry_after_s,
+        )
+        self.runner: JobRunner | None = None
+        # Identical uploads arriving together are analysed once.
+        self._in_flight: dict[str, asyncio.Future[str]] = {}
+
+    async def start(self) -> None:
+        s = self.settings
+        s.uploads_dir.mkdir(parents=True, exist_ok=True)
+        # Scratch files belong to requests; any still here are from a server that was killed.
+        shutil.rmtree(s.scratch_dir, ignore_errors=True)
+        s.scratch_dir.mkdir(parents=True, exist_ok=True)
+        self.store = ResultStore(s.result_store_path)
+        self.jobs = JobStore(s.jobs_path)
+        await self.pool.start()
+        self.runner = JobRunner(
+            jobs=self.jobs, store=self.store, pool=self.pool, settings_key=self.settings_key,
+            task=self.task, uploads_dir=s.uploads_dir, max_attempts=s.job_attempts,
+        )
+        await asyncio.to_thread(self.runner.recover)
+        if s.process_jobs:
+            self.runner.start()
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.stop()
+        await self.pool.close()
+        for db in (self.store, self.jobs):
+            if db is not None:
+                db.close()
+
+    # -- analyse now ---------------------------------------------------------------------
+    async def analyze_upload(self, upload: UploadFile) -> tuple[AnalysisResult, bool]:
+        """Analyse an upload (or find it in the store). Returns ``(result, from_store)``."""
+        assert self.store is not None
+        saved = await save_upload(upload, self.settings.scratch_dir,
+                                  max_bytes=self.settings.max_upload_bytes)
+        try:
+            text = await asyncio.to_thread(self.store.get, saved.audio_hash, self.settings_key)
+            cached = text is not None
+            if text is None:
+                async with self.pool.reserve():
+                    text = await self._analyze_once(saved.audio_hash, str(saved.path),
+                                                    saved.filename)
+        finally:
+            saved.discard()
+        return _named(AnalysisResult.model_validate_json(text), saved.filename), cached
+
+    async def _analyze_once(self, audio_hash: str, path: str, filename: str) -> str:
+        running = self._in_flight.get(audio_hash)
+        if running is not None:
+            return await asyncio.shield(running)
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._in_flight[audio_hash] = future
+        try:
+            text = await self.pool.run(self.task, path, filename)
+            assert self.store is not None
+            await asyncio.to_thread(self.store.put, audio_hash, self.settings_key, text)
+        except BaseException as exc:
+            if not isinstance(exc, asyncio.CancelledError):
+                future.set_exception(exc)
+                future.exception()  # no warning when nobody else was waiting
+            else:
+                future.cancel()
+            raise
+        finally:
+            self._in_flight.pop(audio_hash, None)
+        future.set_result(text)
+        return text
+
+    # -- jobs ----------------------------------------------------------------------------
+    async def submit_job(self, upload: UploadFile) -> Job:
+        assert self.jobs is not None and self.store is not None and self.runner is not None
+        s = self.settings
+        if await asyncio.to_thread(self.jobs.count, QUEUED) >= s.max_jobs:
+            raise QueueFullError(
+                f"{s.max_jobs} jobs are already waiting; retry in {s.retry_after_s} s",
+                s.retry_after_s,
+            )
+        saved = await save_upload(upload, s.uploads_dir, max_bytes=s.max_upload_bytes)
+        try:
+            if await asyncio.to_thread(self.store.contains, saved.audio_hash, self.settings_key):
+                saved.discard()
+                return await asyncio.to_thread(
+                    self.jobs.create, filename=saved.filename, upload_path=None,
+                    audio_hash=saved.audio_hash, settings_key=self.settings_key, state=DONE,
+                )
+            job = await asyncio.to_thread(
+                self.jobs.create, filename=saved.filename, upload_path=str(saved.path),
+                audio_hash=saved.audio_hash, settings_key=self.settings_key,
+            )
+        except BaseException:
+            saved.discard()
+            raise
+        self.runner.notify()
+        return job
+
+    async def get_job(self, job_id: str) -> Job:
+        assert self.jobs is not None
+        job = await asyncio.to_thread(self.jobs.get, job_id)
+        if job is None:
+            raise JobNotFoundError(f"no job has the id {job_id!r}")
+        return job
+
+    async def job_result(self, job: Job) -> AnalysisResult | None:
+        assert self.store is not None
+        text = await asyncio.to_thread(self.store.get, job.audio_hash, job.settings_key)
+        return None if text is None else _named(AnalysisResult.model_validate_json(text),
+                                                job.filename)
+
+
+def _named(result: AnalysisResult, filename: str) -> AnalysisResult:
+    """The stored result under the name this client gave the file."""
+    if result.filename == filename:
+        return result
+    return result.model_copy(update={"filename": filename})

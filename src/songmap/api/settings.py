@@ -1,0 +1,90 @@
+"""Service settings, read from the environment (``SONGMAP_*``) by pydantic-settings."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from songmap.config import AnalysisSettings
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "songmap"
+
+
+class ServeSettings(BaseSettings):
+    """How ``songmap serve`` runs. Every field can be set as ``SONGMAP_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="SONGMAP_", frozen=True, extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(
+        1, ge=1, le=64,
+        description="Analysis processes, each with its own models loaded once (~0.5-3 GiB each).",
+    )
+    max_queue: int = Field(
+        8, ge=0, description="Synchronous analyses that may wait for a worker before 503."
+    )
+    max_jobs: int = Field(100, ge=1, description="Queued jobs accepted before POST /jobs says 503.")
+    retry_after_s: int = Field(5, ge=1, description="Retry-After sent with a 503.")
+    max_upload_mb: float = Field(200.0, gt=0, description="Largest accepted upload (MB, 10^6 bytes).")
+    analysis_timeout_s: float = Field(
+        900.0, gt=0, description="Wall time one analysis may take before its worker is replaced."
+    )
+    job_attempts: int = Field(
+        2, ge=1, description="Times a job is started before a server restart marks it failed."
+    )
+    process_jobs: bool = Field(
+        True, description="Run queued jobs here (false: only accept and report them)."
+    )
+    data_dir: Path = Field(default_factory=_default_data_dir,
+                           description="Jobs database, pending uploads, and the default store.")
+    store_path: Path | None = Field(
+        None, description="Result store (SQLite); default <data_dir>/results.sqlite."
+    )
+    max_duration_s: float | None = Field(
+        None, gt=0, description="Refuse longer audio (default: the analysis default, 3 h)."
+    )
+    threads: int | None = Field(None, ge=1, le=64, description="Network threads per worker.")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1_000_000)
+
+    @property
+    def result_store_path(self) -> Path:
+        return self.store_path or self.data_dir / "results.sqlite"
+
+    @property
+    def jobs_path(self) -> Path:
+        return self.data_dir / "jobs.sqlite"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Uploads of queued jobs (kept until the job ends)."""
+        return self.data_dir / "uploads"
+
+    @property
+    def scratch_dir(self) -> Path:
+        """Uploads being analysed synchronously (deleted when the request ends)."""
+        return self.data_dir / "scratch"
+
+    def analysis_settings(self) -> AnalysisSettings:
+        values: dict[str, object] = {}
+        if self.max_duration_s is not None:
+            values["max_duration_s"] = self.max_duration_s
+        if self.threads is not None:
+            values["threads"] = self.threads
+        return AnalysisSettings(**values)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> ServeSettings:
+    """The process's settings (tests pass their own to ``create_app`` instead)."""
+    return ServeSettings()

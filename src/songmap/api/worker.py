@@ -1,0 +1,109 @@
+"""What runs inside a worker process: one Analyzer, models loaded once, tasks over a pipe.
+
+The parent (``songmap.api.pool``) sends ``(task, args)``; the worker answers
+``("progress", fraction)`` any number of times, then ``("ok", value)`` or
+``("error", exception, traceback_text)``. Tasks are module-level functions taking a
+``WorkerContext`` first, so tests can hand the pool their own (picklable by name).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import signal
+import time
+import traceback
+import warnings
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any, Callable
+
+from songmap.errors import SongmapError
+
+log = logging.getLogger("songmap.api.worker")
+
+
+@dataclass
+class WorkerContext:
+    """A worker's state: its Analyzer (models loaded) and a way to report progress."""
+
+    analyzer: Any  # songmap.pipeline.Analyzer
+    conn: Connection
+
+    def progress(self, fraction: float) -> None:
+        """Tell the parent how far the current task is (0..1)."""
+        self.conn.send(("progress", float(fraction)))
+
+
+def analyze_file(ctx: WorkerContext, path: str, filename: str) -> str:
+    """Analyse ``path``; returns the ``AnalysisResult`` as JSON text.
+
+    Decodes first and reports 0.15 (decoding is the part whose length varies most with
+    the format), then lets the Analyzer do the rest, exactly as ``Analyzer.analyze``.
+    """
+    from songmap.audio import load_audio
+    from songmap.pipeline import _Timer
+
+    analyzer = ctx.analyzer
+    s = analyzer.settings
+    timer = _Timer()
+    t0 = time.perf_counter()
+    with timer.stage("decode"):
+        audio = load_audio(path, max_duration_s=s.max_duration_s, min_duration_s=s.min_duration_s)
+    ctx.progress(0.15)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # notes travel in result.warnings
+        result = analyzer.analyze_audio(audio, filename=filename, _timer=timer, _t0=t0)
+    return result.model_dump_json()
+
+
+def ping(ctx: WorkerContext) -> int:
+    """The worker's pid (a cheap round trip)."""
+    return os.getpid()
+
+
+def serve(conn: Connection, settings_json: str) -> None:
+    """Entry point of a worker process."""
+    # The parent decides when workers stop: Ctrl-C in a terminal reaches the whole
+    # process group, and a worker dying mid-task would turn it into a crash.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    warnings.filterwarnings("ignore")
+    try:
+        from songmap.config import AnalysisSettings
+        from songmap.pipeline import Analyzer
+
+        analyzer = Analyzer(AnalysisSettings.model_validate_json(settings_json))
+        analyzer.registry.load_all()
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which refuses to start
+        conn.send(("error", _picklable(exc), traceback.format_exc()))
+        return
+    ctx = WorkerContext(analyzer, conn)
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):  # the parent is gone
+            return
+        if message is None:
+            return
+        task, args = message
+        try:
+            value = task(ctx, *args)
+        except Exception as exc:  # noqa: BLE001 - every failure goes back to the parent
+            conn.send(("error", _picklable(exc), traceback.format_exc()))
+        else:
+            conn.send(("ok", value))
+
+
+def _picklable(exc: BaseException) -> BaseException:
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:  # noqa: BLE001
+        if isinstance(exc, SongmapError):
+            return SongmapError(str(exc))
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+
+
+Task = Callable[..., Any]

@@ -1,0 +1,64 @@
+"""``songmap serve``: the HTTP API and the web page (needs the ``serve`` extra)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from songmap.errors import InvalidParameterError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "serve", help="run the HTTP API and the web page",
+        description="Serve the API (POST /analyze-timeline, /analyze, /jobs; docs at /docs) "
+                    "and the web page at /. Every option can also be set in the environment "
+                    "as SONGMAP_<OPTION> (e.g. SONGMAP_MAX_UPLOAD_MB=100).",
+    )
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default 8000)")
+    p.add_argument("--workers", type=int,
+                   help="analysis processes, each loads the models once (default 1)")
+    p.add_argument("--data-dir", type=Path,
+                   help="jobs, pending uploads and the result store "
+                        "(default ~/.local/share/songmap)")
+    p.add_argument("--store", type=Path, help="result store file (default <data-dir>/results.sqlite)")
+    p.add_argument("--max-upload-mb", type=float, help="largest upload accepted (default 200)")
+    p.add_argument("--max-duration", type=float, metavar="SECONDS",
+                   help="refuse longer audio (default 3 hours)")
+    p.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+        from pydantic import ValidationError
+
+        from songmap.api.app import create_app
+        from songmap.api.settings import ServeSettings
+    except ImportError as exc:
+        raise InvalidParameterError(
+            f"songmap serve needs the service extra ({exc.name} is missing): "
+            'pip install "songmap[serve]"'
+        ) from None
+    values = {
+        "host": args.host, "port": args.port, "workers": args.workers,
+        "data_dir": args.data_dir, "store_path": args.store,
+        "max_upload_mb": args.max_upload_mb, "max_duration_s": args.max_duration,
+    }
+    try:
+        settings = ServeSettings(**{k: v for k, v in values.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise InvalidParameterError(
+            f"invalid setting {'.'.join(map(str, first['loc']))}: {first['msg']}"
+        ) from None
+    logging.getLogger("songmap").setLevel(logging.INFO)
+    logging.getLogger("songmap").info(
+        "serving on http://%s:%d (%d workers, data in %s)",
+        settings.host, settings.port, settings.workers, settings.data_dir,
+    )
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                log_level="info", timeout_graceful_shutdown=10)
+    return 0

@@ -1,0 +1,182 @@
+"""The result store: analysis results in SQLite, keyed by audio content and settings.
+
+A result is stored under ``(content_hash(file), AnalysisSettings.cache_key())``, so the same
+bytes analysed with the same settings are found again whatever the file was called. The
+service (``songmap serve``) and batch analysis share this module::
+
+    store = ResultStore("results.sqlite")
+    key = settings.cache_key()
+    digest = content_hash(path)
+    if (text := store.get(digest, key)) is None:
+        text = analyzer.analyze(path).model_dump_json()
+        store.put(digest, key, text)
+
+The database runs in WAL mode: readers never block the writer, and several processes may
+write (each write is one short transaction; a busy database is waited for, up to
+``timeout_s``). Connections are opened per thread, so one ``ResultStore`` may be shared by
+the threads of a process; each process opens its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+#: Bytes read per step while hashing.
+_CHUNK = 1 << 20
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+    audio_hash   TEXT NOT NULL,
+    settings_key TEXT NOT NULL,
+    result_json  TEXT NOT NULL,
+    created_at   REAL NOT NULL,
+    PRIMARY KEY (audio_hash, settings_key)
+) WITHOUT ROWID;
+"""
+
+
+def content_hash(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of the file's bytes (the store's audio key)."""
+    with open(path, "rb") as f:
+        return hash_stream(f)
+
+
+def hash_stream(stream: BinaryIO) -> str:
+    """Hex SHA-256 of everything left in a binary stream."""
+    digest = hashlib.sha256()
+    while chunk := stream.read(_CHUNK):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+class SQLiteFile:
+    """One SQLite file in WAL mode with a connection per thread (a base for stores)."""
+
+    #: SQL run once when the file is opened (``CREATE TABLE IF NOT EXISTS ...``).
+    schema = ""
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.timeout_s = timeout_s
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        if self.schema:
+            with self.transaction() as db:
+                for statement in self.schema.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+
+    def connect(self) -> sqlite3.Connection:
+        """This thread's connection (WAL, autocommit; use ``transaction()`` to group writes)."""
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None,
+                                 check_same_thread=False)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL: a committed write survives a process crash; only a power cut
+            # can lose the last transactions, never corrupt the file.
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(f"PRAGMA busy_timeout={int(self.timeout_s * 1000)}")
+            self._local.db = db
+            with self._all_lock:
+                self._all.append(db)
+        return db
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on error).
+
+        IMMEDIATE takes the write lock up front, so two writers wait for each other
+        instead of failing halfway with "database is locked".
+        """
+        db = self.connect()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close every connection this object opened (in any thread)."""
+        with self._all_lock:
+            for db in self._all:
+                try:
+                    db.close()
+                except sqlite3.ProgrammingError:  # pragma: no cover - closed elsewhere
+                    pass
+            self._all.clear()
+        self._local = threading.local()
+
+    def __enter__(self):  # noqa: ANN204 - returns the subclass
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ResultStore(SQLiteFile):
+    """Analysis results (JSON text) keyed by ``(audio_hash, settings_key)``.
+
+    ``path`` is a file (created with its folder if missing). Values are the JSON text of
+    ``AnalysisResult``; the store does not parse them, so readers choose how (and whether)
+    to validate.
+    """
+
+    schema = _SCHEMA
+
+    # -- results ---------------------------------------------------------------
+    def get(self, audio_hash: str, settings_key: str) -> str | None:
+        """The stored result JSON, or None."""
+        row = self.connect().execute(
+            "SELECT result_json FROM results WHERE audio_hash = ? AND settings_key = ?",
+            (audio_hash, settings_key),
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def put(self, audio_hash: str, settings_key: str, result_json: str) -> None:
+        """Store (or replace) a result."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO results (audio_hash, settings_key, result_json, created_at)"
+                " VALUES (?, ?, ?, ?)",
+                (audio_hash, settings_key, result_json, time.time()),
+            )
+
+    def contains(self, audio_hash: str, settings_key: str) -> bool:
+        row = self.connect().execute(
+            "SELECT 1 FROM results WHERE audio_hash = ? AND settings_key = ?",
+            (audio_hash, settings_key),
+        ).fetchone()
+        return row is not None
+
+    def delete(self, audio_hash: str, settings_key: str | None = None) -> int:
+        """Forget one result, or every result of the audio when ``settings_key`` is None."""
+        with self.transaction() as db:
+            if settings_key is None:
+                cur = db.execute("DELETE FROM results WHERE audio_hash = ?", (audio_hash,))
+            else:
+                cur = db.execute(
+                    "DELETE FROM results WHERE audio_hash = ? AND settings_key = ?",
+                    (audio_hash, settings_key),
+                )
+            return cur.rowcount
+
+    def count(self) -> int:
+        """Number of stored results."""
+        return int(self.connect().execute("SELECT COUNT(*) FROM results").fetchone()[0])
+
+    def __len__(self) -> int:
+        return self.count()

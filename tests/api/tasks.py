@@ -1,0 +1,27 @@
+"""Worker tasks for fault tests. They run in the worker processes, so they live in a module.
+
+``faulty_analysis`` is the real ``analyze_file`` except for uploads whose name asks for a
+fault: ``crash*`` kills the worker process, ``raise*`` raises a bug-like exception,
+``hang*`` sleeps past any timeout, ``wait-<path>*`` blocks until the file ``<path>`` exists.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from songmap.api.worker import WorkerContext, analyze_file
+
+
+def faulty_analysis(ctx: WorkerContext, path: str, filename: str) -> str:
+    if filename.startswith("crash"):
+        os._exit(3)
+    if filename.startswith("raise"):
+        raise KeyError("a bug in the analysis")
+    if filename.startswith("hang"):
+        time.sleep(600)
+    if filename.startswith("wait-"):
+        flag = bytes.fromhex(filename.split("-")[1].split(".")[0]).decode()
+        while not os.path.exists(flag):
+            time.sleep(0.02)
+    return analyze_file(ctx, path, filename)
