@@ -121,6 +121,19 @@ def test_file_just_over_the_limit_inside_the_envelope_is_413(service, clips):
     assert r.status_code == 413
 
 
+@pytest.mark.parametrize("url", ["/analyze", "/analyze-timeline"])
+def test_export_formats(service, clips, url):
+    client, _ = service
+    with open(clips["song"], "rb") as f:
+        r = client.post(f"{url}?format=lab", files={"file": ("my song.wav", f)})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/plain")
+    assert 'filename="my song.lab"' in r.headers["Content-Disposition"]
+    rows = [line.split("\t") for line in r.text.strip().splitlines()]
+    assert len(rows) >= 3 and all(len(row) == 3 for row in rows)
+    assert {row[2] for row in rows} & {"C:maj", "A:min", "F:maj", "G:maj"}
+
+
 def test_missing_file_field_is_400(service):
     client, _ = service
     r = client.post("/analyze-timeline", files={"other": ("x.wav", b"abc", "audio/wav")})
@@ -131,7 +144,7 @@ def test_missing_file_field_is_400(service):
 def test_unknown_format_is_400(service, clips):
     client, _ = service
     with open(clips["song"], "rb") as f:
-        r = client.post("/analyze-timeline?format=midi", files={"file": ("s.wav", f)})
+        r = client.post("/analyze-timeline?format=mp4", files={"file": ("s.wav", f)})
     assert r.status_code == 400
     assert "json" in r.json()["error"]["message"]
 

@@ -37,7 +37,9 @@ def test_job_runs_and_gives_the_full_result(service, clips):
     assert result.json()["filename"] == "job.flac"
     assert result.json()["total_bars"] >= 3
     download = client.get(info["result_url"] + "?download=true")
-    assert "attachment" in download.headers["Content-Disposition"]
+    assert 'filename="job.songmap.json"' in download.headers["Content-Disposition"]
+    beats = client.get(info["result_url"] + "?format=beats")
+    assert beats.status_code == 200 and len(beats.text.splitlines()) == result.json()["total_beats"]
     assert leftovers(settings) == []
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from songmap import errors
+from songmap.export import MissingDependencyError
 
 log = logging.getLogger("songmap.api")
 
@@ -76,6 +77,7 @@ STATUS_CODES: list[tuple[type[BaseException], int]] = [
     (errors.AudioTooShortError, 422),
     (errors.AudioTooLongError, 413),
     (errors.InvalidParameterError, 400),
+    (MissingDependencyError, 501),  # a format whose optional package is not installed
     (errors.InputNotFoundError, 400),
     (errors.AnalysisTimeoutError, 504),
     (errors.ModelError, 500),

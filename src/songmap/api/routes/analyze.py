@@ -6,7 +6,7 @@ from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import Response
 
 from songmap.api.errors import ANALYSIS_ERRORS
-from songmap.api.formats import check_format
+from songmap.api.formats import check_format, export_response
 from songmap.api.models import TimelineFeatures, TimelineResponse
 from songmap.api.service import Service
 from songmap.schema import AnalysisResult
@@ -14,7 +14,8 @@ from songmap.schema import AnalysisResult
 router = APIRouter(tags=["analysis"])
 
 _FILE = File(..., description="The recording (WAV, FLAC, MP3, OGG, Opus, M4A, AIFF, ...).")
-_FORMAT = Query("json", description="Answer format (see GET /version for the list).")
+_FORMAT = Query("json", description="json (default) or an export format: jams, lab, beats, "
+                "sv-beats, sv-chords, midi, rekordbox, csv, jsonl, png (GET /version lists them).")
 
 
 def _service(request: Request) -> Service:
@@ -39,8 +40,10 @@ def timeline_response(result: AnalysisResult, cached: bool) -> TimelineResponse:
 @router.post("/analyze", response_model=AnalysisResult, responses=ANALYSIS_ERRORS,
              summary="Analyse a recording and return the full result")
 async def analyze(request: Request, file: UploadFile = _FILE, format: str = _FORMAT) -> Response:
-    check_format(format)
+    fmt = check_format(format)
     result, cached = await _service(request).analyze_upload(file)
+    if fmt != "json":
+        return await export_response(result, fmt)
     return _json(result.model_dump_json(), cached)
 
 
@@ -48,6 +51,8 @@ async def analyze(request: Request, file: UploadFile = _FILE, format: str = _FOR
              summary="Analyse a recording and return its bar/beat/chord timeline")
 async def analyze_timeline(request: Request, file: UploadFile = _FILE,
                            format: str = _FORMAT) -> Response:
-    check_format(format)
+    fmt = check_format(format)
     result, cached = await _service(request).analyze_upload(file)
+    if fmt != "json":
+        return await export_response(result, fmt)
     return _json(timeline_response(result, cached).model_dump_json(), cached)

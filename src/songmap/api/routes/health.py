@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from songmap import __version__
-from songmap.api.formats import FORMATS
+from songmap.api.formats import available_formats
 from songmap.api.models import Health, Readiness, VersionInfo
 from songmap.schema import SCHEMA_VERSION
 
@@ -39,6 +39,6 @@ async def version(request: Request) -> VersionInfo:
     return VersionInfo(
         songmap=__version__, schema_version=SCHEMA_VERSION,
         analysis_settings={**service.analysis_settings.model_dump(mode="json"),
-                           "formats": sorted(FORMATS)},
+                           "formats": available_formats()},
         models=ModelRegistry().describe(),
     )

@@ -6,7 +6,7 @@ from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
 from songmap.api.errors import ANALYSIS_ERRORS, ErrorBody, ErrorDetail, JobNotFinishedError
-from songmap.api.formats import check_format
+from songmap.api.formats import check_format, download_name, export_response
 from songmap.api.jobs import DONE, FAILED, Job
 from songmap.api.models import JobInfo
 from songmap.api.service import Service
@@ -52,10 +52,10 @@ async def get_job(request: Request, job_id: str) -> JobInfo:
                        **ANALYSIS_ERRORS},
             summary="The result of a finished job (a failed job answers with its error)")
 async def get_job_result(request: Request, job_id: str,
-                         format: str = Query("json", description="Answer format."),
+                         format: str = Query("json", description="json or an export format."),
                          download: bool = Query(False, description="Send as an attachment.")
                          ) -> Response:
-    check_format(format)
+    fmt = check_format(format)
     service = _service(request)
     job = await service.get_job(job_id)
     if job.state == FAILED:
@@ -68,13 +68,11 @@ async def get_job_result(request: Request, job_id: str,
     if result is None:
         raise JobNotFinishedError(f"the result of job {job_id} is no longer in the store; "
                                   "upload the file again")
+    if fmt != "json":
+        return await export_response(result, fmt)
     headers = {}
     if download:
-        stem = job.filename.rsplit(".", 1)[0] or "result"
-        headers["Content-Disposition"] = f'attachment; filename="{_safe(stem)}.songmap.json"'
+        name = download_name(job.filename, ".songmap.json")
+        headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return Response(result.model_dump_json(indent=2), media_type="application/json",
                     headers=headers)
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_. " else "_" for c in name)[:100]
