@@ -1,0 +1,236 @@
+"""``songmap export``, ``songmap plot`` and ``songmap descriptors``.
+
+The input is an audio file (analysed first) or a result JSON written by
+``songmap analyze -o``; every format comes from ``songmap.export.EXPORTERS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("songmap")
+
+
+def _analysis_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-duration", type=float, metavar="SECONDS",
+                   help="refuse longer audio (default 3 hours)")
+    p.add_argument("--vocabulary", choices=["majmin", "sevenths"], help="chord labels")
+    p.add_argument("--threads", type=int, help="network runtime threads (default 2)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from songmap.export import EXPORTERS
+
+    names = ", ".join(EXPORTERS)
+    p = subparsers.add_parser(
+        "export", help="write a result as JAMS, MIDI, .lab, rekordbox XML, CSV, ...",
+        description=f"Write the analysis of AUDIO (or a saved RESULT.json) in other tools' "
+                    f"formats: {names}.",
+    )
+    p.add_argument("input", nargs="?", metavar="RESULT.json|AUDIO")
+    p.add_argument("-f", "--format", action="append", default=[], metavar="FORMAT",
+                   help="format name (repeatable or comma-separated)")
+    p.add_argument("-o", "--output", metavar="PATH",
+                   help="output file ('-' for stdout); a folder when several formats are asked "
+                        "(default: INPUT's name with the format's extension, here)")
+    p.add_argument("--table", choices=["beats", "bars", "chords", "onsets"],
+                   help="csv/jsonl: which table (default beats)")
+    p.add_argument("--location", metavar="AUDIO",
+                   help="rekordbox: path of the audio file (default: the analysed file)")
+    p.add_argument("--audio", metavar="AUDIO",
+                   help="png from a RESULT.json: draw this file's waveform")
+    p.add_argument("--list", action="store_true", help="list the formats and exit")
+    _analysis_args(p)
+    p.set_defaults(func=cmd_export)
+
+    p = subparsers.add_parser(
+        "plot", help="draw waveform, beats, numbered bars and chords to a PNG",
+        description="Picture of AUDIO's analysis (or of a saved RESULT.json; give --audio "
+                    "to draw the waveform then): beat ticks, numbered bars, the chord of "
+                    "each bar, key / BPM / meter in the title.",
+    )
+    p.add_argument("input", metavar="AUDIO|RESULT.json")
+    p.add_argument("-o", "--output", metavar="FILE.png",
+                   help="default: INPUT's name with .png, here")
+    p.add_argument("--audio", metavar="AUDIO", help="with a RESULT.json: the audio to draw")
+    p.add_argument("--width", type=int, default=1600, help="pixels (default 1600)")
+    p.add_argument("--height", type=int, default=500, help="pixels (default 500)")
+    _analysis_args(p)
+    p.set_defaults(func=cmd_plot)
+
+    p = subparsers.add_parser(
+        "descriptors", help="loudness (LUFS, LRA, true peak), energy, danceability, ...",
+        description="Track descriptors of AUDIO: EBU R128 loudness, ReplayGain, key in "
+                    "Camelot/Open Key, tempo and its alternative, and 0..1 scores whose "
+                    "formulas are in songmap.descriptors.",
+    )
+    p.add_argument("input", metavar="AUDIO")
+    p.add_argument("-o", "--output", metavar="FILE.json", help="write the JSON here")
+    _analysis_args(p)
+    p.set_defaults(func=cmd_descriptors)
+
+
+def _check_input(path: str) -> Path:
+    from songmap.errors import InputNotFoundError
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputNotFoundError(f"{path}: no such file")
+    return p
+
+
+def _is_result_json(p: Path) -> bool:
+    return p.suffix.lower() == ".json"
+
+
+def _load_result(p: Path):  # noqa: ANN202 - AnalysisResult
+    from pydantic import ValidationError
+
+    from songmap.errors import InvalidParameterError
+    from songmap.schema import AnalysisResult
+
+    try:
+        return AnalysisResult.model_validate_json(p.read_bytes())
+    except ValidationError as exc:
+        raise InvalidParameterError(
+            f"{p}: not a songmap result ({exc.error_count()} problems, first: "
+            f"{exc.errors()[0]['msg']}); write one with `songmap analyze AUDIO -o {p.name}`"
+        ) from None
+
+
+def _analyse(p: Path, args: argparse.Namespace):  # noqa: ANN202 - (AnalysisResult, Audio)
+    from songmap.audio import load_audio
+    from songmap.cli.main import _settings_from
+    from songmap.pipeline import Analyzer
+
+    settings = _settings_from(args)
+    audio = load_audio(p, max_duration_s=settings.max_duration_s,
+                       min_duration_s=settings.min_duration_s)
+    return Analyzer(settings).analyze_audio(audio, filename=p.name), audio
+
+
+def _result_and_audio(args: argparse.Namespace) -> tuple[Any, Any, Path]:
+    p = _check_input(args.input)
+    if _is_result_json(p):
+        audio = None
+        if getattr(args, "audio", None):
+            from songmap.audio import load_audio
+
+            audio = load_audio(_check_input(args.audio))
+        return _load_result(p), audio, p
+    result, audio = _analyse(p, args)
+    return result, audio, p
+
+
+def _write(data: bytes, target: str | Path) -> None:
+    if str(target) == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    t = Path(target)
+    tmp = t.with_name(f".{t.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(t)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from songmap.errors import InvalidParameterError
+    from songmap.export import EXPORTERS, get_exporter
+
+    if args.list:
+        for e in EXPORTERS.values():
+            print(f"{e.name:10s} {e.extension:7s} {e.description}")
+        return 0
+    if not args.input:
+        raise InvalidParameterError("give RESULT.json or AUDIO to export (or --list)")
+    formats = [f for spec in args.format for f in spec.split(",") if f.strip()]
+    if not formats:
+        raise InvalidParameterError(f"give --format, one of: {', '.join(EXPORTERS)}")
+    exporters = [get_exporter(f) for f in formats]
+    for e in exporters:
+        e.function()  # a missing package fails before a long analysis
+    result, audio, src = _result_and_audio(args)
+
+    several = len(exporters) > 1
+    if several and args.output == "-":
+        raise InvalidParameterError("several formats cannot all go to stdout; give a folder")
+    out_dir = Path(args.output) if several and args.output else Path(".")
+    if several:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    exts = [e.extension for e in exporters]
+    for e in exporters:
+        options: dict[str, Any] = {}
+        if "location" in e.options:
+            location = args.location or (None if _is_result_json(src) else str(src.resolve()))
+            if location:
+                options["location"] = location
+        if "table" in e.options and args.table:
+            options["table"] = args.table
+        if e.name == "png" and audio is not None:
+            options.update(samples=audio.samples, sr=audio.sr)
+        data = e.to_bytes(result, **options)
+        tag = f".{e.name}" if exts.count(e.extension) > 1 else ""
+        if not several and args.output:
+            target: str | Path = args.output
+        else:
+            target = out_dir / f"{src.stem}{tag}{e.extension}"
+        _write(data, target)
+        if str(target) != "-":
+            print(target)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from songmap.errors import InvalidParameterError
+    from songmap.export import get_exporter
+
+    if not (100 <= args.width <= 20000 and 100 <= args.height <= 20000):
+        raise InvalidParameterError("--width and --height must be 100..20000 pixels")
+    png = get_exporter("png")
+    png.function()
+    result, audio, src = _result_and_audio(args)
+    options: dict[str, Any] = {"width_px": args.width, "height_px": args.height}
+    if audio is not None:
+        options.update(samples=audio.samples, sr=audio.sr)
+    target = args.output or f"{src.stem}.png"
+    _write(png.to_bytes(result, **options), target)
+    if target != "-":
+        print(target)
+    return 0
+
+
+def read_channels(p: Path):  # noqa: ANN201 - (samples, sr)
+    """The file's own channels at its own rate when libsndfile reads it (loudness is
+    defined on them), else the analyser's mono signal."""
+    import soundfile as sf
+
+    try:
+        data, sr = sf.read(p, dtype="float32", always_2d=True)
+        return data, int(sr)
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        return None
+
+
+def cmd_descriptors(args: argparse.Namespace) -> int:
+    from songmap.descriptors import compute_descriptors
+
+    p = _check_input(args.input)
+    result, audio = _analyse(p, args)
+    native = read_channels(p)
+    if native is None:
+        log.warning("%s: loudness measured on the mono downmix (libsndfile cannot read it)", p)
+        samples, sr = audio.samples, audio.sr
+    else:
+        samples, sr = native
+    data = {"filename": result.filename, **compute_descriptors(samples, sr, result)}
+    text = json.dumps(data, indent=2) + "\n"
+    if args.output:
+        _write(text.encode(), args.output)
+    else:
+        sys.stdout.write(text)
+    return 0
