@@ -65,10 +65,12 @@ def plot_timeline(
     fig = Figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi)
     FigureCanvasAgg(fig)
     ax, cax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [5, 1], "hspace": 0.05})
-    fig.subplots_adjust(left=0.04, right=0.99, top=0.88, bottom=0.1)
+    # margins in pixels, so labels fit at any figure size
+    fig.subplots_adjust(left=min(0.4, 72 / width_px), right=1 - min(0.1, 12 / width_px),
+                        top=1 - min(0.4, 42 / height_px), bottom=min(0.4, 48 / height_px))
 
     bars = r.downbeat_timeline
-    bar_px = width_px * 0.95 * (r.average_bar_duration or duration) / duration
+    bar_px = (width_px - 84) * (r.average_bar_duration or duration) / duration
     for i, d in enumerate(bars):
         for a in (ax, cax):
             a.axvspan(d.timestamp, d.timestamp + d.duration, color=_BAR_SHADES[i % 2], zorder=0, lw=0)
@@ -104,7 +106,7 @@ def plot_timeline(
     # chord per bar, centred; only changes when bars are too narrow for every label
     fontsize = 9 if bar_px >= 45 else 7
     last_label, last_end_px = None, -1e9
-    px_per_s = width_px * 0.95 / duration
+    px_per_s = (width_px - 84) / duration
     for c in r.chord_progression:
         label = "/".join(c.chords) if bar_px >= 90 else c.chord
         x = c.timestamp + c.duration / 2 if bar_px >= 45 else c.timestamp
