@@ -52,6 +52,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         raise InvalidParameterError("--threads must be at least 1")
     if args.timeout is not None and args.timeout <= 0:
         raise InvalidParameterError("--timeout must be positive")
+    _stop_on_sigterm()
     summary = run_batch(
         args.paths, store=args.store, settings=settings, output=args.output,
         exports=args.export, export_dir=args.export_dir, workers=args.workers,
@@ -59,3 +60,18 @@ def cmd_batch(args: argparse.Namespace) -> int:
         threads=threads, progress=Progress(quiet=args.quiet),
     )
     return summary.exit_code
+
+
+def _stop_on_sigterm() -> None:
+    """``kill`` (SIGTERM) stops a batch like Ctrl-C: workers stopped, outputs closed cleanly,
+    summary printed; the next run continues from the store."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
