@@ -55,3 +55,15 @@ def test_importing_export_does_not_import_writers():
             "print(any(m in sys.modules for m in ('jams', 'mido', 'matplotlib', 'pandas')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_readme_lists_every_format():
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    section = text.split("## Formats", 1)[1].split("\n## ", 1)[0]
+    for name in EXPORTERS:
+        assert f"`{name}`" in section, name
+    assert "docs/plot_example.png" in section
+    assert (readme.parent / "docs" / "plot_example.png").stat().st_size < 100_000
