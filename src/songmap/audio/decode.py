@@ -91,13 +91,21 @@ def load_audio(
 
     if _looks_like_text(p):
         raise NotAudioError(f"{p.name} is not audio: it looks like a text file (wrong extension?)")
+    if _only_id3_tag(p, size):
+        raise NotAudioError(
+            f"{p.name} is not audio: it holds an ID3 tag (title, artist, ...) and no audio "
+            "after it; the download or copy probably stopped early"
+        )
     try:
         mono, sr, channels, decoder = _decode_soundfile(p, max_duration_s)
     except _Unsupported:
         mono, sr, channels, decoder = _decode_pyav(p, max_duration_s)
 
     if len(mono) == 0:
-        raise UndecodableAudioError(f"{p.name}: the file holds no audio samples")
+        raise UndecodableAudioError(
+            f"{p.name}: no audio could be decoded from it; the file is truncated or corrupt "
+            "(its header may be intact but what follows is not audio)"
+        )
     duration = len(mono) / sr
     if duration < min_duration_s:
         raise AudioTooShortError(
@@ -160,9 +168,16 @@ class _Unsupported(Exception):
     """libsndfile cannot read this format: hand it to FFmpeg."""
 
 
-def _too_long(name: str, seconds: float, limit: float) -> AudioTooLongError:
+#: What libsndfile reports as ``frames`` when the header does not know the length
+#: (SF_COUNT_MAX; a FLAC written by a streaming encoder leaves total_samples at 0).
+_UNKNOWN_FRAMES = 2**62
+
+
+def _too_long(name: str, seconds: float, limit: float, *, while_decoding: bool = False
+              ) -> AudioTooLongError:
+    amount = f"more than {seconds:.0f} s" if while_decoding else f"{seconds:.0f} s"
     return AudioTooLongError(
-        f"{name}: {seconds:.0f} s of audio is longer than the limit of {limit:.0f} s "
+        f"{name}: {amount} of audio is longer than the limit of {limit:.0f} s "
         "(raise max_duration_s / --max-duration to analyse it)"
     )
 
@@ -180,6 +195,10 @@ def _decode_soundfile(p: Path, max_duration_s: float) -> tuple[np.ndarray, int, 
         sr, channels, frames = f.samplerate, f.channels, f.frames
         if sr <= 0 or channels <= 0:
             raise _Unsupported()
+        if frames >= _UNKNOWN_FRAMES:
+            # libsndfile fails at the end of such a file ("psf_fseek() failed"); FFmpeg
+            # reads it, and its running count refuses one that is too long
+            raise _Unsupported()
         if frames / sr > max_duration_s:
             raise _too_long(p.name, frames / sr, max_duration_s)
         limit = int(max_duration_s * sr) + 1
@@ -194,7 +213,7 @@ def _decode_soundfile(p: Path, max_duration_s: float) -> tuple[np.ndarray, int, 
                 parts.append(data.mean(axis=1, dtype=np.float32) if channels > 1 else data[:, 0])
                 got += len(data)
                 if got > limit:
-                    raise _too_long(p.name, got / sr, max_duration_s)
+                    raise _too_long(p.name, got / sr, max_duration_s, while_decoding=True)
         except (sf.LibsndfileError, RuntimeError) as exc:
             reason = str(exc).replace("Error : ", "").strip()
             raise UndecodableAudioError(
@@ -207,6 +226,22 @@ def _decode_soundfile(p: Path, max_duration_s: float) -> tuple[np.ndarray, int, 
         )
     mono = np.concatenate(parts) if parts else np.zeros(0, np.float32)
     return mono, sr, channels, "soundfile"
+
+
+def _only_id3_tag(p: Path, size: int) -> bool:
+    """An ID3v2 tag with nothing after it but padding or an ID3v1 tag (a cut-off MP3)."""
+    with open(p, "rb") as fh:
+        head = fh.read(10)
+        if len(head) < 10 or head[:3] != b"ID3" or any(b & 0x80 for b in head[6:10]):
+            return False
+        end = 10 + ((head[6] << 21) | (head[7] << 14) | (head[8] << 7) | head[9])
+        if head[5] & 0x10:  # footer present
+            end += 10
+        if size - end > 4096:
+            return False
+        fh.seek(end)
+        rest = fh.read()
+    return not rest.strip(b"\x00") or (len(rest) == 128 and rest[:3] == b"TAG")
 
 
 def _looks_like_text(p: Path) -> bool:
@@ -258,7 +293,7 @@ def _decode_pyav(p: Path, max_duration_s: float) -> tuple[np.ndarray, int, int, 
                 parts.append(arr.mean(axis=0, dtype=np.float32))
                 got += arr.shape[1]
                 if got > limit:
-                    raise _too_long(p.name, got / sr, max_duration_s)
+                    raise _too_long(p.name, got / sr, max_duration_s, while_decoding=True)
         except av.error.FFmpegError as exc:
             if got == 0:
                 raise UndecodableAudioError(
