@@ -92,6 +92,44 @@ def score_clip(gt: dict, pred: dict) -> dict:
     return res
 
 
+def confidence_pairs(gt: dict, pred: dict) -> dict[str, list[tuple[float, float]]]:
+    """(confidence, correct 0/1) per beat, downbeat, bar chord and key of one clip."""
+    out: dict[str, list[tuple[float, float]]] = {"beat": [], "downbeat": [], "chord": [], "key": []}
+    ref_b = np.asarray(gt.get("beats", []), dtype=float)
+    for t, c in zip(pred.get("beats") or [], pred.get("beat_confidence") or []):
+        out["beat"].append((c, float(len(ref_b) > 0 and np.min(np.abs(ref_b - t)) <= 0.07)))
+    ref_d = np.asarray(gt.get("downbeats", []), dtype=float)
+    for t, c in zip(pred.get("downbeats") or [], pred.get("downbeat_confidence") or []):
+        out["downbeat"].append((c, float(len(ref_d) > 0 and np.min(np.abs(ref_d - t)) <= 0.07)))
+    ref = gt.get("chords") or []
+    for start, end, label, c in pred.get("bars") or []:
+        mid = (start + end) / 2
+        truth = next((lab for s, e, lab in ref if s <= mid < e), None)
+        if truth is None:
+            continue
+        hit = mir_eval.chord.majmin([truth], [label])[0]
+        if hit >= 0:
+            out["chord"].append((c, float(hit)))
+    if gt.get("key") and pred.get("key") and pred.get("key_confidence") is not None:
+        out["key"].append((pred["key_confidence"],
+                           float(mir_eval.key.weighted_score(gt["key"], pred["key"]) == 1.0)))
+    return out
+
+
+def quartile_table(pairs: dict[str, list[tuple[float, float]]]) -> str:
+    lines = ["| output | n | accuracy, bottom confidence quartile | top quartile | all |",
+             "|---|---|---|---|---|"]
+    for what, rows in pairs.items():
+        if len(rows) < 8:
+            continue
+        arr = np.array(rows)
+        lo, hi = np.quantile(arr[:, 0], [0.25, 0.75])
+        bottom, top = arr[arr[:, 0] <= lo, 1], arr[arr[:, 0] >= hi, 1]
+        lines.append(f"| {what} | {len(arr)} | {bottom.mean():.3f} | {top.mean():.3f} | "
+                     f"{arr[:, 1].mean():.3f} |")
+    return "\n".join(lines)
+
+
 def aggregate(rows: list[dict]) -> dict[str, float | None]:
     agg: dict[str, float | None] = {}
     for c in COLUMNS:
@@ -164,6 +202,7 @@ def main() -> int:
         cache.mkdir(parents=True, exist_ok=True)
     groups: dict[str, list[dict]] = defaultdict(list)
     per_clip = {}
+    conf_pairs: dict[str, list[tuple[float, float]]] = defaultdict(list)
     t_start = time.perf_counter()
     audio_s = 0.0
     for manifest in args.manifests:
@@ -186,6 +225,8 @@ def main() -> int:
                 pred = madmom_reference(networks, audio.duration)
             (out_dir / f"{clip['id']}.json").write_text(json.dumps(pred))
             res = score_clip(clip["ground_truth"], pred)
+            for what, rows in confidence_pairs(clip["ground_truth"], pred).items():
+                conf_pairs[what].extend(rows)
             group = str(clip.get(args.group_by, "all"))
             groups[group].append(res)
             per_clip[clip["id"]] = {"group": group, **{k: v for k, v in res.items()}}
@@ -196,6 +237,9 @@ def main() -> int:
     every = [r for rows in groups.values() for r in rows]
     table["ALL"] = (len(every), aggregate(every))
     print(markdown_table(table, args.system))
+    if any(conf_pairs.values()):
+        print("\nDo confidences predict correctness?\n")
+        print(quartile_table(conf_pairs))
     print(f"\n{len(every)} clips, {audio_s / 60:.1f} min of audio, "
           f"{time.perf_counter() - t_start:.0f} s wall")
     if args.json:

@@ -167,6 +167,12 @@ class AnalysisResult(_Frozen):
             "key": self.key.label if self.key.label != "N" else None,
             "chords": [list(s) for s in self.chord_segments],
             "bar_chords": _bar_chord_segments(self),
+            # confidences, for checking that they predict correctness
+            "beat_confidence": [b.confidence for b in self.beat_transient_markers],
+            "downbeat_confidence": [d.confidence for d in self.downbeat_timeline],
+            "bars": [[c.timestamp, c.timestamp + c.duration, c.chord, c.confidence]
+                     for c in self.chord_progression],
+            "key_confidence": self.key.confidence,
         }
 
 
