@@ -97,3 +97,40 @@ def test_full_queue_is_503_with_retry_after(faulty, clips, tmp_path):
     assert answers[0].status_code == 200
     _ok(client, clips["song"])
     assert leftovers(settings) == []
+
+
+def test_simultaneous_identical_uploads_are_analysed_once(tmp_path, clips):
+    settings = make_settings(tmp_path / "data", max_queue=2)
+    fresh = tmp_path / "fresh.wav"
+    song = render_song(bars=3, seed=12)
+    sf.write(fresh, song.samples, song.sr)
+    flag = tmp_path / "release"
+    answers: dict = {}
+    with TestClient(create_app(settings, task=faulty_analysis)) as client:
+        pool = client.app.state.service.pool
+
+        def send(key: str, name: str) -> None:
+            answers[key] = upload(client, "/analyze-timeline", fresh, name=name)
+
+        def wait_in_flight(n: int) -> None:
+            for _ in range(2000):
+                if pool.in_flight == n:
+                    return
+                time.sleep(0.01)
+            raise AssertionError(f"{pool.in_flight} in flight, expected {n}")
+
+        first = threading.Thread(target=send, args=("first", f"wait-{str(flag).encode().hex()}.wav"))
+        first.start()
+        wait_in_flight(1)
+        twin = threading.Thread(target=send, args=("twin", "twin.wav"))
+        twin.start()
+        wait_in_flight(2)
+        flag.touch()
+        first.join()
+        twin.join()
+    assert answers["first"].headers["X-Songmap-Cache"] == "miss"
+    assert answers["twin"].headers["X-Songmap-Cache"] == "shared"
+    assert answers["twin"].json()["filename"] == "twin.wav"
+    assert answers["twin"].json()["cached"] is True
+    assert (answers["twin"].json()["timeline_features"]
+            == answers["first"].json()["timeline_features"])

@@ -46,7 +46,8 @@ class TimelineResponse(BaseModel):
     timeline_features: TimelineFeatures
     performance_metrics: PerformanceMetrics
     audio: AudioInfo
-    cached: bool = Field(description="True when the stored result of the same audio was reused.")
+    cached: bool = Field(description="True when a result of the same audio was reused (stored, "
+                                     "or analysed once for simultaneous identical uploads).")
 
 
 class JobInfo(BaseModel):

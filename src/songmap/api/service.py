@@ -18,6 +18,7 @@ from songmap.api.pool import WorkerPool
 from songmap.api.settings import ServeSettings
 from songmap.api.uploads import save_upload
 from songmap.api.worker import analyze_file
+from songmap.errors import NotAudioError
 from songmap.schema import AnalysisResult
 from songmap.store import ResultStore
 
@@ -67,26 +68,32 @@ class Service:
                 db.close()
 
     # -- analyse now ---------------------------------------------------------------------
-    async def analyze_upload(self, upload: UploadFile) -> tuple[AnalysisResult, bool]:
-        """Analyse an upload (or find it in the store). Returns ``(result, from_store)``."""
+    async def analyze_upload(self, upload: UploadFile) -> tuple[AnalysisResult, str]:
+        """Analyse an upload, or find it in the store.
+
+        Returns ``(result, source)``; source is ``"hit"`` (from the store), ``"shared"``
+        (the same audio was being analysed for another request) or ``"miss"``.
+        """
         assert self.store is not None
         saved = await save_upload(upload, self.settings.scratch_dir,
                                   max_bytes=self.settings.max_upload_bytes)
         try:
+            if saved.size == 0:  # the one check cheap enough to skip the worker line for
+                raise NotAudioError(f"{saved.filename}: the file is empty (0 bytes)")
             text = await asyncio.to_thread(self.store.get, saved.audio_hash, self.settings_key)
-            cached = text is not None
+            source = "hit"
             if text is None:
                 async with self.pool.reserve():
-                    text = await self._analyze_once(saved.audio_hash, str(saved.path),
-                                                    saved.filename)
+                    text, source = await self._analyze_once(
+                        saved.audio_hash, str(saved.path), saved.filename)
         finally:
             saved.discard()
-        return _named(AnalysisResult.model_validate_json(text), saved.filename), cached
+        return _named(AnalysisResult.model_validate_json(text), saved.filename), source
 
-    async def _analyze_once(self, audio_hash: str, path: str, filename: str) -> str:
+    async def _analyze_once(self, audio_hash: str, path: str, filename: str) -> tuple[str, str]:
         running = self._in_flight.get(audio_hash)
         if running is not None:
-            return await asyncio.shield(running)
+            return await asyncio.shield(running), "shared"
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._in_flight[audio_hash] = future
         try:
@@ -103,7 +110,7 @@ class Service:
         finally:
             self._in_flight.pop(audio_hash, None)
         future.set_result(text)
-        return text
+        return text, "miss"
 
     # -- jobs ----------------------------------------------------------------------------
     async def submit_job(self, upload: UploadFile) -> Job:

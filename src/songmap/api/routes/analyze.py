@@ -22,9 +22,10 @@ def _service(request: Request) -> Service:
     return request.app.state.service
 
 
-def _json(body: str, cached: bool) -> Response:
-    return Response(body, media_type="application/json",
-                    headers={"X-Songmap-Cache": "hit" if cached else "miss"})
+def _json(body: str, source: str) -> Response:
+    # X-Songmap-Cache: hit (stored result), shared (analysed once for simultaneous
+    # identical uploads), miss (analysed for this request)
+    return Response(body, media_type="application/json", headers={"X-Songmap-Cache": source})
 
 
 def timeline_response(result: AnalysisResult, cached: bool) -> TimelineResponse:
@@ -41,10 +42,10 @@ def timeline_response(result: AnalysisResult, cached: bool) -> TimelineResponse:
              summary="Analyse a recording and return the full result")
 async def analyze(request: Request, file: UploadFile = _FILE, format: str = _FORMAT) -> Response:
     fmt = check_format(format)
-    result, cached = await _service(request).analyze_upload(file)
+    result, source = await _service(request).analyze_upload(file)
     if fmt != "json":
         return await export_response(result, fmt)
-    return _json(result.model_dump_json(), cached)
+    return _json(result.model_dump_json(), source)
 
 
 @router.post("/analyze-timeline", response_model=TimelineResponse, responses=ANALYSIS_ERRORS,
@@ -52,7 +53,7 @@ async def analyze(request: Request, file: UploadFile = _FILE, format: str = _FOR
 async def analyze_timeline(request: Request, file: UploadFile = _FILE,
                            format: str = _FORMAT) -> Response:
     fmt = check_format(format)
-    result, cached = await _service(request).analyze_upload(file)
+    result, source = await _service(request).analyze_upload(file)
     if fmt != "json":
         return await export_response(result, fmt)
-    return _json(timeline_response(result, cached).model_dump_json(), cached)
+    return _json(timeline_response(result, source != "miss").model_dump_json(), source)
