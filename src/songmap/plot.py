@@ -56,7 +56,11 @@ def plot_timeline(
     height_px: int = 500,
     dpi: int = 100,
 ) -> "Figure":
-    """A :class:`matplotlib.figure.Figure` of ``result`` (``samples``: mono or (n, ch) at ``sr``)."""
+    """A :class:`matplotlib.figure.Figure` of ``result``.
+
+    ``samples``: mono ``(n,)`` or ``(n, channels)`` at ``sr`` Hz; without them the upper
+    panel shows the beat confidences.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -73,7 +77,8 @@ def plot_timeline(
     bar_px = (width_px - 84) * (r.average_bar_duration or duration) / duration
     for i, d in enumerate(bars):
         for a in (ax, cax):
-            a.axvspan(d.timestamp, d.timestamp + d.duration, color=_BAR_SHADES[i % 2], zorder=0, lw=0)
+            a.axvspan(d.timestamp, d.timestamp + d.duration, color=_BAR_SHADES[i % 2],
+                      zorder=0, lw=0)
 
     if samples is not None and sr:
         t, lo, hi = _envelope(samples, sr, width_px * 2, duration)
@@ -84,7 +89,8 @@ def plot_timeline(
         top = peak * 1.18
     else:
         bt = [b.beat_time for b in r.beat_transient_markers]
-        ax.vlines(bt, 0, [b.confidence for b in r.beat_transient_markers], color=_WAVE, lw=2, zorder=2)
+        conf = [b.confidence for b in r.beat_transient_markers]
+        ax.vlines(bt, 0, conf, color=_WAVE, lw=2, zorder=2)
         ax.set_ylim(0, 1.3)
         ax.set_ylabel("beat confidence")
         top = 1.18

@@ -46,7 +46,8 @@ class Exporter:
 
     @property
     def binary(self) -> bool:
-        return not (self.media_type.startswith("text/") or self.media_type.endswith(("json", "xml")))
+        text = self.media_type.startswith("text/") or self.media_type.endswith(("json", "xml"))
+        return not text
 
     def function(self) -> Callable[..., bytes | str]:
         for mod in self.requires:

@@ -170,7 +170,8 @@ def build_midi(result: "AnalysisResult"):  # noqa: ANN201 - mido.MidiFile
                 clocks_per_click=36 if six_eight else 24, notated_32nd_notes_per_beat=8)))
             prev_num = num
     for d in r.downbeat_timeline:
-        conductor.append((tmap.tick_of(d.timestamp), 2, mido.MetaMessage("marker", text=f"Bar {d.bar}")))
+        marker = mido.MetaMessage("marker", text=f"Bar {d.bar}")
+        conductor.append((tmap.tick_of(d.timestamp), 2, marker))
     key = _mido_key(r.key.label)
     if key:
         conductor.append((0, 0, mido.MetaMessage("key_signature", key=key)))
@@ -182,8 +183,9 @@ def build_midi(result: "AnalysisResult"):  # noqa: ANN201 - mido.MidiFile
         accent = b.beat_position == 1 and b.bar >= 1
         note = DOWNBEAT_NOTE if accent else BEAT_NOTE
         vel = DOWNBEAT_VELOCITY if accent else BEAT_VELOCITY
-        click.append((tick, 1, mido.Message("note_on", channel=CLICK_CHANNEL, note=note, velocity=vel)))
-        click.append((tick + dur, 0, mido.Message("note_off", channel=CLICK_CHANNEL, note=note, velocity=0)))
+        on = mido.Message("note_on", channel=CLICK_CHANNEL, note=note, velocity=vel)
+        off = mido.Message("note_off", channel=CLICK_CHANNEL, note=note, velocity=0)
+        click += [(tick, 1, on), (tick + dur, 0, off)]
 
     chords: list[tuple[int, int, object]] = [
         (0, 0, mido.Message("program_change", channel=CHORD_CHANNEL, program=0))]
@@ -191,8 +193,9 @@ def build_midi(result: "AnalysisResult"):  # noqa: ANN201 - mido.MidiFile
         t0, t1 = tmap.tick_of(start), tmap.tick_of(end)
         chords.append((t0, 2, mido.MetaMessage("text", text=label)))
         for p in chord_pitches(label):
-            chords.append((t0, 3, mido.Message("note_on", channel=CHORD_CHANNEL, note=p, velocity=70)))
-            chords.append((max(t1, t0 + 1), 1, mido.Message("note_off", channel=CHORD_CHANNEL, note=p, velocity=0)))
+            on = mido.Message("note_on", channel=CHORD_CHANNEL, note=p, velocity=70)
+            off = mido.Message("note_off", channel=CHORD_CHANNEL, note=p, velocity=0)
+            chords += [(t0, 3, on), (max(t1, t0 + 1), 1, off)]
 
     mid = mido.MidiFile(type=1, ticks_per_beat=PPQ)
     for name, events in (("songmap tempo map", conductor), ("songmap click", click),

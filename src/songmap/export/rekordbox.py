@@ -89,7 +89,8 @@ def grid_segments(result: "AnalysisResult") -> list[tuple[float, float, int, int
             out.append((starts[i], bpm, pos[i], 1))
             break
         # one beat always works: the Bpm rounded down puts the next beat at or after its Inizio
-        best = (i + 1, math.floor(6000.0 * (1 - 1e-12) / (starts[i + 1] - starts[i])) / 100.0, False)
+        one = math.floor(6000.0 * (1 - 1e-12) / (starts[i + 1] - starts[i])) / 100.0
+        best = (i + 1, one, False)
         for j in range(i + 1, n):
             if pos[j] != (pos[i] - 1 + (j - i)) % bpb + 1:
                 break  # bar counting must continue regularly from beat i
@@ -128,7 +129,8 @@ def _track_element(parent: ET.Element, result: "AnalysisResult", track_id: int,
     tone = tonality(r.key.label)
     if tone:
         attrs["Tonality"] = tone
-        attrs["Comments"] = f"{r.key.camelot} / {r.key.open_key} - {r.time_signature.label} (songmap)"
+        attrs["Comments"] = (f"{r.key.camelot} / {r.key.open_key} - "
+                             f"{r.time_signature.label} (songmap)")
     track = ET.SubElement(parent, "TRACK", attrs)
     metro = r.time_signature.label
     for inizio, bpm, battito, _n in grid_segments(r):
@@ -147,10 +149,16 @@ def collection_xml(results: Sequence["AnalysisResult"],
     from songmap import __version__
 
     locs = list(locations) if locations is not None else [None] * len(results)
+    if len(locs) != len(results):
+        from songmap.errors import InvalidParameterError
+
+        raise InvalidParameterError(
+            f"{len(results)} results but {len(locs)} locations; give one location per result")
     root = ET.Element("DJ_PLAYLISTS", {"Version": "1.0.0"})
-    ET.SubElement(root, "PRODUCT", {"Name": "songmap", "Version": __version__, "Company": "songmap"})
+    ET.SubElement(root, "PRODUCT",
+                  {"Name": "songmap", "Version": __version__, "Company": "songmap"})
     coll = ET.SubElement(root, "COLLECTION", {"Entries": str(len(results))})
-    for i, (res, loc) in enumerate(zip(results, locs), start=1):
+    for i, (res, loc) in enumerate(zip(results, locs, strict=True), start=1):
         _track_element(coll, res, i, loc)
     playlists = ET.SubElement(root, "PLAYLISTS")
     ET.SubElement(playlists, "NODE", {"Type": "0", "Name": "ROOT", "Count": "0"})
