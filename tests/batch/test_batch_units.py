@@ -33,6 +33,15 @@ def test_discovery_walks_folders_globs_and_files_once(tmp_path):
     assert [m[1] for m in found.missing] == ["no such file or folder", "pattern matched no files"]
 
 
+def test_a_glob_matching_folders_walks_them(tmp_path):
+    a = touch(tmp_path / "2023-01" / "a.wav")
+    b = touch(tmp_path / "2023-02" / "x" / "b.mp3")
+    touch(tmp_path / "2024-01" / "c.wav")
+    found = discover_audio([str(tmp_path / "2023-*")])
+    assert [(s.path, s.name) for s in found.sources] == [(a, "2023-01/a.wav"),
+                                                         (b, "2023-02/x/b.mp3")]
+
+
 def test_relative_paths_become_absolute(tmp_path, monkeypatch):
     touch(tmp_path / "x.wav")
     monkeypatch.chdir(tmp_path)

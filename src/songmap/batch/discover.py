@@ -41,7 +41,7 @@ def discover_audio(paths: Iterable[str | os.PathLike[str]]) -> Discovery:
 
     A file is taken whatever its extension (the decoder decides whether it is audio); a
     folder is walked recursively for files with an audio extension (hidden files and folders
-    skipped); anything else is tried as a glob (``**`` recurses).
+    skipped); anything else is tried as a glob (``**`` recurses; matched folders are walked).
     """
     sources: list[Source] = []
     seen: set[Path] = set()
@@ -66,8 +66,11 @@ def discover_audio(paths: Iterable[str | os.PathLike[str]]) -> Discovery:
             if not found:
                 missing.append((text, "folder contains no audio files"))
         elif glob.has_magic(text):
-            matches = sorted(glob.glob(os.path.expanduser(text), recursive=True))
-            files = [Path(m) for m in matches if Path(m).is_file()]
+            matches = [Path(m) for m in sorted(glob.glob(os.path.expanduser(text),
+                                                         recursive=True))]
+            # A folder the pattern matches ('Music/2023-*') is walked like a folder argument.
+            files = [f for m in matches for f in ([m] if m.is_file() else sorted(_walk(m))
+                                                  if m.is_dir() else [])]
             base = _glob_base(text)
             for f in files:
                 try:
