@@ -31,6 +31,9 @@ class AnalysisSettings(BaseModel):
         "sevenths", pattern="^(majmin|sevenths)$", description="Chord labels produced."
     )
     threads: int = Field(2, ge=1, le=64, description="Threads for the network runtime.")
+    descriptors: bool = Field(
+        False, description="Also compute loudness and track descriptors (docs/descriptors.md)."
+    )
 
     def cache_key(self) -> str:
         """A stable string for the result store: two equal settings give the same key."""

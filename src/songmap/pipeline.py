@@ -99,7 +99,20 @@ class Analyzer:
                 path, max_duration_s=self.settings.max_duration_s,
                 min_duration_s=self.settings.min_duration_s,
             )
-        return self.analyze_audio(audio, filename=filename or Path(path).name, _timer=timer, _t0=t0)
+        result = self.analyze_audio(audio, filename=filename or Path(path).name, _timer=timer, _t0=t0)
+        if self.settings.descriptors:
+            result = self.add_descriptors(result, audio, path)
+        return result
+
+    def add_descriptors(self, result: AnalysisResult, audio: Audio,
+                        path: str | os.PathLike[str] | None = None) -> AnalysisResult:
+        """The result with ``descriptors`` filled, loudness on the file's own channels."""
+        from songmap.audio.decode import load_channels
+        from songmap.descriptors import compute_descriptors
+
+        native = load_channels(path) if path is not None else None
+        samples, sr = native if native is not None else (audio.samples, audio.sr)
+        return result.model_copy(update={"descriptors": compute_descriptors(samples, sr, result)})
 
     def run_networks(self, audio: Audio, timer: _Timer | None = None) -> NetworkOutputs:
         timer = timer or _Timer()

@@ -127,6 +127,9 @@ class AnalysisResult(_Frozen):
     chord_segments: list[tuple[float, float, str]]
     onset_times: list[float]
     warnings: list[str] = []
+    descriptors: dict[str, Any] | None = Field(
+        None, description="Loudness and 0..1 track descriptors (docs/descriptors.md), if asked."
+    )
     performance_metrics: PerformanceMetrics
     provenance: Provenance
 
@@ -157,6 +160,12 @@ class AnalysisResult(_Frozen):
             "time_signature key"
         ).split()
         return {k: data[k] for k in keys}
+
+    def to_pandas(self, table: str = "beats") -> Any:
+        """One table of the result as a pandas DataFrame: beats, bars, chords or onsets."""
+        from songmap.export.tables import to_pandas
+
+        return to_pandas(self, table)
 
     def to_eval_dict(self) -> dict[str, Any]:
         """The prediction form read by ``shared/eval/score.py`` (mir_eval ready)."""

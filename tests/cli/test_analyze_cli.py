@@ -116,3 +116,25 @@ def test_digital_silence_succeeds_with_empty_timeline_and_warning(tmp_path, caps
 def test_bad_setting_is_a_usage_error(capsys, example_file):
     code, _, err = run(capsys, "analyze", str(example_file), "--max-duration", "-3")
     assert code == 2 and "max_duration_s" in err
+
+
+def test_analyze_exports_and_descriptors(tmp_path, capsys, example_file):
+    import jams
+    import mir_eval
+
+    out = tmp_path / "ex.json"
+    code, _, err = run(capsys, "analyze", str(example_file), "-o", str(out), "-q",
+                       "--export", "lab,jams", "--descriptors")
+    assert code == 0, err
+    data = json.loads(out.read_text())
+    intervals, labels = mir_eval.io.load_labeled_intervals(str(tmp_path / "ex.lab"))
+    assert labels[:len(data["chord_segments"])] == [s[2] for s in data["chord_segments"]]
+    assert jams.load(str(tmp_path / "ex.jams"), validate=False).file_metadata.duration > 20
+    d = data["descriptors"]
+    assert -40 < d["integrated_lufs"] < -5 and 0 <= d["danceability"] <= 1
+
+
+def test_unknown_export_format_is_a_usage_error(capsys, example_file, tmp_path):
+    code, _, err = run(capsys, "analyze", str(example_file), "-o", str(tmp_path / "x.json"),
+                       "--export", "wav")
+    assert code == 2 and "wav" in err

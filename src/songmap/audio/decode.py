@@ -345,3 +345,16 @@ def _resample(mono: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
     import soxr
 
     return soxr.resample(mono, sr, target_sr, quality="HQ").astype(np.float32, copy=False)
+
+
+def load_channels(path: str | os.PathLike[str]) -> tuple[np.ndarray, int] | None:
+    """The file's own channels ``(samples, channels)`` at its own rate, for loudness, where
+    libsndfile reads the format; ``None`` otherwise (callers fall back to the mono mix)."""
+    import soundfile as sf
+
+    try:
+        with _quiet_c_stderr():
+            data, sr = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
+        return None
+    return np.where(np.isfinite(data), data, np.float32(0)), int(sr)

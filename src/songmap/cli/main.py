@@ -47,6 +47,8 @@ def _settings_from(args: argparse.Namespace):  # noqa: ANN202 - AnalysisSettings
         values["chord_vocabulary"] = args.vocabulary
     if getattr(args, "threads", None):
         values["threads"] = args.threads
+    if getattr(args, "descriptors", False):
+        values["descriptors"] = True
     try:
         return AnalysisSettings(**values)
     except ValidationError as exc:
@@ -96,6 +98,15 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     result = analyzer.analyze(args.file)
     if args.output:
         _write_atomic(Path(args.output), result.model_dump_json(indent=2) + "\n")
+    for fmt in [f for group in args.export or [] for f in group.split(",") if f]:
+        from songmap.export import get_exporter, save
+
+        exporter = get_exporter(fmt)
+        base = Path(args.output).with_suffix("") if args.output else Path(Path(args.file).name).with_suffix("")
+        target = base.with_name(base.name + exporter.extension)
+        options = {"location": str(Path(args.file).resolve())} if "location" in exporter.options else {}
+        save(result, fmt, target, **options)
+        print(f"songmap: wrote {target}", file=sys.stderr)
     as_json = args.json or (not args.output and not args.summary and not sys.stdout.isatty())
     if as_json:
         sys.stdout.write(result.model_dump_json(indent=2) + "\n")
@@ -141,6 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse longer audio (default 3 hours)")
     p.add_argument("--vocabulary", choices=["majmin", "sevenths"], help="chord labels")
     p.add_argument("--threads", type=int, help="network runtime threads (default 2)")
+    p.add_argument("--export", action="append", metavar="FMT",
+                   help="also write FMT next to the output (jams, lab, beats, midi, rekordbox, "
+                        "csv, jsonl, png, ...; repeat or comma-separate)")
+    p.add_argument("--descriptors", action="store_true",
+                   help="also measure loudness (LUFS, LRA, true peak) and track descriptors")
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("example", help="print (or copy) the bundled example recording")
