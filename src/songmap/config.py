@@ -36,5 +36,6 @@ class AnalysisSettings(BaseModel):
     )
 
     def cache_key(self) -> str:
-        """A stable string for the result store: two equal settings give the same key."""
-        return self.model_dump_json()
+        """A stable string for the result store: settings that change the result give a
+        different key (thread count does not change it, so it is left out)."""
+        return self.model_dump_json(exclude={"threads"})
