@@ -92,16 +92,24 @@ class _Slot:
                 message = self.conn.recv()
                 if message[0] == "progress":
                     if progress is not None:
-                        progress(message[1])
+                        try:
+                            progress(message[1])
+                        except Exception:  # noqa: BLE001 - progress is best effort
+                            log.exception("worker %d: progress report failed", self.index)
                     continue
                 break
-        except (EOFError, OSError, BrokenPipeError):
+        except (EOFError, OSError):
             code = self.proc.exitcode if self.proc is not None else None
             self.kill()
             raise WorkerCrashedError(
                 f"the analysis worker died (exit code {code}) while working on this file; "
                 "it has been restarted"
             ) from None
+        except BaseException:
+            # Whatever else broke the conversation (an unpicklable answer, an interrupt),
+            # the worker may still be mid-task: never hand its pipe to the next request.
+            self.kill()
+            raise
         if message[0] == "ok":
             return message[1]
         exc, text = message[1], message[2]
