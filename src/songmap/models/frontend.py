@@ -1,0 +1,127 @@
+"""The networks' spectral front ends, vectorised, float32, in bounded memory.
+
+madmom computes each spectrogram frame by frame in Python (an FFT call per frame) and
+each of its processors computes its own; for a 270 s song the downbeat network's
+three STFTs alone took ~5 s. These functions compute the same features (madmom's
+framing, Hann window, filterbanks and log compression, verified against madmom in
+tests/unit/test_models_frontend.py) with one batched FFT per block of frames, so memory
+is bounded by the block, not the song:
+
+* ``downbeat_features``: madmom's ``RNNDownBeatProcessor`` input, (frames, 314) at 100 fps;
+* ``chroma_spectrogram``: the 8192-sample log-filtered spectrogram at 10 fps feeding deep
+  chroma; its even frames are the key network's 5 fps input.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+#: Frames per FFT batch (memory: block x frame_size x 4 bytes, e.g. 2000 x 4096 = 33 MB).
+_BLOCK_FRAMES = 2000
+
+#: (frame size, log-filterbank bands per octave) of the downbeat network's three STFTs.
+DOWNBEAT_STFTS = ((1024, 3), (2048, 6), (4096, 12))
+
+
+def num_frames(n_samples: int, hop: int) -> int:
+    """madmom's frame count (``end='normal'``): frames while the centre is inside."""
+    return int(np.ceil(n_samples / hop)) if n_samples else 0
+
+
+def stft_magnitude_blocks(samples: np.ndarray, *, frame_size: int, hop: int,
+                          block_frames: int = _BLOCK_FRAMES, max_bin: int | None = None):  # noqa: ANN201
+    """Yield ``(first_frame, |STFT|)`` blocks, each ``(frames, max_bin)`` float32.
+
+    Frame ``i`` is centred on sample ``i * hop`` (zero padding outside the signal) and
+    Hann-windowed; bins from 0 to ``max_bin`` (default: ``frame_size // 2``, dropping
+    the Nyquist bin as madmom does) are kept.
+    """
+    from scipy.fft import rfft
+
+    x = np.asarray(samples, dtype=np.float32)
+    n = num_frames(len(x), hop)
+    window = np.hanning(frame_size).astype(np.float32)
+    half = frame_size // 2
+    for f0 in range(0, n, block_frames):
+        f1 = min(f0 + block_frames, n)
+        lo, hi = f0 * hop - half, (f1 - 1) * hop - half + frame_size
+        seg = np.zeros(hi - lo, np.float32)
+        a, b = max(lo, 0), min(hi, len(x))
+        if b > a:
+            seg[a - lo:b - lo] = x[a:b]
+        frames = np.lib.stride_tricks.sliding_window_view(seg, frame_size)[::hop]
+        spec = rfft(frames * window, axis=1, overwrite_x=True)[:, :max_bin or half]
+        yield f0, np.abs(spec).astype(np.float32, copy=False)
+
+
+@lru_cache(maxsize=None)
+def log_filterbank(frame_size: int, sr: int, bands_per_octave: int, fmin: float, fmax: float):  # noqa: ANN201
+    """madmom's ``LogarithmicFilterbank`` (normalised, unique filters) for an STFT of
+    ``frame_size``, float32, cut after its last non-zero row: ``(bins, bands)`` with
+    ``bins <= frame_size // 2`` (bins above ``fmax`` carry no weight)."""
+    from madmom.audio.filters import LogarithmicFilterbank
+    from madmom.audio.stft import fft_frequencies
+
+    fb = np.asarray(LogarithmicFilterbank(
+        fft_frequencies(frame_size // 2, sr), num_bands=bands_per_octave, fmin=fmin, fmax=fmax,
+        norm_filters=True, unique_filters=True), dtype=np.float32)
+    used = np.flatnonzero(fb.any(axis=1))
+    return np.ascontiguousarray(fb[: used[-1] + 1 if len(used) else 1])
+
+
+def log_filtered_spectrogram(samples: np.ndarray, *, sr: int, frame_size: int, fps: float,
+                             bands_per_octave: int, fmin: float, fmax: float) -> np.ndarray:
+    """``log10(1 + |STFT| @ filterbank)``, shape ``(frames, bands)``, float32."""
+    hop = _hop(sr, fps)
+    fb = log_filterbank(frame_size, sr, bands_per_octave, float(fmin), float(fmax))
+    out = np.empty((num_frames(len(samples), hop), fb.shape[1]), np.float32)
+    for f0, mag in stft_magnitude_blocks(samples, frame_size=frame_size, hop=hop, max_bin=fb.shape[0]):
+        block = out[f0:f0 + len(mag)]
+        np.matmul(mag, fb, out=block)
+        block += 1.0
+        np.log10(block, out=block)
+    return out
+
+
+def diff_frames(frame_size: int, hop: int, diff_ratio: float = 0.5) -> int:
+    """madmom's ``_diff_frames``: how many frames back the spectral difference looks."""
+    window = np.hanning(frame_size)
+    sample = int(np.argmax(window > diff_ratio * window.max()))
+    return int(max(1, round((frame_size / 2 - sample) / hop)))
+
+
+def positive_difference(spec: np.ndarray, lag: int) -> np.ndarray:
+    """``max(spec[t] - spec[t - lag], 0)``, zero for the first ``lag`` frames."""
+    diff = np.zeros_like(spec)
+    diff[lag:] = spec[lag:] - spec[:-lag]
+    np.maximum(diff, 0, out=diff)
+    return diff
+
+
+def downbeat_features(samples: np.ndarray, *, sr: int = 44100, fps: float = 100.0) -> np.ndarray:
+    """madmom's ``RNNDownBeatProcessor`` input: for frame sizes 1024, 2048 and 4096, the
+    log filtered spectrogram (3, 6, 12 bands per octave, 30 Hz - 17 kHz) and its positive
+    difference, side by side; shape ``(frames, 314)`` at ``fps`` (100), float32."""
+    hop = _hop(sr, fps)
+    parts = []
+    for frame_size, bands in DOWNBEAT_STFTS:
+        spec = log_filtered_spectrogram(samples, sr=sr, frame_size=frame_size, fps=fps,
+                                        bands_per_octave=bands, fmin=30.0, fmax=17000.0)
+        parts += [spec, positive_difference(spec, diff_frames(frame_size, hop))]
+    return np.hstack(parts)
+
+
+def chroma_spectrogram(samples: np.ndarray, *, sr: int = 44100, fps: float = 10.0) -> np.ndarray:
+    """The key and deep-chroma networks' input: 8192-sample frames, log filtered
+    spectrogram with 24 bands per octave from 65 to 2100 Hz; ``(frames, 105)``."""
+    return log_filtered_spectrogram(samples, sr=sr, frame_size=8192, fps=fps,
+                                    bands_per_octave=24, fmin=65.0, fmax=2100.0)
+
+
+def _hop(sr: int, fps: float) -> int:
+    hop = sr / fps
+    if abs(hop - round(hop)) > 1e-9:
+        raise ValueError(f"{sr} Hz at {fps} fps is not a whole number of samples per frame")
+    return int(round(hop))
