@@ -145,5 +145,14 @@ def test_upload_example_and_read_the_map(server, tmp_path):
             if not docs.exists() or os.environ.get("SONGMAP_UPDATE_SCREENSHOT") == "1":
                 docs.parent.mkdir(exist_ok=True)
                 shutil.copyfile(shot, docs)
+
+            # a file that is not audio: the page says so, in the server's words
+            notes = tmp_path / "notes.mp3"
+            notes.write_text("not a song\n" * 40)
+            page.set_input_files("#file", str(notes))
+            page.wait_for_selector("#error:not([hidden])", timeout=30_000)
+            assert "notes.mp3 is not audio" in page.text_content("#error")
+            assert page.is_hidden("#result")
+            assert errors == []
         finally:
             browser.close()
