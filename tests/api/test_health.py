@@ -49,7 +49,16 @@ def test_openapi_documents_the_routes(service):
         assert path in spec["paths"]
     schemas = spec["components"]["schemas"]
     assert "TimelineResponse" in schemas and "AnalysisResult" in schemas
-    assert client.get("/docs").status_code == 200
+
+
+def test_docs_load_nothing_from_outside(service):
+    client, _ = service
+    for page in ("/docs", "/redoc"):
+        r = client.get(page)
+        assert r.status_code == 200
+        assert "/docs-static/" in r.text
+        assert "cdn." not in r.text and "fonts.googleapis" not in r.text
+    assert client.get("/docs-static/swagger-ui-bundle.js").status_code == 200
 
 
 def test_web_page_is_served(service):

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from songmap import __version__
@@ -39,8 +42,13 @@ def create_app(settings: ServeSettings | None = None, *,
         finally:
             await service.stop()
 
+    docs_assets = _offline_docs_assets()
     app = FastAPI(
         title="songmap",
+        # FastAPI's own /docs and /redoc load their scripts from a CDN; when the assets are
+        # installed (fastapi-offline, in the serve extra) they are served from here instead.
+        docs_url=None if docs_assets else "/docs",
+        redoc_url=None if docs_assets else "/redoc",
         version=__version__,
         description="Map a recording in time: tempo, key, meter, bars, beats with "
                     "transients, and the chord of each bar. Upload a file to "
@@ -54,4 +62,37 @@ def create_app(settings: ServeSettings | None = None, *,
     for module in (analyze, jobs, health, web):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.WEB_DIR), name="static")
+    if docs_assets:
+        _serve_docs(app, docs_assets)
     return app
+
+
+def _offline_docs_assets() -> Path | None:
+    try:
+        import fastapi_offline
+    except ImportError:
+        return None
+    folder = Path(fastapi_offline.__file__).parent / "static"
+    return folder if (folder / "swagger-ui-bundle.js").exists() else None
+
+
+def _serve_docs(app: FastAPI, assets: Path) -> None:
+    app.mount("/docs-static", StaticFiles(directory=assets), name="docs-static")
+    openapi_url = app.openapi_url or "/openapi.json"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=openapi_url, title=f"{app.title} API",
+            swagger_js_url="/docs-static/swagger-ui-bundle.js",
+            swagger_css_url="/docs-static/swagger-ui.css",
+            swagger_favicon_url="/docs-static/favicon.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=openapi_url, title=f"{app.title} API",
+            redoc_js_url="/docs-static/redoc.standalone.js",
+            redoc_favicon_url="/docs-static/favicon.png", with_google_fonts=False,
+        )
