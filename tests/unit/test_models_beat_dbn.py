@@ -1,0 +1,57 @@
+"""songmap's structured beat-DBN Viterbi against madmom's DBNBeatTrackingProcessor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+from songmap.rhythm.viterbi import beat_state_model, decode_beats  # noqa: E402
+
+
+def _madmom(act: np.ndarray, **kw) -> np.ndarray:
+    from madmom.features.beats import DBNBeatTrackingProcessor
+
+    return DBNBeatTrackingProcessor(fps=100, transition_lambda=100, **kw)(act)
+
+
+def _activation(seed: int, frames: int = 2500, period: float = 52.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    act = rng.random(frames).astype(np.float32) ** 6 * 0.3
+    beats = np.arange(rng.integers(0, 40), frames, period * (1 + 0.05 * rng.standard_normal()))
+    act[np.round(beats).astype(int).clip(0, frames - 1)] += 0.7
+    return np.clip(act, 1e-5, 1 - 1e-5)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_same_beats_as_madmom(seed):
+    act = _activation(seed, period=40.0 + 8 * seed)
+    kw = dict(min_bpm=55.0, max_bpm=215.0, threshold=0.05)
+    ref = _madmom(act, **kw)
+    ours = decode_beats(act, fps=100, transition_lambda=100, **kw)
+    assert len(ref) > 10
+    np.testing.assert_array_equal(ours, ref)
+
+
+def test_same_beats_on_noise_and_other_tempo_range():
+    act = np.clip(np.random.default_rng(9).random(1500).astype(np.float32) ** 3, 1e-5, 1 - 1e-5)
+    kw = dict(min_bpm=70.0, max_bpm=180.0)
+    np.testing.assert_array_equal(decode_beats(act, fps=100, transition_lambda=100, **kw),
+                                  _madmom(act, **kw))
+
+
+def test_state_model_matches_madmom():
+    from madmom.features.beats_hmm import BeatStateSpace
+
+    intervals, beat_len, log_trans, has = beat_state_model(
+        min_bpm=55.0, max_bpm=215.0, fps=100, transition_lambda=100, observation_lambda=16)
+    st = BeatStateSpace(60 * 100 / 215.0, 60 * 100 / 55.0)
+    np.testing.assert_array_equal(intervals, st.intervals)
+    assert intervals.sum() == st.num_states
+    assert (beat_len >= 1).all() and has.diagonal().all()
+
+
+def test_below_threshold_gives_no_beats():
+    act = np.full(500, 0.01, np.float32)
+    assert len(decode_beats(act, min_bpm=55, max_bpm=215, fps=100, threshold=0.05)) == 0

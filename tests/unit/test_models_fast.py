@@ -1,0 +1,88 @@
+"""The fast registry against madmom's processors (the reference registry) end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+from songmap.examples import render_song  # noqa: E402
+from songmap.models import fast  # noqa: E402
+from songmap.models.registry import ModelRegistry, get_registry  # noqa: E402
+from songmap.rhythm.beats import track_beats  # noqa: E402
+
+SR = 44100
+
+
+@pytest.fixture(scope="module")
+def clip() -> np.ndarray:
+    return render_song(bpm=112.0, bars=6, sr=SR, seed=11).samples
+
+
+@pytest.fixture(scope="module")
+def registries():
+    return fast.FastModelRegistry(threads=1), ModelRegistry(threads=1)
+
+
+@pytest.mark.slow
+def test_networks_match_the_reference(clip, registries):
+    ours, ref = registries
+    b, rb = ours.beat_activations(clip), ref.beat_activations(clip)
+    assert b.fps == rb.fps == 100.0 and b.values.shape == rb.values.shape
+    assert np.abs(b.values - rb.values).max() < 1e-4
+    key, chroma = ours.key_and_chroma(clip)
+    assert np.abs(key - ref.key_probabilities(clip)).max() < 1e-4
+    rc = ref.deep_chroma(clip)
+    assert chroma.values.shape == rc.values.shape
+    assert np.abs(chroma.values - rc.values).max() < 1e-4
+    assert np.abs(ours.key_probabilities(clip) - key).max() == 0
+
+
+@pytest.mark.slow
+def test_chunked_beats_equal_unchunked(clip, registries, monkeypatch):
+    ours, _ = registries
+    long_clip = np.tile(clip, 3)  # ~40 s
+    whole = ours.beat_activations(long_clip)
+    monkeypatch.setattr(fast, "CHUNK_S", 8.0)
+    monkeypatch.setattr(fast, "CONTEXT_S", 4.0)
+    chunked = ours.beat_activations(long_clip)
+    assert chunked.values.shape == whole.values.shape
+    b1, b2 = track_beats(whole), track_beats(chunked)
+    import mir_eval
+
+    assert mir_eval.beat.f_measure(b1, b2, 0.07) >= 0.99
+
+
+def test_chunk_spans_cover_every_frame_once():
+    for n in (1, 50, 3000, 3001, 10_000, 12_345):
+        spans = fast.chunk_spans(n, chunk=1000, context=300)
+        kept = np.concatenate([np.arange(f0, f1) for f0, f1, _, _ in spans])
+        np.testing.assert_array_equal(kept, np.arange(n))
+        for f0, f1, c0, c1 in spans:
+            assert 0 <= c0 <= f0 < f1 <= c1 <= n
+            assert f0 - c0 == min(f0, 300) or len(spans) == 1
+    assert fast.chunk_spans(1600, chunk=1000, context=300) == [(0, 1600, 0, 1600)]
+
+
+def test_context_frames_match_madmom():
+    from madmom.audio.chroma import _dcp_flatten
+    from madmom.audio.signal import FramedSignalProcessor, SignalProcessor
+
+    spec = np.random.default_rng(0).random((40, 105)).astype(np.float32)
+    ref = _dcp_flatten(FramedSignalProcessor(frame_size=15, hop_size=1, fps=10)(
+        SignalProcessor(sample_rate=10)(spec)))
+    np.testing.assert_array_equal(fast._context_frames(spec, 0, 40), ref)
+    np.testing.assert_array_equal(fast._context_frames(spec, 10, 25), ref[10:25])
+
+
+def test_backend_is_chosen_by_environment(monkeypatch):
+    from songmap.errors import ModelError
+
+    monkeypatch.setenv("SONGMAP_MODEL_BACKEND", "madmom")
+    assert type(get_registry(3)) is ModelRegistry
+    monkeypatch.setenv("SONGMAP_MODEL_BACKEND", "songmap")
+    assert isinstance(get_registry(3), fast.FastModelRegistry)
+    monkeypatch.setenv("SONGMAP_MODEL_BACKEND", "tensorflow")
+    with pytest.raises(ModelError, match="SONGMAP_MODEL_BACKEND"):
+        get_registry(3)

@@ -1,0 +1,74 @@
+"""songmap's vectorised front ends against madmom's processors on short signals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from songmap.examples import render_song
+from songmap.models import frontend
+
+SR = 44100
+
+
+@pytest.fixture(scope="module")
+def song() -> np.ndarray:
+    s = render_song(bpm=126.0, bars=3, sr=SR, seed=5)
+    return s.samples[: int(5.3 * SR)]  # not a whole number of hops
+
+
+def _madmom_signal(x: np.ndarray):  # noqa: ANN202
+    from madmom.audio.signal import Signal
+
+    return Signal(np.ascontiguousarray(x, dtype=np.float32), sample_rate=SR)
+
+
+def test_downbeat_features_match_madmom(song):
+    from madmom.features.downbeats import RNNDownBeatProcessor
+
+    pre = RNNDownBeatProcessor().processors[0]
+    ref = np.asarray(pre(_madmom_signal(song)), dtype=np.float32)
+    ours = frontend.downbeat_features(song, sr=SR)
+    assert ours.shape == ref.shape == (int(np.ceil(len(song) / 441)), 314)
+    assert np.abs(ours - ref).max() < 1e-4
+
+
+def test_chroma_spectrogram_matches_madmom_and_feeds_key(song):
+    from madmom.audio.chroma import DeepChromaProcessor
+    from madmom.features.key import CNNKeyRecognitionProcessor
+
+    sig = _madmom_signal(song)
+    chroma_ref = sig
+    for proc in DeepChromaProcessor().processors[:4]:
+        chroma_ref = proc(chroma_ref)
+    key_ref = sig
+    for proc in CNNKeyRecognitionProcessor().processors[:4]:
+        key_ref = proc(key_ref)
+    ours = frontend.chroma_spectrogram(song, sr=SR)
+    assert ours.shape == np.asarray(chroma_ref).shape
+    assert np.abs(ours - chroma_ref).max() < 1e-4
+    # the key network's 5 fps frames are the even 10 fps frames
+    assert np.abs(ours[::2] - key_ref).max() < 1e-4
+
+
+def test_stft_frames_are_centred_on_hops():
+    # an impulse at sample 3 * hop shows a flat spectrum in frame 3, none in frames 0 and 6
+    hop, size = 441, 1024
+    x = np.zeros(10 * hop, np.float32)
+    x[3 * hop] = 1.0
+    mags = np.concatenate([m for _, m in frontend.stft_magnitude_blocks(x, frame_size=size, hop=hop,
+                                                                        block_frames=4)])
+    assert mags.shape == (10, size // 2)
+    np.testing.assert_allclose(mags[3], np.hanning(size)[size // 2], atol=1e-6)  # window centre
+    assert mags[0].max() == 0 and mags[6].max() == 0
+
+
+def test_positive_difference():
+    spec = np.array([[1.0], [3.0], [2.0], [5.0]], np.float32)
+    np.testing.assert_array_equal(frontend.positive_difference(spec, 1)[:, 0], [0, 2, 0, 3])
+    np.testing.assert_array_equal(frontend.positive_difference(spec, 2)[:, 0], [0, 0, 1, 2])
+
+
+def test_non_integer_hop_is_refused():
+    with pytest.raises(ValueError, match="whole number"):
+        frontend.downbeat_features(np.zeros(22050, np.float32), sr=22050, fps=100.0 * 2 / 3)
