@@ -120,7 +120,7 @@ class SQLiteFile:
             self._all.clear()
         self._local = threading.local()
 
-    def __enter__(self):  # noqa: ANN204 - returns the subclass
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -10,11 +10,11 @@ import soundfile as sf
 pytest.importorskip("fastapi")
 pytest.importorskip("multipart")
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from songmap.api.app import create_app  # noqa: E402
-from songmap.api.settings import ServeSettings  # noqa: E402
-from songmap.examples import render_song  # noqa: E402
+from songmap.api.app import create_app
+from songmap.api.settings import ServeSettings
+from songmap.examples import render_song
 
 
 def make_settings(data_dir: Path, **values: object) -> ServeSettings:

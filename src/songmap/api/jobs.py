@@ -12,9 +12,10 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from songmap.api.errors import ServiceNotReadyError, error_payload
 from songmap.api.pool import WorkerPool
@@ -207,7 +208,7 @@ class JobRunner:
                 slots.release()
                 try:  # the poll also picks up jobs queued by another process
                     await asyncio.wait_for(self._wake.wait(), timeout=2.0)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 self._wake.clear()
                 continue

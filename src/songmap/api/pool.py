@@ -94,7 +94,7 @@ class _Slot:
                     if progress is not None:
                         try:
                             progress(message[1])
-                        except Exception:  # noqa: BLE001 - progress is best effort
+                        except Exception:
                             log.exception("worker %d: progress report failed", self.index)
                     continue
                 break

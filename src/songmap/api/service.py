@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from fastapi import UploadFile
 

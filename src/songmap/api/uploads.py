@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from fastapi import UploadFile
 
@@ -65,17 +66,25 @@ async def save_upload(upload: UploadFile, folder: Path, *, max_bytes: int,
     digest = hashlib.sha256()
     size = 0
     try:
-        with open(path, "wb") as out:
+        out = await asyncio.to_thread(open, path, "wb")
+        try:
             while chunk := await upload.read(_CHUNK):
                 size += len(chunk)
                 if size > max_bytes:
                     raise _too_large(max_bytes)
-                digest.update(chunk)
-                out.write(chunk)
+                # hashing and writing a megabyte are blocking work: off the event loop
+                await asyncio.to_thread(_hash_and_write, digest, out, chunk)
+        finally:
+            await asyncio.to_thread(out.close)
     except BaseException:
         discard(path)
         raise
     return SavedUpload(path, filename, digest.hexdigest(), size)
+
+
+def _hash_and_write(digest: Any, out: BinaryIO, chunk: bytes) -> None:
+    digest.update(chunk)
+    out.write(chunk)
 
 
 class BodySizeLimit:

@@ -14,6 +14,8 @@ from songmap.schema import AnalysisResult
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
+_FILE = File(..., description="The recording.")
+
 
 def _service(request: Request) -> Service:
     return request.app.state.service
@@ -35,7 +37,7 @@ def job_info(job: Job) -> JobInfo:
 @router.post("", status_code=202, response_model=JobInfo, responses=ANALYSIS_ERRORS,
              summary="Queue a recording for analysis")
 async def create_job(request: Request,
-                     file: UploadFile = File(..., description="The recording.")) -> JSONResponse:
+                     file: UploadFile = _FILE) -> JSONResponse:
     job = await _service(request).submit_job(file)
     return JSONResponse(job_info(job).model_dump(mode="json"), status_code=202,
                         headers={"Location": f"/jobs/{job.id}"})
