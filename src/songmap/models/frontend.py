@@ -18,8 +18,9 @@ from functools import lru_cache
 
 import numpy as np
 
-#: Frames per FFT batch (memory: block x frame_size x 4 bytes, e.g. 2000 x 4096 = 33 MB).
-_BLOCK_FRAMES = 2000
+#: Samples per FFT batch: frames x frame_size (each float32 buffer of a block is 16 MB,
+#: its complex spectrum 32 MB; bigger blocks are no faster).
+_BLOCK_SAMPLES = 1 << 22
 
 #: (frame size, log-filterbank bands per octave) of the downbeat network's three STFTs.
 DOWNBEAT_STFTS = ((1024, 3), (2048, 6), (4096, 12))
@@ -31,7 +32,7 @@ def num_frames(n_samples: int, hop: int) -> int:
 
 
 def stft_magnitude_blocks(samples: np.ndarray, *, frame_size: int, hop: int,
-                          block_frames: int = _BLOCK_FRAMES, max_bin: int | None = None):  # noqa: ANN201
+                          block_frames: int | None = None, max_bin: int | None = None):  # noqa: ANN201
     """Yield ``(first_frame, |STFT|)`` blocks, each ``(frames, max_bin)`` float32.
 
     Frame ``i`` is centred on sample ``i * hop`` (zero padding outside the signal) and
@@ -42,6 +43,7 @@ def stft_magnitude_blocks(samples: np.ndarray, *, frame_size: int, hop: int,
 
     x = np.asarray(samples, dtype=np.float32)
     n = num_frames(len(x), hop)
+    block_frames = block_frames or max(64, _BLOCK_SAMPLES // frame_size)
     window = np.hanning(frame_size).astype(np.float32)
     half = frame_size // 2
     for f0 in range(0, n, block_frames):

@@ -42,8 +42,7 @@ def _magnitude_blocks(samples: np.ndarray, hop: float, n_frames: int, bins: int)
     if float(hop).is_integer() and bins <= _FRAME // 2:
         from songmap.models.frontend import stft_magnitude_blocks
 
-        yield from stft_magnitude_blocks(samples, frame_size=_FRAME, hop=int(hop),
-                                         block_frames=_BLOCK_FRAMES, max_bin=bins)
+        yield from stft_magnitude_blocks(samples, frame_size=_FRAME, hop=int(hop), max_bin=bins)
         return
     window = np.hanning(_FRAME).astype(np.float32)
     padded = np.concatenate([np.zeros(_FRAME // 2, np.float32), samples.astype(np.float32),
