@@ -92,8 +92,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def rss_mb(pid: int) -> tuple[float, int]:
-    """RSS (MB) of ``pid`` and all its descendants, and how many processes that is."""
+def rss_mb(pid: int) -> tuple[float, int, list[float]]:
+    """RSS (MB) of ``pid`` and all its descendants, how many processes, and each one's RSS
+    (the server first, then its children by pid)."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -104,19 +105,19 @@ def rss_mb(pid: int) -> tuple[float, int]:
         except (OSError, IndexError, ValueError):
             continue
         children.setdefault(ppid, []).append(int(entry))
-    total, count, todo = 0.0, 0, [pid]
+    each: list[float] = []
+    todo = [pid]
     while todo:
-        p = todo.pop()
+        p = todo.pop(0)
         try:
             with open(f"/proc/{p}/status") as f:
                 for line in f:
                     if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) / 1024.0
-                        count += 1
+                        each.append(int(line.split()[1]) / 1024.0)
         except OSError:
             continue
-        todo.extend(children.get(p, []))
-    return total, count
+        todo.extend(sorted(children.get(p, [])))
+    return sum(each), len(each), each
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -263,8 +264,9 @@ def main() -> int:
         print(f"| {kind:<16} | {n:>3} | {statuses:>7} | {p50:>6.2f} | {p95:>6.2f} | {mx:>6.2f} |")
     print()
     labels = ["ready"] + [f"after round {i + 1}" for i in range(args.rounds)]
-    print("server RSS (server + workers): " + ", ".join(
-        f"{label} {mb:.0f} MB ({n} procs)" for label, (mb, n) in zip(labels, rss)))
+    print("server RSS, total = server + resource tracker + workers (MB):")
+    for label, (mb, _, each) in zip(labels, rss):
+        print(f"  {label:<14} {mb:5.0f} = " + " + ".join(f"{x:.0f}" for x in each))
     if args.rounds > 1:
         print(f"growth from round 1 to round {args.rounds} (warm, fresh songs each round): "
               f"{rss[-1][0] - rss[1][0]:+.0f} MB")
@@ -279,7 +281,7 @@ def main() -> int:
             "rounds": args.rounds, "startup_s": startup, "wall_s": walls,
             "latency": [dict(zip(("kind", "n", "statuses", "p50_s", "p95_s", "max_s"), r))
                         for r in rows],
-            "rss_mb": [mb for mb, _ in rss],
+            "rss_mb": [mb for mb, _, _ in rss], "rss_mb_each": [each for _, _, each in rss],
             "retries_503": sum(a["retries"] for a in answers), "problems": problems,
         }, indent=2) + "\n")
     ok = not problems and health == 200 and not leftover

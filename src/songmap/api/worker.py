@@ -8,6 +8,7 @@ The parent (``songmap.api.pool``) sends ``(task, args)``; the worker answers
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import pickle
@@ -95,6 +96,26 @@ def serve(conn: Connection, settings_json: str) -> None:
             conn.send(("error", _picklable(exc), traceback.format_exc()))
         else:
             conn.send(("ok", value))
+        _trim_heap()
+
+
+def _trim_heap() -> None:
+    """Give freed heap pages back to the OS (glibc keeps them otherwise).
+
+    Measured on the load benchmark: without it a worker's RSS rose by the size of its
+    largest recent analysis buffers and stayed there; this takes about a millisecond.
+    """
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):  # not glibc: nothing to do
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim: Any = None
 
 
 def _picklable(exc: BaseException) -> BaseException:
