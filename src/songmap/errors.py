@@ -45,3 +45,11 @@ class AnalysisTimeoutError(ResourceLimitError):
 
 class ModelError(SongmapError):
     """A network could not be loaded or run (a broken installation, not bad input)."""
+
+
+class StoreCorruptError(SongmapError):
+    """A SQLite file of songmap (result store, jobs) is damaged or not a database.
+
+    songmap never overwrites or recreates such a file: the message names it and says to
+    move it aside, after which a new one is created.
+    """

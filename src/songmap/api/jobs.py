@@ -50,6 +50,8 @@ class Job:
 class JobStore(SQLiteFile):
     """The jobs table. Every state change is one transaction."""
 
+    what = "jobs database"
+
     schema = """
     CREATE TABLE IF NOT EXISTS jobs (
         id            TEXT PRIMARY KEY,

@@ -26,6 +26,13 @@ from songmap.store import ResultStore
 log = logging.getLogger("songmap.api")
 
 
+def check_databases(settings: ServeSettings) -> None:
+    """Open (and close) the result store and the jobs database: ``StoreCorruptError`` if one
+    is damaged, so ``songmap serve`` refuses to start with that message instead of a trace."""
+    ResultStore(settings.result_store_path).close()
+    JobStore(settings.jobs_path).close()
+
+
 class Service:
     def __init__(self, settings: ServeSettings, *, task: Callable[..., Any] | None = None) -> None:
         self.settings = settings

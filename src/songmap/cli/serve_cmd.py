@@ -54,6 +54,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise InvalidParameterError(
             f"invalid setting {'.'.join(map(str, first['loc']))}: {first['msg']}"
         ) from None
+    from songmap.api.service import check_databases
+
+    check_databases(settings)  # a damaged store: a message and exit 1, not a traceback
     logging.getLogger("songmap").setLevel(logging.INFO)
     logging.getLogger("songmap").info(
         "serving on http://%s:%d (%d workers, data in %s)",
