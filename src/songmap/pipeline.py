@@ -39,6 +39,10 @@ from songmap.timeline import build_timeline
 
 #: Peak level (linear) under which a recording counts as digital silence (-100 dBFS).
 _SILENCE_PEAK = 1e-5
+#: Above this duration (s) the networks run one after another, and the onset envelope
+#: after them: the key CNN's working memory grows with the input (~450 MB for an hour),
+#: and run beside the beat network it put a 60-minute file at 1.64 GB peak RSS.
+_CONCURRENT_NETWORKS_MAX_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,12 @@ class Analyzer:
         ``pool`` (a second thread if none is given): they share nothing but the samples,
         and numpy, the BLSTM kernel and onnxruntime release the GIL."""
         timer = timer or _Timer()
+        if audio.duration > _CONCURRENT_NETWORKS_MAX_S:
+            # long input: one network at a time, so their working memories do not add up
+            with timer.stage("beat_network"):
+                beats = self.registry.beat_activations(audio.samples)
+            key, chroma = self._harmony_networks(audio, timer)
+            return NetworkOutputs(beats, key, chroma)
         with contextlib.ExitStack() as stack:
             if pool is None:
                 pool = stack.enter_context(ThreadPoolExecutor(1))
@@ -178,12 +188,15 @@ class Analyzer:
         # Stages that do not depend on each other run on two threads (the beat network
         # here, onsets then the harmony networks on the pool); BLAS stays on one thread
         # per stage so the two do not fight over the cores.
+        long_input = audio.duration > _CONCURRENT_NETWORKS_MAX_S
         with ThreadPoolExecutor(1) as pool, _one_blas_thread():
-            onsets_job = None if silent else pool.submit(self._onsets, audio, timer)
+            onsets_job = None if silent or long_input else pool.submit(self._onsets, audio, timer)
             if silent:
                 notes.append("the recording is digital silence: no beats, bars, key or chords")
             elif networks is None:
                 networks = self.run_networks(audio, timer, pool=pool)
+            if long_input and not silent:  # beside beat tracking, after the networks' memory
+                onsets_job = pool.submit(self._onsets, audio, timer)
             return self._decide(audio, networks, onsets_job, notes, filename, timer, t0)
 
     def _decide(self, audio: Audio, networks: NetworkOutputs | None, onsets_job: Future | None,
