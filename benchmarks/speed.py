@@ -51,7 +51,7 @@ def render_clip(path: Path, seconds: float) -> Path:
 
     if path.exists():
         return path
-    bars = max(2, int(round((seconds - 1.5) / (4 * 60.0 / 128.0))))
+    bars = max(2, round((seconds - 1.5) / (4 * 60.0 / 128.0)))
     song = render_song(bpm=128.0, bars=bars, sr=44100, seed=7,
                        progression=("A:min", "F:maj", "C:maj", "G:maj", "D:min", "E:7"))
     sf.write(path, song.samples, song.sr, subtype="PCM_16")
@@ -122,7 +122,7 @@ def worker_reference(path: str, runs: int) -> dict:
         stages: dict[str, float] = {}
         t0, c0 = time.perf_counter(), _cpu()
 
-        def stage(name, fn, *args):  # noqa: ANN001, ANN202
+        def stage(name, fn, *args, stages=stages):
             s = time.perf_counter()
             r = fn(*args)
             stages[name] = time.perf_counter() - s
@@ -185,7 +185,7 @@ def _run_worker(args: list[str]) -> dict:
         result = Path(fh.name)
     try:
         proc = subprocess.run([sys.executable, __file__, "--worker", *args, "--result", str(result)],
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"worker {args} failed:\n{proc.stderr[-3000:]}")
         return json.loads(result.read_text())
@@ -237,8 +237,8 @@ def summarise(name: str, res: dict, duration: float, ref_wall: float | None, loa
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| audio | config | runs | wall s (median) | min-max | CPU s | x real time "
-             "| speedup vs ref | peak RSS MB | load 1-min before/after |",
+    lines = [("| audio | config | runs | wall s (median) | min-max | CPU s | x real time "
+              "| speedup vs ref | peak RSS MB | load 1-min before/after |"),
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         sp = f"{r['speedup_vs_reference']:.1f}x" if r.get("speedup_vs_reference") else "-"
@@ -247,8 +247,8 @@ def markdown(rows: list[dict]) -> str:
             f"{r['wall_min_s']:.2f}-{r['wall_max_s']:.2f} | {r['cpu_s']:.2f} | "
             f"{r['realtime_factor']:.0f} | {sp} | {r['peak_rss_mb']:.0f} | "
             f"{r['load_before']:.1f} / {r['load_after']:.1f} |")
-    lines += ["", "Per-stage wall seconds (median; songmap's stages overlap, they run on two "
-              "threads):", ""]
+    lines += ["", ("Per-stage wall seconds (median; songmap's stages overlap, they run on two "
+                   "threads):"), ""]
     for r in rows:
         stages = ", ".join(f"{k} {v:.2f}" for k, v in r["stage_seconds"].items())
         lines.append(f"- {r['audio']} {r['config']}: {stages}")

@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("numba")
 
-from songmap.rhythm.viterbi import beat_state_model, decode_beats  # noqa: E402
+from songmap.rhythm.viterbi import beat_state_model, decode_beats
 
 
 def _madmom(act: np.ndarray, **kw) -> np.ndarray:
@@ -27,7 +27,7 @@ def _activation(seed: int, frames: int = 2500, period: float = 52.0) -> np.ndarr
 @pytest.mark.parametrize("seed", range(4))
 def test_same_beats_as_madmom(seed):
     act = _activation(seed, period=40.0 + 8 * seed)
-    kw = dict(min_bpm=55.0, max_bpm=215.0, threshold=0.05)
+    kw = {"min_bpm": 55.0, "max_bpm": 215.0, "threshold": 0.05}
     ref = _madmom(act, **kw)
     ours = decode_beats(act, fps=100, transition_lambda=100, **kw)
     assert len(ref) > 10
@@ -36,7 +36,7 @@ def test_same_beats_as_madmom(seed):
 
 def test_same_beats_on_noise_and_other_tempo_range():
     act = np.clip(np.random.default_rng(9).random(1500).astype(np.float32) ** 3, 1e-5, 1 - 1e-5)
-    kw = dict(min_bpm=70.0, max_bpm=180.0)
+    kw = {"min_bpm": 70.0, "max_bpm": 180.0}
     np.testing.assert_array_equal(decode_beats(act, fps=100, transition_lambda=100, **kw),
                                   _madmom(act, **kw))
 
@@ -44,7 +44,7 @@ def test_same_beats_on_noise_and_other_tempo_range():
 def test_state_model_matches_madmom():
     from madmom.features.beats_hmm import BeatStateSpace
 
-    intervals, beat_len, log_trans, has = beat_state_model(
+    intervals, beat_len, _, has = beat_state_model(
         min_bpm=55.0, max_bpm=215.0, fps=100, transition_lambda=100, observation_lambda=16)
     st = BeatStateSpace(60 * 100 / 215.0, 60 * 100 / 55.0)
     np.testing.assert_array_equal(intervals, st.intervals)

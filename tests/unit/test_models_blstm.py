@@ -8,8 +8,8 @@ import pytest
 pytest.importorskip("numba")
 ort = pytest.importorskip("onnxruntime")
 
-from songmap.models import blstm  # noqa: E402
-from songmap.models.onnx_weights import read_onnx_graph  # noqa: E402
+from songmap.models import blstm
+from songmap.models.onnx_weights import read_onnx_graph
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ import pytest
 
 pytest.importorskip("numba")
 
-from songmap.examples import render_song  # noqa: E402
-from songmap.models import fast  # noqa: E402
-from songmap.models.registry import ModelRegistry, get_registry  # noqa: E402
-from songmap.rhythm.beats import track_beats  # noqa: E402
+from songmap.examples import render_song
+from songmap.models import fast
+from songmap.models.registry import ModelRegistry, get_registry
+from songmap.rhythm.beats import track_beats
 
 SR = 44100
 

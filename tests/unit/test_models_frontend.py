@@ -17,7 +17,7 @@ def song() -> np.ndarray:
     return s.samples[: int(5.3 * SR)]  # not a whole number of hops
 
 
-def _madmom_signal(x: np.ndarray):  # noqa: ANN202
+def _madmom_signal(x: np.ndarray):
     from madmom.audio.signal import Signal
 
     return Signal(np.ascontiguousarray(x, dtype=np.float32), sample_rate=SR)

@@ -10,11 +10,11 @@ import numpy as np
 
 
 @nb.njit(fastmath=True, inline="always", error_model="numpy", cache=True)
-def ftanh(x):  # noqa: ANN001, ANN202
+def ftanh(x):
     # Eigen's float tanh: odd rational polynomial, clamped where tanh(x) == +-1 in float32
     lim = np.float32(7.90531110763549805)
-    x = lim if x > lim else x
-    x = -lim if x < -lim else x
+    x = min(x, lim)
+    x = max(x, -lim)
     x2 = x * x
     p = x2 * np.float32(-2.76076847742355e-16) + np.float32(2.00018790482477e-13)
     p = p * x2 + np.float32(-8.60467152213735e-11)
@@ -29,7 +29,7 @@ def ftanh(x):  # noqa: ANN001, ANN202
     return p / q
 
 @nb.njit(fastmath=True, nogil=True, error_model="numpy", cache=True)
-def lstm_recurrence(xp, rec, peep, h, c, out, t0, reverse):  # noqa: ANN001, ANN202
+def lstm_recurrence(xp, rec, peep, h, c, out, t0, reverse):
     """Run ``len(xp)`` steps of every network's LSTM for one direction.
 
     xp (steps, nets, 100) projected inputs + bias, in time order; rec (nets, 25, 100);

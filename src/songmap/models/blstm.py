@@ -24,8 +24,8 @@ The ONNX LSTM node (opset 7+) stores, per direction, ``W`` (4H, in), ``R`` (4H, 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -36,7 +36,7 @@ _GATES = 4 * HIDDEN
 #: Frames whose input projections are computed at once (20 s at 100 fps).
 _BLOCK_FRAMES = 2000
 
-def _kernel():  # noqa: ANN202 - a numba dispatcher
+def _kernel():
     """The compiled recurrence (numba is imported, and the kernel loaded from numba's
     on-disk cache or compiled, on first use, not when songmap is imported)."""
     from songmap.models._kernels import lstm_recurrence
@@ -54,7 +54,7 @@ class _Direction:
     peep: np.ndarray  # (nets, 75)
 
 
-def _prepare(w: np.ndarray, r: np.ndarray, b: np.ndarray, p: np.ndarray):  # noqa: ANN202
+def _prepare(w: np.ndarray, r: np.ndarray, b: np.ndarray, p: np.ndarray):
     """ONNX (4H, in), (4H, H), (8H,), (3H,) -> scaled, transposed float32 arrays."""
     scale = np.ones(_GATES, np.float32)
     scale[: 3 * HIDDEN] = 0.5  # i, o, f go through sigmoid(x) = 0.5 tanh(x / 2) + 0.5
@@ -149,7 +149,7 @@ class BlstmEnsemble:
         return out
 
 
-def _read_net(path: str | os.PathLike[str]):  # noqa: ANN202
+def _read_net(path: str | os.PathLike[str]):
     """([(W, R, B, P) per LSTM node, in graph order], out weights, out bias) of one net.
 
     madmom's exported graphs list, per bidirectional layer, the forward LSTM node and

@@ -14,7 +14,7 @@ is bounded by the block, not the song:
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -32,7 +32,7 @@ def num_frames(n_samples: int, hop: int) -> int:
 
 
 def stft_magnitude_blocks(samples: np.ndarray, *, frame_size: int, hop: int,
-                          block_frames: int | None = None, max_bin: int | None = None):  # noqa: ANN201
+                          block_frames: int | None = None, max_bin: int | None = None):
     """Yield ``(first_frame, |STFT|)`` blocks, each ``(frames, max_bin)`` float32.
 
     Frame ``i`` is centred on sample ``i * hop`` (zero padding outside the signal) and
@@ -58,8 +58,8 @@ def stft_magnitude_blocks(samples: np.ndarray, *, frame_size: int, hop: int,
         yield f0, np.abs(spec).astype(np.float32, copy=False)
 
 
-@lru_cache(maxsize=None)
-def log_filterbank(frame_size: int, sr: int, bands_per_octave: int, fmin: float, fmax: float):  # noqa: ANN201
+@cache
+def log_filterbank(frame_size: int, sr: int, bands_per_octave: int, fmin: float, fmax: float):
     """madmom's ``LogarithmicFilterbank`` (normalised, unique filters) for an STFT of
     ``frame_size``, float32, cut after its last non-zero row: ``(bins, bands)`` with
     ``bins <= frame_size // 2`` (bins above ``fmax`` carry no weight)."""
@@ -126,4 +126,4 @@ def _hop(sr: int, fps: float) -> int:
     hop = sr / fps
     if abs(hop - round(hop)) > 1e-9:
         raise ValueError(f"{sr} Hz at {fps} fps is not a whole number of samples per frame")
-    return int(round(hop))
+    return round(hop)

@@ -48,7 +48,7 @@ def _varint(buf: bytes, pos: int) -> tuple[int, int]:
         shift += 7
 
 
-def _fields(buf: bytes):  # noqa: ANN202 - generator of (field, wire type, value)
+def _fields(buf: bytes):
     """Yield ``(field_number, wire_type, value)``; length-delimited values are bytes."""
     pos, end = 0, len(buf)
     while pos < end:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -51,7 +51,7 @@ class Activations:
         np.savez_compressed(path, values=self.values, fps=self.fps)
 
     @classmethod
-    def load(cls, path: str) -> "Activations":
+    def load(cls, path: str) -> Activations:
         with np.load(path) as z:
             return cls(z["values"], float(z["fps"]))
 
@@ -196,7 +196,7 @@ def get_registry(threads: int = 1, backend: str | None = None) -> ModelRegistry:
     return _registry(threads, backend or selected_backend())
 
 
-@lru_cache(maxsize=None)
+@cache
 def _registry(threads: int, backend: str) -> ModelRegistry:
     if backend == "madmom":
         return ModelRegistry(threads=threads)

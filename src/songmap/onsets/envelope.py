@@ -32,7 +32,7 @@ def _log_filterbank(sr: int, n_fft: int, *, bands_per_octave: int = 24,
     return fb
 
 
-def _magnitude_blocks(samples: np.ndarray, hop: float, n_frames: int, bins: int):  # noqa: ANN202
+def _magnitude_blocks(samples: np.ndarray, hop: float, n_frames: int, bins: int):
     """``(first frame, |STFT| of bins 0..bins-1)`` blocks of Hann-windowed frames centred
     on ``i * hop``.
 

@@ -100,7 +100,7 @@ def _viterbi(log_dens: np.ndarray, intervals: np.ndarray, beat_len: np.ndarray,
 
 
 def beat_state_model(*, min_bpm: float, max_bpm: float, fps: float, transition_lambda: float,
-                     observation_lambda: int):  # noqa: ANN201
+                     observation_lambda: int):
     """madmom's beat state space and tempo transitions: (intervals, beat_len, log_trans,
     has_trans), computed with madmom's own functions so the numbers are identical."""
     from madmom.features.beats_hmm import exponential_transition
