@@ -164,6 +164,33 @@ def _check_wav_length(p: Path) -> None:
         )
 
 
+class _Samples:
+    """Decoded mono blocks written into one array sized from the header's frame count, so
+    a long file is not held twice (a list of blocks and their concatenation)."""
+
+    def __init__(self, expected: int = 0) -> None:
+        self._buf = np.empty(max(int(expected), 0) or 1 << 20, dtype=np.float32)
+        self._n = 0
+
+    def append(self, block: np.ndarray) -> None:
+        end = self._n + len(block)
+        if end > len(self._buf):  # the header under-counted: grow geometrically
+            grown = np.empty(max(end, int(len(self._buf) * 1.5)), dtype=np.float32)
+            grown[: self._n] = self._buf[: self._n]
+            self._buf = grown
+        self._buf[self._n:end] = block
+        self._n = end
+
+    def __len__(self) -> int:
+        return self._n
+
+    def array(self) -> np.ndarray:
+        # a view when full; a trimmed copy only if the header over-counted a lot
+        if self._n >= 0.9 * len(self._buf):
+            return self._buf[: self._n]
+        return self._buf[: self._n].copy()
+
+
 class _Unsupported(Exception):
     """libsndfile cannot read this format: hand it to FFmpeg."""
 
@@ -203,7 +230,7 @@ def _decode_soundfile(p: Path, max_duration_s: float) -> tuple[np.ndarray, int, 
             raise _too_long(p.name, frames / sr, max_duration_s)
         limit = int(max_duration_s * sr) + 1
         block = max(1, int(_BLOCK_S * sr))
-        parts: list[np.ndarray] = []
+        parts = _Samples(frames)
         got = 0
         try:
             while True:
@@ -224,8 +251,7 @@ def _decode_soundfile(p: Path, max_duration_s: float) -> tuple[np.ndarray, int, 
             f"{p.name}: the header promises {frames / sr:.1f} s but only {got / sr:.1f} s "
             "could be read; the file is truncated or corrupt"
         )
-    mono = np.concatenate(parts) if parts else np.zeros(0, np.float32)
-    return mono, sr, channels, "soundfile"
+    return parts.array(), sr, channels, "soundfile"
 
 
 def _only_id3_tag(p: Path, size: int) -> bool:
@@ -279,7 +305,8 @@ def _decode_pyav(p: Path, max_duration_s: float) -> tuple[np.ndarray, int, int, 
         if sr <= 0:
             raise NotAudioError(f"{p.name}: the audio stream has no sample rate")
         limit = int(max_duration_s * sr) + 1
-        parts: list[np.ndarray] = []
+        expected = int(min(declared, max_duration_s) * sr * 1.01) if declared else 0
+        parts = _Samples(expected)
         got = 0
         try:
             for frame in container.decode(stream):
@@ -304,8 +331,7 @@ def _decode_pyav(p: Path, max_duration_s: float) -> tuple[np.ndarray, int, int, 
                 f"{p.name}: decoding failed after {got / sr:.1f} s ({exc}); "
                 "the file looks truncated or corrupt"
             ) from exc
-    mono = np.concatenate(parts) if parts else np.zeros(0, np.float32)
-    return mono, sr, max(channels, 1), "pyav"
+    return parts.array(), sr, max(channels, 1), "pyav"
 
 
 def _declared_seconds(container, stream) -> float | None:  # noqa: ANN001 - PyAV objects
