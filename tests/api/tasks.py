@@ -2,7 +2,8 @@
 
 ``faulty_analysis`` is the real ``analyze_file`` except for uploads whose name asks for a
 fault: ``crash*`` kills the worker process, ``raise*`` raises a bug-like exception,
-``hang*`` sleeps past any timeout, ``wait-<path>*`` blocks until the file ``<path>`` exists.
+``hang*`` sleeps past any timeout, ``wait-<path>*`` blocks until the file ``<path>`` exists,
+``mark-<path>*`` creates the file ``<path>`` and then sleeps (a worker known to be busy).
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ def faulty_analysis(ctx: WorkerContext, path: str, filename: str) -> str:
     if filename.startswith("raise"):
         raise KeyError("a bug in the analysis")
     if filename.startswith("hang"):
+        time.sleep(600)
+    if filename.startswith("mark-"):  # say "started" in the file <path>, then work forever
+        flag = bytes.fromhex(filename.split("-")[1].split(".")[0]).decode()
+        open(flag, "w").close()
         time.sleep(600)
     if filename.startswith("wait-"):
         flag = bytes.fromhex(filename.split("-")[1].split(".")[0]).decode()

@@ -76,6 +76,8 @@ def test_kill9_of_a_writer_in_a_loop_keeps_every_committed_result(tmp_path):
     finally:
         _kill9(proc)
     assert len(committed) >= 400, "the writer did not get going"
+    assert proc.stdout is not None
+    committed += [line for line in proc.stdout.read().split("\n") if line]  # printed meanwhile
     assert (tmp_path / "r.sqlite-wal").exists()  # the kill left a WAL for recovery to replay
     with ResultStore(path) as store:
         missing = [key for key in committed if store.get(key, "k") is None]

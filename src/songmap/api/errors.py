@@ -141,6 +141,9 @@ ANALYSIS_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+_HOW = "send the recording as the multipart/form-data field 'file' (curl -F file=@song.mp3 URL)"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every error through ``error_payload`` so all bodies share one shape."""
 
@@ -151,12 +154,19 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        where = ".".join(str(x) for x in first.get("loc", ()) if x != "body") or "request"
+        loc = tuple(first.get("loc", ()))
+        if loc == ("body", "file") and first.get("type") == "missing":
+            return error_response(errors.InvalidParameterError(f"no file in the request; {_HOW}"))
+        where = ".".join(str(x) for x in loc if x != "body") or "request"
         return error_response(errors.InvalidParameterError(f"{where}: {first.get('msg')}"))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        body = ErrorBody(error=ErrorDetail(type="HTTPError", message=str(exc.detail)))
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = str(exc.detail)
+        if exc.status_code == 400 and request.headers.get("content-type", "").startswith(
+                "multipart/"):  # the multipart parser refused the body
+            message = f"the upload is not valid multipart/form-data ({message}); {_HOW}"
+        body = ErrorBody(error=ErrorDetail(type="HTTPError", message=message))
         return JSONResponse(body.model_dump(), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing as mp
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -34,6 +35,20 @@ log = logging.getLogger("songmap.api.pool")
 
 #: Seconds a worker may take to start and load its models.
 _START_TIMEOUT_S = 300.0
+
+
+def _death(exitcode: int | None) -> str:
+    """How a worker ended, for the error message."""
+    if exitcode is None:
+        return "its pipe closed"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        hint = "; out of memory, or killed from outside?" if exitcode == -signal.SIGKILL else ""
+        return f"killed by {name}{hint}"
+    return f"exit code {exitcode}"
 
 
 class _Slot:
@@ -99,11 +114,14 @@ class _Slot:
                     continue
                 break
         except (EOFError, OSError):
-            code = self.proc.exitcode if self.proc is not None else None
+            if self.proc is not None:
+                self.proc.join(2)  # reaped, so its exit code or signal is known
+            how = _death(self.proc.exitcode if self.proc is not None else None)
             self.kill()
+            # Not retried: a file that crashes the decoder would crash the next worker too.
             raise WorkerCrashedError(
-                f"the analysis worker died (exit code {code}) while working on this file; "
-                "it has been restarted"
+                f"the analysis worker died ({how}) while working on this file; "
+                "it has been restarted, and this file was not retried"
             ) from None
         except BaseException:
             # Whatever else broke the conversation (an unpicklable answer, an interrupt),

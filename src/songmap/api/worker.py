@@ -71,6 +71,8 @@ def serve(conn: Connection, settings_json: str) -> None:
     # process group, and a worker dying mid-task would turn it into a crash.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     warnings.filterwarnings("ignore")
+    # onnxruntime's telemetry would leave a session file in $TMPDIR (and try to phone home).
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     try:
         from songmap.config import AnalysisSettings
         from songmap.pipeline import Analyzer

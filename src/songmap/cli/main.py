@@ -215,6 +215,10 @@ def _load_extras(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import os
+
+    # onnxruntime's telemetry leaves a session file in $TMPDIR; inherited by every worker.
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     parser = build_parser()
     _load_extras(parser)
     args = parser.parse_args(argv)
