@@ -96,7 +96,8 @@ class ServeProcess:
         return self.proc.returncode
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def worker_pids(self) -> list[int]:
