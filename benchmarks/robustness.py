@@ -125,6 +125,178 @@ def _api_dotdot(client, settings, data_dir: Path) -> Row:  # noqa: ANN001
             f"{resp.status_code}, filename {name}, {len(outside)} paths outside", ok)
 
 
+# -- faults ---------------------------------------------------------------------------------
+def fault_rows(work: Path) -> list[Row]:
+    """Store and service faults (issue 7), against real processes; see tests/*/test_faults*."""
+    import os
+    import signal
+    import sqlite3
+    import threading
+
+    from songmap.store import ResultStore
+    from tests.robustness.faults import ServeProcess, multipart, request_head
+
+    work.mkdir(parents=True, exist_ok=True)
+    rows: list[Row] = []
+    # store: kill -9 of a writer in a loop
+    db = work / "kill9.sqlite"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", "import sys\nfrom songmap.store import ResultStore\n"
+         "s = ResultStore(sys.argv[1])\nfor i in range(10**9):\n"
+         "    s.put(f'h{i}', 'k', 'x' * 20000); print(i, flush=True)", str(db)],
+        stdout=subprocess.PIPE, text=True)
+    assert writer.stdout is not None
+    for _ in range(500):
+        writer.stdout.readline()
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    printed = 500 + len(writer.stdout.read().split())
+    with ResultStore(db) as store:
+        n = store.count()
+        store.put("after", "k", "{}")
+    ok = sqlite3.connect(db).execute("PRAGMA integrity_check").fetchone()[0]
+    rows.append(("store: kill -9 of a writer mid-loop", "every committed row, integrity ok",
+                 f"{printed} committed, {n} found, integrity {ok}, writable",
+                 printed <= n <= printed + 1 and ok == "ok"))
+    # store: damaged files
+    good = work / "good.sqlite"
+    with ResultStore(good) as store:
+        for i in range(200):
+            store.put(f"h{i}", "k", "y" * 3000)
+    data = good.read_bytes()
+    half = len(data) // 2
+    for kind, bad in (("random bytes", os.urandom(len(data))),
+                      ("middle overwritten", data[:half - 8192] + os.urandom(16384)
+                       + data[half + 8192:]),
+                      ("truncated to half", data[:half])):
+        path = work / f"bad-{kind.replace(' ', '-')}.sqlite"
+        path.write_bytes(bad)
+        try:
+            ResultStore(path).close()
+            got, ok_ = "opened", False
+        except errors.StoreCorruptError as exc:
+            got = f"StoreCorruptError: {str(exc)[:90]}..."
+            ok_ = str(path) in str(exc) and path.read_bytes() == bad
+        rows.append((f"store: {kind}", "StoreCorruptError naming the file, file untouched",
+                     got, ok_))
+    bad = work / "bad-random-bytes.sqlite"
+    proc = subprocess.run([sys.executable, "-m", "songmap.cli.main", "serve", "--port", "0",
+                           "--data-dir", str(work / "d"), "--store", str(bad)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    rows.append(("serve with a damaged store", "exit 1, message, no traceback",
+                 f"exit {proc.returncode}: {proc.stderr.strip()[:80]}...",
+                 proc.returncode == 1 and "damaged" in proc.stderr
+                 and "Traceback" not in proc.stderr))
+    # service
+    song = work / "song.wav"
+    write(song, clicks(8.0))
+    long = work / "long.wav"
+    write(long, clicks(300.0))
+    wav = song.read_bytes()
+    ct = {"Content-Type": "multipart/form-data; boundary=songmapBoundary42"}
+    with ServeProcess(work / "serve", env={"SONGMAP_MAX_DURATION_S": "600"}) as server:
+        server.wait_ready()
+        [worker] = server.worker_pids()
+        answers: list = []
+        sender = threading.Thread(target=lambda: answers.append(
+            server.upload("/analyze", "long.wav", long.read_bytes(), timeout=120)))
+        import psutil
+
+        cpu0 = sum(psutil.Process(worker).cpu_times()[:2])
+        sender.start()
+        while sum(psutil.Process(worker).cpu_times()[:2]) < cpu0 + 0.5 and sender.is_alive():
+            time.sleep(0.02)
+        os.kill(worker, signal.SIGKILL)
+        sender.join(60)
+        r = answers[0]
+        t0 = time.monotonic()
+        while server.request("GET", "/readyz", timeout=5).status != 200:
+            time.sleep(0.1)
+        refill = time.monotonic() - t0
+        after = server.upload("/analyze", "song.wav", wav).status
+        err = r.json().get("error", {}) if r.status >= 400 else {}
+        rows.append(("serve: worker SIGKILLed mid-analysis",
+                     "500 WorkerCrashedError with id (no retry), pool refills, next 200",
+                     f"{r.status} {err.get('type')} id={err.get('id')}, ready again in "
+                     f"{refill:.1f} s, next {after}",
+                     r.status == 500 and bool(err.get("id")) and after == 200))
+        body = multipart({"file": ("a.wav", wav)})
+        bodies = {"bad boundary": (multipart({"file": ("a.wav", wav)}, "x"), ct),
+                  "no boundary": (body, {"Content-Type": "multipart/form-data"}),
+                  "missing file field": (multipart({"audio": ("a.wav", wav)}), ct),
+                  "truncated body": (body[: len(body) // 2], ct),
+                  "binary garbage": (bytes(range(256)) * 64, ct)}
+        statuses = {k: server.request("POST", "/analyze", b, h, timeout=30).status
+                    for k, (b, h) in bodies.items()}
+        rows.append(("serve: malformed multipart (5 kinds)", "4xx JSON each, never 500",
+                     ", ".join(f"{k} {v}" for k, v in statuses.items()),
+                     all(400 <= v < 500 for v in statuses.values())))
+        big = multipart({"file": ("big.wav", bytes(3_000_000))})
+        fds = server.open_fds()
+        for cut in (100, len(big) // 2, len(big) - 10):
+            sock = server.raw(request_head("/analyze", len(big)) + big[:cut])
+            time.sleep(0.3)
+            sock.close()
+        time.sleep(0.5)
+        left, fds_after = server.leftovers(), server.open_fds()
+        nxt = server.upload("/analyze", "song.wav", wav).status
+        rows.append(("serve: 3 clients hang up mid-upload", "no file, no fd kept, next 200",
+                     f"{len(left)} files, fds {fds} -> {fds_after}, next {nxt}",
+                     not left and fds_after <= fds and nxt == 200))
+        sock = server.raw(request_head("/analyze", len(body)))
+
+        def trickle() -> None:
+            for i in range(0, len(body), len(body) // 20 + 1):
+                sock.sendall(body[i:i + len(body) // 20 + 1])
+                time.sleep(0.1)
+
+        t0 = time.monotonic()
+        slow = threading.Thread(target=trickle)
+        slow.start()
+        other = server.upload("/analyze", "other.wav", write(work / "o.wav", clicks(7.0))
+                              .read_bytes()).status
+        took = time.monotonic() - t0
+        slow.join(10)
+        sock.close()
+        rows.append(("serve: upload trickled over 2 s", "other requests not blocked",
+                     f"other analysis {other} in {took:.2f} s meanwhile", other == 200
+                     and took < 2.0))
+        cpu0 = sum(psutil.Process(server.worker_pids()[0]).cpu_times()[:2])
+        long_body = multipart({"file": ("l.wav", long.read_bytes())})
+        busy = server.raw(request_head("/analyze", len(long_body)) + long_body)
+        [w] = server.worker_pids()
+        while sum(psutil.Process(w).cpu_times()[:2]) < cpu0 + 0.5:
+            time.sleep(0.02)
+        t0 = time.monotonic()
+        code = server.stop(signal.SIGINT)
+        busy.close()
+        left = server.leftovers()
+        rows.append(("serve: Ctrl-C mid-analysis", "exit 0, no file in TMPDIR/scratch",
+                     f"exit {code} in {time.monotonic() - t0:.1f} s, {len(left)} files",
+                     code == 0 and not left))
+    # analyze: temp files
+    got = []
+    for name, args, sig in (("success", [str(song)], None),
+                            ("error", [str(work / "bad-random-bytes.sqlite")], None),
+                            ("timeout", [str(long), "--timeout", "2"], None),
+                            ("ctrl-c", [str(long)], signal.SIGINT)):
+        tmp = work / f"tmp-{name}"
+        tmp.mkdir()
+        proc = subprocess.Popen([sys.executable, "-m", "songmap.cli.main", "analyze", *args,
+                                 "--json"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env={**os.environ, "TMPDIR": str(tmp)})
+        if sig:
+            while sum(psutil.Process(proc.pid).cpu_times()[:2]) < 2.5:
+                time.sleep(0.05)
+            proc.send_signal(sig)
+        proc.wait(120)
+        got.append((name, proc.returncode, len(list(tmp.iterdir()))))
+    rows.append(("analyze: success / error / --timeout / Ctrl-C", "exit 0/4/7/130, TMPDIR empty",
+                 ", ".join(f"{n} exit {c} {k} files" for n, c, k in got),
+                 [c for _, c, _ in got] == [0, 4, 7, 130] and all(k == 0 for *_, k in got)))
+    return rows
+
+
 # -- fuzz -----------------------------------------------------------------------------------
 def fuzz(seconds: float, slow_s: float, out_dir: Path) -> dict[str, object]:
     from hypothesis import HealthCheck, given, settings
@@ -219,10 +391,17 @@ def main() -> int:
     ap.add_argument("--fuzz-seconds", type=float, default=60.0)
     ap.add_argument("--slow-seconds", type=float, default=30.0)
     ap.add_argument("--no-api", action="store_true")
+    ap.add_argument("--faults-only", action="store_true",
+                    help="only the store and service faults table")
     ap.add_argument("--json", type=Path, help="write every row and the fuzz stats here")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="songmap-robustness-"))
+    faults = fault_rows(work / "faults")
+    print(table("Faults (store, `songmap serve`, `songmap analyze`; real processes)", faults),
+          flush=True)
+    if args.faults_only:
+        return 0 if all(r[3] for r in faults) else 1
     made = []
     for i, case in enumerate(CASES):
         d = work / f"case{i:02d}"
@@ -248,8 +427,9 @@ def main() -> int:
     for f in stats["findings"]:
         print(f"- {f['file']}: {f['what']}")
     if args.json:
-        args.json.write_text(json.dumps({"cli": cli, "api": api, "fuzz": stats}, indent=2))
-    ok = all(r[3] for r in cli + api) and not stats["findings"]
+        args.json.write_text(json.dumps({"faults": faults, "cli": cli, "api": api,
+                                         "fuzz": stats}, indent=2))
+    ok = all(r[3] for r in faults + cli + api) and not stats["findings"]
     return 0 if ok else 1
 
 
