@@ -80,8 +80,8 @@ def run_batch(
     ``export_dir`` (default: beside ``output``, else the current folder) under each file's
     relative name. ``workers``: local processes (default: one per core) unless
     ``scheduler`` (an address like ``tcp://host:8786`` or a ``distributed.Client``) is
-    given. ``threads``: network threads per worker (default: cores / workers locally, 1 on
-    Dask); it does not change the results, so it is not part of the store's key.
+    given. ``threads``: network threads per worker (default 1); it does not change the
+    results, so it is not part of the store's key.
     ``on_record(record, runner)`` is called after every file is recorded.
     """
     t0 = time.monotonic()
@@ -93,7 +93,9 @@ def run_batch(
     if n_workers < 1:
         raise InvalidParameterError("--workers must be at least 1")
     if threads is None:
-        threads = 1 if scheduler is not None else max(1, default_workers() // n_workers)
+        # One network thread per worker: measured faster than 2 even for a lone worker on
+        # 2 cores (benchmarks/batch.py: onnxruntime's extra threads spin on a busy machine).
+        threads = 1
     worker_settings = settings.model_copy(update={"threads": threads}).model_dump_json()
     exporters = _resolve_exporters(exports)
     if exports:

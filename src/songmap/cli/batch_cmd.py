@@ -35,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-duration", type=float, metavar="SECONDS",
                    help="refuse longer audio (default 3 hours)")
     p.add_argument("--vocabulary", choices=["majmin", "sevenths"], help="chord labels")
-    p.add_argument("--threads", type=int, help="network threads per worker (default: cores/N)")
+    p.add_argument("--threads", type=int,
+                   help="network threads per worker (default 1: more workers beat more threads)")
     p.add_argument("-q", "--quiet", action="store_true", help="only the summary at the end")
     p.set_defaults(func=cmd_batch)
 
@@ -46,7 +47,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from songmap.errors import InvalidParameterError
 
     threads = args.threads
-    args.threads = None  # runtime only: not part of the settings (and so the store's key)
+    args.threads = None  # a property of the workers, passed to run_batch separately
     settings = _settings_from(args)
     if threads is not None and threads < 1:
         raise InvalidParameterError("--threads must be at least 1")
