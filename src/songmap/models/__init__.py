@@ -1,5 +1,10 @@
 """Trained networks, loaded once per process and shared between threads."""
 
+import os
+
+# onnxruntime's telemetry writes a session file into $TMPDIR; songmap leaves no files behind
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
 from songmap.models.registry import (
     Activations,
     ModelRegistry,
