@@ -107,6 +107,8 @@ def infer_bars(
     fps: float,
     *,
     meters: tuple[int, ...] = (2, 3, 4),
+    min_bpm: float = 55.0,
+    max_bpm: float = 215.0,
 ) -> BarGrid:
     """Decide bars, then how many beats a bar counts, from the tracked beats.
 
@@ -117,7 +119,10 @@ def infer_bars(
        (the tracker settled on a slower level). Each reading divides the bar into k
        equal beats (positions interpolated between tracked beats) and is scored by the
        mean beat activation on its off-downbeat grid points; the tracked reading stays
-       unless another scores clearly (5 %) higher. Bars of 4 are counted as tracked.
+       unless another scores clearly (5 %) higher, and only readings whose beats the
+       network hears (off-grid activation at least a tenth of that on the bar lines)
+       and whose tempo lies in ``[min_bpm, max_bpm]`` compete. Bars of 4 are counted
+       as tracked.
     """
     from songmap.rhythm.beats import regrid_beats, sample_at
 
@@ -125,7 +130,11 @@ def infer_bars(
     if len(beats) < 2:
         return BarGrid(beats, np.ones(len(beats), dtype=int), 4, "4/4", 0.0)
     p = downbeat_probability(beats, beat_activation, downbeat_activation, fps)
-    tracked_meters = tuple(sorted(set(meters) | {6}))
+    tracked_bpm = 60.0 / float(np.median(np.diff(beats)))
+    # six tracked beats per bar only make sense at the eighth-note level, where a
+    # dotted-quarter beat (three of them) is still a tempo
+    extra = {6} if tracked_bpm / 3 >= min_bpm else set()
+    tracked_meters = tuple(sorted(set(meters) | extra))
     decision = decide_meter(p, meters=tracked_meters)
     n = decision.beats_per_bar
     first = int(np.argmax(decision.positions == 1)) if (decision.positions == 1).any() else 0
@@ -141,9 +150,13 @@ def infer_bars(
         grid = regrid_beats(beats, every=step, offset=start)
         phase = np.round((np.arange(len(grid)) * step + start - first) / step).astype(int) % k
         off = grid[phase != 0]
-        if len(off) == 0:
+        if len(off) == 0 or not (min_bpm <= tracked_bpm * k / n <= max_bpm):
             continue
-        scores[k] = float(sample_at(any_beat, off, fps).mean())
+        on_bars = float(sample_at(any_beat, grid[phase == 0], fps).mean())
+        score = float(sample_at(any_beat, off, fps).mean())
+        if k != n and score < 0.1 * on_bars:
+            continue
+        scores[k] = score
         grids[k] = grid
     if not scores:
         grids[n], scores[n] = beats, 1.0
