@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from songmap.api.dask_pool import DaskPool
 from songmap.api.errors import ServiceNotReadyError, error_payload
 from songmap.api.pool import WorkerPool
 from songmap.api.uploads import discard
@@ -162,7 +163,7 @@ class JobStore(SQLiteFile):
 class JobRunner:
     """Feeds queued jobs to the worker pool, at most one per worker at a time."""
 
-    def __init__(self, *, jobs: JobStore, store: ResultStore, pool: WorkerPool,
+    def __init__(self, *, jobs: JobStore, store: ResultStore, pool: WorkerPool | DaskPool,
                  settings_key: str, task: Callable[..., Any], uploads_dir: Path,
                  max_attempts: int) -> None:
         self.jobs, self.store, self.pool = jobs, store, pool

@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import UploadFile
 
+from songmap.api.dask_pool import DaskPool
 from songmap.api.errors import JobNotFoundError, QueueFullError
 from songmap.api.jobs import DONE, QUEUED, Job, JobRunner, JobStore
 from songmap.api.pool import WorkerPool
@@ -41,11 +42,21 @@ class Service:
         self.task = task or analyze_file
         self.store: ResultStore | None = None
         self.jobs: JobStore | None = None
-        self.pool = WorkerPool(
-            size=settings.workers, settings_json=self.analysis_settings.model_dump_json(),
-            max_queue=settings.max_queue, timeout_s=settings.analysis_timeout_s,
-            retry_after_s=settings.retry_after_s,
-        )
+        self.pool: WorkerPool | DaskPool
+        if settings.dask_scheduler:
+            self.pool = DaskPool(
+                scheduler=settings.dask_scheduler,
+                settings_json=self.analysis_settings.model_dump_json(),
+                max_queue=settings.max_queue, timeout_s=settings.analysis_timeout_s,
+                retry_after_s=settings.retry_after_s,
+                connect_timeout_s=settings.dask_connect_timeout_s,
+            )
+        else:
+            self.pool = WorkerPool(
+                size=settings.workers, settings_json=self.analysis_settings.model_dump_json(),
+                max_queue=settings.max_queue, timeout_s=settings.analysis_timeout_s,
+                retry_after_s=settings.retry_after_s,
+            )
         self.runner: JobRunner | None = None
         # Identical uploads arriving together are analysed once.
         self._in_flight: dict[str, asyncio.Future[str]] = {}

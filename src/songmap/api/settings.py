@@ -52,6 +52,14 @@ class ServeSettings(BaseSettings):
         None, gt=0, description="Refuse longer audio (default: the analysis default, 3 h)."
     )
     threads: int | None = Field(None, ge=1, le=64, description="Network threads per worker.")
+    dask_scheduler: str | None = Field(
+        None, description="Run the analyses on this Dask cluster (tcp://HOST:8786) instead of "
+                          "local worker processes; uploads are sent to it as bytes, results "
+                          "come back to this server's store. Needs the batch extra.",
+    )
+    dask_connect_timeout_s: float = Field(
+        20.0, gt=0, description="How long to try reaching the Dask scheduler at start."
+    )
 
     @property
     def max_upload_bytes(self) -> int:

@@ -80,7 +80,7 @@ def serve(conn: Connection, settings_json: str) -> None:
         analyzer = Analyzer(AnalysisSettings.model_validate_json(settings_json))
         analyzer.registry.load_all()
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which refuses to start
-        conn.send(("error", _picklable(exc), traceback.format_exc()))
+        conn.send(("error", picklable_error(exc), traceback.format_exc()))
         return
     ctx = WorkerContext(analyzer, conn)
     conn.send(("ready", os.getpid()))
@@ -95,7 +95,7 @@ def serve(conn: Connection, settings_json: str) -> None:
         try:
             value = task(ctx, *args)
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the parent
-            conn.send(("error", _picklable(exc), traceback.format_exc()))
+            conn.send(("error", picklable_error(exc), traceback.format_exc()))
         else:
             conn.send(("ok", value))
         _trim_heap()
@@ -120,7 +120,8 @@ def _trim_heap() -> None:
 _malloc_trim: Any = None
 
 
-def _picklable(exc: BaseException) -> BaseException:
+def picklable_error(exc: BaseException) -> BaseException:
+    """``exc`` if it survives pickling (to travel to the server), else a stand-in."""
     try:
         pickle.loads(pickle.dumps(exc))
         return exc

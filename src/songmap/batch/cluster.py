@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
+import traceback
 import uuid
 from typing import Any
 
@@ -47,7 +50,7 @@ class SongmapWorkerPlugin(_PluginBase):  # type: ignore[misc,valid-type]
         await asyncio.get_running_loop().run_in_executor(None, get_analyzer, self.settings_json)
 
 
-def connect(scheduler: str | Any) -> Any:
+def connect(scheduler: str | Any, *, timeout_s: float = 20.0) -> Any:
     """A ``distributed.Client`` for an address (``tcp://host:8786``) or an existing client."""
     try:
         from distributed import Client
@@ -59,7 +62,7 @@ def connect(scheduler: str | Any) -> Any:
     if not isinstance(scheduler, str):
         return scheduler
     try:
-        return Client(scheduler, timeout="20s")
+        return Client(scheduler, timeout=f"{timeout_s:g}s")
     except (OSError, TimeoutError) as exc:
         raise InvalidParameterError(
             f"could not reach the Dask scheduler at {scheduler} ({exc}); is `dask scheduler` "
@@ -187,3 +190,54 @@ def submit_analysis(client: Any, path: str, *, settings_json: str, upload: bool 
     job = Job(path, os.path.basename(path), audio_hash, data)
     return client.submit(analyze_job, job, settings_json, pure=False,
                          key=f"songmap-analyze-{audio_hash[:16] or 'file'}-{uuid.uuid4().hex[:8]}")
+
+
+# -- the service's analyses on the cluster (``songmap serve`` with SONGMAP_DASK_SCHEDULER) ---
+
+#: Dask event topic on which service tasks report progress: ``[task key, fraction]``.
+PROGRESS_TOPIC = "songmap-progress"
+
+
+class ClusterTaskContext:
+    """What a service task (``songmap.api.worker.analyze_file``) gets on a Dask worker in
+    place of the pool's ``WorkerContext``: this process's Analyzer, and progress sent back to
+    the server as a Dask event."""
+
+    def __init__(self, analyzer: Any, key: str) -> None:
+        self.analyzer = analyzer
+        self.key = key
+
+    def progress(self, fraction: float) -> None:
+        from distributed import get_worker
+
+        try:
+            get_worker().log_event(PROGRESS_TOPIC, [self.key, float(fraction)])
+        except (ValueError, RuntimeError):  # not in a worker (called directly): no one to tell
+            pass
+
+
+def run_service_task(task: Any, data: bytes, basename: str, filename: str,
+                     settings_json: str, key: str) -> tuple[Any, ...]:
+    """Run ``task(ctx, path, filename)`` on a worker, on a private copy of the upload.
+
+    The upload travels as bytes (workers need not see the server's disk). Returns
+    ``("ok", value)`` or ``("error", exception, traceback_text)``, the answers of the
+    service's own worker processes: songmap's exception types come back intact so the
+    server maps them to the same HTTP statuses, and a failure is an answer, not a task
+    error Dask would log. Only the death of the worker process escapes, and Dask reruns the
+    task elsewhere.
+    """
+    from songmap.api.worker import picklable_error
+
+    folder = tempfile.mkdtemp(prefix="songmap-serve-")
+    try:
+        # The server's (sanitised) name, so decoder messages name the file the user sent.
+        path = os.path.join(folder, os.path.basename(basename) or "upload")
+        with open(path, "wb") as f:
+            f.write(data)
+        ctx = ClusterTaskContext(get_analyzer(settings_json), key)
+        return ("ok", task(ctx, path, filename))
+    except Exception as exc:  # noqa: BLE001 - every failure goes back to the server
+        return ("error", picklable_error(exc), traceback.format_exc())
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -27,6 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-upload-mb", type=float, help="largest upload accepted (default 200)")
     p.add_argument("--max-duration", type=float, metavar="SECONDS",
                    help="refuse longer audio (default 3 hours)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:8786",
+                   help="run the analyses on this Dask cluster instead of local workers "
+                        "(needs the batch extra; --workers is then ignored)")
     p.set_defaults(func=cmd_serve)
 
 
@@ -46,6 +49,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "host": args.host, "port": args.port, "workers": args.workers,
         "data_dir": args.data_dir, "store_path": args.store,
         "max_upload_mb": args.max_upload_mb, "max_duration_s": args.max_duration,
+        "dask_scheduler": args.scheduler,
     }
     try:
         settings = ServeSettings(**{k: v for k, v in values.items() if v is not None})
@@ -57,10 +61,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from songmap.api.service import check_databases
 
     check_databases(settings)  # a damaged store: a message and exit 1, not a traceback
+    if settings.dask_scheduler:
+        # An unreachable scheduler: a message and exit 2 now, not a server that answers 503.
+        from songmap.batch.cluster import connect
+
+        connect(settings.dask_scheduler, timeout_s=settings.dask_connect_timeout_s).close()
     logging.getLogger("songmap").setLevel(logging.INFO)
     logging.getLogger("songmap").info(
-        "serving on http://%s:%d (%d workers, data in %s)",
-        settings.host, settings.port, settings.workers, settings.data_dir,
+        "serving on http://%s:%d (%s, data in %s)", settings.host, settings.port,
+        f"Dask cluster {settings.dask_scheduler}" if settings.dask_scheduler
+        else f"{settings.workers} workers", settings.data_dir,
     )
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                 log_level="info", timeout_graceful_shutdown=10)
