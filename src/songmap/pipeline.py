@@ -217,7 +217,8 @@ class Analyzer:
             with timer.stage("beat_tracking"):
                 tracked = track_beats(act, min_bpm=s.min_bpm, max_bpm=s.max_bpm)
                 grid = infer_bars(tracked, b, d, act.fps, meters=s.meters,
-                                  min_bpm=s.min_bpm, max_bpm=s.max_bpm)
+                                  min_bpm=s.min_bpm, max_bpm=s.max_bpm,
+                                  chroma=networks.chroma)
                 beat_times, positions = grid.beat_times, grid.positions
                 bpb, meter_label, meter_conf = grid.beats_per_bar, grid.label, grid.confidence
                 keep = (beat_times >= 0) & (beat_times <= audio.duration)

@@ -28,3 +28,43 @@ def test_noisy_bar_lines_are_still_found():
     rng = np.random.default_rng(0)
     p = np.clip(pattern(3, 60) + rng.normal(0, 0.15, 60), 0, 1)
     assert decide_meter(p).beats_per_bar == 3
+
+
+def _bar_phase_case(p_one: float, p_three: float):
+    """16 bars of 4/4, one beat per second; chords change on beat 1 only."""
+    from songmap.harmony.chords import chord_templates
+    from songmap.models.registry import Activations
+
+    beats = np.arange(64, dtype=float) + 0.5
+    fps = 100.0
+    n = int(66 * fps)
+    beat_act = np.zeros(n, np.float32)
+    down_act = np.zeros(n, np.float32)
+    for i, t in enumerate(beats):
+        f = int(t * fps)
+        p = {0: p_one, 2: p_three}.get(i % 4, 0.05)
+        down_act[f], beat_act[f] = 0.8 * p, 0.8 * (1 - p)
+    names, templates = chord_templates("majmin")
+    rows = np.zeros((int(66 * 10), 12), np.float32)
+    for bar in range(16):
+        chord = templates[names.index(["C:maj", "F:maj", "G:maj", "A:min"][bar % 4])]
+        rows[int((0.5 + 4 * bar) * 10): int((4.5 + 4 * bar) * 10)] = chord
+    return beats, beat_act, down_act, fps, Activations(rows, 10.0)
+
+
+def test_harmony_breaks_a_tie_between_beat_one_and_three():
+    from songmap.rhythm.meter import tie_break_phase
+
+    beats, b, d, fps, chroma = _bar_phase_case(0.5, 0.5)
+    wrong = ((np.arange(64) + 2) % 4) + 1  # bars starting on beat 3
+    fixed = tie_break_phase(beats, wrong, 4, b, d, fps, chroma)
+    assert (np.flatnonzero(fixed == 1) % 4 == 0).all()
+
+
+def test_harmony_never_overrules_a_clear_network():
+    from songmap.rhythm.meter import tie_break_phase
+
+    beats, b, d, fps, chroma = _bar_phase_case(0.2, 0.8)  # the network says beat 3
+    positions = ((np.arange(64) + 2) % 4) + 1
+    kept = tie_break_phase(beats, positions, 4, b, d, fps, chroma)
+    assert (kept == positions).all()

@@ -10,11 +10,15 @@ and that path gives each beat its position in the bar.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 #: Probability per beat of leaving the regular cycle (an added or dropped beat).
 _JUMP = 1e-3
+
+if TYPE_CHECKING:
+    from songmap.models.registry import Activations
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,7 @@ def infer_bars(
     meters: tuple[int, ...] = (2, 3, 4),
     min_bpm: float = 55.0,
     max_bpm: float = 215.0,
+    chroma: "Activations | None" = None,
 ) -> BarGrid:
     """Decide bars, then how many beats a bar counts, from the tracked beats.
 
@@ -123,6 +128,8 @@ def infer_bars(
        network hears (off-grid activation at least a tenth of that on the bar lines)
        and whose tempo lies in ``[min_bpm, max_bpm]`` compete. Bars of 4 are counted
        as tracked.
+    3. Bar phase tie-break: when ``chroma`` is given and the network's evidence for
+       another choice of "one" is nearly as strong, harmony decides (``tie_break_phase``).
     """
     from songmap.rhythm.beats import regrid_beats, sample_at
 
@@ -167,6 +174,59 @@ def infer_bars(
     step = n / k
     start = first - step * np.floor(first / step)
     positions = (np.round((np.arange(len(grid)) * step + start - first) / step).astype(int) % k) + 1
+    if chroma is not None and k > 1:
+        positions = tie_break_phase(grid, positions, k, beat_activation, downbeat_activation,
+                                    fps, chroma)
     compound = k == 2 and n in (3, 6)
     label = {4: "4/4", 3: "3/4", 2: "6/8" if compound else "2/4"}.get(k, f"{k}/4")
     return BarGrid(grid, positions, k, label, decision.confidence)
+
+
+#: Phases whose mean downbeat log-odds are within this of the best are a tie for the
+#: network (without drums it often cannot tell beat 1 from beat 3).
+_PHASE_TIE = 0.25
+
+
+def harmonic_change(beat_times: np.ndarray, chroma: "Activations") -> np.ndarray:
+    """Per beat: 1 - cosine similarity of the mean chroma of the beat before and after it."""
+    from songmap.harmony.chords import segment_means
+
+    beats = np.asarray(beat_times, dtype=float)
+    if len(beats) < 3:
+        return np.zeros(len(beats))
+    bounds = np.concatenate([[max(0.0, 2 * beats[0] - beats[1])], beats,
+                             [beats[-1] + (beats[-1] - beats[-2])]])
+    seg = segment_means(chroma, bounds)  # seg[i] ends at beat i, seg[i + 1] starts there
+    norm = np.linalg.norm(seg, axis=1) + 1e-9
+    return 1.0 - np.sum(seg[:-1] * seg[1:], axis=1) / (norm[:-1] * norm[1:])
+
+
+def tie_break_phase(
+    beat_times: np.ndarray,
+    positions: np.ndarray,
+    beats_per_bar: int,
+    beat_activation: np.ndarray,
+    downbeat_activation: np.ndarray,
+    fps: float,
+    chroma: "Activations",
+) -> np.ndarray:
+    """Re-choose which beat is "one" among the phases the network cannot tell apart.
+
+    Every cyclic shift of ``positions`` gets the network's mean log-odds of P(downbeat)
+    on its bar lines; shifts within ``_PHASE_TIE`` of the best compete on the same
+    log-odds plus the z-scored harmonic change on their bar lines (chords tend to change
+    on bar lines). A clear network decision is never overruled.
+    """
+    k = beats_per_bar
+    if len(beat_times) < 2 * k:
+        return positions
+    p = np.clip(downbeat_probability(beat_times, beat_activation, downbeat_activation, fps),
+                1e-3, 1 - 1e-3)
+    logodds = np.log(p) - np.log1p(-p)
+    h = harmonic_change(beat_times, chroma)
+    hz = (h - h.mean()) / h.std() if h.std() > 1e-9 else np.zeros_like(h)
+    shifted = [((positions - 1 + r) % k) + 1 for r in range(k)]
+    network = np.array([logodds[s == 1].mean() if (s == 1).any() else -np.inf for s in shifted])
+    ties = [r for r in range(k) if network.max() - network[r] <= _PHASE_TIE]
+    best = max(ties, key=lambda r: network[r] + hz[shifted[r] == 1].mean())
+    return shifted[best]
