@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -65,9 +66,23 @@ class NetworkOutputs:
                        Activations(z["chroma"], float(z["chroma_fps"])))
 
 
+#: Share of a typical analysis's CPU time per stage (measured on a 270 s song), so that
+#: progress reports move roughly with the work done.
+_STAGE_WEIGHTS = {"decode": 0.07, "beat_network": 0.55, "key_chroma_network": 0.12,
+                  "onsets": 0.12, "beat_tracking": 0.08, "chords": 0.02, "key": 0.01,
+                  "timeline": 0.03}
+
+ProgressCallback = Callable[[float], None]
+
+
 class _Timer:
-    def __init__(self) -> None:
+    """Wall seconds per stage; reports progress (0..1) after each stage if asked."""
+
+    def __init__(self, progress: ProgressCallback | None = None) -> None:
         self.seconds: dict[str, float] = {}
+        self._progress = progress
+        self._done = 0.0
+        self._lock = threading.Lock()  # stages finish on two threads
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -75,7 +90,11 @@ class _Timer:
         try:
             yield
         finally:
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+            with self._lock:
+                self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+                if self._progress is not None:
+                    self._done += _STAGE_WEIGHTS.get(name, 0.0)
+                    self._progress(min(self._done, 0.99))
 
 
 @contextmanager
@@ -107,9 +126,13 @@ class Analyzer:
         self.settings = settings or AnalysisSettings()
         self.registry = registry or get_registry(self.settings.threads)
 
-    def analyze(self, path: str | os.PathLike[str], *, filename: str | None = None) -> AnalysisResult:
-        """Decode ``path`` and analyse it."""
-        timer = _Timer()
+    def analyze(
+        self, path: str | os.PathLike[str], *, filename: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> AnalysisResult:
+        """Decode ``path`` and analyse it; ``progress(fraction)`` is called after each stage
+        (from the thread that ran it; calls are serialised)."""
+        timer = _Timer(progress)
         t0 = time.perf_counter()
         with timer.stage("decode"):
             audio = load_audio(
@@ -169,11 +192,12 @@ class Analyzer:
         *,
         filename: str = "<array>",
         networks: NetworkOutputs | None = None,
+        progress: ProgressCallback | None = None,
         _timer: _Timer | None = None,
         _t0: float | None = None,
     ) -> AnalysisResult:
         """Analyse decoded audio (``networks`` may be given to skip the networks)."""
-        timer = _timer or _Timer()
+        timer = _timer or _Timer(progress)
         t0 = _t0 if _t0 is not None else time.perf_counter()
         s = self.settings
         notes: list[str] = []

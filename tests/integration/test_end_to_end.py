@@ -91,3 +91,10 @@ def test_library_call_matches_cli(tmp_path, example_file):
                     "-o", str(out), "-q"], check=True)
     data = json.loads(out.read_text())
     assert data["tempo"]["bpm"] == pytest.approx(120.0, abs=1.0)
+
+
+def test_progress_is_reported_after_every_stage_and_increases(analyzer, example_file):
+    seen: list[float] = []
+    result = analyzer.analyze(example_file, progress=seen.append)
+    assert len(seen) == len(result.performance_metrics.stage_seconds)
+    assert seen == sorted(seen) and 0 < seen[0] and seen[-1] < 1
