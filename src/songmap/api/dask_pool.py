@@ -209,7 +209,7 @@ class DaskPool:
         if report is not None:
             try:
                 report(fraction)
-            except Exception:  # noqa: BLE001 - progress is best effort
+            except Exception:  # progress is best effort
                 log.exception("progress report for %s failed", key)
 
 
@@ -217,6 +217,6 @@ def _close_client(client: Any, futures: list[Any]) -> None:
     if futures:
         try:
             client.cancel(futures)
-        except Exception:  # noqa: BLE001 - the cluster may be gone already
-            pass
+        except Exception as exc:  # noqa: BLE001 - the cluster may be gone already
+            log.info("could not cancel %d analyses on the cluster: %s", len(futures), exc)
     client.close()
