@@ -13,7 +13,6 @@ import logging
 import os
 import pickle
 import signal
-import time
 import traceback
 import warnings
 from collections.abc import Callable
@@ -39,24 +38,11 @@ class WorkerContext:
 
 
 def analyze_file(ctx: WorkerContext, path: str, filename: str) -> str:
-    """Analyse ``path``; returns the ``AnalysisResult`` as JSON text.
-
-    Decodes first and reports 0.15 (decoding is the part whose length varies most with
-    the format), then lets the Analyzer do the rest, exactly as ``Analyzer.analyze``.
-    """
-    from songmap.audio import load_audio
-    from songmap.pipeline import _Timer
-
-    analyzer = ctx.analyzer
-    s = analyzer.settings
-    timer = _Timer()
-    t0 = time.perf_counter()
-    with timer.stage("decode"):
-        audio = load_audio(path, max_duration_s=s.max_duration_s, min_duration_s=s.min_duration_s)
-    ctx.progress(0.15)
+    """Analyse ``path``; returns the ``AnalysisResult`` as JSON text, reporting progress
+    after every stage of the Analyzer."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # notes travel in result.warnings
-        result = analyzer.analyze_audio(audio, filename=filename, _timer=timer, _t0=t0)
+        result = ctx.analyzer.analyze(path, filename=filename, progress=ctx.progress)
     return result.model_dump_json()
 
 
