@@ -20,24 +20,25 @@ import asyncio
 import concurrent.futures
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from songmap.api.errors import (
     AnalysisFailedError,
-    QueueFullError,
     ServiceNotReadyError,
     WorkerCrashedError,
 )
+from songmap.api.pool import AdmissionLine
 from songmap.errors import AnalysisTimeoutError, SongmapError
 
 log = logging.getLogger("songmap.api.dask")
 
 
-class DaskPool:
+class DaskPool(AdmissionLine):
     """Runs the service's tasks on a Dask cluster; the interface of ``WorkerPool``."""
+
+    _busy = "cluster workers"
 
     def __init__(self, *, scheduler: str, settings_json: str, max_queue: int, timeout_s: float,
                  retry_after_s: int = 5, connect_timeout_s: float = 20.0) -> None:
@@ -121,23 +122,6 @@ class DaskPool:
         await asyncio.to_thread(_close_client, client, futures)
 
     # -- work ------------------------------------------------------------------------------
-    @asynccontextmanager
-    async def reserve(self) -> AsyncIterator[None]:
-        """A place in the line, or ``QueueFullError`` at once when the line is full."""
-        if self._closing:
-            raise ServiceNotReadyError("the server is shutting down")
-        if self._in_flight >= self.size + self.max_queue:
-            raise QueueFullError(
-                f"all {self.size} cluster workers are busy and {self.max_queue} analyses are "
-                f"waiting; retry in {self.retry_after_s} s",
-                self.retry_after_s,
-            )
-        self._in_flight += 1
-        try:
-            yield
-        finally:
-            self._in_flight -= 1
-
     async def run(self, task: Callable[..., Any], path: str, filename: str,
                   progress: Callable[[float], None] | None = None) -> Any:
         """Run ``task(ctx, <a copy of path>, filename)`` on a Dask worker; its value."""

@@ -158,7 +158,37 @@ class _Slot:
         self.kill()
 
 
-class WorkerPool:
+class AdmissionLine:
+    """The bounded waiting line in front of a pool: ``size`` running plus ``max_queue``
+    waiting analyses, then ``QueueFullError`` at once. Subclasses set the attributes."""
+
+    size: int
+    max_queue: int
+    retry_after_s: int
+    _in_flight: int
+    _closing: bool
+    #: What is busy, for the 503 message.
+    _busy: str = "workers"
+
+    @asynccontextmanager
+    async def reserve(self) -> AsyncIterator[None]:
+        """A place in the line, or ``QueueFullError`` at once when the line is full."""
+        if self._closing:
+            raise ServiceNotReadyError("the server is shutting down")
+        if self._in_flight >= self.size + self.max_queue:
+            raise QueueFullError(
+                f"all {self.size} {self._busy} are busy and {self.max_queue} analyses are "
+                f"waiting; retry in {self.retry_after_s} s",
+                self.retry_after_s,
+            )
+        self._in_flight += 1
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+
+
+class WorkerPool(AdmissionLine):
     """``size`` worker processes; ``run()`` sends a task to the next free one."""
 
     def __init__(self, *, size: int, settings_json: str, max_queue: int, timeout_s: float,
@@ -210,23 +240,6 @@ class WorkerPool:
         self._ready = 0
 
     # -- work ------------------------------------------------------------------------------
-    @asynccontextmanager
-    async def reserve(self) -> AsyncIterator[None]:
-        """A place in the line, or ``QueueFullError`` at once when the line is full."""
-        if self._closing:
-            raise ServiceNotReadyError("the server is shutting down")
-        if self._in_flight >= self.size + self.max_queue:
-            raise QueueFullError(
-                f"all {self.size} workers are busy and {self.max_queue} analyses are waiting; "
-                f"retry in {self.retry_after_s} s",
-                self.retry_after_s,
-            )
-        self._in_flight += 1
-        try:
-            yield
-        finally:
-            self._in_flight -= 1
-
     async def run(self, task: Callable[..., Any], *args: Any,
                   progress: Callable[[float], None] | None = None) -> Any:
         """Run ``task(ctx, *args)`` on the next free worker and return its value."""
