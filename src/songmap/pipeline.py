@@ -117,6 +117,25 @@ def _peak_rss_mb() -> float | None:
         return None
 
 
+class _InlineExecutor:
+    """The part of ``ThreadPoolExecutor`` the pipeline uses, running each task at once on
+    the calling thread."""
+
+    def submit(self, fn: Callable[..., object], *args: object) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - delivered through the future
+            future.set_exception(exc)
+        return future
+
+    def __enter__(self) -> "_InlineExecutor":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
 class Analyzer:
     """Runs the whole analysis. Thread-safe; share one per process."""
 
@@ -213,7 +232,9 @@ class Analyzer:
         # here, onsets then the harmony networks on the pool); BLAS stays on one thread
         # per stage so the two do not fight over the cores.
         long_input = audio.duration > _CONCURRENT_NETWORKS_MAX_S
-        with ThreadPoolExecutor(1) as pool, _one_blas_thread():
+        # threads=1 (a batch worker sharing the cores with others): everything in turn
+        executor = ThreadPoolExecutor(1) if s.threads > 1 else _InlineExecutor()
+        with executor as pool, _one_blas_thread():
             onsets_job = None if silent or long_input else pool.submit(self._onsets, audio, timer)
             if silent:
                 notes.append("the recording is digital silence: no beats, bars, key or chords")

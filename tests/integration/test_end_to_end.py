@@ -98,3 +98,14 @@ def test_progress_is_reported_after_every_stage_and_increases(analyzer, example_
     result = analyzer.analyze(example_file, progress=seen.append)
     assert len(seen) == len(result.performance_metrics.stage_seconds)
     assert seen == sorted(seen) and 0 < seen[0] and seen[-1] < 1
+
+
+def test_one_thread_gives_the_same_result(example_file, example_result):
+    """threads=1 runs every stage in turn (batch workers sharing the cores); same answer."""
+    from songmap.config import AnalysisSettings
+    from songmap.models.fast import FastModelRegistry
+    from songmap.pipeline import Analyzer
+
+    one = Analyzer(AnalysisSettings(threads=1), FastModelRegistry(threads=1)).analyze(example_file)
+    assert one.model_dump(exclude={"performance_metrics", "provenance"}) == \
+        example_result.model_dump(exclude={"performance_metrics", "provenance"})

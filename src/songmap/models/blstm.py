@@ -69,7 +69,10 @@ def _prepare(w: np.ndarray, r: np.ndarray, b: np.ndarray, p: np.ndarray):
 class BlstmEnsemble:
     """An average of bidirectional-LSTM + softmax networks read from madmom's ONNX files."""
 
-    def __init__(self, paths: Sequence[str | os.PathLike[str]]) -> None:
+    def __init__(self, paths: Sequence[str | os.PathLike[str]], *, threads: int = 2) -> None:
+        #: 2: the two directions of a layer run on two threads; 1: one after the other
+        #: (for processes that share the cores with other workers)
+        self.threads = max(1, min(2, threads))
         nets = [_read_net(p) for p in paths]
         if not nets:
             raise ValueError("no network files given")
@@ -109,7 +112,7 @@ class BlstmEnsemble:
         if x.ndim != 2 or x.shape[1] != self.input_dim:
             raise ValueError(f"expected features of shape (frames, {self.input_dim}), got {x.shape}")
         prev: tuple[np.ndarray, ...] = (x,)
-        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(2) as pool:
+        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(self.threads) as pool:
             for directions in self.layers:
                 jobs = [pool.submit(self._direction, prev, dirn, d == 1)
                         for d, dirn in enumerate(directions)]

@@ -171,7 +171,7 @@ def _downbeats(threads: int) -> Any:
 
     from songmap.models.blstm import BlstmEnsemble
 
-    ensemble = BlstmEnsemble(DOWNBEATS_BLSTM)
+    ensemble = BlstmEnsemble(DOWNBEATS_BLSTM, threads=threads)
     ensemble(np.zeros((4, ensemble.input_dim), np.float32))  # compile / load the kernel now
     return ensemble
 
