@@ -51,7 +51,11 @@ class ServeSettings(BaseSettings):
     max_duration_s: float | None = Field(
         None, gt=0, description="Refuse longer audio (default: the analysis default, 3 h)."
     )
-    threads: int | None = Field(None, ge=1, le=64, description="Network threads per worker.")
+    threads: int | None = Field(
+        None, ge=1, le=64,
+        description="Threads per worker (default: cores / workers, at least 1; with 1 a "
+                    "worker runs its stages in turn instead of competing with the others).",
+    )
     dask_scheduler: str | None = Field(
         None, description="Run the analyses on this Dask cluster (tcp://HOST:8786) instead of "
                           "local worker processes; uploads are sent to it as bytes, results "
@@ -87,8 +91,7 @@ class ServeSettings(BaseSettings):
         values: dict[str, object] = {}
         if self.max_duration_s is not None:
             values["max_duration_s"] = self.max_duration_s
-        if self.threads is not None:
-            values["threads"] = self.threads
+        values["threads"] = self.threads or max(1, (os.cpu_count() or 1) // max(self.workers, 1))
         return AnalysisSettings(**values)
 
 
