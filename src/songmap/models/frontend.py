@@ -16,8 +16,6 @@ from __future__ import annotations
 
 from functools import cache
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
 #: Samples per FFT batch: frames x frame_size (each float32 buffer of a block is 16 MB,
@@ -109,18 +107,11 @@ def downbeat_features(samples: np.ndarray, *, sr: int = 44100, fps: float = 100.
     log filtered spectrogram (3, 6, 12 bands per octave, 30 Hz - 17 kHz) and its positive
     difference, side by side; shape ``(frames, 314)`` at ``fps`` (100), float32."""
     hop = _hop(sr, fps)
-
-    def one(size_bands: tuple[int, int]) -> list[np.ndarray]:
-        frame_size, bands = size_bands
+    parts = []
+    for frame_size, bands in DOWNBEAT_STFTS:
         spec = log_filtered_spectrogram(samples, sr=sr, frame_size=frame_size, fps=fps,
                                         bands_per_octave=bands, fmin=30.0, fmax=17000.0)
-        return [spec, positive_difference(spec, diff_frames(frame_size, hop))]
-
-    # the three STFTs are independent and scipy's FFT releases the GIL: on a machine
-    # whose other core is busy with the harmony networks this still shortens the
-    # beat network's critical path
-    with ThreadPoolExecutor(len(DOWNBEAT_STFTS)) as pool:
-        parts = [a for pair in pool.map(one, DOWNBEAT_STFTS) for a in pair]
+        parts += [spec, positive_difference(spec, diff_frames(frame_size, hop))]
     return np.hstack(parts)
 
 
