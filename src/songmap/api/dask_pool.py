@@ -25,12 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from songmap.api.errors import (
-    AnalysisFailedError,
     ServiceNotReadyError,
     WorkerCrashedError,
 )
-from songmap.api.pool import AdmissionLine
-from songmap.errors import AnalysisTimeoutError, SongmapError
+from songmap.api.pool import AdmissionLine, unpack_answer
+from songmap.errors import AnalysisTimeoutError
 
 log = logging.getLogger("songmap.api.dask")
 
@@ -143,15 +142,7 @@ class DaskPool(AdmissionLine):
             raise
         finally:
             self._progress.pop(key, None)
-        if message[0] == "ok":
-            return message[1]
-        exc, text = message[1], message[2]
-        if isinstance(exc, SongmapError):
-            raise exc
-        failure = AnalysisFailedError("the analysis failed unexpectedly")
-        failure.remote_traceback = text  # type: ignore[attr-defined]
-        log.error("Dask task %s: unexpected failure:\n%s", key, text)
-        raise failure
+        return unpack_answer(message, f"Dask task {key}")
 
     def _call(self, key: str, task: Callable[..., Any], data: bytes, basename: str,
               filename: str) -> tuple[Any, ...]:

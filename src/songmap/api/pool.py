@@ -128,15 +128,7 @@ class _Slot:
             # the worker may still be mid-task: never hand its pipe to the next request.
             self.kill()
             raise
-        if message[0] == "ok":
-            return message[1]
-        exc, text = message[1], message[2]
-        if isinstance(exc, SongmapError):
-            raise exc
-        failure = AnalysisFailedError("the analysis failed unexpectedly")
-        failure.remote_traceback = text  # type: ignore[attr-defined]
-        log.error("worker %d: unexpected failure:\n%s", self.index, text)
-        raise failure
+        return unpack_answer(message, f"worker {self.index}")
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.is_alive():
@@ -156,6 +148,21 @@ class _Slot:
             pass
         self.proc.join(timeout_s)
         self.kill()
+
+
+def unpack_answer(message: tuple[Any, ...], where: str) -> Any:
+    """A worker's final answer (``("ok", value)`` or ``("error", exc, traceback)``) as the
+    value, the songmap error it raised, or ``AnalysisFailedError`` for anything else (its
+    traceback logged and kept on the exception)."""
+    if message[0] == "ok":
+        return message[1]
+    exc, text = message[1], message[2]
+    if isinstance(exc, SongmapError):
+        raise exc
+    failure = AnalysisFailedError("the analysis failed unexpectedly")
+    failure.remote_traceback = text  # type: ignore[attr-defined]
+    log.error("%s: unexpected failure:\n%s", where, text)
+    raise failure
 
 
 class AdmissionLine:
