@@ -22,7 +22,7 @@ from songmap.harmony.chords import ChordSegment, recognize_chords
 from songmap.harmony.key import estimate_key, madmom_key_order_to_chromatic
 from songmap.harmony.notation import camelot, open_key
 from songmap.models.registry import Activations, ModelRegistry, get_registry
-from songmap.onsets import detect_onsets, nearest_transients, onset_envelope
+from songmap.onsets import detect_onsets, loudness_curve, nearest_transients, onset_envelope
 from songmap.rhythm.beats import beat_probability, sample_at, track_beats
 from songmap.rhythm.meter import downbeat_probability, infer_bars
 from songmap.rhythm.tempo import estimate_tempo
@@ -200,10 +200,10 @@ class Analyzer:
             key, chroma = self.registry.key_and_chroma(audio.samples)
         return madmom_key_order_to_chromatic(key), chroma
 
-    def _onsets(self, audio: Audio, timer: _Timer) -> tuple[Activations, np.ndarray]:
+    def _onsets(self, audio: Audio, timer: _Timer) -> tuple[Activations, np.ndarray, Activations]:
         with timer.stage("onsets"):
             env = onset_envelope(audio.samples, audio.sr)
-            return env, detect_onsets(env)
+            return env, detect_onsets(env), loudness_curve(audio.samples, audio.sr)
 
     def analyze_audio(
         self,
@@ -253,17 +253,20 @@ class Analyzer:
         bpb, meter_label, meter_conf = 4, "4/4", 0.0
         beat_conf = down_conf = np.zeros(0)
         onset_times = np.zeros(0)
-        env = Activations(np.zeros(0, np.float32), 100.0)
+        env = loudness = Activations(np.zeros(0, np.float32), 100.0)
         segments: list[ChordSegment] = []
         key_info = KeyInfo(label="N", confidence=0.0)
         if networks is not None:
             act = networks.beats
             b, d = act.values[:, 0], act.values[:, 1]
+            if onsets_job is not None:
+                env, onset_times, loudness = onsets_job.result()
             with timer.stage("beat_tracking"):
                 tracked = track_beats(act, min_bpm=s.min_bpm, max_bpm=s.max_bpm)
                 grid = infer_bars(tracked, b, d, act.fps, meters=s.meters,
                                   min_bpm=s.min_bpm, max_bpm=s.max_bpm,
-                                  chroma=networks.chroma)
+                                  chroma=networks.chroma, onset_envelope=env,
+                                  loudness=loudness)
                 beat_times, positions = grid.beat_times, grid.positions
                 bpb, meter_label, meter_conf = grid.beats_per_bar, grid.label, grid.confidence
                 keep = (beat_times >= 0) & (beat_times <= audio.duration)
@@ -272,8 +275,6 @@ class Analyzer:
                 down_conf = downbeat_probability(beat_times, b, d, act.fps)
             if len(beat_times) < 2:
                 notes.append("no steady beat was found")
-            if onsets_job is not None:
-                env, onset_times = onsets_job.result()
             with timer.stage("chords"):
                 # chords with the network's key as prior, then the key from network and
                 # chords together, then chords again if that changed the key

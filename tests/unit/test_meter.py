@@ -68,3 +68,83 @@ def test_harmony_never_overrules_a_clear_network():
     positions = ((np.arange(64) + 2) % 4) + 1
     kept = tie_break_phase(beats, positions, 4, b, d, fps, chroma)
     assert (kept == positions).all()
+
+
+def _envelope_with_divisions(beats, fractions, fps=100.0, seconds=None):
+    """An onset envelope with a peak on every beat and smaller ones at ``fractions`` of it."""
+    from songmap.models.registry import Activations
+
+    seconds = seconds or beats[-1] + 1.0
+    env = np.zeros(int(seconds * fps), np.float32)
+    for a, b in zip(beats[:-1], beats[1:]):
+        env[int(round(a * fps))] = 1.0
+        for f in fractions:
+            env[int(round((a + f * (b - a)) * fps))] = 0.5
+    return Activations(env, fps)
+
+
+@pytest.mark.parametrize("fractions, expected", [
+    ((1 / 3, 2 / 3), 3),      # compound: three eighths to the beat
+    ((0.5,), 2),              # straight eighths
+    ((0.25, 0.5, 0.75), 2),   # sixteenths
+    ((0.62,), 2),             # swung eighths raise only the late third
+    ((), 2),                  # nothing between the beats says nothing
+])
+def test_beat_division(fractions, expected):
+    from songmap.rhythm.meter import beat_division
+
+    beats = 0.5 + 0.8 * np.arange(40)
+    env = _envelope_with_divisions(beats, fractions)
+    assert beat_division(env.values, beats, env.fps) == expected
+
+
+def _duple_tie(fractions):
+    """Beats every 0.8 s whose network downbeat output is the same on every other beat:
+    the network cannot tell a bar of two from a bar of four."""
+    from songmap.models.registry import Activations
+
+    fps = 100.0
+    beats = 0.5 + 0.8 * np.arange(48)
+    n = int((beats[-1] + 1.0) * fps)
+    b = np.zeros(n, np.float32)
+    d = np.zeros(n, np.float32)
+    for i, t in enumerate(beats):
+        f = int(round(t * fps))
+        if i % 2 == 0:
+            d[f - 1:f + 2], b[f - 1:f + 2] = 0.5, 0.4
+        else:
+            d[f - 1:f + 2], b[f - 1:f + 2] = 0.02, 0.8
+    return beats, b, d, fps, _envelope_with_divisions(beats, fractions)
+
+
+def test_a_duple_bar_is_four_beats_unless_the_beat_divides_in_three():
+    from songmap.rhythm.meter import infer_bars
+
+    beats, b, d, fps, env = _duple_tie((0.5,))
+    grid = infer_bars(beats, b, d, fps, onset_envelope=env)
+    assert (grid.beats_per_bar, grid.label) == (4, "4/4")
+
+    beats, b, d, fps, env = _duple_tie((1 / 3, 2 / 3))
+    grid = infer_bars(beats, b, d, fps, onset_envelope=env)
+    assert (grid.beats_per_bar, grid.label) == (2, "6/8")
+
+
+def test_accents_and_harmony_together_break_a_tie():
+    from songmap.models.registry import Activations
+    from songmap.rhythm.meter import tie_break_phase
+
+    beats, b, d, fps, chroma = _bar_phase_case(0.5, 0.5)
+    level = np.full(int(66 * fps), -30.0, np.float32)
+    for t in beats[::4]:  # beat 1 is played 6 dB louder
+        level[int(t * fps):int(t * fps) + 10] = -24.0
+    loudness = Activations(level, fps)
+    wrong = ((np.arange(64) + 2) % 4) + 1  # bars starting on beat 3
+    fixed = tie_break_phase(beats, wrong, 4, b, d, fps, chroma, loudness)
+    assert (np.flatnonzero(fixed == 1) % 4 == 0).all()
+    assert (tie_break_phase(beats, wrong, 4, b, d, fps, None, None) == wrong).all()
+    fixed = tie_break_phase(beats, wrong, 4, b, d, fps, None, loudness)  # accents alone
+    assert (np.flatnonzero(fixed == 1) % 4 == 0).all()
+    # the same accents alone against a network that hears "one" on beat 3 do not win
+    beats, b, d, fps, _ = _bar_phase_case(0.2, 0.8)
+    kept = tie_break_phase(beats, wrong, 4, b, d, fps, None, loudness)
+    assert (kept == wrong).all()

@@ -1,5 +1,10 @@
 """Onsets (transients): an onset envelope and the peaks picked from it."""
 
-from songmap.onsets.envelope import detect_onsets, nearest_transients, onset_envelope
+from songmap.onsets.envelope import (
+    detect_onsets,
+    loudness_curve,
+    nearest_transients,
+    onset_envelope,
+)
 
-__all__ = ["detect_onsets", "nearest_transients", "onset_envelope"]
+__all__ = ["detect_onsets", "loudness_curve", "nearest_transients", "onset_envelope"]

@@ -78,6 +78,24 @@ def onset_envelope(samples: np.ndarray, sr: int, *, fps: float = 100.0) -> Activ
     return Activations(env, fps)
 
 
+def loudness_curve(samples: np.ndarray, sr: int, *, fps: float = 100.0) -> Activations:
+    """Level in dB (relative to full scale) of each ``1 / fps`` s frame of ``samples``."""
+    hop = sr / fps
+    n_frames = int(np.ceil(len(samples) / hop)) if len(samples) else 0
+    if n_frames == 0:
+        return Activations(np.zeros(0, dtype=np.float32), fps)
+    edges = np.round(np.arange(n_frames + 1) * hop).astype(np.int64).clip(0, len(samples))
+    level = np.empty(n_frames, dtype=np.float32)
+    for f0 in range(0, n_frames, _BLOCK_FRAMES):  # block by block: no copy of the whole file
+        f1 = min(f0 + _BLOCK_FRAMES, n_frames)
+        block = samples[edges[f0]:edges[f1]].astype(np.float64)
+        starts = np.minimum(edges[f0:f1] - edges[f0], max(len(block) - 1, 0))
+        energy = np.add.reduceat(block * block, starts) if len(block) else np.zeros(f1 - f0)
+        counts = np.maximum(np.diff(edges[f0:f1 + 1]), 1)
+        level[f0:f1] = 10.0 * np.log10(energy / counts + 1e-10)
+    return Activations(level, fps)
+
+
 def detect_onsets(envelope: Activations, *, delta: float = 0.08, combine_s: float = 0.03) -> np.ndarray:
     """Onset times (s): local maxima above a moving average plus ``delta``."""
     env = envelope.values

@@ -68,11 +68,15 @@ _COMPOUND_PRIOR = -0.1
 
 
 def decide_meter(
-    downbeat_prob: np.ndarray, *, meters: tuple[int, ...] = (2, 3, 4)
+    downbeat_prob: np.ndarray, *, meters: tuple[int, ...] = (2, 3, 4),
+    prior: dict[int, float] | None = None,
 ) -> MeterDecision:
-    """Choose beats per bar and each beat's position from per-beat downbeat probabilities."""
+    """Choose beats per bar and each beat's position from per-beat downbeat probabilities.
+
+    ``prior`` adds a log-prior per beat to a meter's score (missing meters get 0)."""
+    prior = {6: _COMPOUND_PRIOR} if prior is None else prior
     results = {m: decode_bar_positions(downbeat_prob, m) for m in meters}
-    scores = {m: r[1] + (_COMPOUND_PRIOR if m == 6 else 0.0) for m, r in results.items()}
+    scores = {m: r[1] + prior.get(m, 0.0) for m, r in results.items()}
     best = max(scores, key=lambda m: scores[m])
     # softmax over total log-likelihoods, tempered so a few beats do not give certainty
     n = max(len(downbeat_prob), 1)
@@ -80,6 +84,42 @@ def decide_meter(
     w = np.exp(vals - vals.max())
     conf = float(w[list(meters).index(best)] / w.sum())
     return MeterDecision(best, results[best][0], conf, scores)
+
+
+#: Log-prior per beat against the rarer reading of a duple bar: two beats (2/4) when the
+#: beats divide in two or show no division, four dotted-quarter beats (12/8) when they
+#: divide in three. The network often cannot tell a bar from half a bar; the division
+#: of the beat can (2/4 is rare beside 4/4, and three-way division marks 6/8).
+_DUPLE_PRIOR = -0.1
+#: Envelope bins per beat in ``beat_division`` (divisible by 2, 3 and 4).
+_DIVISION_BINS = 12
+
+
+def beat_division(envelope: np.ndarray, beat_times: np.ndarray, fps: float) -> int:
+    """3 if the onsets between beats fall on thirds of the beat, else 2.
+
+    The onset envelope is sampled (maximum over each bin) at twelve equal divisions of
+    every beat interval and averaged over the song. Thirds win when both the 1/3 and
+    the 2/3 points stand clearly (30 %) above the half-beat point and above the
+    background (the bins that are neither halves, thirds nor quarters). Swung eighths
+    raise only the late third, so they count as two.
+    """
+    beats = np.asarray(beat_times, dtype=float)
+    env = np.asarray(envelope, dtype=float)
+    if len(beats) < 4 or len(env) == 0:
+        return 2
+    nb = _DIVISION_BINS
+    starts, lengths = beats[:-1], np.diff(beats)
+    centres = (starts[:, None] + lengths[:, None] * np.arange(nb)[None, :] / nb) * fps
+    half_width = np.maximum(lengths * fps / nb / 2.0, 0.5)[:, None]
+    lo = np.clip(np.floor(centres - half_width).astype(int), 0, len(env) - 1)
+    hi = np.clip(np.ceil(centres + half_width).astype(int), 0, len(env) - 1)
+    # maximum of env[lo:hi + 1] per bin, through a sparse table of running maxima
+    profile = np.array([[env[a:b + 1].max() for a, b in zip(lr, hr)]
+                        for lr, hr in zip(lo.T, hi.T)]).mean(axis=1)
+    background = float(np.median(profile[[1, 2, 5, 7, 10, 11]]))
+    floor = max(float(profile[nb // 2]), background, 1e-9)
+    return 3 if min(profile[nb // 3], profile[2 * nb // 3]) > 1.3 * floor else 2
 
 
 @dataclass(frozen=True)
@@ -114,6 +154,8 @@ def infer_bars(
     min_bpm: float = 55.0,
     max_bpm: float = 215.0,
     chroma: "Activations | None" = None,
+    onset_envelope: "Activations | None" = None,
+    loudness: "Activations | None" = None,
 ) -> BarGrid:
     """Decide bars, then how many beats a bar counts, from the tracked beats.
 
@@ -143,10 +185,37 @@ def infer_bars(
     extra = {6} if tracked_bpm / 3 >= min_bpm else set()
     tracked_meters = tuple(sorted(set(meters) | extra))
     decision = decide_meter(p, meters=tracked_meters)
-    n = decision.beats_per_bar
-    first = int(np.argmax(decision.positions == 1)) if (decision.positions == 1).any() else 0
     any_beat = beat_activation + downbeat_activation
+    n = decision.beats_per_bar
+    k, grid, positions = _counting_level(beats, decision.positions, n, any_beat, fps,
+                                         tracked_bpm, min_bpm, max_bpm)
+    division = 2
+    if onset_envelope is not None and len(onset_envelope.values):
+        division = beat_division(onset_envelope.values, beats, onset_envelope.fps)
+    # a duple bar counted at the tracked level: the rarer reading for this division of
+    # the beat (2/4 against 4/4, 12/8 against 6/8) must explain clearly more
+    rare, common = (4, 2) if division == 3 else (2, 4)
+    if (k == n == rare and common in decision.scores
+            and decision.scores[rare] + _DUPLE_PRIOR < decision.scores[common]):
+        n = common
+        k, grid, positions = _counting_level(beats, decode_bar_positions(p, n)[0], n, any_beat,
+                                             fps, tracked_bpm, min_bpm, max_bpm)
+    if k > 1:
+        positions = tie_break_phase(grid, positions, k, beat_activation, downbeat_activation,
+                                    fps, chroma, loudness)
+    compound = k == 2 and (n in (3, 6) or division == 3)
+    label = {4: "4/4", 3: "3/4", 2: "6/8" if compound else "2/4"}.get(k, f"{k}/4")
+    return BarGrid(grid, positions, k, label, decision.confidence)
 
+
+def _counting_level(
+    beats: np.ndarray, tracked_positions: np.ndarray, n: int, any_beat: np.ndarray,
+    fps: float, tracked_bpm: float, min_bpm: float, max_bpm: float,
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """Beats per bar ``k``, beat times and positions for bars of ``n`` tracked beats."""
+    from songmap.rhythm.beats import regrid_beats, sample_at
+
+    first = int(np.argmax(tracked_positions == 1)) if (tracked_positions == 1).any() else 0
     scores: dict[int, float] = {}
     grids: dict[int, np.ndarray] = {}
     candidates = {2: (2, 3, 4), 3: (2, 3), 6: (2, 3)}.get(n, (n,))
@@ -170,21 +239,11 @@ def infer_bars(
     best = max(scores.values())
     # the tracked count keeps the bar unless another reading is clearly stronger
     k = n if scores.get(n, 0.0) >= 0.95 * best else max(scores, key=lambda kk: scores[kk])
-    grid = grids[k]
     step = n / k
     start = first - step * np.floor(first / step)
+    grid = grids[k]
     positions = (np.round((np.arange(len(grid)) * step + start - first) / step).astype(int) % k) + 1
-    if chroma is not None and k > 1:
-        positions = tie_break_phase(grid, positions, k, beat_activation, downbeat_activation,
-                                    fps, chroma)
-    compound = k == 2 and n in (3, 6)
-    label = {4: "4/4", 3: "3/4", 2: "6/8" if compound else "2/4"}.get(k, f"{k}/4")
-    return BarGrid(grid, positions, k, label, decision.confidence)
-
-
-#: Phases whose mean downbeat log-odds are within this of the best are a tie for the
-#: network (without drums it often cannot tell beat 1 from beat 3).
-_PHASE_TIE = 0.25
+    return k, grid, positions
 
 
 def harmonic_change(beat_times: np.ndarray, chroma: "Activations") -> np.ndarray:
@@ -201,6 +260,16 @@ def harmonic_change(beat_times: np.ndarray, chroma: "Activations") -> np.ndarray
     return 1.0 - np.sum(seg[:-1] * seg[1:], axis=1) / (norm[:-1] * norm[1:])
 
 
+def _sign_z(values: np.ndarray, first: np.ndarray, second: np.ndarray) -> float:
+    """Sign-test z of ``values[first] > values[second]`` (paired by index): (wins - losses)
+    / sqrt(wins + losses). Robust to outliers such as the silence after the last note."""
+    diff = values[first] - values[second]
+    wins, losses = int(np.sum(diff > 0)), int(np.sum(diff < 0))
+    if wins + losses == 0:
+        return 0.0
+    return (wins - losses) / np.sqrt(wins + losses)
+
+
 def tie_break_phase(
     beat_times: np.ndarray,
     positions: np.ndarray,
@@ -208,25 +277,52 @@ def tie_break_phase(
     beat_activation: np.ndarray,
     downbeat_activation: np.ndarray,
     fps: float,
-    chroma: "Activations",
+    chroma: "Activations | None" = None,
+    loudness: "Activations | None" = None,
 ) -> np.ndarray:
-    """Re-choose which beat is "one" among the phases the network cannot tell apart.
+    """Re-choose which beat is "one" from three kinds of evidence.
 
-    Every cyclic shift of ``positions`` gets the network's mean log-odds of P(downbeat)
-    on its bar lines; shifts within ``_PHASE_TIE`` of the best compete on the same
-    log-odds plus the z-scored harmonic change on their bar lines (chords tend to change
-    on bar lines). A clear network decision is never overruled.
+    For the decoded bar lines and every cyclic shift of them, each bar gives a paired
+    difference (shifted minus decoded) of: the network's downbeat log-odds, the harmonic
+    change (chords tend to change on bar lines) and the level in the first 100 ms after
+    the beat (bar lines tend to be accented). Each kind of evidence becomes a paired t
+    statistic, so none counts for more because of its units, and a shift wins when the
+    sum of its three is positive and the largest: harmony and accents can overrule the
+    network only where it is unsure and they agree.
     """
     k = beats_per_bar
-    if len(beat_times) < 2 * k:
+    n = len(beat_times)
+    if n < 2 * k or k < 2:
         return positions
     p = np.clip(downbeat_probability(beat_times, beat_activation, downbeat_activation, fps),
                 1e-3, 1 - 1e-3)
-    logodds = np.log(p) - np.log1p(-p)
-    h = harmonic_change(beat_times, chroma)
-    hz = (h - h.mean()) / h.std() if h.std() > 1e-9 else np.zeros_like(h)
-    shifted = [((positions - 1 + r) % k) + 1 for r in range(k)]
-    network = np.array([logodds[s == 1].mean() if (s == 1).any() else -np.inf for s in shifted])
-    ties = [r for r in range(k) if network.max() - network[r] <= _PHASE_TIE]
-    best = max(ties, key=lambda r: network[r] + hz[shifted[r] == 1].mean())
-    return shifted[best]
+    evidence = [np.log(p) - np.log1p(-p)]
+    if chroma is not None:
+        evidence.append(harmonic_change(beat_times, chroma))
+    if loudness is not None and len(loudness.values):
+        evidence.append(_accent(loudness, beat_times))
+    bar_lines = np.flatnonzero(positions == 1)
+    best_shift, best_total = 0, 0.0
+    for shift in range(1, k):
+        # the bar lines of a shift are ``shift`` beats after the decoded ones
+        here = bar_lines[bar_lines + shift < n]
+        if len(here) < 2:
+            continue
+        total = sum(_sign_z(e, here + shift, here) for e in evidence)
+        if total > best_total:
+            best_shift, best_total = shift, total
+    if best_shift == 0:
+        return positions
+    return ((positions - 1 - best_shift) % k) + 1
+
+
+def _accent(loudness: "Activations", beat_times: np.ndarray, *, window_s: float = 0.1) -> np.ndarray:
+    """Level (dB) of the sound from 10 ms before each beat to ``window_s`` after it."""
+    values = np.asarray(loudness.values, dtype=float)
+    if len(values) == 0:
+        return np.zeros(len(beat_times))
+    power = np.concatenate([[0.0], np.cumsum(10.0 ** (values / 10.0))])
+    frames = np.asarray(beat_times) * loudness.fps
+    start = np.clip(np.round(frames - 0.01 * loudness.fps).astype(int), 0, len(values) - 1)
+    stop = np.clip(np.round(frames + window_s * loudness.fps).astype(int), start + 1, len(values))
+    return 10.0 * np.log10((power[stop] - power[start]) / (stop - start) + 1e-10)
