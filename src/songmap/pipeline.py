@@ -24,7 +24,7 @@ from songmap.harmony.notation import camelot, open_key
 from songmap.models.registry import Activations, ModelRegistry, get_registry
 from songmap.onsets import detect_onsets, loudness_curve, nearest_transients, onset_envelope
 from songmap.rhythm.beats import beat_probability, sample_at, track_beats
-from songmap.rhythm.meter import downbeat_probability, infer_bars
+from songmap.rhythm.meter import downbeat_probability, track_bars
 from songmap.rhythm.tempo import estimate_tempo
 from songmap.schema import (
     AnalysisResult,
@@ -262,9 +262,7 @@ class Analyzer:
             if onsets_job is not None:
                 env, onset_times, loudness = onsets_job.result()
             with timer.stage("beat_tracking"):
-                tracked = track_beats(act, min_bpm=s.min_bpm, max_bpm=s.max_bpm)
-                grid = infer_bars(tracked, b, d, act.fps, meters=s.meters,
-                                  min_bpm=s.min_bpm, max_bpm=s.max_bpm,
+                grid = track_bars(act, meters=s.meters, min_bpm=s.min_bpm, max_bpm=s.max_bpm,
                                   chroma=networks.chroma, onset_envelope=env,
                                   loudness=loudness)
                 beat_times, positions = grid.beat_times, grid.positions

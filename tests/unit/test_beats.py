@@ -49,3 +49,30 @@ def test_regrid_interpolates_between_tracked_beats():
 def test_silence_gives_no_beats():
     act = Activations(np.zeros((1000, 2), dtype=np.float32), 100.0)
     assert len(track_beats(act)) == 0
+
+
+def test_weak_answers_before_and_after_the_song_are_not_beats():
+    beats = 3.0 + 0.5 * np.arange(30)
+    act = activation_for(beats, beats[::4], 22.0)
+    values = act.values.copy()
+    for t in np.r_[0.25:2.9:0.5, 18.25:21.9:0.5]:  # noise and ring-out the network half-hears
+        values[int(t * 100), 0] = 0.1
+    tracked = track_beats(Activations(values, act.fps))
+    assert tracked.min() > 2.9 and tracked.max() < 17.6
+    assert len(tracked) == 30
+
+
+def test_a_compound_song_tracked_in_eighths_is_tracked_again_at_its_beat():
+    """6/8 whose eighths run at 255 BPM for 16 bars, then 212 BPM: the tracker cannot
+    follow 255 BPM eighths, so the first half is tracked at another level; bars are
+    decided on beats tracked again around the counted (dotted-quarter) tempo."""
+    from songmap.rhythm.meter import track_bars
+
+    eighths = np.concatenate([0.5 + 60 / 255 * np.arange(96),
+                              0.5 + 60 / 255 * 96 + 60 / 212 * np.arange(96)])
+    act = activation_for(eighths, eighths[::6], eighths[-1] + 1.0)
+    grid = track_bars(act)
+    counted = eighths[::3]
+    assert grid.label == "6/8" and grid.beats_per_bar == 2
+    hits = np.abs(grid.beat_times[:, None] - counted[None, :]).min(axis=1) < 0.07
+    assert hits.mean() > 0.95 and len(grid.beat_times) >= 0.95 * len(counted)

@@ -15,13 +15,19 @@ def beat_probability(activations: Activations) -> np.ndarray:
     return np.clip(values, 0.0, 1.0)
 
 
+#: Leading and trailing frames below this fraction of the beat probability's 99th
+#: percentile are not part of the song for the beat tracker.
+_EDGE_FRACTION = 0.2
+
+
 def track_beats(
     activations: Activations, *, min_bpm: float = 55.0, max_bpm: float = 215.0
 ) -> np.ndarray:
     """Beat times (s, increasing) decoded by a dynamic Bayesian network (bar-pointer HMM).
 
     Uses madmom's DBN beat tracker (Krebs, Böck, Widmer 2015) with its defaults except the
-    tempo range, on the summed beat+downbeat probability. It is decoded by
+    tempo range and the threshold that trims the song's ends (relative to the song's own
+    activation level), on the summed beat+downbeat probability. It is decoded by
     ``songmap.rhythm.viterbi`` (same model and path as madmom's decoder, a fraction of its
     time and memory).
     """
@@ -32,8 +38,12 @@ def track_beats(
         return np.zeros(0)
     # exact zeros make the HMM's log-densities -inf and Viterbi finds no path
     prob = np.clip(prob, 1e-5, 1.0 - 1e-5)
+    # the song starts and ends where the network's output first and last reaches a fifth
+    # of its typical peak: beats are not tracked through leading noise or the ring-out
+    # of a final chord, where the network still answers weakly
+    threshold = max(0.05, _EDGE_FRACTION * float(np.percentile(prob, 99)))
     beats = decode_beats(prob, min_bpm=min_bpm, max_bpm=max_bpm, fps=activations.fps,
-                         transition_lambda=100, threshold=0.05)
+                         transition_lambda=100, threshold=threshold)
     return np.unique(np.asarray(beats, dtype=float))
 
 

@@ -9,7 +9,7 @@ and that path gives each beat its position in the bar.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -131,6 +131,55 @@ class BarGrid:
     beats_per_bar: int
     label: str
     confidence: float
+    #: tracked beats per counted beat (1 when the tracker found the counted level)
+    tracked_per_beat: float = 1.0
+
+
+#: When the counted level differs from the tracked one, beats are tracked again within
+#: this factor range of the counted tempo: wide enough for ritardandos and tempo steps,
+#: narrow enough to exclude the neighbouring levels (x2/3, x1.5, x2).
+_RETRACK_RANGE = (0.7, 1.4)
+
+
+def track_bars(
+    activations: "Activations",
+    *,
+    meters: tuple[int, ...] = (2, 3, 4),
+    min_bpm: float = 55.0,
+    max_bpm: float = 215.0,
+    chroma: "Activations | None" = None,
+    onset_envelope: "Activations | None" = None,
+    loudness: "Activations | None" = None,
+) -> BarGrid:
+    """Beats and bars from the beat network's output.
+
+    The DBN tracks beats at whichever level the network marks best; ``infer_bars``
+    decides bars and the counted level. When those differ (a 6/8 song tracked in
+    eighths, a 3/4 song in dotted quarters), the tracker may have switched levels where
+    the tempo changes, so beats are tracked again around the counted tempo and the bars
+    decided on those.
+    """
+    from songmap.rhythm.beats import track_beats
+
+    b, d = activations.values[:, 0], activations.values[:, 1]
+    fps = activations.fps
+
+    def bars(beats: np.ndarray) -> BarGrid:
+        return infer_bars(beats, b, d, fps, meters=meters, min_bpm=min_bpm, max_bpm=max_bpm,
+                          chroma=chroma, onset_envelope=onset_envelope, loudness=loudness)
+
+    grid = bars(track_beats(activations, min_bpm=min_bpm, max_bpm=max_bpm))
+    if abs(grid.tracked_per_beat - 1.0) < 1e-6 or len(grid.beat_times) < 4:
+        return grid
+    bpm = 60.0 / float(np.median(np.diff(grid.beat_times)))
+    lo, hi = max(min_bpm, _RETRACK_RANGE[0] * bpm), min(max_bpm, _RETRACK_RANGE[1] * bpm)
+    if hi <= lo:
+        return grid
+    again = bars(track_beats(activations, min_bpm=lo, max_bpm=hi))
+    if grid.label == "6/8" and again.beats_per_bar == 2:
+        # the first tracking heard the three eighths of each beat
+        again = replace(again, label="6/8")
+    return again
 
 
 def downbeat_probability(
@@ -205,7 +254,7 @@ def infer_bars(
                                     fps, chroma, loudness)
     compound = k == 2 and (n in (3, 6) or division == 3)
     label = {4: "4/4", 3: "3/4", 2: "6/8" if compound else "2/4"}.get(k, f"{k}/4")
-    return BarGrid(grid, positions, k, label, decision.confidence)
+    return BarGrid(grid, positions, k, label, decision.confidence, tracked_per_beat=n / k)
 
 
 def _counting_level(
