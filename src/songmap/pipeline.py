@@ -69,7 +69,7 @@ class NetworkOutputs:
 #: Share of a typical analysis's CPU time per stage (measured on a 270 s song), so that
 #: progress reports move roughly with the work done.
 _STAGE_WEIGHTS = {"decode": 0.07, "beat_network": 0.55, "key_chroma_network": 0.12,
-                  "onsets": 0.12, "beat_tracking": 0.08, "chords": 0.02, "key": 0.01,
+                  "onsets": 0.12, "beat_tracking": 0.06, "bars": 0.02, "chords": 0.02, "key": 0.01,
                   "timeline": 0.03}
 
 ProgressCallback = Callable[[float], None]
@@ -259,12 +259,15 @@ class Analyzer:
         if networks is not None:
             act = networks.beats
             b, d = act.values[:, 0], act.values[:, 1]
+            with timer.stage("beat_tracking"):
+                # beats while the onsets stage may still run; bars need its envelope
+                tracked = track_beats(act, min_bpm=s.min_bpm, max_bpm=s.max_bpm)
             if onsets_job is not None:
                 env, onset_times, loudness = onsets_job.result()
-            with timer.stage("beat_tracking"):
+            with timer.stage("bars"):
                 grid = track_bars(act, meters=s.meters, min_bpm=s.min_bpm, max_bpm=s.max_bpm,
                                   chroma=networks.chroma, onset_envelope=env,
-                                  loudness=loudness)
+                                  loudness=loudness, tracked=tracked)
                 beat_times, positions = grid.beat_times, grid.positions
                 bpb, meter_label, meter_conf = grid.beats_per_bar, grid.label, grid.confidence
                 keep = (beat_times >= 0) & (beat_times <= audio.duration)

@@ -150,8 +150,10 @@ def track_bars(
     chroma: "Activations | None" = None,
     onset_envelope: "Activations | None" = None,
     loudness: "Activations | None" = None,
+    tracked: np.ndarray | None = None,
 ) -> BarGrid:
-    """Beats and bars from the beat network's output.
+    """Beats and bars from the beat network's output (``tracked``: its beats if already
+    tracked with the same tempo range).
 
     The DBN tracks beats at whichever level the network marks best; ``infer_bars``
     decides bars and the counted level. When those differ (a 6/8 song tracked in
@@ -168,7 +170,9 @@ def track_bars(
         return infer_bars(beats, b, d, fps, meters=meters, min_bpm=min_bpm, max_bpm=max_bpm,
                           chroma=chroma, onset_envelope=onset_envelope, loudness=loudness)
 
-    grid = bars(track_beats(activations, min_bpm=min_bpm, max_bpm=max_bpm))
+    if tracked is None:
+        tracked = track_beats(activations, min_bpm=min_bpm, max_bpm=max_bpm)
+    grid = bars(tracked)
     if abs(grid.tracked_per_beat - 1.0) < 1e-6 or len(grid.beat_times) < 4:
         return grid
     bpm = 60.0 / float(np.median(np.diff(grid.beat_times)))
