@@ -101,8 +101,6 @@ def test_beat_division(fractions, expected):
 def _duple_tie(fractions):
     """Beats every 0.8 s whose network downbeat output is the same on every other beat:
     the network cannot tell a bar of two from a bar of four."""
-    from songmap.models.registry import Activations
-
     fps = 100.0
     beats = 0.5 + 0.8 * np.arange(48)
     n = int((beats[-1] + 1.0) * fps)

@@ -114,7 +114,7 @@ def beat_division(envelope: np.ndarray, beat_times: np.ndarray, fps: float) -> i
     half_width = np.maximum(lengths * fps / nb / 2.0, 0.5)[:, None]
     lo = np.clip(np.floor(centres - half_width).astype(int), 0, len(env) - 1)
     hi = np.clip(np.ceil(centres + half_width).astype(int), 0, len(env) - 1)
-    # maximum of env[lo:hi + 1] per bin, through a sparse table of running maxima
+    # maximum of env[lo:hi + 1] per bin
     profile = np.array([[env[a:b + 1].max() for a, b in zip(lr, hr)]
                         for lr, hr in zip(lo.T, hi.T)]).mean(axis=1)
     background = float(np.median(profile[[1, 2, 5, 7, 10, 11]]))
@@ -223,11 +223,13 @@ def infer_bars(
        network hears (off-grid activation at least a tenth of that on the bar lines)
        and whose tempo lies in ``[min_bpm, max_bpm]`` compete. Bars of 4 are counted
        as tracked.
-    3. Bar phase tie-break: when ``chroma`` is given and the network's evidence for
-       another choice of "one" is nearly as strong, harmony decides (``tie_break_phase``).
+    3. Two or four: when the bar is counted at the tracked level with 2 or 4 beats, the
+       rarer reading for the beat's division (``beat_division`` on ``onset_envelope``:
+       2/4 when beats divide in two or show nothing, 12/8 when they divide in three)
+       must explain ``_DUPLE_PRIOR`` nats per beat more than the other; two beats that
+       divide in three are labelled 6/8.
+    4. Bar phase: ``tie_break_phase`` with the network, ``chroma`` and ``loudness``.
     """
-    from songmap.rhythm.beats import regrid_beats, sample_at
-
     beats = np.asarray(beat_times, dtype=float)
     if len(beats) < 2:
         return BarGrid(beats, np.ones(len(beats), dtype=int), 4, "4/4", 0.0)
