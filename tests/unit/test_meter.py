@@ -146,3 +146,46 @@ def test_accents_and_harmony_together_break_a_tie():
     beats, b, d, fps, _ = _bar_phase_case(0.2, 0.8)
     kept = tie_break_phase(beats, wrong, 4, b, d, fps, None, loudness)
     assert (kept == wrong).all()
+
+
+@pytest.mark.parametrize("every, expected", [(3, 3), (6, 3), (4, 4), (8, 4), (2, None)])
+def test_harmonic_period(every, expected):
+    from songmap.rhythm.meter import harmonic_period
+
+    change = np.full(96, 0.05)
+    change[::every] = 0.6
+    assert harmonic_period(change) == expected
+
+
+def test_harmonic_period_without_a_period_is_none():
+    from songmap.rhythm.meter import harmonic_period
+
+    assert harmonic_period(np.random.default_rng(1).uniform(0, 1, 96)) is None
+    assert harmonic_period(np.full(96, 0.2)) is None
+
+
+def test_chords_decide_three_against_four_when_the_network_cannot():
+    """A network that marks every beat alike (a near tie between 3 and 4) and chords
+    that change every third beat: 3/4."""
+    from songmap.harmony.chords import chord_templates
+    from songmap.models.registry import Activations
+    from songmap.rhythm.meter import infer_bars
+
+    fps = 100.0
+    beats = 0.5 + np.arange(60, dtype=float)  # 60 BPM: too slow for six-beat bars
+    n = int(62 * fps)
+    b = np.zeros(n, np.float32)
+    d = np.zeros(n, np.float32)
+    for t in beats:
+        f = int(round(t * fps))
+        b[f - 1:f + 2], d[f - 1:f + 2] = 0.56, 0.24  # P(downbeat | beat) = 0.3 everywhere
+    names, templates = chord_templates("majmin")
+    rows = np.zeros((62 * 10, 12), np.float32)
+    for bar in range(20):
+        chord = templates[names.index(["C:maj", "F:maj", "G:maj", "A:min"][bar % 4])]
+        rows[int((0.5 + 3 * bar) * 10): int((3.5 + 3 * bar) * 10)] = chord
+    chroma = Activations(rows, 10.0)
+    assert infer_bars(beats, b, d, fps).beats_per_bar == 4  # the network alone
+    grid = infer_bars(beats, b, d, fps, chroma=chroma)
+    assert (grid.beats_per_bar, grid.label) == (3, "3/4")
+    assert (np.flatnonzero(grid.positions == 1) % 3 == 0).all()

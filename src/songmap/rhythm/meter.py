@@ -213,7 +213,9 @@ def infer_bars(
     """Decide bars, then how many beats a bar counts, from the tracked beats.
 
     1. Bars: the HMM of ``decide_meter`` over the tracked beats with 2, 3, 4 and 6
-       tracked beats per bar (6 catches compound bars tracked at the eighth-note level).
+       tracked beats per bar (6 catches compound bars tracked at the eighth-note level);
+       when it scores 3 and 4 within ``_METER_TIE``, the period of the chord changes
+       (``harmonic_period`` of ``chroma``) decides between them.
     2. Counting level: a bar of 3 or 6 tracked beats may be compound (6/8, two
        dotted-quarter beats) or simple (3/4); a bar of 2 tracked beats may hold 3 or 4
        (the tracker settled on a slower level). Each reading divides the bar into k
@@ -241,8 +243,15 @@ def infer_bars(
     tracked_meters = tuple(sorted(set(meters) | extra))
     decision = decide_meter(p, meters=tracked_meters)
     any_beat = beat_activation + downbeat_activation
-    n = decision.beats_per_bar
-    k, grid, positions = _counting_level(beats, decision.positions, n, any_beat, fps,
+    n, tracked_positions = decision.beats_per_bar, decision.positions
+    if chroma is not None and n in (3, 4) and {3, 4} <= set(decision.scores):
+        # three or four: the network is unsure, the chords' period decides
+        other = 7 - n
+        if decision.scores[n] - decision.scores[other] < _METER_TIE:
+            period = harmonic_period(harmonic_change(beats, chroma))
+            if period == other:
+                n, tracked_positions = other, decode_bar_positions(p, other)[0]
+    k, grid, positions = _counting_level(beats, tracked_positions, n, any_beat, fps,
                                          tracked_bpm, min_bpm, max_bpm)
     division = 2
     if onset_envelope is not None and len(onset_envelope.values):
@@ -261,6 +270,31 @@ def infer_bars(
     compound = k == 2 and (n in (3, 6) or division == 3)
     label = {4: "4/4", 3: "3/4", 2: "6/8" if compound else "2/4"}.get(k, f"{k}/4")
     return BarGrid(grid, positions, k, label, decision.confidence, tracked_per_beat=n / k)
+
+
+#: Meters whose HMM scores (nats per beat) are closer than this are a tie for the network.
+_METER_TIE = 0.1
+#: How much more one period's chord-change autocorrelation must reach to count.
+_PERIOD_MARGIN = 0.2
+
+
+def harmonic_period(change: np.ndarray) -> int | None:
+    """3 or 4: whether chord changes recur every 3 (or 6) beats or every 2, 4 or 8.
+
+    The autocorrelation of the per-beat harmonic change at those lags; the better of the
+    two families wins if it is ``_PERIOD_MARGIN`` ahead, else None (no clear period).
+    """
+    x = np.asarray(change, dtype=float)
+    x = x - x.mean()
+    energy = float(np.sum(x * x))
+    if len(x) < 17 or energy < 1e-12:
+        return None
+    acf = {lag: float(np.sum(x[:-lag] * x[lag:]) / energy) for lag in (2, 3, 4, 6, 8)}
+    ternary = max(acf[3], acf[6])
+    binary = max(acf[2], acf[4], acf[8])
+    if abs(ternary - binary) < _PERIOD_MARGIN:
+        return None
+    return 3 if ternary > binary else 4
 
 
 def _counting_level(
