@@ -189,3 +189,16 @@ def test_chords_decide_three_against_four_when_the_network_cannot():
     grid = infer_bars(beats, b, d, fps, chroma=chroma)
     assert (grid.beats_per_bar, grid.label) == (3, "3/4")
     assert (np.flatnonzero(grid.positions == 1) % 3 == 0).all()
+
+
+def test_a_loud_backbeat_does_not_move_beat_one():
+    from songmap.models.registry import Activations
+    from songmap.rhythm.meter import tie_break_phase
+
+    beats, b, d, fps, _ = _bar_phase_case(0.5, 0.5)
+    level = np.full(int(66 * fps), -30.0, np.float32)
+    for t in beats[1::2]:  # snare on 2 and 4, 6 dB above 1 and 3
+        level[int(t * fps):int(t * fps) + 10] = -24.0
+    positions = (np.arange(64) % 4) + 1
+    kept = tie_break_phase(beats, positions, 4, b, d, fps, None, Activations(level, fps))
+    assert (kept == positions).all()

@@ -369,15 +369,16 @@ def tie_break_phase(
     chroma: "Activations | None" = None,
     loudness: "Activations | None" = None,
 ) -> np.ndarray:
-    """Re-choose which beat is "one" from three kinds of evidence.
+    """Re-choose which beat is "one" from up to three kinds of evidence.
 
     For the decoded bar lines and every cyclic shift of them, each bar gives a paired
     difference (shifted minus decoded) of: the network's downbeat log-odds, the harmonic
-    change (chords tend to change on bar lines) and the level in the first 100 ms after
-    the beat (bar lines tend to be accented). Each kind of evidence becomes a paired t
-    statistic, so none counts for more because of its units, and a shift wins when the
-    sum of its three is positive and the largest: harmony and accents can overrule the
-    network only where it is unsure and they agree.
+    change (chords tend to change on bar lines) and, for the shift by half a bar only,
+    the level in the first 100 ms after the beat (beat 1 tends to be louder than beat 3;
+    against beats 2 and 4 a loud backbeat would mislead). Each kind of evidence becomes
+    a sign-test z (``_sign_z``), so none counts for more because of its units, and a
+    shift wins when the sum is positive and the largest: harmony and accents overrule
+    the network only where it is unsure and they agree.
     """
     k = beats_per_bar
     n = len(beat_times)
@@ -388,8 +389,9 @@ def tie_break_phase(
     evidence = [np.log(p) - np.log1p(-p)]
     if chroma is not None:
         evidence.append(harmonic_change(beat_times, chroma))
-    if loudness is not None and len(loudness.values):
-        evidence.append(_accent(loudness, beat_times))
+    accent = None
+    if loudness is not None and len(loudness.values) and k % 2 == 0:
+        accent = _accent(loudness, beat_times)
     bar_lines = np.flatnonzero(positions == 1)
     best_shift, best_total = 0, 0.0
     for shift in range(1, k):
@@ -398,6 +400,8 @@ def tie_break_phase(
         if len(here) < 2:
             continue
         total = sum(_sign_z(e, here + shift, here) for e in evidence)
+        if accent is not None and 2 * shift == k:
+            total += _sign_z(accent, here + shift, here)
         if total > best_total:
             best_shift, best_total = shift, total
     if best_shift == 0:
