@@ -195,8 +195,15 @@ def test_a_loud_backbeat_does_not_move_beat_one():
     from songmap.models.registry import Activations
     from songmap.rhythm.meter import tie_break_phase
 
-    beats, b, d, fps, _ = _bar_phase_case(0.5, 0.5)
-    level = np.full(int(66 * fps), -30.0, np.float32)
+    fps = 100.0
+    beats = np.arange(64, dtype=float) + 0.5
+    n = int(66 * fps)
+    b = np.zeros(n, np.float32)
+    d = np.zeros(n, np.float32)
+    for t in beats:  # a network that hears every beat alike
+        f = int(t * fps)
+        b[f], d[f] = 0.56, 0.24
+    level = np.full(n, -30.0, np.float32)
     for t in beats[1::2]:  # snare on 2 and 4, 6 dB above 1 and 3
         level[int(t * fps):int(t * fps) + 10] = -24.0
     positions = (np.arange(64) % 4) + 1
