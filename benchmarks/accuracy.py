@@ -92,6 +92,44 @@ def score_clip(gt: dict, pred: dict) -> dict:
     return res
 
 
+def structure_row(gt: dict, pred: dict, pickup: int | None) -> dict[str, float]:
+    """Per clip: meter label right, first downbeat right (70 ms), pickup beats counted
+    right (clips with a pickup), beats before the first / after the last annotated beat."""
+    ref_b = np.asarray(gt.get("beats", []), dtype=float)
+    ref_d = np.asarray(gt.get("downbeats", []), dtype=float)
+    est_b = np.asarray(sorted(pred.get("beats") or []), dtype=float)
+    est_d = np.asarray(sorted(pred.get("downbeats") or []), dtype=float)
+    row: dict[str, float] = {}
+    if gt.get("time_signature"):
+        row["meter"] = float(pred.get("time_signature") == gt["time_signature"])
+    if len(ref_d):
+        first_ok = len(est_d) > 0 and abs(est_d[0] - ref_d[0]) <= 0.07
+        row["first_downbeat"] = float(first_ok)
+        if pickup:
+            n_ref = int(np.sum(ref_b < ref_d[0] - 0.07))
+            row["pickup"] = float(first_ok and int(np.sum(est_b < ref_d[0] - 0.07)) == n_ref)
+    if len(ref_b):
+        row["beats_before_start"] = float(np.sum(est_b < ref_b[0] - 0.07))
+        row["beats_after_end"] = float(np.sum(est_b > ref_b[-1] + 0.07))
+    return row
+
+
+def structure_table(rows: list[dict[str, float]]) -> str:
+    names = {"meter": "time signature right", "first_downbeat": "first downbeat right",
+             "pickup": "pickup beats right (clips with a pickup)",
+             "beats_before_start": "beats before the first annotated beat (total)",
+             "beats_after_end": "beats after the last annotated beat (total)"}
+    lines = ["| what | clips | value |", "|---|---|---|"]
+    for key, name in names.items():
+        vals = [r[key] for r in rows if key in r]
+        if not vals:
+            continue
+        total = key.startswith("beats_")
+        value = f"{int(sum(vals))}" if total else f"{int(sum(vals))}/{len(vals)}"
+        lines.append(f"| {name} | {len(vals)} | {value} |")
+    return "\n".join(lines)
+
+
 def confidence_pairs(gt: dict, pred: dict) -> dict[str, list[tuple[float, float]]]:
     """(confidence, correct 0/1) per beat, downbeat, bar chord and key of one clip."""
     out: dict[str, list[tuple[float, float]]] = {"beat": [], "downbeat": [], "chord": [], "key": []}
@@ -177,7 +215,10 @@ def madmom_reference(networks, duration: float) -> dict:
             cover[lab] += max(0.0, min(b, e) - max(a, s))
         bars.append([float(a), float(b), max(cover, key=cover.get) if cover else "N"])
     tempo = 60.0 / np.median(np.diff(beats)) if len(beats) > 1 else None
+    counts = np.diff(np.searchsorted(beats, downbeats)) if len(downbeats) > 1 else []
+    meter = f"{int(np.bincount(counts).argmax())}/4" if len(counts) else None
     return {"beats": beats.tolist(), "downbeats": downbeats.tolist(), "tempo": tempo,
+            "time_signature": meter,
             "key": key, "chords": [list(s) for s in segs], "bar_chords": bars}
 
 
@@ -203,6 +244,7 @@ def main() -> int:
     groups: dict[str, list[dict]] = defaultdict(list)
     per_clip = {}
     conf_pairs: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    structure: list[dict[str, float]] = []
     t_start = time.perf_counter()
     audio_s = 0.0
     for manifest in args.manifests:
@@ -225,6 +267,8 @@ def main() -> int:
                 pred = madmom_reference(networks, audio.duration)
             (out_dir / f"{clip['id']}.json").write_text(json.dumps(pred))
             res = score_clip(clip["ground_truth"], pred)
+            structure.append(structure_row(clip["ground_truth"], pred,
+                                           clip.get("generator", {}).get("pickup")))
             for what, rows in confidence_pairs(clip["ground_truth"], pred).items():
                 conf_pairs[what].extend(rows)
             group = str(clip.get(args.group_by, "all"))
@@ -237,6 +281,9 @@ def main() -> int:
     every = [r for rows in groups.values() for r in rows]
     table["ALL"] = (len(every), aggregate(every))
     print(markdown_table(table, args.system))
+    if structure:
+        print("\nBars, pickups and the song's ends:\n")
+        print(structure_table(structure))
     if any(conf_pairs.values()):
         print("\nDo confidences predict correctness?\n")
         print(quartile_table(conf_pairs))

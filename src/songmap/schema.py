@@ -182,6 +182,7 @@ class AnalysisResult(_Frozen):
             "bars": [[c.timestamp, c.timestamp + c.duration, c.chord, c.confidence]
                      for c in self.chord_progression],
             "key_confidence": self.key.confidence,
+            "time_signature": self.time_signature.label,
         }
 
 
