@@ -132,7 +132,8 @@ def structure_table(rows: list[dict[str, float]]) -> str:
 
 def confidence_pairs(gt: dict, pred: dict) -> dict[str, list[tuple[float, float]]]:
     """(confidence, correct 0/1) per beat, downbeat, bar chord and key of one clip."""
-    out: dict[str, list[tuple[float, float]]] = {"beat": [], "downbeat": [], "chord": [], "key": []}
+    out: dict[str, list[tuple[float, float]]] = {"beat": [], "downbeat": [], "chord": [],
+                                                 "key": [], "time signature": []}
     ref_b = np.asarray(gt.get("beats", []), dtype=float)
     for t, c in zip(pred.get("beats") or [], pred.get("beat_confidence") or []):
         out["beat"].append((c, float(len(ref_b) > 0 and np.min(np.abs(ref_b - t)) <= 0.07)))
@@ -151,6 +152,9 @@ def confidence_pairs(gt: dict, pred: dict) -> dict[str, list[tuple[float, float]
     if gt.get("key") and pred.get("key") and pred.get("key_confidence") is not None:
         out["key"].append((pred["key_confidence"],
                            float(mir_eval.key.weighted_score(gt["key"], pred["key"]) == 1.0)))
+    if gt.get("time_signature") and pred.get("time_signature_confidence") is not None:
+        out["time signature"].append((pred["time_signature_confidence"],
+                                      float(pred.get("time_signature") == gt["time_signature"])))
     return out
 
 

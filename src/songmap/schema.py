@@ -183,6 +183,7 @@ class AnalysisResult(_Frozen):
                      for c in self.chord_progression],
             "key_confidence": self.key.confidence,
             "time_signature": self.time_signature.label,
+            "time_signature_confidence": self.time_signature.confidence,
         }
 
 

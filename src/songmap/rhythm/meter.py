@@ -78,12 +78,17 @@ def decide_meter(
     results = {m: decode_bar_positions(downbeat_prob, m) for m in meters}
     scores = {m: r[1] + prior.get(m, 0.0) for m, r in results.items()}
     best = max(scores, key=lambda m: scores[m])
-    # softmax over total log-likelihoods, tempered so a few beats do not give certainty
-    n = max(len(downbeat_prob), 1)
-    vals = np.array([scores[m] for m in meters]) * min(n, 50)
-    w = np.exp(vals - vals.max())
-    conf = float(w[list(meters).index(best)] / w.sum())
+    conf = meter_confidence(scores, best, len(downbeat_prob))
     return MeterDecision(best, results[best][0], conf, scores)
+
+
+def meter_confidence(scores: dict[int, float], chosen: int, n_beats: int) -> float:
+    """Softmax weight of ``chosen`` over the meters' total log-likelihoods (scores are per
+    beat), tempered so that a few beats do not give certainty."""
+    meters = list(scores)
+    vals = np.array([scores[m] for m in meters]) * min(max(n_beats, 1), 50)
+    w = np.exp(vals - vals.max())
+    return float(w[meters.index(chosen)] / w.sum())
 
 
 #: Log-prior per beat against the rarer reading of a duple bar: two beats (2/4) when the
@@ -244,11 +249,15 @@ def infer_bars(
     decision = decide_meter(p, meters=tracked_meters)
     any_beat = beat_activation + downbeat_activation
     n, tracked_positions = decision.beats_per_bar, decision.positions
+    # the evidence beside the network, as log-priors per beat, for the confidence
+    adjusted = dict(decision.scores)
     if chroma is not None and n in (3, 4) and {3, 4} <= set(decision.scores):
         # three or four: the network is unsure, the chords' period decides
         other = 7 - n
         if decision.scores[n] - decision.scores[other] < _METER_TIE:
             period = harmonic_period(harmonic_change(beats, chroma))
+            if period is not None:
+                adjusted[7 - period] -= _METER_TIE
             if period == other:
                 n, tracked_positions = other, decode_bar_positions(p, other)[0]
     k, grid, positions = _counting_level(beats, tracked_positions, n, any_beat, fps,
@@ -259,6 +268,8 @@ def infer_bars(
     # a duple bar counted at the tracked level: the rarer reading for this division of
     # the beat (2/4 against 4/4, 12/8 against 6/8) must explain clearly more
     rare, common = (4, 2) if division == 3 else (2, 4)
+    if k == n == rare and common in decision.scores:
+        adjusted[rare] += _DUPLE_PRIOR
     if (k == n == rare and common in decision.scores
             and decision.scores[rare] + _DUPLE_PRIOR < decision.scores[common]):
         n = common
@@ -269,7 +280,8 @@ def infer_bars(
                                     fps, chroma, loudness)
     compound = k == 2 and (n in (3, 6) or division == 3)
     label = {4: "4/4", 3: "3/4", 2: "6/8" if compound else "2/4"}.get(k, f"{k}/4")
-    return BarGrid(grid, positions, k, label, decision.confidence, tracked_per_beat=n / k)
+    confidence = meter_confidence(adjusted, n, len(beats))
+    return BarGrid(grid, positions, k, label, confidence, tracked_per_beat=n / k)
 
 
 #: Meters whose HMM scores (nats per beat) are closer than this are a tie for the network.
