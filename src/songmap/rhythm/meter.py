@@ -91,11 +91,16 @@ def meter_confidence(scores: dict[int, float], chosen: int, n_beats: int) -> flo
     return float(w[meters.index(chosen)] / w.sum())
 
 
-#: Log-prior per beat against the rarer reading of a duple bar: two beats (2/4) when the
-#: beats divide in two or show no division, four dotted-quarter beats (12/8) when they
+#: Log-priors per beat against the rarer reading of a duple bar: two beats (2/4) when
+#: the beats divide in two or show no division, four dotted-quarter beats (12/8) when they
 #: divide in three. The network often cannot tell a bar from half a bar; the division
-#: of the beat can (2/4 is rare beside 4/4, and three-way division marks 6/8).
+#: of the beat can: 2/4 is rare beside 4/4, and three-way division is the mark of 6/8,
+#: a clearer sign than its absence is of 4/4, so it weighs more.
 _DUPLE_PRIOR = -0.1
+_COMPOUND_DUPLE_PRIOR = -0.2
+#: How far (x) the 1/3 and 2/3 points must stand above the half-beat point and the
+#: background for ``beat_division`` to call the beat divided in three.
+_THIRDS_ABOVE = 1.15
 #: Envelope bins per beat in ``beat_division`` (divisible by 2, 3 and 4).
 _DIVISION_BINS = 12
 
@@ -105,9 +110,9 @@ def beat_division(envelope: np.ndarray, beat_times: np.ndarray, fps: float) -> i
 
     The onset envelope is sampled (maximum over each bin) at twelve equal divisions of
     every beat interval and averaged over the song. Thirds win when both the 1/3 and
-    the 2/3 points stand clearly (30 %) above the half-beat point and above the
-    background (the bins that are neither halves, thirds nor quarters). Swung eighths
-    raise only the late third, so they count as two.
+    the 2/3 points stand ``_THIRDS_ABOVE`` times above the half-beat point and above
+    the background (the bins that are neither halves, thirds nor quarters). Swung
+    eighths raise only the late third, so they count as two.
     """
     beats = np.asarray(beat_times, dtype=float)
     env = np.asarray(envelope, dtype=float)
@@ -124,7 +129,7 @@ def beat_division(envelope: np.ndarray, beat_times: np.ndarray, fps: float) -> i
                         for lr, hr in zip(lo.T, hi.T)]).mean(axis=1)
     background = float(np.median(profile[[1, 2, 5, 7, 10, 11]]))
     floor = max(float(profile[nb // 2]), background, 1e-9)
-    return 3 if min(profile[nb // 3], profile[2 * nb // 3]) > 1.3 * floor else 2
+    return 3 if min(profile[nb // 3], profile[2 * nb // 3]) > _THIRDS_ABOVE * floor else 2
 
 
 @dataclass(frozen=True)
@@ -233,8 +238,8 @@ def infer_bars(
     3. Two or four: when the bar is counted at the tracked level with 2 or 4 beats, the
        rarer reading for the beat's division (``beat_division`` on ``onset_envelope``:
        2/4 when beats divide in two or show nothing, 12/8 when they divide in three)
-       must explain ``_DUPLE_PRIOR`` nats per beat more than the other; two beats that
-       divide in three are labelled 6/8.
+       must explain ``_DUPLE_PRIOR`` (12/8: ``_COMPOUND_DUPLE_PRIOR``) nats per beat more
+       than the other; two beats that divide in three are labelled 6/8.
     4. Bar phase: ``tie_break_phase`` with the network, ``chroma`` and ``loudness``.
     """
     beats = np.asarray(beat_times, dtype=float)
@@ -268,10 +273,11 @@ def infer_bars(
     # a duple bar counted at the tracked level: the rarer reading for this division of
     # the beat (2/4 against 4/4, 12/8 against 6/8) must explain clearly more
     rare, common = (4, 2) if division == 3 else (2, 4)
+    duple_prior = _COMPOUND_DUPLE_PRIOR if division == 3 else _DUPLE_PRIOR
     if k == n == rare and common in decision.scores:
-        adjusted[rare] += _DUPLE_PRIOR
+        adjusted[rare] += duple_prior
     if (k == n == rare and common in decision.scores
-            and decision.scores[rare] + _DUPLE_PRIOR < decision.scores[common]):
+            and decision.scores[rare] + duple_prior < decision.scores[common]):
         n = common
         k, grid, positions = _counting_level(beats, decode_bar_positions(p, n)[0], n, any_beat,
                                              fps, tracked_bpm, min_bpm, max_bpm)
