@@ -108,6 +108,18 @@ def structure_row(gt: dict, pred: dict, pickup: int | None) -> dict[str, float]:
         if pickup:
             n_ref = int(np.sum(ref_b < ref_d[0] - 0.07))
             row["pickup"] = float(first_ok and int(np.sum(est_b < ref_d[0] - 0.07)) == n_ref)
+    curve = gt.get("tempo_curve") or []
+    if len(curve) > 1 and np.ptp([bpm for _, bpm in curve]) > 0.02 * np.median([b for _, b in curve]):
+        # a song whose tempo changes: is our per-bar curve within 4 % at each annotated beat?
+        ours = pred.get("tempo_curve") or []
+        if len(ours) > 1:
+            t, bpm = np.asarray(ours, dtype=float).T
+            ref_t, ref_bpm = np.asarray(curve, dtype=float).T
+            inside = (ref_t >= t[0]) & (ref_t <= t[-1] + 60.0 / bpm[-1] * 4)
+            est = np.interp(ref_t[inside], t, bpm)
+            row["tempo_curve"] = float(np.mean(np.abs(est - ref_bpm[inside]) <= 0.04 * ref_bpm[inside]))
+        else:
+            row["tempo_curve"] = 0.0
     if len(ref_b):
         row["beats_before_start"] = float(np.sum(est_b < ref_b[0] - 0.07))
         row["beats_after_end"] = float(np.sum(est_b > ref_b[-1] + 0.07))
@@ -117,6 +129,8 @@ def structure_row(gt: dict, pred: dict, pickup: int | None) -> dict[str, float]:
 def structure_table(rows: list[dict[str, float]]) -> str:
     names = {"meter": "time signature right", "first_downbeat": "first downbeat right",
              "pickup": "pickup beats right (clips with a pickup)",
+             "tempo_curve": "tempo curve within 4 % of the annotated one (clips whose tempo changes; "
+                            "mean share of beats)",
              "beats_before_start": "beats before the first annotated beat (total)",
              "beats_after_end": "beats after the last annotated beat (total)"}
     lines = ["| what | clips | value |", "|---|---|---|"]
@@ -124,8 +138,12 @@ def structure_table(rows: list[dict[str, float]]) -> str:
         vals = [r[key] for r in rows if key in r]
         if not vals:
             continue
-        total = key.startswith("beats_")
-        value = f"{int(sum(vals))}" if total else f"{int(sum(vals))}/{len(vals)}"
+        if key.startswith("beats_"):
+            value = f"{int(sum(vals))}"
+        elif key == "tempo_curve":
+            value = f"{np.mean(vals):.3f}"
+        else:
+            value = f"{int(sum(vals))}/{len(vals)}"
         lines.append(f"| {name} | {len(vals)} | {value} |")
     return "\n".join(lines)
 
@@ -220,9 +238,12 @@ def madmom_reference(networks, duration: float) -> dict:
         bars.append([float(a), float(b), max(cover, key=cover.get) if cover else "N"])
     tempo = 60.0 / np.median(np.diff(beats)) if len(beats) > 1 else None
     counts = np.diff(np.searchsorted(beats, downbeats)) if len(downbeats) > 1 else []
+    # per-bar tempo as a user of madmom would get it: beats in the bar over its length
+    curve = [[float(a), float(60.0 * c / (b - a))]
+             for a, b, c in zip(downbeats[:-1], downbeats[1:], counts) if b > a and c > 0]
     meter = f"{int(np.bincount(counts).argmax())}/4" if len(counts) else None
     return {"beats": beats.tolist(), "downbeats": downbeats.tolist(), "tempo": tempo,
-            "time_signature": meter,
+            "time_signature": meter, "tempo_curve": curve,
             "key": key, "chords": [list(s) for s in segs], "bar_chords": bars}
 
 

@@ -184,6 +184,7 @@ class AnalysisResult(_Frozen):
             "key_confidence": self.key.confidence,
             "time_signature": self.time_signature.label,
             "time_signature_confidence": self.time_signature.confidence,
+            "tempo_curve": [list(point) for point in self.tempo_curve],
         }
 
 
