@@ -22,7 +22,13 @@ from songmap.harmony.chords import ChordSegment, recognize_chords
 from songmap.harmony.key import estimate_key, madmom_key_order_to_chromatic
 from songmap.harmony.notation import camelot, open_key
 from songmap.models.registry import Activations, ModelRegistry, get_registry
-from songmap.onsets import detect_onsets, loudness_curve, nearest_transients, onset_envelope
+from songmap.onsets import (
+    detect_onsets,
+    loudness_curve,
+    music_span,
+    nearest_transients,
+    onset_envelope,
+)
 from songmap.rhythm.beats import beat_probability, sample_at, track_beats
 from songmap.rhythm.meter import downbeat_probability, track_bars
 from songmap.rhythm.tempo import estimate_tempo
@@ -280,16 +286,17 @@ class Analyzer:
                 # chords with the network's key as prior, then the key from network and
                 # chords together, then chords again if that changed the key
                 net_key = estimate_key(networks.key_probabilities).label
+                span = music_span(loudness, beat_times, audio.duration)
                 segments = recognize_chords(
                     networks.chroma, beat_times, positions, duration=audio.duration,
-                    key=net_key, vocabulary=s.chord_vocabulary,
+                    key=net_key, vocabulary=s.chord_vocabulary, music_span=span,
                 )
                 key = estimate_key(networks.key_probabilities,
                                    [(x.start, x.end, x.label) for x in segments])
                 if key.label != net_key:
                     segments = recognize_chords(
                         networks.chroma, beat_times, positions, duration=audio.duration,
-                        key=key.label, vocabulary=s.chord_vocabulary,
+                        key=key.label, vocabulary=s.chord_vocabulary, music_span=span,
                     )
             with timer.stage("key"):
                 if key.label != "N":

@@ -56,3 +56,30 @@ def test_bar_with_two_chords_lists_both():
                             key="C major")
     (main, _, listed), = bar_chords(segs, np.array([0.0]), np.array([4.0]))
     assert listed == ["C:maj", "G:maj"] and main in listed
+
+
+def test_no_chord_where_the_music_has_died_away():
+    """The last chord rings on after the last beat; past the music's end it is N."""
+    from songmap.onsets import music_span
+
+    seq = ["C:maj"] * 4 + ["G:maj"] * 6  # the G chord rings for 2 s after the last beat
+    chroma = chroma_of(seq)
+    beats = np.arange(0.0, 9.0, 1.0)  # 0..8 s
+    positions = (np.arange(9) % 4) + 1
+    level = np.full(1000, -20.0, np.float32)
+    level[850:] = np.linspace(-20.0, -60.0, 150)  # decays from 8.5 s
+    span = music_span(Activations(level, 100.0), beats, 10.0)
+    assert span[0] == 0.0 and 9.0 < span[1] < 9.1  # 15 dB down 56 frames after 8.5 s
+    segs = recognize_chords(chroma, beats, positions, duration=10.0, key="C major",
+                            music_span=span)
+    assert [s.label for s in segs] == ["C:maj", "G:maj", "N"]
+    assert segs[-1].start == pytest.approx(span[1]) and segs[-1].end == 10.0
+    plain = recognize_chords(chroma, beats, positions, duration=10.0, key="C major")
+    assert [s.label for s in plain] == ["C:maj", "G:maj"]
+
+
+def test_music_span_without_beats_is_everything():
+    from songmap.onsets import music_span
+
+    level = Activations(np.full(500, -20.0, np.float32), 100.0)
+    assert music_span(level, np.zeros(0), 5.0) == (0.0, 5.0)

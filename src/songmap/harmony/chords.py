@@ -95,13 +95,23 @@ def recognize_chords(
     duration: float,
     key: str | None = None,
     vocabulary: str = "sevenths",
+    music_span: tuple[float, float] | None = None,
 ) -> list[ChordSegment]:
-    """Chord segments covering ``[0, duration]``, boundaries on beats, Harte labels."""
+    """Chord segments covering ``[0, duration]``, boundaries on beats, Harte labels.
+
+    Outside ``music_span`` (start, end in seconds: where the music sounds, e.g. from
+    ``songmap.onsets.music_span``) every segment is N.
+    """
     beats = np.asarray(beat_times, dtype=float)
-    beats = beats[(beats > 0) & (beats < duration)]
-    positions = np.asarray(beat_positions)[: len(beats)] if len(beat_positions) else beats
-    bounds = np.concatenate([[0.0], beats, [duration]])
-    bounds = np.unique(bounds)
+    keep = (beats > 0) & (beats < duration)
+    beats = beats[keep]
+    given = np.asarray(beat_positions)
+    if len(given) == len(keep):
+        positions = given[keep]
+    else:
+        positions = given[: len(beats)] if len(given) else beats
+    edges = [t for t in (music_span or ()) if 0.0 < t < duration]
+    bounds = np.unique(np.concatenate([[0.0], beats, edges, [duration]]))
     if len(bounds) < 2:
         return []
     means = segment_means(chroma, bounds)
@@ -118,6 +128,10 @@ def recognize_chords(
     # weight each segment by its length in beats so a long intro is not one vote
     weight = np.clip(lengths / max(np.median(lengths), 1e-3), 0.25, 4.0)
     emit *= weight[:, None]
+    if music_span is not None:
+        centres = (bounds[:-1] + bounds[1:]) / 2
+        outside = (centres < music_span[0]) | (centres > music_span[1])
+        emit[outside, :-1] = -1e6  # only N
 
     # a segment starts on a bar line if its start beat has position 1
     starts_bar = np.zeros(len(means), dtype=bool)

@@ -3,8 +3,9 @@
 from songmap.onsets.envelope import (
     detect_onsets,
     loudness_curve,
+    music_span,
     nearest_transients,
     onset_envelope,
 )
 
-__all__ = ["detect_onsets", "loudness_curve", "nearest_transients", "onset_envelope"]
+__all__ = ["detect_onsets", "loudness_curve", "music_span", "nearest_transients", "onset_envelope"]

@@ -96,6 +96,31 @@ def loudness_curve(samples: np.ndarray, sr: int, *, fps: float = 100.0) -> Activ
     return Activations(level, fps)
 
 
+#: Sound this far (dB) below the song's median level between its first and last beat is
+#: not music for the chord recogniser (leading noise, the dying ring-out of the end).
+_MUSIC_DROP_DB = 15.0
+
+
+def music_span(loudness: Activations, beat_times: np.ndarray, duration: float) -> tuple[float, float]:
+    """(start, end) in seconds of where the music sounds: from the first frame within
+    ``_MUSIC_DROP_DB`` of the median level between the first and last beat (or the first
+    beat, if earlier) to the last such frame (or the last beat, if later)."""
+    values = np.asarray(loudness.values, dtype=float)
+    beats = np.asarray(beat_times, dtype=float)
+    if len(values) == 0 or len(beats) < 2:
+        return 0.0, duration
+    fps = loudness.fps
+    first, last = (int(np.clip(round(t * fps), 0, len(values) - 1)) for t in (beats[0], beats[-1]))
+    if last <= first:
+        return 0.0, duration
+    loud = np.flatnonzero(values >= np.median(values[first:last]) - _MUSIC_DROP_DB)
+    if len(loud) == 0:
+        return 0.0, duration
+    start = min(float(beats[0]), loud[0] / fps)
+    end = max(float(beats[-1]), (loud[-1] + 1) / fps)
+    return max(start, 0.0), min(end, duration)
+
+
 def detect_onsets(envelope: Activations, *, delta: float = 0.08, combine_s: float = 0.03) -> np.ndarray:
     """Onset times (s): local maxima above a moving average plus ``delta``."""
     env = envelope.values
