@@ -98,7 +98,7 @@ def loudness_curve(samples: np.ndarray, sr: int, *, fps: float = 100.0) -> Activ
 
 #: Sound this far (dB) below the song's median level between its first and last beat is
 #: not music for the chord recogniser (leading noise, the dying ring-out of the end).
-_MUSIC_DROP_DB = 15.0
+_MUSIC_DROP_DB = 20.0
 
 
 def music_span(loudness: Activations, beat_times: np.ndarray, duration: float) -> tuple[float, float]:
