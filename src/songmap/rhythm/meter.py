@@ -276,11 +276,10 @@ def infer_bars(
     duple_prior = _COMPOUND_DUPLE_PRIOR if division == 3 else _DUPLE_PRIOR
     if k == n == rare and common in decision.scores:
         adjusted[rare] += duple_prior
-    if (k == n == rare and common in decision.scores
-            and decision.scores[rare] + duple_prior < decision.scores[common]):
-        n = common
-        k, grid, positions = _counting_level(beats, decode_bar_positions(p, n)[0], n, any_beat,
-                                             fps, tracked_bpm, min_bpm, max_bpm)
+        if decision.scores[rare] + duple_prior < decision.scores[common]:
+            n = common
+            k, grid, positions = _counting_level(beats, decode_bar_positions(p, n)[0], n,
+                                                 any_beat, fps, tracked_bpm, min_bpm, max_bpm)
     if k > 1:
         positions = tie_break_phase(grid, positions, k, beat_activation, downbeat_activation,
                                     fps, chroma, loudness)
