@@ -94,7 +94,8 @@ def score_clip(gt: dict, pred: dict) -> dict:
 
 def structure_row(gt: dict, pred: dict, pickup: int | None) -> dict[str, float]:
     """Per clip: meter label right, first downbeat right (70 ms), pickup beats counted
-    right (clips with a pickup), beats before the first / after the last annotated beat."""
+    right (clips with a pickup), share of annotated beats where the tempo curve is within
+    4 % (songs whose tempo changes), beats before the first / after the last annotated beat."""
     ref_b = np.asarray(gt.get("beats", []), dtype=float)
     ref_d = np.asarray(gt.get("downbeats", []), dtype=float)
     est_b = np.asarray(sorted(pred.get("beats") or []), dtype=float)

@@ -105,11 +105,7 @@ def recognize_chords(
     beats = np.asarray(beat_times, dtype=float)
     keep = (beats > 0) & (beats < duration)
     beats = beats[keep]
-    given = np.asarray(beat_positions)
-    if len(given) == len(keep):
-        positions = given[keep]
-    else:
-        positions = given[: len(beats)] if len(given) else beats
+    positions = np.asarray(beat_positions)[keep] if len(beat_positions) else beats
     edges = [t for t in (music_span or ()) if 0.0 < t < duration]
     bounds = np.unique(np.concatenate([[0.0], beats, edges, [duration]]))
     if len(bounds) < 2:
