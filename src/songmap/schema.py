@@ -41,6 +41,28 @@ class TimeSignature(_Frozen):
     confidence: float
 
 
+class TempoSegment(_Frozen):
+    """One stretch of steady tempo in the tempo map (a DJ grid's ``TEMPO`` entry)."""
+
+    start: float = Field(description="Time of the segment's first beat (s).")
+    end: float = Field(description="Time of the segment's last beat (s).")
+    bpm: float = Field(description="Tempo of the straight-line grid fitted to its beats (BPM, 2 decimals).")
+    confidence: float = Field(description="How well the steady grid fits the tracked beats (0..1).")
+    first_beat: int = Field(ge=1, description="beat_number of the segment's first beat.")
+    beats: int = Field(ge=1, description="Number of beats in the segment.")
+
+
+class MeterSection(_Frozen):
+    """A run of bars with one time signature; a new one starts where the meter changes."""
+
+    start: float = Field(description="Time of the section's first downbeat (s).")
+    first_bar: int = Field(ge=1, description="Number of the section's first bar.")
+    bars: int = Field(ge=1, description="Number of bars in the section.")
+    beats_per_bar: int
+    label: str = Field(description='Time signature, e.g. "4/4", "3/4", "7/4", "6/8".')
+    confidence: float
+
+
 class KeyInfo(_Frozen):
     label: str = Field(description='mir_eval key string, e.g. "A minor"; "N" if undecided.')
     confidence: float
@@ -113,6 +135,15 @@ class AnalysisResult(_Frozen):
         description="[bar start (s), BPM] for every bar."
     )
     time_signature: TimeSignature
+    tempo_map: list[TempoSegment] = Field(
+        [], description="Piecewise-constant tempo fitted to the beats; one segment when steady."
+    )
+    meter_sections: list[MeterSection] = Field(
+        [], description="Time signature per section; one section when the meter never changes."
+    )
+    grid_confidence: float | None = Field(
+        None, description="How sure the whole beat/bar grid is (0..1): low for free time or no beat."
+    )
     key: KeyInfo
     downbeat_timeline: list[Downbeat]
     total_bars: int
