@@ -32,6 +32,7 @@ from songmap.onsets import (
 from songmap.rhythm.beats import beat_probability, sample_at, track_beats
 from songmap.rhythm.meter import downbeat_probability, track_bars
 from songmap.rhythm.tempo import estimate_tempo
+from songmap.rhythm.tempo_map import grid_beat_times, segment_confidence, track_bpm
 from songmap.schema import (
     AnalysisResult,
     AudioInfo,
@@ -40,6 +41,7 @@ from songmap.schema import (
     PerformanceMetrics,
     Provenance,
     TempoInfo,
+    TempoSegment,
     TimeSignature,
 )
 from songmap.timeline import build_timeline
@@ -258,6 +260,7 @@ class Analyzer:
         positions = np.zeros(0, dtype=int)
         bpb, meter_label, meter_conf = 4, "4/4", 0.0
         beat_conf = down_conf = np.zeros(0)
+        tempo_fit: list = []
         onset_times = np.zeros(0)
         env = loudness = Activations(np.zeros(0, np.float32), 100.0)
         segments: list[ChordSegment] = []
@@ -278,6 +281,9 @@ class Analyzer:
                 bpb, meter_label, meter_conf = grid.beats_per_bar, grid.label, grid.confidence
                 keep = (beat_times >= 0) & (beat_times <= audio.duration)
                 beat_times, positions = beat_times[keep], positions[keep]
+                # between frames, and on the tempo map's lines where the music is steady
+                beat_times, tempo_fit = grid_beat_times(beat_times, beat_probability(act),
+                                                        act.fps, duration=audio.duration)
                 beat_conf = sample_at(beat_probability(act), beat_times, act.fps)
                 down_conf = downbeat_probability(beat_times, b, d, act.fps)
             if len(beat_times) < 2:
@@ -321,6 +327,7 @@ class Analyzer:
             tempo = estimate_tempo(
                 beat_times, bar_tempi=timeline.bar_tempi,
                 beat_activation=beat_probability(networks.beats) if networks else None,
+                bpm=track_bpm(tempo_fit, beat_times) or None,
             )
         bars = timeline.downbeats
         chords = timeline.chords
@@ -340,6 +347,10 @@ class Analyzer:
                 stability=round(tempo.stability, 4),
             ),
             tempo_curve=[(bar.timestamp, bar.tempo) for bar in bars],
+            tempo_map=[TempoSegment(start=round(float(beat_times[x.first]), 4),
+                                    end=round(float(beat_times[x.last]), 4), bpm=x.bpm,
+                                    confidence=round(segment_confidence(x), 4),
+                                    first_beat=x.first + 1, beats=x.beats) for x in tempo_fit],
             time_signature=TimeSignature(beats_per_bar=bpb, label=meter_label,
                                          confidence=round(meter_conf, 4)),
             key=key_info,
