@@ -14,7 +14,8 @@ scored. Predictions are written as one JSON per clip in --out (the shared scorer
 Metrics: beat F (70 ms), CMLt, AMLt, downbeat F, tempo Acc1/Acc2 (4 %), key weighted
 score; chord WCSR majmin/sevenths, duration-weighted over each group, for the chord
 segments ("seg") and for one chord per bar ("bar"). Printed per meter and overall as a
-Markdown table.
+Markdown table. Grid precision on constant-tempo clips: BPM error (octave errors apart),
+beat offsets from the annotated beats (ms), tempo-map segments per clip.
 """
 
 from __future__ import annotations
@@ -149,6 +150,52 @@ def structure_table(rows: list[dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------- grid precision
+def grid_row(gt: dict, pred: dict) -> dict:
+    """How exact the grid of one clip is (as shared/eval/grid_precision.py): on a
+    constant-tempo clip (annotated beat intervals vary < 0.2 %), the BPM error (or an
+    octave/other error when > 4 % off) and each annotated beat's offset (s) from the
+    nearest predicted beat within 70 ms; the number of tempo-map segments."""
+    row: dict = {"segments": pred.get("tempo_segments")}
+    ref = np.asarray(gt.get("beats", []), dtype=float)
+    est = np.asarray(sorted(pred.get("beats") or []), dtype=float)
+    ibi = np.diff(ref)
+    if len(ibi) < 8 or ibi.std() / ibi.mean() > 0.002:
+        return row
+    row["constant"] = True
+    true, got = 60.0 / ibi.mean(), pred.get("tempo") or 0.0
+    row["octave"] = abs(got / true - 1) > 0.04
+    if not row["octave"]:
+        row["bpm_err"] = abs(got - true)
+    if len(est) > 1:
+        j = np.clip(np.searchsorted(est, ref), 1, len(est) - 1)
+        near = np.where(np.abs(est[j] - ref) < np.abs(est[j - 1] - ref), est[j], est[j - 1])
+        d = near - ref
+        row["offsets"] = d[np.abs(d) < 0.07].tolist()
+    return row
+
+
+def grid_table(rows: list[dict]) -> str:
+    const = [r for r in rows if r.get("constant")]
+    errs = np.array([r["bpm_err"] for r in const if "bpm_err" in r])
+    off = np.concatenate([r.get("offsets", []) for r in const] or [[]]) * 1000
+    segs = np.array([r["segments"] for r in rows if r.get("segments") is not None])
+    seg_const = np.array([r["segments"] for r in const if r.get("segments") is not None])
+
+    def f(x: np.ndarray, fn, digits: int) -> str:
+        return f"{fn(x):.{digits}f}" if len(x) else "—"
+
+    return "\n".join([
+        "| constant-tempo clips | octave/other | BPM err median | BPM err max | "
+        "offset median abs (ms) | offset mean (ms) | offset p90 abs (ms) | "
+        "segments/clip (constant) | segments/clip (all) | max |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| {len(const)} | {sum(bool(r['octave']) for r in const)} | {f(errs, np.median, 4)} | "
+        f"{f(errs, np.max, 4)} | {f(np.abs(off), np.median, 2)} | {f(off, np.mean, 2)} | "
+        f"{f(np.abs(off), lambda x: np.percentile(x, 90), 2)} | {f(seg_const, np.mean, 2)} | "
+        f"{f(segs, np.mean, 2)} | {f(segs, np.max, 0)} |"])
+
+
 def confidence_pairs(gt: dict, pred: dict) -> dict[str, list[tuple[float, float]]]:
     """(confidence, correct 0/1) per beat, downbeat, bar chord and key of one clip."""
     out: dict[str, list[tuple[float, float]]] = {"beat": [], "downbeat": [], "chord": [],
@@ -271,6 +318,7 @@ def main() -> int:
     per_clip = {}
     conf_pairs: dict[str, list[tuple[float, float]]] = defaultdict(list)
     structure: list[dict[str, float]] = []
+    grid: list[dict] = []
     t_start = time.perf_counter()
     audio_s = 0.0
     for manifest in args.manifests:
@@ -288,11 +336,14 @@ def main() -> int:
                 if cached:
                     networks.save(cached)
             if args.system == "songmap":
-                pred = analyzer.analyze_audio(audio, filename=clip["id"], networks=networks).to_eval_dict()
+                result = analyzer.analyze_audio(audio, filename=clip["id"], networks=networks)
+                pred = result.to_eval_dict()
+                pred["tempo_segments"] = len(result.tempo_map)
             else:
                 pred = madmom_reference(networks, audio.duration)
             (out_dir / f"{clip['id']}.json").write_text(json.dumps(pred))
             res = score_clip(clip["ground_truth"], pred)
+            grid.append(grid_row(clip["ground_truth"], pred))
             structure.append(structure_row(clip["ground_truth"], pred,
                                            clip.get("generator", {}).get("pickup")))
             for what, rows in confidence_pairs(clip["ground_truth"], pred).items():
@@ -310,6 +361,9 @@ def main() -> int:
     if structure:
         print("\nBars, pickups and the song's ends:\n")
         print(structure_table(structure))
+    if grid:
+        print("\nGrid precision (constant-tempo clips; segments = tempo-map segments):\n")
+        print(grid_table(grid))
     if any(conf_pairs.values()):
         print("\nDo confidences predict correctness?\n")
         print(quartile_table(conf_pairs))
