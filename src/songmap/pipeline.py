@@ -32,7 +32,7 @@ from songmap.onsets import (
 from songmap.rhythm.beats import beat_probability, sample_at, track_beats
 from songmap.rhythm.meter import downbeat_probability, track_bars
 from songmap.rhythm.tempo import estimate_tempo
-from songmap.rhythm.tempo_map import grid_beat_times, segment_confidence, track_bpm
+from songmap.rhythm.tempo_map import beat_tempi, grid_beat_times, segment_confidence, track_bpm
 from songmap.schema import (
     AnalysisResult,
     AudioInfo,
@@ -322,7 +322,7 @@ class Analyzer:
                 downbeat_confidence=down_conf, transient_times=t_times,
                 transient_strength=t_strength, transient_accuracy=t_acc,
                 chord_segments=segments, chroma=networks.chroma if networks else None,
-                duration=audio.duration,
+                duration=audio.duration, beat_tempo=beat_tempi(tempo_fit, len(beat_times)),
             )
             tempo = estimate_tempo(
                 beat_times, bar_tempi=timeline.bar_tempi,

@@ -106,3 +106,28 @@ def test_grid_beat_times_stay_inside_the_track():
     beats, segs = grid_beat_times(np.round(true * FPS) / FPS, act, FPS, duration=14.51)
     assert beats[0] >= 0 and beats[-1] <= 14.51 and np.all(np.diff(beats) > 0)
     assert len(segs) == 1 and segs[0].bpm == pytest.approx(120.0, abs=0.01)
+
+
+def test_bar_tempo_comes_from_snapped_segments():
+    from songmap.rhythm.tempo_map import beat_tempi
+    from songmap.timeline import build_timeline
+
+    rng = np.random.default_rng(4)
+    beats = 0.5 + np.arange(32) * 0.5 + rng.normal(0, 0.003, 32)
+    segs = fit_tempo_map(beats)
+    placed = place_on_grid(beats, segs)
+    nan = np.full(32, np.nan)
+
+    def bar_tempi(beat_tempo):
+        return build_timeline(
+            beat_times=placed, positions=np.tile([1, 2, 3, 4], 8), beat_confidence=np.ones(32),
+            downbeat_confidence=np.ones(32), transient_times=nan, transient_strength=nan,
+            transient_accuracy=nan, chord_segments=[], chroma=None, duration=17.0,
+            beat_tempo=beat_tempo).bar_tempi
+
+    assert segs[0].snapped
+    np.testing.assert_allclose(bar_tempi(beat_tempi(segs, 32)), segs[0].bpm)
+    # without a segment tempo the bar's own intervals count, last bar included
+    assert bar_tempi(None)[:-1] == pytest.approx(segs[0].bpm, abs=0.01)
+    unsnapped = [s.__class__(**{**s.__dict__, "snapped": False}) for s in segs]
+    assert not beat_tempi(unsnapped, 32).any()

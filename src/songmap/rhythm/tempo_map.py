@@ -242,6 +242,16 @@ def track_bpm(tempo_map: list[TempoSegmentFit], beat_times: np.ndarray) -> float
     return round(60.0 / period, 2) if period > 0 else round(typical, 2)
 
 
+def beat_tempi(tempo_map: list[TempoSegmentFit], n_beats: int) -> np.ndarray:
+    """Tempo (BPM) of every beat in a snapped segment (its beats on the segment's line);
+    0 elsewhere, where the beats' own intervals say more than a line that misses them."""
+    out = np.zeros(n_beats)
+    for seg in tempo_map:
+        if seg.snapped:
+            out[seg.first:seg.last + 1] = seg.bpm
+    return out
+
+
 #: Residual RMS (s) at which a segment's confidence reaches 0: half the 70 ms window
 #: within which a beat counts as hit.
 _ZERO_CONFIDENCE_RMS_S = 0.035
