@@ -162,14 +162,24 @@ def fit_tempo_map(beat_times: np.ndarray, *, snap_tolerance_s: float = SNAP_TOLE
     if len(t) < 2:
         return []
     segs = [_fit_segment(t, a, b, snap_tolerance_s) for a, b in segment_beats(t, jitter_s=jitter_s)]
-    while len(segs) > 1:
-        merged = [_fit_segment(t, x.first, y.last, snap_tolerance_s) for x, y in zip(segs, segs[1:])]
-        f = np.array([_split_f(t, x.first, x.last, y.last) for x, y in zip(segs, segs[1:])])
-        ok = np.array([m.snapped for m in merged]) | (f < _MERGE_F)
-        if not ok.any():
+
+    def pair(x: TempoSegmentFit, y: TempoSegmentFit) -> tuple[TempoSegmentFit, float]:
+        """The merged fit of two neighbours and how strongly the split beats it (inf:
+        they stay apart)."""
+        merged = _fit_segment(t, x.first, y.last, snap_tolerance_s)
+        f = _split_f(t, x.first, x.last, y.last)
+        return merged, (f if merged.snapped or f < _MERGE_F else np.inf)
+
+    pairs = [pair(x, y) for x, y in zip(segs, segs[1:])]
+    while pairs:
+        i = int(np.argmin([f for _, f in pairs]))
+        if not np.isfinite(pairs[i][1]):
             break
-        i = int(np.argmin(np.where(ok, f, np.inf)))
-        segs[i:i + 2] = [merged[i]]
+        segs[i:i + 2] = [pairs[i][0]]
+        # only the merged segment's two pairs change
+        new = [pair(segs[j], segs[j + 1]) for j in (i - 1, i) if 0 <= j < len(segs) - 1]
+        lo = max(i - 1, 0)
+        pairs[lo:i + 2] = new
     return segs
 
 
