@@ -185,15 +185,15 @@ def grid_table(rows: list[dict]) -> str:
     def f(x: np.ndarray, fn, digits: int) -> str:
         return f"{fn(x):.{digits}f}" if len(x) else "—"
 
-    return "\n".join([
-        "| constant-tempo clips | octave/other | BPM err median | BPM err max | "
-        "offset median abs (ms) | offset mean (ms) | offset p90 abs (ms) | "
-        "segments/clip (constant) | segments/clip (all) | max |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-        f"| {len(const)} | {sum(bool(r['octave']) for r in const)} | {f(errs, np.median, 4)} | "
-        f"{f(errs, np.max, 4)} | {f(np.abs(off), np.median, 2)} | {f(off, np.mean, 2)} | "
-        f"{f(np.abs(off), lambda x: np.percentile(x, 90), 2)} | {f(seg_const, np.mean, 2)} | "
-        f"{f(segs, np.mean, 2)} | {f(segs, np.max, 0)} |"])
+    head = ["constant-tempo clips", "octave/other", "BPM err median", "BPM err max",
+            "offset median abs (ms)", "offset mean (ms)", "offset p90 abs (ms)",
+            "segments/clip (constant)", "segments/clip (all)", "max"]
+    cells = [str(len(const)), str(sum(bool(r["octave"]) for r in const)),
+             f(errs, np.median, 4), f(errs, np.max, 4), f(np.abs(off), np.median, 2),
+             f(off, np.mean, 2), f(np.abs(off), lambda x: np.percentile(x, 90), 2),
+             f(seg_const, np.mean, 2), f(segs, np.mean, 2), f(segs, np.max, 0)]
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+                      "| " + " | ".join(cells) + " |"])
 
 
 def confidence_pairs(gt: dict, pred: dict) -> dict[str, list[tuple[float, float]]]:

@@ -139,7 +139,7 @@ def test_wandering_beats_get_entries_as_needed_and_stay_within_5ms():
     r = make_result([round(float(t), 4) for t in times], [1, 2, 3, 4] * 16)
     tempos = _tempos(export(r, "rekordbox"))
     assert 1 < len(tempos) < 64
-    grid, positions = grid_beats(tempos, times[-1] + 1e-3, 4)
+    grid, _ = grid_beats(tempos, times[-1] + 1e-3, 4)
     np.testing.assert_allclose(grid, [b.beat_time for b in r.beat_transient_markers],
                                atol=DJ_GRID_TOLERANCE_S)
 

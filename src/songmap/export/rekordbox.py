@@ -106,7 +106,7 @@ def grid_segments(result: "AnalysisResult") -> list[tuple[float, float, int, int
         stop = next((b for b in breaks if b > i), n)  # the next forced entry (or the end)
         hint = hints.get(i)
         if hint is None:  # inside a segment: its tempo is still the best first guess
-            hint = next((hints[b] for b in reversed(sorted(hints)) if b <= i), None)
+            hint = next((hints[b] for b in sorted(hints, reverse=True) if b <= i), None)
         if i == n - 1:
             bpm = out[-1][1] if out else (round(result.tempo.bpm, 2) or 120.0)
             out.append((float(starts[i]), bpm, pos[i], 1, metro))
