@@ -81,7 +81,7 @@ def refine_beat_times(
     activation: np.ndarray,
     fps: float,
     *,
-    radius_frames: int = 2,
+    radius_frames: int = 1,
     lag_s: float = NETWORK_LAG_S,
 ) -> np.ndarray:
     """Beat times (s) placed between frames, where the activation peaks.

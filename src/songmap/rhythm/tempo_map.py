@@ -21,6 +21,10 @@ _MIN_JITTER_S = 0.0005
 #: start, a slope and a change point). Raised above BIC's 1.5 so that a steady song's
 #: heavy-tailed jitter (a few beats the tracker put 20 ms off) does not split it.
 _PENALTY_PER_LN_BEATS = 6.0
+#: A segment is not steady (not snapped) if the parabola through its beats strays more
+#: than this (s) from the line, significantly: a tempo bending inside it (an accelerando),
+#: which a line would flatten.
+_MAX_BEND_S = 0.0025
 #: Neighbouring segments are merged when splitting them explains their beats this little
 #: better (Chow test F statistic, 2 extra parameters; 10 is p < 0.001 for 20+ beats): the
 #: DP weighs residuals by the song's median jitter, and the few beats the tracker puts far
@@ -55,19 +59,25 @@ class TempoSegmentFit:
         return self.start_s + np.arange(self.beats) * 60.0 / self.bpm
 
 
-def beat_jitter(beat_times: np.ndarray) -> float:
-    """Robust standard deviation (s) of the beats around a locally straight line.
+def beat_jitter(beat_times: np.ndarray, *, window_beats: int = 8) -> float:
+    """Robust typical deviation (s) of the beats from a locally straight line.
 
-    The second difference of times on a line is 0; with independent errors of standard
-    deviation s it has standard deviation s * sqrt(6). Median absolute deviation, so a
-    tempo change (a few large second differences) does not count as jitter.
+    The median, over every run of ``window_beats`` beats (two bars of 4/4), of the RMS
+    residual of the run's own line (scaled for the two fitted parameters). A tempo step
+    or a ritardando bends few runs or bends each only a little, so it does not count;
+    a beat pattern that sways around the tempo within every two bars (beats tracked on
+    a syncopated figure) does, and is not mistaken for tempo changes.
     """
     beats = np.asarray(beat_times, dtype=float)
-    if len(beats) < 4:
+    w = window_beats
+    if len(beats) < w + 1:
         return _MIN_JITTER_S
-    d2 = np.diff(beats, 2)
-    mad = float(np.median(np.abs(d2 - np.median(d2))))
-    return max(1.4826 * mad / np.sqrt(6.0), _MIN_JITTER_S)
+    runs = np.lib.stride_tricks.sliding_window_view(beats, w)
+    k = np.arange(w, dtype=float) - (w - 1) / 2.0
+    slope = runs @ k / float(k @ k)
+    resid = runs - runs.mean(axis=1, keepdims=True) - slope[:, None] * k[None, :]
+    rms = np.sqrt(np.sum(resid ** 2, axis=1) / (w - 2))
+    return max(float(np.median(rms)), _MIN_JITTER_S)
 
 
 def _line_fit(k: np.ndarray, t: np.ndarray) -> tuple[float, float]:
@@ -141,8 +151,17 @@ def _fit_segment(t: np.ndarray, first: int, last: int, snap_tolerance_s: float) 
     start = float(np.mean(seg - k * step))
     resid = seg - (start + k * step)
     rms, worst = float(np.sqrt(np.mean(resid ** 2))), float(np.max(np.abs(resid)))
-    return TempoSegmentFit(first, last, start, bpm, rms, worst,
-                           len(seg) >= _MIN_SEGMENT_BEATS and worst <= snap_tolerance_s)
+    steady = len(seg) >= _MIN_SEGMENT_BEATS and worst <= snap_tolerance_s
+    if steady and len(seg) > 3:
+        # a line that holds every beat may still cut through a bend (an accelerando):
+        # how far the best parabola strays from the best line says whether it does
+        line = np.polyval(np.polyfit(k, seg, 1), k)
+        bent = np.polyval(np.polyfit(k, seg, 2), k)
+        rss_line, rss_bent = float(np.sum((seg - line) ** 2)), float(np.sum((seg - bent) ** 2))
+        # significant (F test of the square term, as for merging) and large enough to matter
+        f = (rss_line - rss_bent) / max(rss_bent / (len(seg) - 3), 1e-12)
+        steady = not (f > _MERGE_F and float(np.max(np.abs(bent - line))) > _MAX_BEND_S)
+    return TempoSegmentFit(first, last, start, bpm, rms, worst, steady)
 
 
 def fit_tempo_map(beat_times: np.ndarray, *, snap_tolerance_s: float = SNAP_TOLERANCE_S,
