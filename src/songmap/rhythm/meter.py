@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from songmap.rhythm.bars import decode_bar_lengths, merge_short_bars, rank_evidence, renumber
+
 #: Probability per beat of leaving the regular cycle (an added or dropped beat).
 _JUMP = 1e-3
 
@@ -219,6 +221,7 @@ def infer_bars(
     chroma: "Activations | None" = None,
     onset_envelope: "Activations | None" = None,
     loudness: "Activations | None" = None,
+    follow: bool = True,
 ) -> BarGrid:
     """Decide bars, then how many beats a bar counts, from the tracked beats.
 
@@ -280,7 +283,15 @@ def infer_bars(
             n = common
             k, grid, positions = _counting_level(beats, decode_bar_positions(p, n)[0], n,
                                                  any_beat, fps, tracked_bpm, min_bpm, max_bpm)
-    if k > 1:
+    if k == n and k > 1 and follow:
+        # counted at the tracked level: bars may change length where the music does
+        cue = None
+        if chroma is not None:
+            cue = rank_evidence(harmonic_change(beats, chroma), weight=_HARMONY_WEIGHT)
+        positions = decode_bar_lengths(p, beats_per_bar=k, bar_line_evidence=cue)
+        positions = _tie_break_runs(grid, positions, k, beat_activation, downbeat_activation,
+                                    fps, chroma, loudness)
+    elif k > 1:
         positions = tie_break_phase(grid, positions, k, beat_activation, downbeat_activation,
                                     fps, chroma, loudness)
     compound = k == 2 and (n in (3, 6) or division == 3)
@@ -424,6 +435,51 @@ def tie_break_phase(
     if best_shift == 0:
         return positions
     return ((positions - 1 - best_shift) % k) + 1
+
+
+#: Most (nats) the chord change at one beat says for or against a bar line there.
+_HARMONY_WEIGHT = 1.0
+#: A run of bars of the main length shorter than this keeps the decoded phase.
+_MIN_RUN_BARS = 4
+
+
+def _tie_break_runs(
+    beat_times: np.ndarray, positions: np.ndarray, beats_per_bar: int,
+    beat_activation: np.ndarray, downbeat_activation: np.ndarray, fps: float,
+    chroma: "Activations | None", loudness: "Activations | None",
+) -> np.ndarray:
+    """``tie_break_phase`` on each run of at least ``_MIN_RUN_BARS`` bars of the main
+    length, as if it were a song of its own; a run whose "one" moves gives its first
+    beats to the bar before it (or to the pickup) and ends on a shorter bar."""
+    k = beats_per_bar
+    pos = np.asarray(positions, dtype=int)
+    lines = np.flatnonzero(pos == 1)
+    if len(lines) == 0:
+        return pos
+    lengths = np.diff(np.append(lines, len(pos)))
+    mask = pos == 1
+    b = 0
+    while b < len(lines):
+        if lengths[b] != k:
+            b += 1
+            continue
+        e = b
+        while e + 1 < len(lines) and lengths[e + 1] == k:
+            e += 1
+        # the song's last bar may be cut short: it extends the run before it
+        if e + 2 == len(lines) and lengths[e + 1] < k:
+            e += 1
+        start, stop = int(lines[b]), int(lines[e] + lengths[e])
+        if e - b + 1 >= _MIN_RUN_BARS:
+            run = np.arange(start, stop)
+            local = ((np.arange(len(run))) % k) + 1
+            shifted = tie_break_phase(beat_times[run], local, k, beat_activation,
+                                      downbeat_activation, fps, chroma, loudness)
+            if not np.array_equal(shifted, local):
+                mask[run] = shifted == 1
+        b = e + 1
+    out = renumber(mask, pickup_bar=k)
+    return merge_short_bars(out) if not np.array_equal(mask, pos == 1) else pos
 
 
 def _accent(loudness: "Activations", beat_times: np.ndarray, *, window_s: float = 0.1) -> np.ndarray:
