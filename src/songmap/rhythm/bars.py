@@ -19,11 +19,12 @@ import numpy as np
 #: Bar lengths (beats) a bar may take besides the song's meter: 2 and 3 for inserted
 #: short bars and 3/4 passages, 5 and 7 for odd passages, 6 for a 4 + 2.
 BAR_LENGTHS = (2, 3, 4, 5, 6, 7)
-#: Probability that a bar is followed by a bar of another length. Two changes (into an
-#: irregular passage and back) cost 2 * ln(1 / 3e-4) = 16 nats: about five bars of clear
-#: network evidence (a downbeat at p 0.8 where the steady grid expects none, p 0.1 where
-#: it expects one, ~3.5 nats a bar) pay for them; noise that comes and goes does not.
-_CHANGE = 3e-4
+#: Probability that a bar of the song's meter is followed by a bar of another length
+#: (shared among the other lengths): songs with irregular bars have a few per hundred.
+_LEAVE = 0.01
+#: Probability that a bar of another length is followed by a bar of the song's meter:
+#: irregular passages are short (an inserted bar, a bridge of a few bars).
+_RETURN = 0.3
 #: Probability that the song does not start in its main meter.
 _OTHER_START = 1e-3
 #: Downbeat probabilities are clipped to [_P_FLOOR, 1 - _P_FLOOR]: one beat the network
@@ -33,8 +34,8 @@ _P_FLOOR = 0.01
 
 def decode_bar_lengths(
     downbeat_prob: np.ndarray, *, beats_per_bar: int, lengths: tuple[int, ...] = BAR_LENGTHS,
-    change: float = _CHANGE, base_rate: float = 0.25, other_bar_cost: float = 1.0,
-    bar_line_evidence: np.ndarray | None = None,
+    leave: float = _LEAVE, back_to_main: float = _RETURN, base_rate: float = 0.25, other_bar_cost: float = 1.0,
+    bar_line_evidence: np.ndarray | None = None, reference: np.ndarray | None = None,
 ) -> np.ndarray:
     """1-based position in its bar of every beat, bars of varying length.
 
@@ -42,6 +43,13 @@ def decode_bar_lengths(
     song's meter (the path starts in it unless the evidence says otherwise). Viterbi over
     the states (bar length m, position j); beats before the first bar line (a pickup)
     take the last positions of a bar of the main length.
+
+    ``reference`` (positions of the song's one steady grid, optional) makes a change of
+    phase cost the same wherever it happens: a path that starts or ends out of step
+    with it pays for one more irregular bar, as if the song's edge were a change back.
+    Otherwise an intro or a coda in which the network hears the bar lines elsewhere
+    (an intro on the backbeat, beat 3 heard as beat 1) would cost half as much as an
+    inserted bar in the middle of the song.
     """
     p = np.clip(np.asarray(downbeat_prob, dtype=float), _P_FLOOR, 1.0 - _P_FLOOR)
     n = len(p)
@@ -56,11 +64,15 @@ def decode_bar_lengths(
     for m, o in zip(lengths, offsets):
         first[o], last[o + m - 1] = True, True
         length_of[o:o + m] = m
-    # log transition into the first state of each length, from the last state of each
-    others = max(len(lengths) - 1, 1)
-    into = np.full((len(lengths), len(lengths)), np.log(change / others))
-    np.fill_diagonal(into, np.log1p(-change))
     main = lengths.index(beats_per_bar)
+    others = max(len(lengths) - 1, 1)
+    # log transition into the first state of each length [from length, to length]
+    into = np.full((len(lengths), len(lengths)), np.log(leave / others))
+    into[main, main] = np.log1p(-leave)
+    for j in range(len(lengths)):
+        if j != main:
+            into[j, main] = np.log(back_to_main)
+            into[j, j] = np.log1p(-back_to_main - leave)
     # every bar of another length than the song's meter must earn its place, so that a
     # song does not drift into half bars (or double bars) on weak evidence
     into[:, [j for j in range(len(lengths)) if j != main]] -= other_bar_cost
@@ -73,6 +85,11 @@ def decode_bar_lengths(
         emit_down = emit_down + np.asarray(bar_line_evidence, dtype=float)
     start = np.full(size, np.log(_OTHER_START / max(size - beats_per_bar, 1)))
     start[offsets[main]:offsets[main] + beats_per_bar] = np.log1p(-_OTHER_START) - np.log(beats_per_bar)
+    # what one irregular bar costs (leaving the meter, the bar, coming back)
+    irregular_cost = float(-into[main, (main + 1) % len(lengths)] - into[(main + 1) % len(lengths), main])
+    if reference is not None and len(reference) == n:
+        at_start = (length_of == beats_per_bar) & (_position_of(size, offsets) == int(reference[0]))
+        start = start - np.where(at_start, 0.0, irregular_cost)
     delta = start + np.where(first, emit_down[0], emit_other[0])
     back = np.zeros((n, size), dtype=np.int32)
     ends = offsets + np.asarray(lengths) - 1
@@ -87,6 +104,10 @@ def decode_bar_lengths(
         new[offsets] = cand[arg, np.arange(len(lengths))]
         back[i, offsets] = ends[arg]
         delta = new + np.where(first, emit_down[i], emit_other[i])
+    if reference is not None and len(reference) == n:
+        ref = np.asarray(reference, dtype=int)
+        at_end = (length_of == beats_per_bar) & (_position_of(size, offsets) == ref[-1])
+        delta = delta - np.where(at_end, 0.0, irregular_cost)
     state = int(delta.argmax())
     path = np.empty(n, dtype=int)
     for i in range(n - 1, -1, -1):
@@ -94,6 +115,12 @@ def decode_bar_lengths(
         state = back[i, state]
     positions = path - offsets[np.searchsorted(offsets, path, side="right") - 1] + 1
     return positions.astype(int)
+
+
+def _position_of(size: int, offsets: np.ndarray) -> np.ndarray:
+    """1-based position in its bar of each state."""
+    states = np.arange(size)
+    return states - offsets[np.searchsorted(offsets, states, side="right") - 1] + 1
 
 
 def rank_evidence(values: np.ndarray, *, weight: float) -> np.ndarray:

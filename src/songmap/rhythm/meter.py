@@ -284,11 +284,15 @@ def infer_bars(
             k, grid, positions = _counting_level(beats, decode_bar_positions(p, n)[0], n,
                                                  any_beat, fps, tracked_bpm, min_bpm, max_bpm)
     if k == n and k > 1 and follow:
-        # counted at the tracked level: bars may change length where the music does
+        # counted at the tracked level: bars may change length where the music does;
+        # the song's one steady grid (phase decided on the whole song) is the reference
+        steady = tie_break_phase(grid, positions, k, beat_activation, downbeat_activation,
+                                 fps, chroma, loudness)
         cue = None
         if chroma is not None:
             cue = rank_evidence(harmonic_change(beats, chroma), weight=_HARMONY_WEIGHT)
-        positions = decode_bar_lengths(p, beats_per_bar=k, bar_line_evidence=cue)
+        positions = decode_bar_lengths(p, beats_per_bar=k, bar_line_evidence=cue,
+                                       reference=steady)
         positions = _tie_break_runs(grid, positions, k, beat_activation, downbeat_activation,
                                     fps, chroma, loudness)
     elif k > 1:
