@@ -215,3 +215,38 @@ def section_confidence(downbeat_prob: np.ndarray, positions: np.ndarray, section
     if on.all() or not on.any():
         return float(np.clip(p[span][on].mean() if on.any() else 0.0, 0.0, 1.0))
     return float(np.clip(p[span][on].mean() - p[span][~on].mean(), 0.0, 1.0))
+
+
+def section_label(beats_per_bar: int, *, main_beats: int, main_label: str) -> str:
+    """Time signature of a section: the song's own label for bars of its meter; other
+    bars counted in the same beat unit (quarters, or dotted quarters as x/8)."""
+    if beats_per_bar == main_beats:
+        return main_label
+    if main_label.endswith("/8"):
+        return f"{3 * beats_per_bar}/8"
+    return f"{beats_per_bar}/4"
+
+
+def describe_sections(
+    beat_times: np.ndarray, positions: np.ndarray, downbeat_prob: np.ndarray, *,
+    beats_per_bar: int, label: str, confidence: float,
+) -> list[dict[str, float | int | str]]:
+    """The song's meter sections as plain values (the fields of ``schema.MeterSection``:
+    start in s, first_bar 1-based, bars, beats_per_bar, label, confidence).
+
+    Sections of the song's meter carry the meter's ``confidence``; other sections how
+    clearly the network marks their bar lines (``section_confidence``)."""
+    times = np.asarray(beat_times, dtype=float)
+    pos = np.asarray(positions, dtype=int)
+    if len(times) == 0 or not (pos == 1).any():
+        return []
+    out: list[dict[str, float | int | str]] = []
+    for s in sections_of(pos, main=beats_per_bar):
+        conf = confidence if s.beats_per_bar == beats_per_bar else section_confidence(
+            downbeat_prob, pos, s)
+        out.append({"start": round(float(times[s.first_beat]), 4), "first_bar": s.first_bar,
+                    "bars": s.bars, "beats_per_bar": s.beats_per_bar,
+                    "label": section_label(s.beats_per_bar, main_beats=beats_per_bar,
+                                           main_label=label),
+                    "confidence": round(float(conf), 4)})
+    return out
