@@ -1,10 +1,11 @@
-"""Meter and bar phase decided on the tracked beats.
+"""Meter, counting level and bar phase decided on the tracked beats.
 
 Each beat carries ``p``, the network's probability that it is a downbeat given that it
 is a beat. For every candidate number of beats per bar ``m`` an HMM over beats whose
 states are the positions 1..m (advancing by one each beat, with a small chance of a
-re-sync jump) explains the sequence; the meter whose best path explains ``p`` best wins,
-and that path gives each beat its position in the bar.
+re-sync jump) explains the sequence; the meter whose best path explains ``p`` best wins.
+The song's steady grid is laid from that path; ``songmap.rhythm.bars`` then lets bars
+change length where the music does (the positions returned keep those changes).
 """
 
 from __future__ import annotations
@@ -271,7 +272,13 @@ def infer_bars(
        2/4 when beats divide in two or show nothing, 12/8 when they divide in three)
        must explain ``_DUPLE_PRIOR`` (12/8: ``_COMPOUND_DUPLE_PRIOR``) nats per beat more
        than the other; two beats that divide in three are labelled 6/8.
-    4. Bar phase: ``tie_break_phase`` with the network, ``chroma`` and ``loudness``.
+    4. Bar phase: ``tie_break_phase`` with the network, ``chroma`` and ``loudness``
+       gives the song's steady grid.
+    5. Bars that follow the music (``follow``, bars counted at the tracked level):
+       ``bars.decode_bar_lengths`` lets bars take another length (2-7 beats) where the
+       network and the chord changes earn it, with the steady grid as reference at the
+       song's ends; each run of bars of the main meter then gets its own
+       ``tie_break_phase``. Bars counted at another level keep the steady grid.
     """
     beats = np.asarray(beat_times, dtype=float)
     if len(beats) < 2:
