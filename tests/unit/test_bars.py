@@ -189,3 +189,13 @@ def test_the_result_lists_meter_sections():
     assert result.meter_sections[1].start == pytest.approx(beats[lines[8]], abs=0.02)
     assert result.time_signature.label == "4/4"
     assert [d.beats for d in result.downbeat_timeline][7:10] == [4, 2, 4]
+
+
+def test_the_body_is_the_longest_run_of_the_meter():
+    from songmap.rhythm.meter import body_grid
+
+    # 3 bars, a 3-beat bar, 6 bars: the body starts at beat 15
+    positions = np.concatenate([np.tile([1, 2, 3, 4], 3), [1, 2, 3], np.tile([1, 2, 3, 4], 6)])
+    body = body_grid(positions, 4)
+    assert (np.flatnonzero(body == 1) % 4 == 15 % 4).all() and body[15] == 1
+    assert list(body_grid(np.array([1, 2, 3, 1, 2, 3]), 4)[:4]) == [1, 2, 3, 4]

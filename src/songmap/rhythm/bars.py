@@ -53,12 +53,12 @@ def decode_bar_lengths(
     the states (bar length m, position j); beats before the first bar line (a pickup)
     take the last positions of a bar of the main length.
 
-    ``reference`` (positions of the song's one steady grid, optional) makes a change of
-    phase cost the same wherever it happens: a path that starts or ends out of step
-    with it pays for one more irregular bar, as if the song's edge were a change back.
-    Otherwise an intro or a coda in which the network hears the bar lines elsewhere
-    (an intro on the backbeat, beat 3 heard as beat 1) would cost half as much as an
-    inserted bar in the middle of the song.
+    ``reference`` (positions of a steady grid in the phase of the song's body, optional)
+    makes a change of phase cost the same wherever it happens: a path that starts or
+    ends out of step with it pays for one more irregular bar, as if the song's edge were
+    a change back. Otherwise an intro or a coda in which the network hears the bar lines
+    elsewhere (an intro on the backbeat, beat 3 heard as beat 1) would cost half as much
+    as an inserted bar in the middle of the song.
     """
     p = np.clip(np.asarray(downbeat_prob, dtype=float), _P_FLOOR, 1.0 - _P_FLOOR)
     n = len(p)

@@ -276,9 +276,10 @@ def infer_bars(
        gives the song's steady grid.
     5. Bars that follow the music (``follow``, bars counted at the tracked level):
        ``bars.decode_bar_lengths`` lets bars take another length (2-7 beats) where the
-       network and the chord changes earn it, with the steady grid as reference at the
-       song's ends; each run of bars of the main meter then gets its own
-       ``tie_break_phase``. Bars counted at another level keep the steady grid.
+       network and the chord changes earn it; a first pass finds the song's body
+       (``body_grid``), whose phase the second holds the song's ends to; each run of
+       bars of the main meter then gets its own ``tie_break_phase``. Bars counted at
+       another level keep the steady grid of step 4.
     """
     beats = np.asarray(beat_times, dtype=float)
     if len(beats) < 2:
@@ -319,15 +320,15 @@ def infer_bars(
             k, grid, positions = _counting_level(beats, decode_bar_positions(p, n)[0], n,
                                                  any_beat, fps, tracked_bpm, min_bpm, max_bpm)
     if k == n and k > 1 and follow:
-        # counted at the tracked level: bars may change length where the music does;
-        # the song's one steady grid (phase decided on the whole song) is the reference
-        steady = tie_break_phase(grid, positions, k, beat_activation, downbeat_activation,
-                                 fps, chroma, loudness)
+        # counted at the tracked level: bars may change length where the music does.
+        # A first free pass finds the song's body (its longest run of bars of its
+        # meter); the second holds the song's ends to the body's phase
         cue = None
         if chroma is not None:
             cue = rank_evidence(harmonic_change(beats, chroma), weight=_HARMONY_WEIGHT)
+        body = body_grid(decode_bar_lengths(p, beats_per_bar=k, bar_line_evidence=cue), k)
         positions = decode_bar_lengths(p, beats_per_bar=k, bar_line_evidence=cue,
-                                       reference=steady)
+                                       reference=body)
         positions = _tie_break_runs(grid, positions, k, beat_activation, downbeat_activation,
                                     fps, chroma, loudness)
     elif k > 1:
@@ -480,6 +481,25 @@ def tie_break_phase(
 #: on the irregular synthetic set (1.0: downbeat F .951, 1.5: .974, where songs without
 #: drums leave the network unsure); fof (real) .893 -> .896, dev and seed7 unchanged.
 _HARMONY_WEIGHT = 1.5
+def body_grid(positions: np.ndarray, beats_per_bar: int) -> np.ndarray:
+    """Positions of a steady grid in the phase of the longest run of ``beats_per_bar``-beat
+    bars in ``positions`` (the song's body); the steady grid from 1 if there is none."""
+    k = beats_per_bar
+    pos = np.asarray(positions, dtype=int)
+    lines = np.flatnonzero(pos == 1)
+    best_len, best_line = 0, 0
+    b = 0
+    lengths = np.diff(np.append(lines, len(pos)))
+    while b < len(lines):
+        e = b
+        while e + 1 < len(lines) and lengths[e + 1] == lengths[b]:
+            e += 1
+        if lengths[b] == k and e - b + 1 > best_len:
+            best_len, best_line = e - b + 1, int(lines[b])
+        b = e + 1
+    return ((np.arange(len(pos)) - best_line) % k) + 1
+
+
 #: A run of bars of the main length shorter than this keeps the decoded phase.
 _MIN_RUN_BARS = 4
 
