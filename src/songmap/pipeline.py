@@ -29,6 +29,7 @@ from songmap.onsets import (
     nearest_transients,
     onset_envelope,
 )
+from songmap.rhythm.bars import describe_sections
 from songmap.rhythm.beats import beat_probability, sample_at, track_beats
 from songmap.rhythm.meter import downbeat_probability, track_bars
 from songmap.rhythm.tempo import estimate_tempo
@@ -37,6 +38,7 @@ from songmap.schema import (
     AnalysisResult,
     AudioInfo,
     KeyInfo,
+    MeterSection,
     ModelInfo,
     PerformanceMetrics,
     Provenance,
@@ -261,6 +263,7 @@ class Analyzer:
         bpb, meter_label, meter_conf = 4, "4/4", 0.0
         beat_conf = down_conf = np.zeros(0)
         tempo_fit: list = []
+        sections: list[dict] = []
         onset_times = np.zeros(0)
         env = loudness = Activations(np.zeros(0, np.float32), 100.0)
         segments: list[ChordSegment] = []
@@ -286,6 +289,8 @@ class Analyzer:
                                                         act.fps, duration=audio.duration)
                 beat_conf = sample_at(beat_probability(act), beat_times, act.fps)
                 down_conf = downbeat_probability(beat_times, b, d, act.fps)
+                sections = describe_sections(beat_times, positions, down_conf, beats_per_bar=bpb,
+                                             label=meter_label, confidence=meter_conf)
             if len(beat_times) < 2:
                 notes.append("no steady beat was found")
             with timer.stage("chords"):
@@ -353,6 +358,7 @@ class Analyzer:
                                     first_beat=x.first + 1, beats=x.beats) for x in tempo_fit],
             time_signature=TimeSignature(beats_per_bar=bpb, label=meter_label,
                                          confidence=round(meter_conf, 4)),
+            meter_sections=[MeterSection(**x) for x in sections],
             key=key_info,
             downbeat_timeline=bars,
             total_bars=len(bars),
