@@ -15,9 +15,9 @@ Metrics: beat F (70 ms), CMLt, AMLt, downbeat F, tempo Acc1/Acc2 (4 %), key weig
 score; chord WCSR majmin/sevenths, duration-weighted over each group, for the chord
 segments ("seg") and for one chord per bar ("bar"). Printed per meter and overall as a
 Markdown table. Grid precision on constant-tempo clips: BPM error (octave errors apart),
-beat offsets from the annotated beats (ms), tempo-map segments per clip. Meter sections (songmap): steady songs reported with more than one, and
-on clips whose ground truth lists ``meter_sections`` (make_corpus.py --irregular) the
-irregular bars found.
+beat offsets from the annotated beats (ms), tempo-map segments per clip. Meter sections
+(songmap): steady songs reported with more than one, and on clips whose ground truth
+lists ``meter_sections`` (make_corpus.py --irregular) the irregular bars found.
 """
 
 from __future__ import annotations
