@@ -131,6 +131,21 @@ def test_tempo_segments_and_meter_sections_each_start_an_entry():
     assert positions == [b.beat_position for b in r.beat_transient_markers]
 
 
+def test_pickup_beats_share_the_first_entry():
+    from songmap.schema import MeterSection, TempoSegment
+    from tests.export.helpers import make_result
+
+    times = [round(0.45 + i * 60 / 135.2, 4) for i in range(65)]
+    r = make_result(times, [4] + [1, 2, 3, 4] * 16)
+    r = r.model_copy(update={
+        "meter_sections": [MeterSection(start=times[1], first_bar=1, bars=16, beats_per_bar=4,
+                                        label="4/4", confidence=0.9)],
+        "tempo_map": [TempoSegment(start=times[0], end=times[-1], bpm=135.2, confidence=1.0,
+                                   first_beat=1, beats=65)]})
+    (entry,) = _tempos(export(r, "rekordbox"))
+    assert entry[1:] == (135.2, 4, "4/4")
+
+
 def test_wandering_beats_get_entries_as_needed_and_stay_within_5ms():
     from tests.export.helpers import make_result
 

@@ -38,14 +38,14 @@ def section_of_beats(result: "AnalysisResult") -> list["MeterSection | None"]:
 
 
 def section_start_beats(result: "AnalysisResult") -> dict[int, "MeterSection"]:
-    """Beat index of each meter section's first downbeat (sections after the first only
-    when given explicitly)."""
+    """Beat index of the first downbeat of every meter section after the first (the
+    first section's meter holds from the first beat, pickups included)."""
     starts: dict[int, MeterSection] = {}
-    first_beat_of_bar = {}
+    first_beat_of_bar: dict[int, int] = {}
     for i, b in enumerate(result.beat_transient_markers):
         if b.bar >= 1 and b.bar not in first_beat_of_bar:
             first_beat_of_bar[b.bar] = i
-    for s in meter_sections(result):
+    for s in sorted(meter_sections(result), key=lambda x: x.first_bar)[1:]:
         i = first_beat_of_bar.get(s.first_bar)
         if i is not None:
             starts[i] = s

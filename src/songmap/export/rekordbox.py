@@ -85,8 +85,8 @@ def grid_segments(result: "AnalysisResult") -> list[tuple[float, float, int, int
     while one (Inizio, Bpm) pair predicts every beat in it within ``GRID_TOLERANCE_S``
     (the segment's own tempo tried first) and the bar count runs on regularly; where it
     cannot, a new entry starts. A steady segment is one entry; beats that wander off any
-    line get as many as they need. Where a new entry starts, the old one's prediction for
-    that beat must not fall before the new ``Inizio``, or a player would draw the beat twice.
+    line get as many as they need. Where a new entry starts, its ``Inizio`` may not fall after
+    the old entry's own prediction for that beat, or a player would draw the beat twice.
     """
     from songmap.export.grid import section_of_beats, section_start_beats, tempo_segment_starts
 
@@ -113,7 +113,7 @@ def grid_segments(result: "AnalysisResult") -> list[tuple[float, float, int, int
             break
         # one beat always works: the Bpm rounded down puts the next beat at or after its Inizio
         one = math.floor(6000.0 * (1 - 1e-12) / (starts[i + 1] - starts[i])) / 100.0
-        best = (i + 1, one, False)
+        best = (i + 1, one, False, float(starts[i + 1]))
         for j in range(i + 1, min(stop, n - 1) + 1):
             forced = j == stop  # beat j starts the next entry: this one must reach it cleanly
             if not forced and pos[j] != (pos[i] - 1 + (j - i)) % bpb + 1:
@@ -122,19 +122,26 @@ def grid_segments(result: "AnalysisResult") -> list[tuple[float, float, int, int
             if last == i:
                 continue  # one beat before a forced entry: the initial one-beat entry
             candidates = ([hint] if hint else []) + _bpm_candidates(starts[i], starts[last], last - i)
-            fits = [bpm for bpm in candidates if bpm > 0 and _fits(starts, times, i, last, bpm)]
+            fits = [float(b) for b in candidates if b > 0 and _fits(starts, times, i, last, b)]
             if not fits:
                 break
             if j == n - 1 and not forced:
-                best = (j, fits[0], True)  # reaches the last beat: no next Inizio to respect
-            else:
-                clean = [b for b in fits if starts[i] + (j - i) * 60.0 / b >= starts[j] - 1e-9]
-                if clean:
-                    best = (j, clean[0], False)
-        j, bpm, to_end = best
+                best = (j, fits[0], True, 0.0)  # reaches the last beat: no next Inizio to respect
+                continue
+            for b in fits:
+                # the next Inizio may not come after this entry's own beat j (a player would
+                # draw both): written at that beat, rounded down to the ms, when that is
+                # still within tolerance of the tracked beat
+                pred = starts[i] + (j - i) * 60.0 / b
+                nxt = min(float(starts[j]), math.floor(pred * 1000.0 + 1e-6) / 1000.0)
+                if abs(nxt - times[j]) < GRID_TOLERANCE_S:
+                    best = (j, b, False, nxt)
+                    break
+        j, bpm, to_end, nxt = best
         out.append((float(starts[i]), bpm, pos[i], j - i + (1 if to_end else 0), metro))
         if to_end:
             break
+        starts[j] = nxt
         i = j
     return out
 
