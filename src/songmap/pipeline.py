@@ -33,7 +33,13 @@ from songmap.rhythm.bars import describe_sections
 from songmap.rhythm.beats import beat_probability, sample_at, track_beats
 from songmap.rhythm.meter import downbeat_probability, track_bars
 from songmap.rhythm.tempo import estimate_tempo
-from songmap.rhythm.tempo_map import beat_tempi, grid_beat_times, segment_confidence, track_bpm
+from songmap.rhythm.tempo_map import (
+    TempoSegmentFit,
+    beat_tempi,
+    grid_beat_times,
+    segment_confidence,
+    track_bpm,
+)
 from songmap.schema import (
     AnalysisResult,
     AudioInfo,
@@ -262,7 +268,7 @@ class Analyzer:
         positions = np.zeros(0, dtype=int)
         bpb, meter_label, meter_conf = 4, "4/4", 0.0
         beat_conf = down_conf = np.zeros(0)
-        tempo_fit: list = []
+        tempo_fit: list[TempoSegmentFit] = []
         sections: list[dict] = []
         onset_times = np.zeros(0)
         env = loudness = Activations(np.zeros(0, np.float32), 100.0)

@@ -24,8 +24,8 @@ def estimate_tempo(
     bar_tempi: np.ndarray | None = None,
     bpm: float | None = None,
 ) -> TempoEstimate:
-    """Global BPM (``bpm`` if given, e.g. the tempo map's dominant segment; otherwise
-    60 / median inter-beat interval), with a half/double alternative.
+    """Global BPM (``bpm`` if given: the tempo map's main tempo, ``tempo_map.track_bpm``;
+    otherwise 60 / median inter-beat interval), with a half/double alternative.
 
     The alternative is double time when the activation between beats is strong (the
     off-beats are beats too), half time otherwise; its confidence is the ratio of the
