@@ -100,13 +100,20 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             for path, missing in plan.inputs:
                 _report(plan, path, missing)
             return exit_code_for(plan.inputs[0][1])
-        analyzer = _analyzer(args)
+        settings = _settings_from(args)
+        first = next(i for i, (_, missing) in enumerate(plan.inputs) if missing is None)
+        decoded = None
+        if not args.max_memory:  # (under --max-memory, decoding is part of the capped work)
+            from songmap.cli.startup import decode_ahead
+
+            decoded = decode_ahead(plan.inputs[first][0], settings)
+        analyzer = _analyzer(args, settings)
         first_failure = 0
-        for path, missing in plan.inputs:
+        for i, (path, missing) in enumerate(plan.inputs):
             try:
                 if missing is not None:
                     raise missing
-                result = _analyze_one(analyzer, path, args)
+                result = _analyze_one(analyzer, path, args, decoded if i == first else None)
                 plan.write_outputs(result, path)
             except errors.SongmapError as exc:
                 _report(plan, path, exc)
@@ -126,12 +133,11 @@ def _report(plan, path: str, exc: BaseException) -> None:
     plan.record_failure(path, exc, exit_code_for(exc))
 
 
-def _analyzer(args: argparse.Namespace):
-    """The Analyzer for ``args``, numba's kernel cache made usable first and the one-time
-    kernel compilation announced."""
+def _analyzer(args: argparse.Namespace, settings):  # noqa: ANN001, ANN202 - Analyzer
+    """The Analyzer for ``settings``, numba's kernel cache made usable first and the
+    one-time kernel compilation announced."""
     from songmap.cli.startup import announce_kernel_compile, ensure_numba_cache_dir
 
-    settings = _settings_from(args)
     ensure_numba_cache_dir()
     from songmap.pipeline import Analyzer
 
@@ -149,7 +155,8 @@ def _analyzer(args: argparse.Namespace):
     return analyzer
 
 
-def _analyze_one(analyzer, path: str, args: argparse.Namespace):
+def _analyze_one(analyzer, path: str, args: argparse.Namespace,  # noqa: ANN001, ANN202
+                 decoded=None):  # noqa: ANN001 - Future[Audio] of path, decoding already
     from songmap.limits import wall_time_limit
 
     timeout_code = exit_code_for(errors.AnalysisTimeoutError())
@@ -159,7 +166,7 @@ def _analyze_one(analyzer, path: str, args: argparse.Namespace):
                 "and was stopped (a stuck decoder or a very long file?); raise --timeout",
     ):
         try:
-            return analyzer.analyze(path)
+            return analyzer.analyze(path, decoded=decoded)
         except errors.SongmapError:
             raise
         except (MemoryError, ImportError, OSError, RuntimeError) as exc:
