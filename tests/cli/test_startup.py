@@ -168,3 +168,12 @@ def test_first_run_says_it_compiles_and_the_next_does_not(tmp_path, example_file
     second = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr
     assert "compiling" not in second.stderr
+
+
+def test_import_songmap_loads_nothing_heavy(tmp_path):
+    out = run_python(f"""
+        import sys
+        import songmap
+        print([m for m in {HEAVY!r} if m in sys.modules])
+    """, cwd=tmp_path, env=dict(os.environ))
+    assert out == "[]"

@@ -216,9 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("analyze", help="analyse audio files (models load once)")
     p.add_argument("files", nargs="+", metavar="FILE",
                    help="audio files (WAV, FLAC, MP3, OGG, Opus, M4A, AIFF, ...)")
-    p.add_argument("-o", "--output", metavar="FILE.json|DIR/|FILE.jsonl",
-                   help="write the JSON result here; with several files a folder (one "
-                        "<name>.json each) or a JSON-lines file (one line per file)")
+    p.add_argument("-o", "--output", metavar="PATH",
+                   help="write the JSON result here (FILE.json); with several files a "
+                        "folder (DIR/: one <name>.json each) or FILE.jsonl (one line each)")
     p.add_argument("--json", action="store_true",
                    help="print the JSON result on stdout (default when stdout is not a terminal)")
     p.add_argument("--summary", action="store_true",
@@ -229,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vocabulary", choices=["majmin", "sevenths"], help="chord labels")
     p.add_argument("--threads", type=int, help="network runtime threads (default 2)")
     p.add_argument("--timeout", type=float, metavar="SECONDS",
-                   help="stop the analysis after this many seconds (exit 7)")
+                   help="stop an analysis after this many seconds (exit 7; ends the run)")
     p.add_argument("--max-memory", type=float, metavar="MB",
                    help="cap the process's memory; beyond it the analysis fails cleanly")
     p.add_argument("--export", action="append", metavar="FMT",
