@@ -53,6 +53,11 @@ def cmd_batch(args: argparse.Namespace) -> int:
         raise InvalidParameterError("--threads must be at least 1")
     if args.timeout is not None and args.timeout <= 0:
         raise InvalidParameterError("--timeout must be positive")
+    from songmap.cli.startup import announce_kernel_compile, ensure_numba_cache_dir
+
+    ensure_numba_cache_dir()  # before the worker processes start: they inherit it
+    if not args.scheduler:  # (Dask workers have caches of their own, elsewhere)
+        announce_kernel_compile()
     _stop_on_sigterm()
     summary = run_batch(
         args.paths, store=args.store, settings=settings, output=args.output,
