@@ -85,9 +85,24 @@ def ensure_numba_cache_dir(*, package_dir: Path | None = None) -> Path | None:
     return folder
 
 
+def _compiled_here(dispatcher: object, cached: dict) -> bool:
+    """Whether numba's cache index ``cached`` of ``dispatcher`` holds code for this
+    machine (CPU and features) and this bytecode; True when that cannot be told."""
+    import hashlib
+
+    try:
+        magic = dispatcher.targetctx.codegen().magic_tuple()  # type: ignore[attr-defined]
+        code = hashlib.sha256(dispatcher.py_func.__code__.co_code).hexdigest()  # type: ignore[attr-defined]
+    except (AttributeError, TypeError, RuntimeError) as exc:
+        log.debug("cannot tell numba's target: %s", exc)
+        return True
+    return any(len(key) == 3 and key[1] == magic and key[2][0] == code for key in cached)
+
+
 def kernels_to_compile(modules: tuple[str, ...] = KERNEL_MODULES) -> list[str]:
     """Names of the cached numba kernels in ``modules`` that have nothing in numba's disk
-    cache for this source (never compiled here, or the source changed since).
+    cache for this source and this machine (never compiled here, the source changed
+    since, or the cache was filled on another CPU).
 
     Kernels inlined into others (``inline="always"``) have no cache of their own and are
     not counted. Modules that cannot be imported are skipped (the analysis reports them).
@@ -111,7 +126,7 @@ def kernels_to_compile(modules: tuple[str, ...] = KERNEL_MODULES) -> list[str]:
             except (OSError, EOFError, ValueError, AttributeError, ImportError) as exc:
                 log.debug("cannot read numba's cache index of %s.%s: %s", name, attr, exc)
                 continue
-            if not cached:
+            if not cached or not _compiled_here(obj, cached):
                 missing.append(f"{name}.{attr}")
     return missing
 
