@@ -32,7 +32,7 @@ PROBE = textwrap.dedent("""
 
 def probe(cwd: Path, *argv: str) -> tuple[dict, str]:
     proc = subprocess.run([sys.executable, "-c", PROBE, *argv], cwd=cwd, capture_output=True,
-                          text=True, timeout=60)
+                          text=True, timeout=60, check=False)
     return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
 
 
@@ -70,7 +70,7 @@ def test_bad_command_line_answers_in_one_line_without_heavy_imports(argv, code, 
 def test_argparse_errors_are_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "songmap.cli.main", "analyze", "x.wav",
                            "--vocabulary", "jazz"], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=60)
+                          timeout=60, check=False)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1
     assert proc.stderr.startswith("songmap analyze: error: argument --vocabulary: invalid choice")
@@ -105,7 +105,7 @@ KERNEL_MODULE = textwrap.dedent("""
 
 def run_python(code: str, *, cwd: Path, env: dict[str, str]) -> str:
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.strip()
 
@@ -161,11 +161,11 @@ def test_numba_cache_dir_falls_back_to_temp_when_nothing_is_writable(tmp_path):
 def test_first_run_says_it_compiles_and_the_next_does_not(tmp_path, example_file):
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
     argv = [sys.executable, "-m", "songmap.cli.main", "analyze", str(example_file), "-q"]
-    first = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900)
+    first = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900, check=False)
     assert first.returncode == 0, first.stderr
     notice = "songmap: compiling its kernels once (~20 s); later runs start at once"
     assert first.stderr.count(notice) == 1, first.stderr
-    second = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    second = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert second.returncode == 0, second.stderr
     assert "compiling" not in second.stderr
 
