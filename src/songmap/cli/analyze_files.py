@@ -118,8 +118,11 @@ class Plan:
 
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:  # a full disk, a read-only folder: this file's error, not a crash
+        raise SongmapError(f"{path}: cannot be written ({exc.strerror or exc})") from exc
 
 
 def check_input(path: str) -> InputNotFoundError | None:
