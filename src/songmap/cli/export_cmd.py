@@ -113,9 +113,13 @@ def _load_result(p: Path):  # noqa: ANN202 - AnalysisResult
 def _analyse(p: Path, args: argparse.Namespace):  # noqa: ANN202 - (AnalysisResult, Audio)
     from songmap.audio import load_audio
     from songmap.cli.main import _settings_from
-    from songmap.pipeline import Analyzer
+    from songmap.cli.startup import announce_kernel_compile, ensure_numba_cache_dir
 
     settings = _settings_from(args)
+    ensure_numba_cache_dir()
+    from songmap.pipeline import Analyzer
+
+    announce_kernel_compile()
     audio = load_audio(p, max_duration_s=settings.max_duration_s,
                        min_duration_s=settings.min_duration_s)
     return Analyzer(settings).analyze_audio(audio, filename=p.name), audio

@@ -263,15 +263,16 @@ def _load_extras(parser: argparse.ArgumentParser) -> None:
 #: Commands after which a command-line process ends at once (``os._exit``) once its
 #: outputs are flushed: tearing down numba/LLVM, onnxruntime and the BLAS thread pools
 #: at interpreter exit took 0.2-0.5 s after every analysis and serves nothing.
-_FAST_EXIT_COMMANDS = frozenset({"analyze"})
+_FAST_EXIT_COMMANDS = frozenset({"analyze", "export", "plot", "descriptors"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``) and return the exit status.
 
     Called without ``argv`` (the ``songmap`` script, ``python -m songmap.cli.main``), an
-    ``analyze`` process ends right after its outputs are flushed, skipping the
-    interpreter's teardown; called with ``argv`` (tests, other programs) it returns.
+    ``analyze``, ``export``, ``plot`` or ``descriptors`` process ends right after its
+    outputs are flushed, skipping the interpreter's teardown; called with ``argv``
+    (tests, other programs) it returns.
     """
     import os
 
