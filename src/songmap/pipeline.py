@@ -157,7 +157,8 @@ class Analyzer:
     ) -> AnalysisResult:
         """Decode ``path`` and analyse it; ``progress(fraction)`` is called after each stage
         (from the thread that ran it; calls are serialised). ``decoded``: ``path`` being
-        decoded already (``decode_ahead``); the decode stage is then the wait for it."""
+        decoded already (``songmap.cli.startup.decode_ahead``); the decode stage is then
+        the wait for it."""
         timer = _Timer(progress)
         t0 = time.perf_counter()
         with timer.stage("decode"):
