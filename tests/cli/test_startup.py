@@ -57,6 +57,7 @@ def clip(tmp_path: Path) -> Path:
     (["export", "missing.mp3", "-f", "midi"], 3, "missing.mp3: no such file"),
     (["plot", "missing.mp3"], 3, "missing.mp3: no such file"),
     (["descriptors", "missing.mp3"], 3, "missing.mp3: no such file"),
+    (["batch", "{clip}", "--export", "wav"], 2, "unknown export format 'wav'"),
 ])
 def test_bad_command_line_answers_in_one_line_without_heavy_imports(argv, code, message,
                                                                      clip, tmp_path):
