@@ -163,14 +163,16 @@ class Analyzer:
 
     def analyze(
         self, path: str | os.PathLike[str], *, filename: str | None = None,
-        progress: ProgressCallback | None = None,
+        progress: ProgressCallback | None = None, decoded: Future[Audio] | None = None,
     ) -> AnalysisResult:
         """Decode ``path`` and analyse it; ``progress(fraction)`` is called after each stage
-        (from the thread that ran it; calls are serialised)."""
+        (from the thread that ran it; calls are serialised). ``decoded``: ``path`` being
+        decoded already (``songmap.cli.startup.decode_ahead``); the decode stage is then
+        the wait for it."""
         timer = _Timer(progress)
         t0 = time.perf_counter()
         with timer.stage("decode"):
-            audio = load_audio(
+            audio = decoded.result() if decoded is not None else load_audio(
                 path, max_duration_s=self.settings.max_duration_s,
                 min_duration_s=self.settings.min_duration_s,
             )
