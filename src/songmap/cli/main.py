@@ -76,7 +76,7 @@ def format_summary(result) -> str:  # noqa: ANN001 - AnalysisResult
     if r.chord_progression:
         shown = []
         for bar in r.chord_progression[:16]:
-            shown.append("/".join(bar.chords))
+            shown.append("/".join(bar.names or bar.chords))  # spelled in the key
         more = " ..." if len(r.chord_progression) > 16 else ""
         lines.append("  chords     " + " | ".join(shown) + more)
     for w in r.warnings:

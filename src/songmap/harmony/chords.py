@@ -11,7 +11,8 @@ The vocabulary beyond the plain triads has to be earned by the chroma of each se
 - a seventh chord only where its seventh is heard as sounding, judged against the triad
   it extends: a likelihood-ratio test of the seventh's level between the triad tones'
   level and the non-chord tones' level, which must beat the prior odds of the triad over
-  that seventh chord. A refused seventh chord's score goes to its triad;
+  that seventh chord. A refused seventh chord's score goes to the triad of its three
+  strongest tones;
 - a power chord (Harte ``X:5``) only where both thirds are heard as absent, rather than
   guessing major or minor;
 - the prior odds are how often each quality occurs in annotated pop music
@@ -135,11 +136,13 @@ def _key_prior(labels: list[str], centres: np.ndarray, key: str | None,
     return prior
 
 
-def _fold_unearned(emit: np.ndarray, earned: np.ndarray, labels: list[str]) -> None:
-    """In place: a seventh chord the chroma did not earn gives its score to the triad it
-    extends (``G:7`` -> ``G:maj``) when that is higher, so that refusing the seventh does
-    not hand the segment to a third chord; an unearned power chord is dropped (its
-    triads are scored already)."""
+def _fold_unearned(emit: np.ndarray, earned: np.ndarray, means: np.ndarray,
+                   labels: list[str]) -> None:
+    """In place: a seventh chord the chroma did not earn gives its score (when higher) to
+    the triad its three strongest tones make: the triad it extends (``G:7`` -> ``G:maj``),
+    or, when its root is the weakest tone, the triad on its third if that is major or
+    minor (``Bb:min7`` -> ``Db:maj``), so that refusing the seventh does not hand the
+    segment to a third chord. An unearned power chord is dropped (its triads are scored)."""
     index = {label: j for j, label in enumerate(labels)}
     for j, label in enumerate(labels):
         refused = ~earned[:, j]
@@ -147,9 +150,25 @@ def _fold_unearned(emit: np.ndarray, earned: np.ndarray, labels: list[str]) -> N
             continue
         root_name, quality = label.split(":")
         if quality in _BASE:
+            root = PITCH_NAMES.index(root_name)
+            tones = [(root + i) % 12 for i in _QUALITIES[quality]]
             base = index[f"{root_name}:{_BASE[quality]}"]
-            emit[refused, base] = np.maximum(emit[refused, base], emit[refused, j])
+            upper = index.get(_upper_triad(root, quality) or "", base)
+            root_weakest = np.argmin(means[:, tones], axis=1) == 0
+            rows = np.flatnonzero(refused)
+            target = np.where(root_weakest[rows], upper, base)
+            emit[rows, target] = np.maximum(emit[rows, target], emit[rows, j])
         emit[refused, j] = -1e6
+
+
+def _upper_triad(root: int, quality: str) -> str | None:
+    """The triad on a seventh chord's third, if major or minor (A:min7 -> C:maj)."""
+    third = 3 if quality.startswith("min") else 4
+    rest = tuple(sorted((i - third) % 12 for i in _QUALITIES[quality][1:]))
+    for name in ("maj", "min"):
+        if rest == _QUALITIES[name]:
+            return f"{PITCH_NAMES[(root + third) % 12]}:{name}"
+    return None
 
 
 def tone_log_odds(level: np.ndarray, on_level: np.ndarray, off_level: np.ndarray,
@@ -233,7 +252,7 @@ def recognize_chords(
     emit = _SHARPNESS * np.column_stack([cos, n_score])
     centres = (bounds[:-1] + bounds[1:]) / 2
     emit += _DIATONIC_BONUS * _key_prior(labels, centres, key, key_segments)
-    _fold_unearned(emit, earned_vocabulary(means, labels), labels)
+    _fold_unearned(emit, earned_vocabulary(means, labels), means, labels)
     lengths = np.diff(bounds)
     # weight each segment by its length in beats so a long intro is not one vote
     weight = np.clip(lengths / max(np.median(lengths), 1e-3), 0.25, 4.0)
