@@ -26,8 +26,8 @@ min7 chords with a quiet root into their relative major (dev majmin -0.012).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

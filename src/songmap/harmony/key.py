@@ -38,6 +38,14 @@ _QUALITY_INTERVALS = {"maj": (0, 4, 7), "min": (0, 3, 7), "7": (0, 4, 7, 10),
                       "maj7": (0, 4, 7, 11), "min7": (0, 3, 7, 10)}
 
 
+def _in_key(root: int, quality: str, tonic: int, minor: bool, scale: set[int]) -> bool:
+    """All chord tones in the key's scale; a minor key's dominant is major (harmonic
+    minor), so E major belongs to A minor."""
+    tones = {(root + i) % 12 for i in _QUALITY_INTERVALS[quality]}
+    dominant = minor and root == (tonic + 7) % 12 and quality in ("maj", "7")
+    return tones <= (scale | {(tonic + 11) % 12} if dominant else scale)
+
+
 def chord_key_evidence(segments: list[tuple[float, float, str]]) -> np.ndarray:
     """Score of each of the 24 keys (chromatic order) from a chord sequence.
 
@@ -68,15 +76,7 @@ def chord_key_evidence(segments: list[tuple[float, float, str]]) -> np.ndarray:
         def is_tonic(root: int, quality: str) -> bool:
             return root == tonic and quality.startswith("min") == minor
 
-        # a minor key's dominant is major (harmonic minor): E major belongs to A minor
-        leading = {(tonic + 11) % 12} if minor else set()
-
-        def in_key(root: int, quality: str) -> bool:
-            tones = {(root + i) % 12 for i in _QUALITY_INTERVALS[quality]}
-            dominant = root == (tonic + 7) % 12 and quality in ("maj", "7")
-            return tones <= (scale | leading if dominant else scale)
-
-        diatonic = sum(d for d, r, q in chords if in_key(r, q))
+        diatonic = sum(d for d, r, q in chords if _in_key(r, q, tonic, minor, scale))
         on_tonic = sum(d for d, r, q in chords if is_tonic(r, q))
         score[k] = (4 * diatonic / total + 2 * on_tonic / total
                     + 1.0 * is_tonic(chords[-1][1], chords[-1][2])
