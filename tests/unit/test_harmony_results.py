@@ -39,3 +39,13 @@ def test_results_stored_without_the_harmony_fields_still_load():
     old = AnalysisResult.model_validate(stored)
     assert old.key_segments == [] and old.chord_progression[0].names == []
     assert old.to_eval_dict()["key_segments"] == []
+
+
+def test_terminal_summary_shows_names_spelled_in_the_key():
+    from songmap.cli.main import format_summary
+
+    r = _result_with_sections()
+    bars = [b.model_copy(update={"names": ["Db", "Bbm7"], "chords": ["C#:maj", "Bb:min7"]})
+            for b in r.chord_progression]
+    text = format_summary(r.model_copy(update={"chord_progression": bars}))
+    assert "Db Bbm7 |" in text and "C#" not in text
