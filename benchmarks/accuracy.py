@@ -14,7 +14,9 @@ scored. Predictions are written as one JSON per clip in --out (the shared scorer
 Metrics: beat F (70 ms), CMLt, AMLt, downbeat F, tempo Acc1/Acc2 (4 %), key weighted
 score; chord WCSR majmin/sevenths, duration-weighted over each group, for the chord
 segments ("seg") and for one chord per bar ("bar"). Printed per meter and overall as a
-Markdown table.
+Markdown table. Meter sections (songmap): steady songs reported with more than one, and
+on clips whose ground truth lists ``meter_sections`` (make_corpus.py --irregular) the
+irregular bars found.
 """
 
 from __future__ import annotations
@@ -149,6 +151,46 @@ def structure_table(rows: list[dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+def meter_section_row(gt: dict, pred: dict) -> dict[str, float]:
+    """Per clip: sections reported, and whether a steady song was split; on clips whose
+    ground truth has meter sections, how many of its irregular bars (bars of another
+    length than its first section's) we start within 70 ms with the right beat count."""
+    ours = pred.get("meter_sections") or []
+    truth = gt.get("meter_sections") or []
+    row: dict[str, float] = {"sections": float(len(ours))}
+    if not truth:
+        row["steady_split"] = float(len(ours) > 1)
+        return row
+    main = truth[0][3]
+    bar_beats = pred.get("bar_beats") or []
+    ref_d = np.asarray(gt.get("downbeats", []), dtype=float)
+    found = total = 0
+    for start, first_bar, bars, beats in truth:
+        if beats == main:
+            continue
+        for b in range(first_bar - 1, first_bar - 1 + bars):
+            total += 1
+            hit = [n for t, n in bar_beats if b < len(ref_d) and abs(t - ref_d[b]) <= 0.07]
+            found += int(bool(hit) and hit[0] == beats)
+    row["irregular_bars"] = float(total)
+    row["irregular_found"] = float(found)
+    return row
+
+
+def meter_section_table(rows: list[dict[str, float]]) -> str:
+    steady = [r["steady_split"] for r in rows if "steady_split" in r]
+    irr = [r for r in rows if "irregular_bars" in r]
+    lines = ["| what | clips | value |", "|---|---|---|"]
+    if steady:
+        lines.append(f"| steady songs reported with more than one meter section | {len(steady)} | "
+                     f"{int(sum(steady))} |")
+    if irr:
+        found, total = sum(r["irregular_found"] for r in irr), sum(r["irregular_bars"] for r in irr)
+        lines.append(f"| irregular bars found (start within 70 ms, right beat count) | {len(irr)} | "
+                     f"{int(found)}/{int(total)} |")
+    return "\n".join(lines)
+
+
 def confidence_pairs(gt: dict, pred: dict) -> dict[str, list[tuple[float, float]]]:
     """(confidence, correct 0/1) per beat, downbeat, bar chord and key of one clip."""
     out: dict[str, list[tuple[float, float]]] = {"beat": [], "downbeat": [], "chord": [],
@@ -271,6 +313,7 @@ def main() -> int:
     per_clip = {}
     conf_pairs: dict[str, list[tuple[float, float]]] = defaultdict(list)
     structure: list[dict[str, float]] = []
+    sections: list[dict[str, float]] = []
     t_start = time.perf_counter()
     audio_s = 0.0
     for manifest in args.manifests:
@@ -288,18 +331,23 @@ def main() -> int:
                 if cached:
                     networks.save(cached)
             if args.system == "songmap":
-                pred = analyzer.analyze_audio(audio, filename=clip["id"], networks=networks).to_eval_dict()
+                result = analyzer.analyze_audio(audio, filename=clip["id"], networks=networks)
+                pred = result.to_eval_dict()
+                pred["meter_sections"] = [x.model_dump() for x in result.meter_sections]
+                pred["bar_beats"] = [[d.timestamp, d.beats] for d in result.downbeat_timeline]
             else:
                 pred = madmom_reference(networks, audio.duration)
             (out_dir / f"{clip['id']}.json").write_text(json.dumps(pred))
             res = score_clip(clip["ground_truth"], pred)
             structure.append(structure_row(clip["ground_truth"], pred,
                                            clip.get("generator", {}).get("pickup")))
+            sections.append(meter_section_row(clip["ground_truth"], pred))
             for what, rows in confidence_pairs(clip["ground_truth"], pred).items():
                 conf_pairs[what].extend(rows)
             group = str(clip.get(args.group_by, "all"))
             groups[group].append(res)
-            per_clip[clip["id"]] = {"group": group, **{k: v for k, v in res.items()}}
+            per_clip[clip["id"]] = {"group": group, **{k: v for k, v in res.items()},
+                                    **sections[-1]}
             print(f"  {clip['id']:20s} {group:10s} beatF {res.get('beatF', 0):.3f} "
                   f"dbeatF {res.get('dbeatF', 0):.3f} key {res.get('key', 0):.2f}",
                   file=sys.stderr)
@@ -310,6 +358,9 @@ def main() -> int:
     if structure:
         print("\nBars, pickups and the song's ends:\n")
         print(structure_table(structure))
+    if args.system == "songmap" and sections:
+        print("\nMeter sections:\n")
+        print(meter_section_table(sections))
     if any(conf_pairs.values()):
         print("\nDo confidences predict correctness?\n")
         print(quartile_table(conf_pairs))

@@ -30,6 +30,7 @@ from songmap.onsets import (
     nearest_transients,
     onset_envelope,
 )
+from songmap.rhythm.bars import describe_sections
 from songmap.rhythm.beats import beat_probability, sample_at, track_beats
 from songmap.rhythm.meter import downbeat_probability, track_bars
 from songmap.rhythm.tempo import estimate_tempo
@@ -40,6 +41,7 @@ from songmap.schema import (
     ChordDetail,
     KeyInfo,
     KeySegment,
+    MeterSection,
     ModelInfo,
     PerformanceMetrics,
     Provenance,
@@ -288,6 +290,7 @@ class Analyzer:
         positions = np.zeros(0, dtype=int)
         bpb, meter_label, meter_conf = 4, "4/4", 0.0
         beat_conf = down_conf = np.zeros(0)
+        sections: list[dict] = []
         onset_times = np.zeros(0)
         env = loudness = Activations(np.zeros(0, np.float32), 100.0)
         segments: list[ChordSegment] = []
@@ -311,6 +314,8 @@ class Analyzer:
                 beat_times, positions = beat_times[keep], positions[keep]
                 beat_conf = sample_at(beat_probability(act), beat_times, act.fps)
                 down_conf = downbeat_probability(beat_times, b, d, act.fps)
+                sections = describe_sections(beat_times, positions, down_conf, beats_per_bar=bpb,
+                                             label=meter_label, confidence=meter_conf)
             if len(beat_times) < 2:
                 notes.append("no steady beat was found")
             with timer.stage("chords"):
@@ -367,6 +372,7 @@ class Analyzer:
             tempo_curve=[(bar.timestamp, bar.tempo) for bar in bars],
             time_signature=TimeSignature(beats_per_bar=bpb, label=meter_label,
                                          confidence=round(meter_conf, 4)),
+            meter_sections=[MeterSection(**x) for x in sections],
             key=key_info,
             downbeat_timeline=bars,
             total_bars=len(bars),
