@@ -161,3 +161,15 @@ def test_one_key_section_when_the_song_stays_in_its_key():
     segs[10] = (segs[10][0], segs[10][1], "B:7")
     sections = track_key_sections(segs, bars, duration=duration, global_key="A minor")
     assert [(s.start, s.end, s.label) for s in sections] == [(0.0, duration, "A minor")]
+
+
+def test_one_key_section_carries_the_global_keys_confidence():
+    from songmap.harmony.analysis import analyze_harmony
+
+    chroma = chroma_of(["C:maj"] * 8 + ["G:maj"] * 8)
+    p = np.zeros(24)
+    p[0], p[7] = 0.6, 0.4  # C major, G major
+    h = analyze_harmony(chroma, p, np.arange(16.0), (np.arange(16) % 4) + 1, duration=16.0)
+    assert [(s.start, s.end, s.label) for s in h.key_sections] == [(0.0, 16.0, h.key.label)]
+    assert h.key_sections[0].confidence == pytest.approx(h.key.confidence, abs=1e-4)
+    assert h.key_sections[0].confidence < 1.0

@@ -61,6 +61,8 @@ def analyze_harmony(
                                   duration=duration, global_key=key.label)
     if len(sections) > 1:
         chords = decode(key.label, sections)
+    elif sections:  # the song's one key: as sure as the global key is
+        sections = [KeySection(0.0, duration, key.label, round(key.confidence, 4))]
     return Harmony(chords, key, sections)
 
 
