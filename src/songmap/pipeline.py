@@ -338,6 +338,9 @@ class Analyzer:
                 harmony = analyze_harmony(
                     networks.chroma, networks.key_probabilities, beat_times, positions,
                     duration=audio.duration, vocabulary=s.chord_vocabulary, music_span=span,
+                    span_key_probabilities=lambda spans: np.array([
+                        madmom_key_order_to_chromatic(p)
+                        for p in self.registry.span_key_probabilities(audio.samples, spans)]),
                 )
                 segments, key, key_sections = harmony.chords, harmony.key, harmony.key_sections
             with timer.stage("key"):

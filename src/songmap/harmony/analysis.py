@@ -9,12 +9,19 @@ their prior.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from songmap.harmony.chords import ChordSegment, recognize_chords
-from songmap.harmony.key import KeyEstimate, KeySection, estimate_key, track_key_sections
+from songmap.harmony.key import (
+    KeyEstimate,
+    KeySection,
+    confirm_key_sections,
+    estimate_key,
+    track_key_sections,
+)
 from songmap.harmony.notation import ChordFunction, roman_numeral, spell_chord
 from songmap.models.registry import Activations
 
@@ -38,8 +45,16 @@ def analyze_harmony(
     duration: float,
     vocabulary: str = "sevenths",
     music_span: tuple[float, float] | None = None,
+    span_key_probabilities: Callable[[list[tuple[float, float]]], np.ndarray] | None = None,
 ) -> Harmony:
-    """Chord segments, the global key and key sections (times in seconds)."""
+    """Chord segments, the global key and key sections (times in seconds).
+
+    ``span_key_probabilities`` gives the key network's 24 probabilities (chromatic order)
+    for each ``(start, end)`` span (s) of the audio, shape ``(spans, 24)``; key sections
+    found from the chords are kept only where it confirms them
+    (``confirm_key_sections``). Without it the song keeps one key: chords alone are not
+    enough evidence for a key change.
+    """
 
     def decode(key: str, sections: list[KeySection] | None = None) -> list[ChordSegment]:
         return recognize_chords(
@@ -60,6 +75,13 @@ def analyze_harmony(
     sections = track_key_sections([(c.start, c.end, c.label) for c in chords], downbeats,
                                   duration=duration, global_key=key.label)
     if len(sections) > 1:
+        spans = [(s.start, s.end) for s in sections]
+        probabilities = span_key_probabilities(spans) if span_key_probabilities else np.zeros(
+            (len(spans), 24))
+        sections = confirm_key_sections(sections, probabilities,
+                                        [(c.start, c.end, c.label) for c in chords],
+                                        duration=duration, global_key=key.label)
+    if len(sections) > 1:  # chords again, each section's with its confirmed key as prior
         chords = decode(key.label, sections)
     elif sections:  # the song's one key: as sure as the global key is
         sections = [KeySection(0.0, duration, key.label, round(key.confidence, 4))]

@@ -296,3 +296,69 @@ def _merge_short_runs(path: np.ndarray, emit: np.ndarray, min_bars: int) -> np.n
         i = runs.index(next(r for r in runs if r[0] == a))
         options = [runs[j][2] for j in (i - 1, i + 1) if 0 <= j < len(runs)]
         path[a:z] = max(options, key=lambda k: emit[a:z, k].sum())
+
+
+#: A key the network gives no more than a uniform 1 in 24 is one it does not hear in
+#: that stretch of audio, however it ranks against the global key.
+_NETWORK_CHANCE = 1.0 / 24.0
+
+
+def _relative_keys(a: int, b: int) -> bool:
+    """Keys (chromatic index) of opposite mode sharing one scale (C major, A minor)."""
+    return a != b and _scale_of(a)[2] == _scale_of(b)[2] and (a >= 12) != (b >= 12)
+
+
+def confirm_key_sections(
+    sections: list[KeySection],
+    section_probabilities: np.ndarray,
+    chord_segments: list[tuple[float, float, str]],
+    *,
+    global_key: str,
+    duration: float,
+) -> list[KeySection]:
+    """Keep the key sections (from ``track_key_sections``) that the key network confirms.
+
+    ``section_probabilities`` (sections x 24, chromatic order) are the network's key
+    probabilities for each section's audio on its own. A section in another key than
+    ``global_key`` stays only if the network, too, prefers the section's key to the
+    global key there and gives it more than chance (1/24): the chords' evidence and the
+    network's are then independent (the network hears the audio, not the chord labels),
+    and on real recordings the chords alone found a section for a neighbouring key on
+    16 of 21 tracks. The exception is a relative key (A minor against C major): the two
+    share every chord and the network is known to confuse them (``estimate_key``), so
+    there the chords' tonic and dominant evidence decides alone. Sections that fail
+    return to the global key. Each section's confidence is its key's share when the
+    section's own network probabilities and chords decide its key as ``estimate_key``
+    decides the song's. One section over the whole song when none is confirmed.
+    """
+    from songmap.harmony.notation import parse_key
+
+    g_tonic, g_minor = parse_key(global_key)
+    g = g_tonic + 12 * g_minor
+    kept: list[tuple[KeySection, np.ndarray]] = []
+    for section, p in zip(sections, np.asarray(section_probabilities, dtype=float)):
+        tonic, minor = parse_key(section.label)
+        k = tonic + 12 * minor
+        total = p.sum()
+        p = p / total if total > 0 else p
+        heard = total > 0 and p[k] > p[g] and p[k] > _NETWORK_CHANCE
+        confirmed = heard or (total > 0 and _relative_keys(k, g))
+        label = section.label if k == g or confirmed else global_key
+        if kept and kept[-1][0].label == label:
+            prev, prev_p = kept[-1]
+            weight = (prev.end - prev.start, section.end - section.start)
+            merged_p = (weight[0] * prev_p + weight[1] * p) / max(sum(weight), 1e-9)
+            kept[-1] = (KeySection(prev.start, section.end, label, 0.0), merged_p)
+        else:
+            kept.append((KeySection(section.start, section.end, label, 0.0), p))
+    if len(kept) < 2:
+        return [KeySection(0.0, float(duration), global_key, 1.0)]
+    out = []
+    for section, p in kept:
+        chords = [(max(s, section.start), min(e, section.end), lab) for s, e, lab in chord_segments
+                  if min(e, section.end) > max(s, section.start)]
+        estimate = estimate_key(p, chords)
+        tonic, minor = parse_key(section.label)
+        share = estimate.probabilities[tonic + 12 * minor] if p.sum() > 0 else 0.0
+        out.append(KeySection(section.start, section.end, section.label, round(float(share), 4)))
+    return out

@@ -132,6 +132,18 @@ class ModelRegistry:
         """Deep chroma vectors, shape ``(frames, 12)`` from C to B, 10 fps."""
         return Activations(np.asarray(self._run("chroma", samples), dtype=np.float32), 10.0)
 
+    def span_key_probabilities(self, samples: np.ndarray,
+                               spans_s: list[tuple[float, float]]) -> np.ndarray:
+        """``key_probabilities`` of each ``(start, end)`` span (s) of ``samples`` (at
+        ``NETWORK_SR``) on its own, shape ``(spans, 24)``, madmom's key order. The key
+        network averages over time, so it answers for any stretch of audio."""
+        out = np.zeros((len(spans_s), 24))
+        for i, (start, end) in enumerate(spans_s):
+            a, b = max(int(start * NETWORK_SR), 0), min(int(end * NETWORK_SR), len(samples))
+            if b - a >= NETWORK_SR:  # the network needs a second or more
+                out[i] = self.key_probabilities(samples[a:b])
+        return out
+
     def key_and_chroma(self, samples: np.ndarray) -> tuple[np.ndarray, Activations]:
         """``key_probabilities`` and ``deep_chroma`` together (a registry may share their
         front end)."""
