@@ -173,3 +173,76 @@ def test_one_key_section_carries_the_global_keys_confidence():
     assert [(s.start, s.end, s.label) for s in h.key_sections] == [(0.0, 16.0, h.key.label)]
     assert h.key_sections[0].confidence == pytest.approx(h.key.confidence, abs=1e-4)
     assert h.key_sections[0].confidence < 1.0
+
+
+def _probabilities(**keys):
+    """24 key probabilities (chromatic order): the named keys, the rest spread evenly."""
+    from songmap.harmony.notation import parse_key
+
+    p = np.zeros(24)
+    for label, value in keys.items():
+        tonic, minor = parse_key(label.replace("_", " "))
+        p[tonic + 12 * minor] = value
+    rest = 1.0 - p.sum()
+    p[p == 0] = rest / np.count_nonzero(p == 0)
+    return p
+
+
+def test_a_key_section_needs_the_network_to_hear_its_key():
+    from songmap.harmony.key import confirm_key_sections, track_key_sections
+
+    segs, bars, duration = _song([("C major", 16), ("D major", 16)])
+    sections = track_key_sections(segs, bars, duration=duration, global_key="C major")
+    assert [s.label for s in sections] == ["C major", "D major"]
+    agree = np.array([_probabilities(C_major=0.8), _probabilities(D_major=0.6, C_major=0.1)])
+    kept = confirm_key_sections(sections, agree, segs, global_key="C major", duration=duration)
+    assert [(s.start, s.label) for s in kept] == [(0.0, "C major"), (sections[1].start, "D major")]
+    assert all(0.5 < s.confidence <= 1.0 for s in kept)
+    # the network prefers the global key there, or hears the section's key no more than
+    # chance: one key, the global one, over the whole song
+    for second in (_probabilities(D_major=0.2, C_major=0.5),
+                   _probabilities(D_major=0.03, C_major=0.01, G_major=0.9)):
+        one = confirm_key_sections(sections, np.array([agree[0], second]), segs,
+                                   global_key="C major", duration=duration)
+        assert [(s.start, s.end, s.label) for s in one] == [(0.0, duration, "C major")]
+    # no network answer (too short, or no audio): no key change either
+    none = confirm_key_sections(sections, np.zeros((2, 24)), segs, global_key="C major",
+                                duration=duration)
+    assert [s.label for s in none] == ["C major"]
+
+
+def test_a_relative_key_section_is_left_to_the_chords():
+    from songmap.harmony.key import KeySection, confirm_key_sections
+
+    sections = [KeySection(0.0, 32.0, "C major", 1.0), KeySection(32.0, 64.0, "A minor", 1.0)]
+    p = np.array([_probabilities(C_major=0.8), _probabilities(C_major=0.7, A_minor=0.2)])
+    kept = confirm_key_sections(sections, p, [], global_key="C major", duration=64.0)
+    assert [s.label for s in kept] == ["C major", "A minor"]
+
+
+def test_analysis_keeps_a_key_section_only_where_the_network_confirms_it():
+    from songmap.harmony.analysis import analyze_harmony
+
+    labels = ["C:maj", "F:maj", "G:maj", "C:maj"] * 4 + ["D:maj", "G:maj", "A:maj", "D:maj"] * 4
+    chroma = chroma_of([lab for lab in labels for _ in range(2)])  # a chord per 2 s bar
+    beats = np.arange(32 * 4) * 0.5
+    positions = (np.arange(len(beats)) % 4) + 1
+    p = _probabilities(C_major=0.6, D_major=0.3)
+    spans_asked = []
+
+    def network(spans):
+        spans_asked.extend(spans)
+        return np.array([_probabilities(C_major=0.9) if a < 30 else _probabilities(D_major=0.9)
+                         for a, _ in spans])
+
+    h = analyze_harmony(chroma, p, beats, positions, duration=64.0,
+                        span_key_probabilities=network)
+    assert h.key.label in ("C major", "D major")
+    assert [s.label for s in h.key_sections] == ["C major", "D major"]
+    assert len(spans_asked) == 2
+    unheard = analyze_harmony(chroma, p, beats, positions, duration=64.0,
+                              span_key_probabilities=lambda spans: np.array(
+                                  [_probabilities(G_major=0.9)] * len(spans)))
+    assert [s.label for s in unheard.key_sections] == [h.key.label]
+    assert [s.label for s in analyze_harmony(chroma, p, beats, positions,
+                                             duration=64.0).key_sections] == [h.key.label]
