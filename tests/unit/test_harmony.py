@@ -246,3 +246,19 @@ def test_analysis_keeps_a_key_section_only_where_the_network_confirms_it():
     assert [s.label for s in unheard.key_sections] == [h.key.label]
     assert [s.label for s in analyze_harmony(chroma, p, beats, positions,
                                              duration=64.0).key_sections] == [h.key.label]
+
+
+def test_a_major_chord_without_its_tonic_is_no_dominant():
+    from songmap.harmony.key import chord_key_evidence
+
+    def key_of(segments):
+        e = chord_key_evidence(segments)
+        return int(np.argmax(e))
+
+    # A major most of the time with Bb and F (A Phrygian dominant): not D minor, whose
+    # tonic chord never sounds
+    vamp = [(0, 8, "A:maj"), (8, 10, "Bb:maj"), (10, 12, "F:maj"), (12, 20, "A:maj")]
+    assert key_of(vamp) != 12 + 2
+    # with its tonic the raised dominant belongs to the minor key
+    cadence = [(0, 4, "D:min"), (4, 6, "G:min"), (6, 8, "A:maj"), (8, 12, "D:min")]
+    assert key_of(cadence) == 12 + 2

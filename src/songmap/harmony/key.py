@@ -50,8 +50,9 @@ def chord_key_evidence(segments: list[tuple[float, float, str]]) -> np.ndarray:
     """Score of each of the 24 keys (chromatic order) from a chord sequence.
 
     Per key: 4 x the share of chord time whose notes all lie in the key's scale (a
-    minor key's major dominant included) + 2 x the share of time on the tonic chord (right mode) + 1 if the last chord is the
-    tonic + 0.5 if the first one is. Music-theory weights, not fitted.
+    minor key's major dominant included, for no longer than its tonic chord sounds) + 2 x
+    the share of time on the tonic chord (right mode) + 1 if the last chord is the tonic
+    + 0.5 if the first one is. Music-theory weights, not fitted.
     """
     from songmap.harmony.notation import pitch_class
 
@@ -76,8 +77,15 @@ def chord_key_evidence(segments: list[tuple[float, float, str]]) -> np.ndarray:
         def is_tonic(root: int, quality: str) -> bool:
             return root == tonic and quality.startswith("min") == minor
 
-        diatonic = sum(d for d, r, q in chords if _in_key(r, q, tonic, minor, scale))
+        in_scale = sum(d for d, r, q in chords if _in_key(r, q, tonic, minor, scale))
         on_tonic = sum(d for d, r, q in chords if is_tonic(r, q))
+        # A minor key's major V is a dominant only where it has a tonic to resolve to: its
+        # time counts as in the key up to the tonic chord's time. Uncapped, the song's most
+        # common major chord made the key a fifth below it whose tonic is never played
+        # (real tracks r06 F major -> Bb minor, r18 A major/minor -> D minor).
+        raised_v = sum(d for d, r, q in chords if _in_key(r, q, tonic, minor, scale)
+                       and not _in_key(r, q, tonic, False, scale))
+        diatonic = in_scale - raised_v + min(raised_v, on_tonic)
         score[k] = (4 * diatonic / total + 2 * on_tonic / total
                     + 1.0 * is_tonic(chords[-1][1], chords[-1][2])
                     + 0.5 * is_tonic(chords[0][1], chords[0][2]))
