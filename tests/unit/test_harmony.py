@@ -263,3 +263,22 @@ def test_a_major_chord_without_its_tonic_is_no_dominant():
     # with its tonic the raised dominant belongs to the minor key
     cadence = [(0, 4, "D:min"), (4, 6, "G:min"), (6, 8, "A:maj"), (8, 12, "D:min")]
     assert key_of(cadence) == 12 + 2
+
+
+def test_a_min7_whose_root_is_not_heard_is_its_relative_major():
+    from songmap.harmony.chords import ChordSegment, relabel_rootless_min7, rootless_min7
+
+    db_major_with_a_little_bb = np.zeros(12)
+    db_major_with_a_little_bb[[1, 5, 8]] = 1.0  # Db F Ab
+    db_major_with_a_little_bb[10] = 0.3  # Bb
+    bb_min7 = np.zeros(12)
+    bb_min7[[10, 1, 5, 8]] = [0.9, 1.0, 0.9, 0.8]
+    assert rootless_min7(db_major_with_a_little_bb, 10)
+    assert not rootless_min7(bb_min7, 10)
+    chroma = Activations(np.vstack([np.tile(db_major_with_a_little_bb, (20, 1)),
+                                    np.tile(bb_min7, (20, 1))]).astype(np.float32), 10.0)
+    segs = [ChordSegment(0.0, 1.0, "C#:maj", 0.8), ChordSegment(1.0, 2.0, "Bb:min7", 0.6),
+            ChordSegment(2.0, 4.0, "Bb:min7", 0.7)]
+    out = relabel_rootless_min7(segs, chroma)
+    assert [(s.start, s.end, s.label) for s in out] == [(0.0, 2.0, "C#:maj"), (2.0, 4.0, "Bb:min7")]
+    assert out[0].confidence == pytest.approx(0.7)

@@ -3,8 +3,9 @@
 The chords are decoded with the key network's key as their prior; the key is then chosen
 from the network and those chords together (``estimate_key``), the chords decoded again if
 that changed the key, and key sections found from the chords (``track_key_sections``).
-Where the song changes key the chords are decoded once more with each section's key as
-their prior.
+Where the song changes key (sections the key network confirms on their own audio) the
+chords are decoded once more with each section's key as their prior. Last, min7 chords
+whose root is not heard become the major triad on their third.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from songmap.harmony.chords import ChordSegment, recognize_chords
+from songmap.harmony.chords import ChordSegment, recognize_chords, relabel_rootless_min7
 from songmap.harmony.key import (
     KeyEstimate,
     KeySection,
@@ -85,7 +86,12 @@ def analyze_harmony(
         chords = decode(key.label, sections)
     elif sections:  # the song's one key: as sure as the global key is
         sections = [KeySection(0.0, duration, key.label, round(key.confidence, 4))]
-    return Harmony(chords, key, sections)
+    # last, on the decided chords: a min7 whose root is not heard over its whole segment
+    # is the major triad on its third. The keys were chosen on the decoder's reading; as
+    # both readings lie in the same scales, only the tonic credit could move, and on dev
+    # that moved one song to its relative key (key .975 -> .957) where both readings
+    # were wrong.
+    return Harmony(relabel_rootless_min7(chords, chroma), key, sections)
 
 
 def key_at(sections: list[KeySection], time: float, default: str) -> str:

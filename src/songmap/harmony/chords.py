@@ -18,10 +18,11 @@ The vocabulary beyond the plain triads has to be earned by the chroma of each se
 - the prior odds are how often each quality occurs in annotated pop music
   (``QUALITY_SHARE``), not in the synthetic dev songs, which use sevenths by design.
 
-Not done: a min7 read where a major triad sounds with its sixth (``Bb:min7`` over Db
-major) passes when the sixth is loud enough, since its seventh (Ab) sounds. Testing the
-min7's root as well removes that reading but, on the synthetic sets, also turns real
-min7 chords with a quiet root into their relative major (dev majmin -0.012).
+A min7 read where a major triad sounds with its sixth (``Bb:min7`` over Db major) passes
+the seventh test, since its seventh (Ab) sounds. Its root is tested too, once the chords
+are decoded (``relabel_rootless_min7``), on the chroma of the whole chord segment: per
+beat the test also turned real min7 chords with a quiet root on some beats into their
+relative major (dev majmin -0.012).
 """
 
 from __future__ import annotations
@@ -297,6 +298,52 @@ def recognize_chords(
             )
             start = i
     return segments
+
+
+def rootless_min7(mean_chroma: np.ndarray, root: int) -> bool:
+    """Whether a min7 chord on ``root`` (pitch class) is better read as the major triad on
+    its third, from the chroma averaged over the whole chord segment (``(12,)``).
+
+    ``Bb:min7`` (Bb Db F Ab) holds the whole Db major triad, so the seventh test that
+    earned it (Ab above Bb minor) cannot tell it from Db major with a little Bb in the
+    mix. The question is whether the root sounds: its log-odds of sounding (against the
+    other three tones' level and the non-chord tones') must beat the prior odds of a
+    major triad over a min7 (``QUALITY_SHARE``), and the root must not be the weakest of
+    Over a whole segment (a bar or more) rather than a beat, so that a real min7 whose
+    root dips on some beats keeps it.
+    """
+    x = mean_chroma / max(float(mean_chroma.max()), 1e-9)
+    tones = [(root + i) % 12 for i in _QUALITIES["min7"]]
+    others = [p for p in range(12) if p not in tones]
+    on, off = x[tones[1:]].mean(), x[others].mean()
+    spread = np.sqrt((x[others].var() * len(others) + x[tones].var() * len(tones))
+                     / (len(others) + len(tones)))
+    odds = tone_log_odds(x[root], on, off, max(float(spread), _MIN_SPREAD))
+    return bool(odds < np.log(QUALITY_SHARE["maj"] / QUALITY_SHARE["min7"]))
+
+
+def relabel_rootless_min7(segments: list[ChordSegment],
+                          chroma: Activations) -> list[ChordSegment]:
+    """Each min7 segment whose root does not sound (``rootless_min7``) relabelled as the
+    major triad on its third; neighbours that then share a label are joined."""
+    out: list[ChordSegment] = []
+    for seg in segments:
+        label = seg.label
+        root_name, _, quality = label.partition(":")
+        if quality == "min7":
+            root = PITCH_NAMES.index(root_name)
+            mean = segment_means(chroma, np.array([seg.start, seg.end]))[0]
+            if rootless_min7(mean, root):
+                label = _upper_triad(root, "min7") or label
+        if out and out[-1].label == label:
+            prev = out[-1]
+            span = seg.end - prev.start
+            conf = ((prev.end - prev.start) * prev.confidence
+                    + (seg.end - seg.start) * seg.confidence) / max(span, 1e-9)
+            out[-1] = ChordSegment(prev.start, seg.end, label, conf)
+        else:
+            out.append(ChordSegment(seg.start, seg.end, label, seg.confidence))
+    return out
 
 
 def bar_chords(
