@@ -76,7 +76,7 @@ def real_row(result, fast) -> dict:
         "power": sum(e - s for s, e, lab in voiced if quality(lab) == "5") / total,
         "distinct": len({lab for *_, lab in voiced}),
         "key": result.key.label, "key_fast": fast.key.label,
-        "key_sections": [[k.start, k.end, k.key] for k in result.key_segments],
+        "key_sections": [[k.start, k.end, k.key, k.confidence] for k in result.key_segments],
     }
     if result.key.label != "N":
         tonic, minor = parse_key(result.key.label)
@@ -127,6 +127,9 @@ def run_real(args: argparse.Namespace) -> int:
               f"labels {r['distinct']:2d} key {r['key']:9s} diatonic {r.get('diatonic', 0):.2f} "
               f"tonic {r.get('tonic', 0):.2f} sections {len(r['key_sections'])} "
               f"stable {r['stable']:.2f}/{r['stable_shift']:.2f}", file=sys.stderr)
+        if len(r["key_sections"]) > 1:
+            print("    " + ", ".join(f"{key} {end - start:.0f} s ({conf:.2f})"
+                                      for start, end, key, conf in r["key_sections"]), file=sys.stderr)
     keys = ("sevenths", "power", "distinct", "diatonic", "tonic", "stable", "stable_shift")
     print("| tracks | " + " | ".join(keys) + " | same key at +2 % | tracks with 2+ key sections |")
     print("|---" * (len(keys) + 3) + "|")
