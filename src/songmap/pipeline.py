@@ -22,6 +22,7 @@ from songmap.harmony.chords import ChordSegment, recognize_chords
 from songmap.harmony.key import estimate_key, madmom_key_order_to_chromatic
 from songmap.harmony.notation import camelot, open_key
 from songmap.models.registry import Activations, ModelRegistry, get_registry
+from songmap.netcache import NetworkCache, audio_key
 from songmap.onsets import (
     detect_onsets,
     loudness_curve,
@@ -31,6 +32,8 @@ from songmap.onsets import (
 )
 from songmap.rhythm.beats import beat_probability, sample_at, track_beats
 from songmap.rhythm.meter import downbeat_probability, track_bars
+from songmap.rhythm.overrides import fixed_meter_grid, rephase_bars
+from songmap.rhythm.steadiness import assess_grid
 from songmap.rhythm.tempo import estimate_tempo
 from songmap.schema import (
     AnalysisResult,
@@ -146,10 +149,20 @@ class Analyzer:
     """Runs the whole analysis. Thread-safe; share one per process."""
 
     def __init__(
-        self, settings: AnalysisSettings | None = None, registry: ModelRegistry | None = None
+        self, settings: AnalysisSettings | None = None, registry: ModelRegistry | None = None,
+        network_cache: NetworkCache | None = None,
     ) -> None:
         self.settings = settings or AnalysisSettings()
         self.registry = registry or get_registry(self.settings.threads)
+        #: the networks' outputs of recent signals: a re-analysis with an override is quick
+        self.network_cache = network_cache if network_cache is not None else NetworkCache()
+
+    def with_settings(self, **changes: object) -> "Analyzer":
+        """An Analyzer with some settings changed (e.g. the overrides ``bpm``,
+        ``time_signature``, ``first_downbeat_s``) sharing this one's models and network
+        cache. ``pydantic.ValidationError`` for a bad value."""
+        settings = AnalysisSettings.model_validate({**self.settings.model_dump(), **changes})
+        return Analyzer(settings, self.registry, self.network_cache)
 
     def analyze(
         self, path: str | os.PathLike[str], *, filename: str | None = None,
@@ -245,7 +258,11 @@ class Analyzer:
             if silent:
                 notes.append("the recording is digital silence: no beats, bars, key or chords")
             elif networks is None:
-                networks = self.run_networks(audio, timer, pool=pool)
+                key = audio_key(audio)
+                networks = self.network_cache.get(key)
+                if networks is None:
+                    networks = self.run_networks(audio, timer, pool=pool)
+                    self.network_cache.put(key, networks)
             if long_input and not silent:  # beside beat tracking, after the networks' memory
                 onsets_job = pool.submit(self._onsets, audio, timer)
             return self._decide(audio, networks, onsets_job, notes, filename, timer, t0)
@@ -262,24 +279,40 @@ class Analyzer:
         env = loudness = Activations(np.zeros(0, np.float32), 100.0)
         segments: list[ChordSegment] = []
         key_info = KeyInfo(label="N", confidence=0.0)
+        grid_assessment = None
         if networks is not None:
             act = networks.beats
             b, d = act.values[:, 0], act.values[:, 1]
+            min_bpm, max_bpm = s.beat_tempo_range()  # narrowed by a BPM override
             with timer.stage("beat_tracking"):
                 # beats while the onsets stage may still run; bars need its envelope
-                tracked = track_beats(act, min_bpm=s.min_bpm, max_bpm=s.max_bpm)
+                tracked = track_beats(act, min_bpm=min_bpm, max_bpm=max_bpm)
             if onsets_job is not None:
                 env, onset_times, loudness = onsets_job.result()
             with timer.stage("bars"):
-                grid = track_bars(act, meters=s.meters, min_bpm=s.min_bpm, max_bpm=s.max_bpm,
-                                  chroma=networks.chroma, onset_envelope=env,
-                                  loudness=loudness, tracked=tracked)
+                if s.time_signature is not None:  # override: the user's meter
+                    grid = fixed_meter_grid(act, tracked, time_signature=s.time_signature,
+                                            min_bpm=s.min_bpm, chroma=networks.chroma,
+                                            loudness=loudness)
+                else:
+                    grid = track_bars(act, meters=s.meters, min_bpm=min_bpm, max_bpm=max_bpm,
+                                      chroma=networks.chroma, onset_envelope=env,
+                                      loudness=loudness, tracked=tracked)
                 beat_times, positions = grid.beat_times, grid.positions
                 bpb, meter_label, meter_conf = grid.beats_per_bar, grid.label, grid.confidence
                 keep = (beat_times >= 0) & (beat_times <= audio.duration)
                 beat_times, positions = beat_times[keep], positions[keep]
+                if s.first_downbeat_s is not None:  # override: the user's bar phase
+                    positions = rephase_bars(beat_times, positions, beats_per_bar=bpb,
+                                             first_downbeat_s=s.first_downbeat_s)
                 beat_conf = sample_at(beat_probability(act), beat_times, act.fps)
                 down_conf = downbeat_probability(beat_times, b, d, act.fps)
+                # how far the music carries this grid: "no steady beat" is an answer
+                grid_assessment = assess_grid(
+                    beat_times=beat_times, beat_activation=beat_probability(act), fps=act.fps, music=music_span(loudness, beat_times, audio.duration),
+                    meter_confidence=meter_conf, onset_envelope=env.values,
+                    onset_fps=env.fps, meter_fixed=s.time_signature is not None)
+                meter_conf = grid_assessment.meter_confidence
             if len(beat_times) < 2:
                 notes.append("no steady beat was found")
             with timer.stage("chords"):
@@ -322,6 +355,11 @@ class Analyzer:
                 beat_times, bar_tempi=timeline.bar_tempi,
                 beat_activation=beat_probability(networks.beats) if networks else None,
             )
+        tempo_conf = tempo.confidence
+        grid_conf = None
+        if grid_assessment is not None:
+            tempo_conf = grid_assessment.tempo_confidence(tempo.confidence)
+            grid_conf = round(grid_assessment.grid_confidence(tempo_conf), 4)
         bars = timeline.downbeats
         chords = timeline.chords
         changes = sum(1 for a, c in zip(chords, chords[1:]) if a.chord != c.chord)
@@ -333,7 +371,7 @@ class Analyzer:
             audio=AudioInfo(duration=round(audio.duration, 4), sample_rate=audio.source_sr,
                             channels=audio.channels, decoder=audio.decoder),
             tempo=TempoInfo(
-                bpm=round(tempo.bpm, 2), confidence=round(tempo.confidence, 4),
+                bpm=round(tempo.bpm, 2), confidence=round(tempo_conf, 4),
                 alternative_bpm=None if tempo.alternative_bpm is None else round(tempo.alternative_bpm, 2),
                 alternative_confidence=None if tempo.alternative_confidence is None
                 else round(tempo.alternative_confidence, 4),
@@ -342,6 +380,7 @@ class Analyzer:
             tempo_curve=[(bar.timestamp, bar.tempo) for bar in bars],
             time_signature=TimeSignature(beats_per_bar=bpb, label=meter_label,
                                          confidence=round(meter_conf, 4)),
+            grid_confidence=grid_conf,
             key=key_info,
             downbeat_timeline=bars,
             total_bars=len(bars),

@@ -21,6 +21,9 @@ def _analysis_args(p: argparse.ArgumentParser) -> None:
                    help="refuse longer audio (default 3 hours)")
     p.add_argument("--vocabulary", choices=["majmin", "sevenths"], help="chord labels")
     p.add_argument("--threads", type=int, help="network runtime threads (default 2)")
+    from songmap.cli.main import add_override_options
+
+    add_override_options(p)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -50,29 +50,89 @@ def _settings_from(args: argparse.Namespace):  # noqa: ANN202 - AnalysisSettings
         values["threads"] = args.threads
     if getattr(args, "descriptors", False):
         values["descriptors"] = True
+    for option, field in _OVERRIDE_OPTIONS.items():
+        if getattr(args, field, None) is not None:
+            values[field] = getattr(args, field)
     try:
         return AnalysisSettings(**values)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise errors.InvalidParameterError(
-            f"invalid setting {'.'.join(map(str, first['loc']))}: {first['msg']}"
-        ) from None
+        field = str(first["loc"][0]) if first["loc"] else ""
+        what = next((o for o, f in _OVERRIDE_OPTIONS.items() if f == field), None)
+        where = what or f"setting {'.'.join(map(str, first['loc']))}"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise errors.InvalidParameterError(f"invalid {where}: {message}") from None
+
+
+#: The grid overrides: command-line option -> AnalysisSettings field.
+_OVERRIDE_OPTIONS = {"--bpm": "bpm", "--time-signature": "time_signature",
+                     "--first-downbeat": "first_downbeat_s"}
+
+
+def add_override_options(p: argparse.ArgumentParser) -> None:
+    """``--bpm``, ``--time-signature``, ``--first-downbeat``: fix the grid as a DJ would."""
+    group = p.add_argument_group(
+        "grid overrides", "what you know about the track; songmap follows it instead of guessing")
+    group.add_argument("--bpm", metavar="BPM|LOW-HIGH",
+                       help="tempo of the beat: a value (followed within 5 %%, e.g. 128) "
+                            "or a range (e.g. 120-130)")
+    group.add_argument("--time-signature", metavar="N/D",
+                       help="meter of every bar, e.g. 4/4, 3/4, 6/8, 7/4")
+    group.add_argument("--first-downbeat", dest="first_downbeat_s", type=float,
+                       metavar="SECONDS", help="a downbeat: the beat nearest this time is beat 1")
+
+
+#: Below this confidence an answer is shown as uncertain, below the second as a guess.
+_SURE, _GUESS = 0.75, 0.5
+
+
+def _hedge(confidence: float | None, *, what: str) -> str:
+    """A few words on how far to trust an answer with this confidence (0..1)."""
+    if confidence is None:
+        return ""
+    if confidence >= _SURE:
+        return f"  (confidence {confidence:.2f})"
+    if confidence >= _GUESS:
+        return f"  (uncertain {what}: confidence {confidence:.2f})"
+    return f"  (a guess: {what} unclear, confidence {confidence:.2f})"
 
 
 def format_summary(result) -> str:  # noqa: ANN001 - AnalysisResult
-    """A few readable lines for a terminal."""
+    """A few readable lines for a terminal, saying where the answer is uncertain."""
     r = result
+    tempo = f"  tempo      {r.tempo.bpm:.1f} BPM"
+    if r.tempo.alternative_bpm:
+        tempo += f"  (or {r.tempo.alternative_bpm:.1f})"
+    if r.total_beats >= 2:
+        tempo += _hedge(r.tempo.confidence, what="no steady beat")
+    else:
+        tempo = "  tempo      none: no steady beat was found"
+    meter = (f"  meter      {r.time_signature.label}  ({r.time_signature.beats_per_bar} beats "
+             f"per bar)")
+    if r.total_beats >= 2:
+        meter += _hedge(r.time_signature.confidence, what="the bars")
+    key = f"  key        {r.key.label}"
+    if r.key.camelot:
+        key += f"  Camelot {r.key.camelot}  Open Key {r.key.open_key}"
+    if r.key.label != "N":
+        key += _hedge(r.key.confidence, what="the key")
+        if r.key.runner_up:
+            key += f"; runner-up {r.key.runner_up} ({r.key.runner_up_confidence or 0.0:.2f})"
     lines = [
         f"{r.filename}  ({r.audio.duration:.1f} s, {r.audio.sample_rate} Hz, "
         f"{r.audio.channels} ch)",
-        f"  tempo      {r.tempo.bpm:.1f} BPM"
-        + (f"  (alt {r.tempo.alternative_bpm:.1f})" if r.tempo.alternative_bpm else ""),
-        f"  meter      {r.time_signature.label}  ({r.time_signature.beats_per_bar} beats per bar)",
-        f"  key        {r.key.label}"
-        + (f"  Camelot {r.key.camelot}  Open Key {r.key.open_key}" if r.key.camelot else ""),
+        tempo,
+        meter,
+        key,
         f"  bars       {r.total_bars}  (avg {r.average_bar_duration:.2f} s)   beats {r.total_beats}"
         f"   transient accuracy {r.transient_accuracy:.2f}",
     ]
+    if r.grid_confidence is not None and r.total_beats >= 2:
+        lines.append(f"  grid       " + _grid_words(r.grid_confidence))
+    overrides = {k: v for k, v in r.provenance.settings.items()
+                 if k in ("bpm", "time_signature", "first_downbeat_s") and v is not None}
+    if overrides:
+        lines.append("  overrides  " + ", ".join(_override_text(k, v) for k, v in overrides.items()))
     if r.chord_progression:
         shown = []
         for bar in r.chord_progression[:16]:
@@ -84,6 +144,25 @@ def format_summary(result) -> str:  # noqa: ANN001 - AnalysisResult
     pm = r.performance_metrics
     lines.append(f"  analysed in {pm.analysis_time:.2f} s ({pm.realtime_factor:.0f}x real time)")
     return "\n".join(lines)
+
+
+def _grid_words(confidence: float) -> str:
+    if confidence >= _SURE:
+        return f"steady beat and bars (confidence {confidence:.2f})"
+    if confidence >= _GUESS:
+        return (f"partly steady (confidence {confidence:.2f}): check the beats and bars; "
+                "--bpm, --time-signature and --first-downbeat fix them")
+    return (f"no steady beat (confidence {confidence:.2f}): free time, rubato or no "
+            "pulse; the beats and bars are a guess")
+
+
+def _override_text(field: str, value: object) -> str:
+    if field == "bpm" and isinstance(value, (list, tuple)):
+        lo, hi = value
+        return f"--bpm {lo:g}" if lo == hi else f"--bpm {lo:g}-{hi:g}"
+    if field == "first_downbeat_s":
+        return f"--first-downbeat {value}"
+    return f"--time-signature {value}"
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -191,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "csv, jsonl, png, ...; repeat or comma-separate)")
     p.add_argument("--descriptors", action="store_true",
                    help="also measure loudness (LUFS, LRA, true peak) and track descriptors")
+    add_override_options(p)
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("example", help="print (or copy) the bundled example recording")
