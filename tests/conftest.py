@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +13,12 @@ import pytest
 import soundfile as sf
 
 from songmap.examples import Song, example_path, render_song
+
+# The CLI keeps the networks' outputs under the user's cache folder; the tests' runs
+# (and the CLI subprocesses they start) keep theirs in a temporary one.
+if "SONGMAP_CACHE_DIR" not in os.environ:
+    os.environ["SONGMAP_CACHE_DIR"] = tempfile.mkdtemp(prefix="songmap-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["SONGMAP_CACHE_DIR"], True)
 
 
 @pytest.fixture(scope="session")

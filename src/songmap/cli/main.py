@@ -178,7 +178,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     settings = _settings_from(args)
     if args.timeout is not None and args.timeout <= 0:
         raise errors.InvalidParameterError("--timeout must be a positive number of seconds")
-    analyzer = Analyzer(settings)
+    from songmap.netcache import NetworkCache, default_cache_dir
+
+    # networks' outputs kept on disk: analysing the file again with an override is quick
+    analyzer = Analyzer(settings, network_cache=NetworkCache(directory=default_cache_dir()))
     if args.max_memory:
         # load what every analysis needs first: the cap is for the analysis itself
         import av  # noqa: F401
