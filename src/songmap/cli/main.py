@@ -82,19 +82,23 @@ def add_override_options(p: argparse.ArgumentParser) -> None:
                        metavar="SECONDS", help="a downbeat: the beat nearest this time is beat 1")
 
 
-#: Below this confidence an answer is shown as uncertain, below the second as a guess.
+#: Tempo and meter: below the first confidence an answer is shown as uncertain, below
+#: the second as a guess (the confidences are shares of the music that carries them).
 _SURE, _GUESS = 0.75, 0.5
+#: Key: the key network's softmax over 24 keys spreads thinner (dev set: right keys at
+#: 0.53-0.97), so a key is uncertain below this or when the runner-up has half its
+#: confidence, and a guess below ``_KEY_GUESS``.
+_KEY_SURE, _KEY_GUESS = 0.5, 0.25
 
 
-def _hedge(confidence: float | None, *, what: str) -> str:
-    """A few words on how far to trust an answer with this confidence (0..1)."""
-    if confidence is None:
-        return ""
-    if confidence >= _SURE:
-        return f"  (confidence {confidence:.2f})"
-    if confidence >= _GUESS:
-        return f"  (uncertain {what}: confidence {confidence:.2f})"
-    return f"  (a guess: {what} unclear, confidence {confidence:.2f})"
+def _hedge(confidence: float, *, sure: float, guess: float, uncertain_words: str,
+           guess_words: str, close_call: bool = False) -> str:
+    """The confidence (0..1) in words: nothing added when sure."""
+    if confidence < guess:
+        return f"  ({guess_words}: confidence {confidence:.2f})"
+    if confidence < sure or close_call:
+        return f"  ({uncertain_words}: confidence {confidence:.2f})"
+    return f"  (confidence {confidence:.2f})"
 
 
 def format_summary(result) -> str:  # noqa: ANN001 - AnalysisResult
@@ -104,20 +108,26 @@ def format_summary(result) -> str:  # noqa: ANN001 - AnalysisResult
     if r.tempo.alternative_bpm:
         tempo += f"  (or {r.tempo.alternative_bpm:.1f})"
     if r.total_beats >= 2:
-        tempo += _hedge(r.tempo.confidence, what="no steady beat")
+        tempo += _hedge(r.tempo.confidence, sure=_SURE, guess=_GUESS,
+                        uncertain_words="uncertain: the beat is weak in places",
+                        guess_words="a guess: no steady beat")
     else:
         tempo = "  tempo      none: no steady beat was found"
     meter = (f"  meter      {r.time_signature.label}  ({r.time_signature.beats_per_bar} beats "
              f"per bar)")
     if r.total_beats >= 2:
-        meter += _hedge(r.time_signature.confidence, what="the bars")
+        meter += _hedge(r.time_signature.confidence, sure=_SURE, guess=_GUESS,
+                        uncertain_words="uncertain", guess_words="a guess: bars unclear")
     key = f"  key        {r.key.label}"
     if r.key.camelot:
         key += f"  Camelot {r.key.camelot}  Open Key {r.key.open_key}"
     if r.key.label != "N":
-        key += _hedge(r.key.confidence, what="the key")
+        runner = r.key.runner_up_confidence or 0.0
+        key += _hedge(r.key.confidence, sure=_KEY_SURE, guess=_KEY_GUESS,
+                      uncertain_words="uncertain", guess_words="a guess",
+                      close_call=bool(r.key.runner_up) and 2 * runner > r.key.confidence)
         if r.key.runner_up:
-            key += f"; runner-up {r.key.runner_up} ({r.key.runner_up_confidence or 0.0:.2f})"
+            key += f"; runner-up {r.key.runner_up} ({runner:.2f})"
     lines = [
         f"{r.filename}  ({r.audio.duration:.1f} s, {r.audio.sample_rate} Hz, "
         f"{r.audio.channels} ch)",
@@ -149,9 +159,12 @@ def format_summary(result) -> str:  # noqa: ANN001 - AnalysisResult
 def _grid_words(confidence: float) -> str:
     if confidence >= _SURE:
         return f"steady beat and bars (confidence {confidence:.2f})"
+    fix = "--bpm, --time-signature and --first-downbeat fix them"
     if confidence >= _GUESS:
-        return (f"partly steady (confidence {confidence:.2f}): check the beats and bars; "
-                "--bpm, --time-signature and --first-downbeat fix them")
+        return f"partly steady (confidence {confidence:.2f}): check the beats and bars; {fix}"
+    if confidence >= _KEY_GUESS:
+        return (f"weak or unsteady beat (confidence {confidence:.2f}): the beats and bars "
+                f"are partly a guess; {fix}")
     return (f"no steady beat (confidence {confidence:.2f}): free time, rubato or no "
             "pulse; the beats and bars are a guess")
 
