@@ -30,8 +30,8 @@ def parse_bpm(value: Any) -> tuple[float, float] | None:
     Raises ``ValueError`` naming the accepted forms for anything else."""
     if value is None:
         return None
-    if isinstance(value, bool):
-        raise ValueError("bpm must be a number like 128 or a range like 120-130")
+    if isinstance(value, bool):  # ValueError: pydantic reports it as a validation error
+        raise ValueError("bpm must be a number like 128 or a range like 120-130")  # noqa: TRY004
     if isinstance(value, (int, float)):
         lo = hi = float(value)
     elif isinstance(value, str):
@@ -125,7 +125,7 @@ class AnalysisSettings(BaseModel):
         return f"{num}/{den}"
 
     @model_validator(mode="after")
-    def _check_tempo_range(self) -> "AnalysisSettings":
+    def _check_tempo_range(self) -> AnalysisSettings:
         if self.min_bpm >= self.max_bpm:
             raise ValueError(f"min_bpm {self.min_bpm:g} must be below max_bpm {self.max_bpm:g}")
         return self

@@ -309,7 +309,8 @@ class Analyzer:
                 down_conf = downbeat_probability(beat_times, b, d, act.fps)
                 # how far the music carries this grid: "no steady beat" is an answer
                 grid_assessment = assess_grid(
-                    beat_times=beat_times, beat_activation=beat_probability(act), fps=act.fps, music=music_span(loudness, beat_times, audio.duration),
+                    beat_times=beat_times, beat_activation=beat_probability(act), fps=act.fps,
+                    music=music_span(loudness, beat_times, audio.duration),
                     meter_confidence=meter_conf, onset_envelope=env.values,
                     onset_fps=env.fps, meter_fixed=s.time_signature is not None)
                 meter_conf = grid_assessment.meter_confidence

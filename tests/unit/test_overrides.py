@@ -79,9 +79,9 @@ def _activations(beat_times: np.ndarray, downbeats: np.ndarray, *, seconds: floa
     """A beat network's output with a peak on every beat, on the downbeat channel at bars."""
     values = np.full((int(seconds * fps), 2), 0.005, np.float32)
     for t in beat_times:
-        values[int(round(t * fps)), 0] = 0.7
+        values[round(t * fps), 0] = 0.7
     for t in downbeats:
-        i = int(round(t * fps))
+        i = round(t * fps)
         values[i, 0], values[i, 1] = 0.1, 0.6
     return Activations(values, fps)
 

@@ -50,7 +50,7 @@ def _settings_from(args: argparse.Namespace):  # noqa: ANN202 - AnalysisSettings
         values["threads"] = args.threads
     if getattr(args, "descriptors", False):
         values["descriptors"] = True
-    for option, field in _OVERRIDE_OPTIONS.items():
+    for field in _OVERRIDE_OPTIONS.values():
         if getattr(args, field, None) is not None:
             values[field] = getattr(args, field)
     try:
@@ -138,7 +138,7 @@ def format_summary(result) -> str:  # noqa: ANN001 - AnalysisResult
         f"   transient accuracy {r.transient_accuracy:.2f}",
     ]
     if r.grid_confidence is not None and r.total_beats >= 2:
-        lines.append(f"  grid       " + _grid_words(r.grid_confidence))
+        lines.append("  grid       " + _grid_words(r.grid_confidence))
     overrides = {k: v for k, v in r.provenance.settings.items()
                  if k in ("bpm", "time_signature", "first_downbeat_s") and v is not None}
     if overrides:

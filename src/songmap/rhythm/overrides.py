@@ -26,13 +26,13 @@ if TYPE_CHECKING:
 
 
 def fixed_meter_grid(
-    activations: "Activations",
+    activations: Activations,
     tracked_beat_times: np.ndarray,
     *,
     time_signature: str,
     min_bpm: float = 55.0,
-    chroma: "Activations | None" = None,
-    loudness: "Activations | None" = None,
+    chroma: Activations | None = None,
+    loudness: Activations | None = None,
 ) -> BarGrid:
     """Bars of the given time signature on the tracked beats (s).
 

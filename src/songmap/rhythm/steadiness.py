@@ -68,7 +68,7 @@ def heard_beats(
     heard = sample_at(np.asarray(beat_activation), beats, fps) >= _HEARD_ACTIVATION
     if onset_envelope is not None and len(onset_envelope) and len(beats) >= 2:
         env = np.asarray(onset_envelope, dtype=float)
-        radius = max(1, int(round(0.02 * onset_fps)))
+        radius = max(1, round(0.02 * onset_fps))
         at = sample_at(env, beats, onset_fps, radius=radius)
         ibi = np.diff(beats)
         ibi = np.append(ibi, ibi[-1])

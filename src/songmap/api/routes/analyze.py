@@ -20,6 +20,9 @@ _FILE = File(..., description="The recording (WAV, FLAC, MP3, OGG, Opus, M4A, AI
 _FORMAT = Query("json", description="json (default) or an export format: jams, lab, beats, "
                 "sv-beats, sv-chords, midi, rekordbox, csv, jsonl, png (GET /version lists them).")
 
+#: bpm, time_signature, first_downbeat: query parameters or form fields
+_OVERRIDES = Depends(grid_overrides)
+
 
 def _service(request: Request) -> Service:
     return request.app.state.service
@@ -44,7 +47,7 @@ def timeline_response(result: AnalysisResult, cached: bool) -> TimelineResponse:
 @router.post("/analyze", response_model=AnalysisResult, responses=ANALYSIS_ERRORS,
              summary="Analyse a recording and return the full result")
 async def analyze(request: Request, file: UploadFile = _FILE, format: str = _FORMAT,
-                  overrides: dict[str, Any] = Depends(grid_overrides)) -> Response:
+                  overrides: dict[str, Any] = _OVERRIDES) -> Response:
     fmt = check_format(format)
     result, source = await _service(request).analyze_upload(file, overrides)
     if fmt != "json":
@@ -56,7 +59,7 @@ async def analyze(request: Request, file: UploadFile = _FILE, format: str = _FOR
              summary="Analyse a recording and return its bar/beat/chord timeline")
 async def analyze_timeline(request: Request, file: UploadFile = _FILE,
                            format: str = _FORMAT,
-                           overrides: dict[str, Any] = Depends(grid_overrides)) -> Response:
+                           overrides: dict[str, Any] = _OVERRIDES) -> Response:
     fmt = check_format(format)
     result, source = await _service(request).analyze_upload(file, overrides)
     if fmt != "json":

@@ -19,6 +19,9 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 _FILE = File(..., description="The recording.")
 
+#: bpm, time_signature, first_downbeat: query parameters or form fields
+_OVERRIDES = Depends(grid_overrides)
+
 
 def _service(request: Request) -> Service:
     return request.app.state.service
@@ -40,7 +43,7 @@ def job_info(job: Job) -> JobInfo:
 @router.post("", status_code=202, response_model=JobInfo, responses=ANALYSIS_ERRORS,
              summary="Queue a recording for analysis")
 async def create_job(request: Request, file: UploadFile = _FILE,
-                     overrides: dict[str, Any] = Depends(grid_overrides)) -> JSONResponse:
+                     overrides: dict[str, Any] = _OVERRIDES) -> JSONResponse:
     job = await _service(request).submit_job(file, overrides)
     return JSONResponse(job_info(job).model_dump(mode="json"), status_code=202,
                         headers={"Location": f"/jobs/{job.id}"})
