@@ -37,6 +37,9 @@ def test_overrides_change_the_result_and_are_stored_apart(service, clips):
     assert body["time_signature"]["beats_per_bar"] == 3
     assert body["provenance"]["settings"]["time_signature"] == "3/4"
     assert {b["beat_position"] for b in body["beat_transient_markers"]} == {1, 2, 3}
+    # the worker kept the networks' outputs of this audio: they did not run again
+    assert "beat_network" in base["performance_metrics"]["stage_seconds"]
+    assert "beat_network" not in body["performance_metrics"]["stage_seconds"]
 
     # the same override as a form field is the same analysis: found in the store
     again = post(client, "/analyze", clips["song"], data={"time_signature": "3/4"})
