@@ -24,7 +24,7 @@ def test_beats_marked_by_the_network_are_heard_and_cover_the_song():
                     meter_confidence=1.0)
     assert a.heard.all()
     assert a.coverage > 0.95
-    assert a.tempo_confidence(0.98) == pytest.approx(0.98 * a.coverage)
+    assert a.support == 1.0 and a.tempo_confidence(0.98) == pytest.approx(0.98)
     assert a.grid_confidence(a.tempo_confidence(0.98)) > 0.9
 
 
@@ -44,6 +44,7 @@ def test_a_grid_through_a_beatless_stretch_loses_confidence():
     a = assess_grid(beat_times=beats, beat_activation=act, fps=FPS, music=(0.0, 60.0),
                     meter_confidence=1.0, onset_envelope=env, onset_fps=FPS)
     assert a.coverage == pytest.approx(20.0 / 60.0, abs=0.03)
+    assert a.support == pytest.approx(a.coverage / 0.9)
     assert a.tempo_confidence(0.99) < 0.5 and a.meter_confidence < 0.5
 
 

@@ -14,9 +14,12 @@ whose softmax saturates). This module measures the evidence *for* the grid inste
   beat at either end; a tracker bridging a beatless intro or a free-time middle loses
   it there.
 
-The tempo and meter confidences of the stages are scaled by the coverage (bars are
-counted in beats, so they are no surer than the beats); the grid confidence is the
-product of the two. The thresholds are stated below with the sets they were read from.
+The tempo and meter confidences of the stages are scaled by the *support*, the
+coverage relative to what songs with a beat throughout reach (``_FULL_COVERAGE``), so a
+song that carries its beat from start to end keeps the stages' own confidences and one
+whose beat is heard in a third of it keeps a third (bars are counted in beats, so they
+are no surer than the beats). The grid confidence is the product of the two. The
+thresholds are stated below with the sets they were read from.
 """
 
 from __future__ import annotations
@@ -32,6 +35,10 @@ _HEARD_ACTIVATION = 0.15
 #: ... or whose onset envelope (maximum within +-20 ms) is this many times the median
 #: envelope at seven evenly spaced points between it and the next beat.
 _HEARD_ONSET_RATIO = 2.0
+#: Coverage that songs with a beat from start to end reach: the 5th percentile over the
+#: 87 labelled songs of dev, seed 7 and fof (all have a beat throughout; quiet intros,
+#: endings and breaks keep some below 1: median 0.98, minimum 0.70).
+_FULL_COVERAGE = 0.9
 #: Points of a beat interval where the onset envelope is compared with the beat's.
 _BETWEEN = np.array([0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875])
 
@@ -42,11 +49,16 @@ class GridAssessment:
 
     heard: np.ndarray  # (beats,) bool: the beat is marked by the network or the onsets
     coverage: float  # share of the music spanned by heard beat intervals
-    meter_confidence: float  # the meter stage's own, scaled by the evidence
+    meter_confidence: float  # the meter stage's own, scaled by the support
+
+    @property
+    def support(self) -> float:
+        """The coverage relative to songs with a beat throughout (0..1)."""
+        return min(1.0, self.coverage / _FULL_COVERAGE)
 
     def tempo_confidence(self, raw: float) -> float:
-        """The tempo stage's own confidence (``raw``) scaled by the coverage."""
-        return float(np.clip(raw, 0.0, 1.0)) * self.coverage
+        """The tempo stage's own confidence (``raw``) scaled by the support."""
+        return float(np.clip(raw, 0.0, 1.0)) * self.support
 
     def grid_confidence(self, tempo_confidence: float) -> float:
         """How sure the whole grid is: the (scaled) tempo confidence x meter confidence."""
@@ -107,7 +119,7 @@ def assess_grid(
     """Evidence for the grid and the meter confidence it allows.
 
     ``meter_confidence`` is what the meter stage said on its own; it is scaled by the
-    coverage (bars are counted in beats: no more sure than the beats are heard) unless
+    support (bars are counted in beats: no more sure than the beats are heard) unless
     ``meter_fixed`` (the user set the time signature). ``music`` is the span (s) the
     song sounds in; ``beat_activation`` the beat network's P(beat) per frame.
     """
@@ -118,5 +130,5 @@ def assess_grid(
     coverage = beat_coverage(beats, heard, music)
     meter = float(np.clip(meter_confidence, 0.0, 1.0))
     if not meter_fixed:
-        meter *= coverage
+        meter *= min(1.0, coverage / _FULL_COVERAGE)
     return GridAssessment(heard, coverage, meter)
