@@ -28,7 +28,7 @@ def analyze(
 ) -> "AnalysisResult":
     """Analyse one file with a process-wide Analyzer (models load once).
 
-    The grid overrides: ``bpm`` a tempo (followed within 5 %) or a range ``"120-130"``
+    The grid overrides: ``bpm`` a tempo (followed from 0.82x to 1.22x it) or a range ``"120-130"``
     / ``(120, 130)``; ``time_signature`` like ``"3/4"``, ``"6/8"``, ``"7/4"``;
     ``first_downbeat`` seconds (the beat nearest it is a downbeat). Other keywords are
     ``AnalysisSettings`` fields. ``songmap.errors.InvalidParameterError`` for a bad value.

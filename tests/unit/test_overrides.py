@@ -30,7 +30,7 @@ def test_bad_bpm_override_is_refused_with_the_forms(value):
 
 def test_bpm_override_narrows_the_tracker_range():
     lo, hi = AnalysisSettings(bpm=128).beat_tempo_range()
-    assert lo == pytest.approx(128 * 0.95) and hi == pytest.approx(128 * 1.05)
+    assert 128 * 2 / 3 < lo < 128 * 0.85 and 128 * 1.2 < hi < 128 * 1.5  # never another level
     assert AnalysisSettings(bpm="120-130").beat_tempo_range() == (120.0, 130.0)
     assert AnalysisSettings().beat_tempo_range() == (55.0, 215.0)
 

@@ -20,7 +20,7 @@ from songmap.errors import InvalidParameterError
 PARAMETERS = {"bpm": "bpm", "time_signature": "time_signature",
               "first_downbeat": "first_downbeat_s"}
 
-_BPM = "Tempo of the beat: a value (followed within 5 %, e.g. 128) or a range (120-130)."
+_BPM = "Tempo of the beat: a value (e.g. 128; followed from 0.82x to 1.22x it) or a range (120-130)."
 _TS = "Time signature of every bar, e.g. 4/4, 3/4, 6/8, 7/4."
 _FD = "Seconds: the beat nearest this time is a downbeat (beat 1)."
 
