@@ -32,7 +32,7 @@ from songmap.onsets import (
 )
 from songmap.rhythm.beats import beat_probability, sample_at, track_beats
 from songmap.rhythm.meter import downbeat_probability, track_bars
-from songmap.rhythm.overrides import fixed_meter_grid, rephase_bars
+from songmap.rhythm.overrides import apply_time_signature, rephase_bars
 from songmap.rhythm.steadiness import assess_grid
 from songmap.rhythm.tempo import estimate_tempo
 from songmap.schema import (
@@ -290,14 +290,14 @@ class Analyzer:
             if onsets_job is not None:
                 env, onset_times, loudness = onsets_job.result()
             with timer.stage("bars"):
+                grid = track_bars(act, meters=s.meters, min_bpm=min_bpm, max_bpm=max_bpm,
+                                  chroma=networks.chroma, onset_envelope=env,
+                                  loudness=loudness, tracked=tracked)
                 if s.time_signature is not None:  # override: the user's meter
-                    grid = fixed_meter_grid(act, tracked, time_signature=s.time_signature,
-                                            min_bpm=s.min_bpm, chroma=networks.chroma,
-                                            loudness=loudness)
-                else:
-                    grid = track_bars(act, meters=s.meters, min_bpm=min_bpm, max_bpm=max_bpm,
-                                      chroma=networks.chroma, onset_envelope=env,
-                                      loudness=loudness, tracked=tracked)
+                    grid = apply_time_signature(grid, act, tracked,
+                                                time_signature=s.time_signature,
+                                                min_bpm=s.min_bpm, chroma=networks.chroma,
+                                                loudness=loudness)
                 beat_times, positions = grid.beat_times, grid.positions
                 bpb, meter_label, meter_conf = grid.beats_per_bar, grid.label, grid.confidence
                 keep = (beat_times >= 0) & (beat_times <= audio.duration)

@@ -9,7 +9,8 @@ from pydantic import ValidationError
 
 from songmap.config import AnalysisSettings, counted_beats, parse_bpm
 from songmap.models.registry import Activations
-from songmap.rhythm.overrides import fixed_meter_grid, rephase_bars
+from songmap.rhythm.meter import BarGrid
+from songmap.rhythm.overrides import apply_time_signature, fixed_meter_grid, rephase_bars
 
 
 @pytest.mark.parametrize(("value", "expected"), [
@@ -118,3 +119,25 @@ def test_first_downbeat_rephases_the_bars():
     irregular = np.array([1, 2, 3, 4, 1, 2, 1, 2, 3, 4, 1, 2, 3, 4])
     shifted = rephase_bars(beats[:14], irregular, beats_per_bar=4, first_downbeat_s=0.95)
     assert shifted[1] == 1 and shifted[5] == 1  # the 2-beat bar is kept
+
+
+def test_first_downbeat_before_the_tracked_beats_counts_beats_back():
+    beats = np.arange(1.0, 20.0, 0.5)  # the tracker started at 1.0 s
+    positions = ((np.arange(len(beats))) % 4) + 1
+    moved = rephase_bars(beats, positions, beats_per_bar=4, first_downbeat_s=0.0)
+    assert list(moved[:4]) == [3, 4, 1, 2]  # bar 1 at 0.0 s: 1.0 s is its third beat
+    # within half a beat of a tracked beat: that beat is "one"
+    assert rephase_bars(beats, positions, beats_per_bar=4, first_downbeat_s=1.2)[0] == 1
+
+
+def test_songmaps_own_bars_stand_when_they_count_the_same():
+    beats = np.arange(0.5, 40.0, 0.5)
+    act = _activations(beats, beats[1::4], seconds=41.0)
+    own = BarGrid(beats, (np.arange(len(beats)) + 3) % 4 + 1, 4, "4/4", 0.7)
+    kept = apply_time_signature(own, act, beats, time_signature="4/4")
+    assert kept.label == "4/4" and kept.confidence == 1.0
+    assert np.array_equal(kept.positions, own.positions)
+    relabelled = apply_time_signature(own, act, beats, time_signature="2/2")
+    assert relabelled.label == "2/2" and relabelled.beats_per_bar == 2  # counted again
+    waltz = apply_time_signature(own, act, beats, time_signature="3/4")
+    assert waltz.beats_per_bar == 3 and set(waltz.positions) == {1, 2, 3}

@@ -9,6 +9,7 @@ own meter and phase decisions instead of being weighed against them.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -74,16 +75,43 @@ def fixed_meter_grid(
     return BarGrid(grid, positions, k, time_signature, 1.0, tracked_per_beat=float(r))
 
 
+def apply_time_signature(
+    grid: BarGrid,
+    activations: Activations,
+    tracked_beat_times: np.ndarray,
+    *,
+    time_signature: str,
+    min_bpm: float = 55.0,
+    chroma: Activations | None = None,
+    loudness: Activations | None = None,
+) -> BarGrid:
+    """songmap's own ``grid`` under the user's time signature.
+
+    When songmap counted as many beats per bar as the signature does, its bars stand
+    (its counting level and bar phase use more evidence than a fixed meter can) with the
+    user's label; otherwise the bars are laid again by ``fixed_meter_grid``. The
+    confidence is 1: the user said so.
+    """
+    if grid.beats_per_bar == counted_beats(time_signature) and len(grid.beat_times) >= 2:
+        return replace(grid, label=time_signature, confidence=1.0)
+    return fixed_meter_grid(activations, tracked_beat_times, time_signature=time_signature,
+                            min_bpm=min_bpm, chroma=chroma, loudness=loudness)
+
+
 def rephase_bars(
     beat_times: np.ndarray, positions: np.ndarray, *, beats_per_bar: int, first_downbeat_s: float
 ) -> np.ndarray:
-    """Positions (1-based) with the beat nearest ``first_downbeat_s`` (s) as a downbeat.
+    """Positions (1-based) with a downbeat at ``first_downbeat_s`` (s).
 
-    When every bar has ``beats_per_bar`` beats or fewer, all positions shift by the same
-    number of beats, so bars that songmap shortened or lengthened stay so; otherwise the
-    bars are laid strictly every ``beats_per_bar`` beats from that beat. As in DJ
-    software, the grid extends backwards too: beats a bar or more before that time are
-    counted in bars (the beat is bar 1 when it is in the first bar of beats).
+    The beat nearest that time becomes "one"; when the time lies a beat or more away
+    from every tracked beat (a downbeat in an intro the tracker left out, or before the
+    first tracked beat), the grid is counted from it in beats of the local beat period,
+    so the bar phase still follows (a chart's bar 1 at 0.0 s and a first tracked beat at
+    0.43 s at 140 BPM make that beat the second of its bar). When every bar has
+    ``beats_per_bar`` beats or fewer, all positions shift by the same number of beats,
+    so bars that songmap shortened or lengthened stay so; otherwise the bars are laid
+    strictly every ``beats_per_bar`` beats. As in DJ software the grid extends backwards
+    too: beats a bar or more before that time are counted in bars.
     """
     beats = np.asarray(beat_times, dtype=float)
     pos = np.asarray(positions, dtype=int)
@@ -91,7 +119,12 @@ def rephase_bars(
     if len(beats) == 0:
         return pos
     i0 = int(np.argmin(np.abs(beats - first_downbeat_s)))
+    beats_away = 0
+    if len(beats) >= 2:
+        near = beats[max(0, i0 - 4):i0 + 5]
+        period = float(np.median(np.diff(near)))
+        beats_away = round((beats[i0] - first_downbeat_s) / period) if period > 0 else 0
+    target = beats_away % k  # 0-based position of beat i0
     if len(pos) == len(beats) and pos.max(initial=1) <= k:
-        shift = int(pos[i0]) - 1
-        return ((pos - 1 - shift) % k) + 1
-    return ((np.arange(len(beats)) - i0) % k) + 1
+        return ((pos - pos[i0] + target) % k) + 1
+    return ((np.arange(len(beats)) - i0 + target) % k) + 1
