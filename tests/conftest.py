@@ -36,7 +36,12 @@ def example_file() -> Path:
 
 @pytest.fixture(scope="session")
 def example_result(analyzer, example_file):
-    return analyzer.analyze(example_file)
+    """The example analysed with the networks run (a cache of its own: other tests may
+    have analysed the example already)."""
+    from songmap.netcache import NetworkCache
+    from songmap.pipeline import Analyzer
+
+    return Analyzer(analyzer.settings, analyzer.registry, NetworkCache()).analyze(example_file)
 
 
 def write_song(path: Path, song: Song, subtype: str = "PCM_16") -> Path:

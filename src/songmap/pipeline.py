@@ -105,6 +105,12 @@ class _Timer:
                     self._done += _STAGE_WEIGHTS.get(name, 0.0)
                     self._progress(min(self._done, 0.99))
 
+    def skip(self, *names: str) -> None:
+        """Stages not run this time (their outputs were cached) count as done from the
+        next report on (one report per stage that ran)."""
+        with self._lock:
+            self._done += sum(_STAGE_WEIGHTS.get(name, 0.0) for name in names)
+
 
 @contextmanager
 def _one_blas_thread() -> Iterator[None]:
@@ -263,6 +269,8 @@ class Analyzer:
                 if networks is None:
                     networks = self.run_networks(audio, timer, pool=pool)
                     self.network_cache.put(key, networks)
+                else:
+                    timer.skip("beat_network", "key_chroma_network")
             if long_input and not silent:  # beside beat tracking, after the networks' memory
                 onsets_job = pool.submit(self._onsets, audio, timer)
             return self._decide(audio, networks, onsets_job, notes, filename, timer, t0)

@@ -32,6 +32,9 @@ def test_reanalysis_with_an_override_does_not_run_the_networks(analyzer, example
     waltz = first.with_settings(time_signature="3/4").analyze(example_file)
     pinned = first.with_settings(bpm=120, first_downbeat_s=2.0).analyze(example_file)
     assert len(calls) == 1  # both re-analyses reused the networks' outputs
+    progress: list[float] = []
+    first.with_settings(bpm=120).analyze(example_file, progress=progress.append)
+    assert len(calls) == 1 and progress == sorted(progress) and progress[-1] > 0.9
     assert waltz.time_signature.label == "3/4" and waltz.time_signature.confidence == 1.0
     assert plain.time_signature.label == "4/4"
     downbeats = [d.timestamp for d in pinned.downbeat_timeline]
