@@ -14,7 +14,10 @@ scored. Predictions are written as one JSON per clip in --out (the shared scorer
 Metrics: beat F (70 ms), CMLt, AMLt, downbeat F, tempo Acc1/Acc2 (4 %), key weighted
 score; chord WCSR majmin/sevenths, duration-weighted over each group, for the chord
 segments ("seg") and for one chord per bar ("bar"). Printed per meter and overall as a
-Markdown table.
+Markdown table. Grid precision on constant-tempo clips: BPM error (octave errors apart),
+beat offsets from the annotated beats (ms), tempo-map segments per clip. Meter sections
+(songmap): steady songs reported with more than one, and on clips whose ground truth
+lists ``meter_sections`` (make_corpus.py --irregular) the irregular bars found.
 """
 
 from __future__ import annotations
@@ -149,6 +152,92 @@ def structure_table(rows: list[dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------- grid precision
+def grid_row(gt: dict, pred: dict) -> dict:
+    """How exact the grid of one clip is (as shared/eval/grid_precision.py): on a
+    constant-tempo clip (annotated beat intervals vary < 0.2 %), the BPM error (or an
+    octave/other error when > 4 % off) and each annotated beat's offset (s) from the
+    nearest predicted beat within 70 ms; the number of tempo-map segments."""
+    row: dict = {"segments": pred.get("tempo_segments")}
+    ref = np.asarray(gt.get("beats", []), dtype=float)
+    est = np.asarray(sorted(pred.get("beats") or []), dtype=float)
+    ibi = np.diff(ref)
+    if len(ibi) < 8 or ibi.std() / ibi.mean() > 0.002:
+        return row
+    row["constant"] = True
+    true, got = 60.0 / ibi.mean(), pred.get("tempo") or 0.0
+    row["octave"] = abs(got / true - 1) > 0.04
+    if not row["octave"]:
+        row["bpm_err"] = abs(got - true)
+    if len(est) > 1:
+        j = np.clip(np.searchsorted(est, ref), 1, len(est) - 1)
+        near = np.where(np.abs(est[j] - ref) < np.abs(est[j - 1] - ref), est[j], est[j - 1])
+        d = near - ref
+        row["offsets"] = d[np.abs(d) < 0.07].tolist()
+    return row
+
+
+def grid_table(rows: list[dict]) -> str:
+    const = [r for r in rows if r.get("constant")]
+    errs = np.array([r["bpm_err"] for r in const if "bpm_err" in r])
+    off = np.concatenate([r.get("offsets", []) for r in const] or [[]]) * 1000
+    segs = np.array([r["segments"] for r in rows if r.get("segments") is not None])
+    seg_const = np.array([r["segments"] for r in const if r.get("segments") is not None])
+
+    def f(x: np.ndarray, fn, digits: int) -> str:
+        return f"{fn(x):.{digits}f}" if len(x) else "—"
+
+    head = ["constant-tempo clips", "octave/other", "BPM err median", "BPM err max",
+            "offset median abs (ms)", "offset mean (ms)", "offset p90 abs (ms)",
+            "segments/clip (constant)", "segments/clip (all)", "max"]
+    cells = [str(len(const)), str(sum(bool(r["octave"]) for r in const)),
+             f(errs, np.median, 4), f(errs, np.max, 4), f(np.abs(off), np.median, 2),
+             f(off, np.mean, 2), f(np.abs(off), lambda x: np.percentile(x, 90), 2),
+             f(seg_const, np.mean, 2), f(segs, np.mean, 2), f(segs, np.max, 0)]
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+                      "| " + " | ".join(cells) + " |"])
+
+
+def meter_section_row(gt: dict, pred: dict) -> dict[str, float]:
+    """Per clip: sections reported, and whether a steady song was split; on clips whose
+    ground truth has meter sections, how many of its irregular bars (bars of another
+    length than its first section's) we start within 70 ms with the right beat count."""
+    ours = pred.get("meter_sections") or []
+    truth = gt.get("meter_sections") or []
+    row: dict[str, float] = {"sections": float(len(ours))}
+    if not truth:
+        row["steady_split"] = float(len(ours) > 1)
+        return row
+    main = truth[0][3]
+    bar_beats = pred.get("bar_beats") or []
+    ref_d = np.asarray(gt.get("downbeats", []), dtype=float)
+    found = total = 0
+    for start, first_bar, bars, beats in truth:
+        if beats == main:
+            continue
+        for b in range(first_bar - 1, first_bar - 1 + bars):
+            total += 1
+            hit = [n for t, n in bar_beats if b < len(ref_d) and abs(t - ref_d[b]) <= 0.07]
+            found += int(bool(hit) and hit[0] == beats)
+    row["irregular_bars"] = float(total)
+    row["irregular_found"] = float(found)
+    return row
+
+
+def meter_section_table(rows: list[dict[str, float]]) -> str:
+    steady = [r["steady_split"] for r in rows if "steady_split" in r]
+    irr = [r for r in rows if "irregular_bars" in r]
+    lines = ["| what | clips | value |", "|---|---|---|"]
+    if steady:
+        lines.append(f"| steady songs reported with more than one meter section | {len(steady)} | "
+                     f"{int(sum(steady))} |")
+    if irr:
+        found, total = sum(r["irregular_found"] for r in irr), sum(r["irregular_bars"] for r in irr)
+        lines.append(f"| irregular bars found (start within 70 ms, right beat count) | {len(irr)} | "
+                     f"{int(found)}/{int(total)} |")
+    return "\n".join(lines)
+
+
 def confidence_pairs(gt: dict, pred: dict) -> dict[str, list[tuple[float, float]]]:
     """(confidence, correct 0/1) per beat, downbeat, bar chord and key of one clip."""
     out: dict[str, list[tuple[float, float]]] = {"beat": [], "downbeat": [], "chord": [],
@@ -271,6 +360,8 @@ def main() -> int:
     per_clip = {}
     conf_pairs: dict[str, list[tuple[float, float]]] = defaultdict(list)
     structure: list[dict[str, float]] = []
+    grid: list[dict] = []
+    sections: list[dict[str, float]] = []
     t_start = time.perf_counter()
     audio_s = 0.0
     for manifest in args.manifests:
@@ -288,18 +379,25 @@ def main() -> int:
                 if cached:
                     networks.save(cached)
             if args.system == "songmap":
-                pred = analyzer.analyze_audio(audio, filename=clip["id"], networks=networks).to_eval_dict()
+                result = analyzer.analyze_audio(audio, filename=clip["id"], networks=networks)
+                pred = result.to_eval_dict()
+                pred["tempo_segments"] = len(result.tempo_map)
+                pred["meter_sections"] = [x.model_dump() for x in result.meter_sections]
+                pred["bar_beats"] = [[d.timestamp, d.beats] for d in result.downbeat_timeline]
             else:
                 pred = madmom_reference(networks, audio.duration)
             (out_dir / f"{clip['id']}.json").write_text(json.dumps(pred))
             res = score_clip(clip["ground_truth"], pred)
+            grid.append(grid_row(clip["ground_truth"], pred))
             structure.append(structure_row(clip["ground_truth"], pred,
                                            clip.get("generator", {}).get("pickup")))
+            sections.append(meter_section_row(clip["ground_truth"], pred))
             for what, rows in confidence_pairs(clip["ground_truth"], pred).items():
                 conf_pairs[what].extend(rows)
             group = str(clip.get(args.group_by, "all"))
             groups[group].append(res)
-            per_clip[clip["id"]] = {"group": group, **{k: v for k, v in res.items()}}
+            per_clip[clip["id"]] = {"group": group, **{k: v for k, v in res.items()},
+                                    **sections[-1]}
             print(f"  {clip['id']:20s} {group:10s} beatF {res.get('beatF', 0):.3f} "
                   f"dbeatF {res.get('dbeatF', 0):.3f} key {res.get('key', 0):.2f}",
                   file=sys.stderr)
@@ -310,6 +408,12 @@ def main() -> int:
     if structure:
         print("\nBars, pickups and the song's ends:\n")
         print(structure_table(structure))
+    if grid:
+        print("\nGrid precision (constant-tempo clips; segments = tempo-map segments):\n")
+        print(grid_table(grid))
+    if args.system == "songmap" and sections:
+        print("\nMeter sections:\n")
+        print(meter_section_table(sections))
     if any(conf_pairs.values()):
         print("\nDo confidences predict correctness?\n")
         print(quartile_table(conf_pairs))

@@ -30,19 +30,29 @@ from songmap.onsets import (
     nearest_transients,
     onset_envelope,
 )
+from songmap.rhythm.bars import describe_sections
 from songmap.rhythm.beats import beat_probability, sample_at, track_beats
 from songmap.rhythm.meter import downbeat_probability, track_bars
 from songmap.rhythm.overrides import apply_time_signature, rephase_bars
 from songmap.rhythm.steadiness import assess_grid
 from songmap.rhythm.tempo import estimate_tempo
+from songmap.rhythm.tempo_map import (
+    TempoSegmentFit,
+    beat_tempi,
+    grid_beat_times,
+    segment_confidence,
+    track_bpm,
+)
 from songmap.schema import (
     AnalysisResult,
     AudioInfo,
     KeyInfo,
+    MeterSection,
     ModelInfo,
     PerformanceMetrics,
     Provenance,
     TempoInfo,
+    TempoSegment,
     TimeSignature,
 )
 from songmap.timeline import build_timeline
@@ -283,6 +293,8 @@ class Analyzer:
         positions = np.zeros(0, dtype=int)
         bpb, meter_label, meter_conf = 4, "4/4", 0.0
         beat_conf = down_conf = np.zeros(0)
+        tempo_fit: list[TempoSegmentFit] = []
+        sections: list[dict] = []
         onset_times = np.zeros(0)
         env = loudness = Activations(np.zeros(0, np.float32), 100.0)
         segments: list[ChordSegment] = []
@@ -313,6 +325,9 @@ class Analyzer:
                 if s.first_downbeat_s is not None:  # override: the user's bar phase
                     positions = rephase_bars(beat_times, positions, beats_per_bar=bpb,
                                              first_downbeat_s=s.first_downbeat_s)
+                # between frames, and on the tempo map's lines where the music is steady
+                beat_times, tempo_fit = grid_beat_times(beat_times, beat_probability(act),
+                                                        act.fps, duration=audio.duration)
                 beat_conf = sample_at(beat_probability(act), beat_times, act.fps)
                 down_conf = downbeat_probability(beat_times, b, d, act.fps)
                 # how far the music carries this grid: "no steady beat" is an answer
@@ -322,6 +337,8 @@ class Analyzer:
                     meter_confidence=meter_conf, onset_envelope=env.values,
                     onset_fps=env.fps, meter_fixed=s.time_signature is not None)
                 meter_conf = grid_assessment.meter_confidence
+                sections = describe_sections(beat_times, positions, down_conf, beats_per_bar=bpb,
+                                             label=meter_label, confidence=meter_conf)
             if len(beat_times) < 2:
                 notes.append("no steady beat was found")
             with timer.stage("chords"):
@@ -358,11 +375,12 @@ class Analyzer:
                 downbeat_confidence=down_conf, transient_times=t_times,
                 transient_strength=t_strength, transient_accuracy=t_acc,
                 chord_segments=segments, chroma=networks.chroma if networks else None,
-                duration=audio.duration,
+                duration=audio.duration, beat_tempo=beat_tempi(tempo_fit, len(beat_times)),
             )
             tempo = estimate_tempo(
                 beat_times, bar_tempi=timeline.bar_tempi,
                 beat_activation=beat_probability(networks.beats) if networks else None,
+                bpm=track_bpm(tempo_fit, beat_times) or None,
             )
         tempo_conf = tempo.confidence
         grid_conf = None
@@ -387,8 +405,13 @@ class Analyzer:
                 stability=round(tempo.stability, 4),
             ),
             tempo_curve=[(bar.timestamp, bar.tempo) for bar in bars],
+            tempo_map=[TempoSegment(start=round(float(beat_times[x.first]), 4),
+                                    end=round(float(beat_times[x.last]), 4), bpm=x.bpm,
+                                    confidence=round(segment_confidence(x), 4),
+                                    first_beat=x.first + 1, beats=x.beats) for x in tempo_fit],
             time_signature=TimeSignature(beats_per_bar=bpb, label=meter_label,
                                          confidence=round(meter_conf, 4)),
+            meter_sections=[MeterSection(**x) for x in sections],
             grid_confidence=grid_conf,
             key=key_info,
             downbeat_timeline=bars,

@@ -99,3 +99,28 @@ def ritardando_waltz() -> AnalysisResult:
 
 def silent_result() -> AnalysisResult:
     return make_result([], [], duration=5.0, key="N", filename="silence.wav")
+
+
+def two_section_result() -> AnalysisResult:
+    """4 bars of 4/4 and 4 of 3/4 at 120 BPM, then 4 bars of 3/4 at 90 BPM: two meter
+    sections and two tempo segments, on a grid that starts at 0.3 s."""
+    from songmap.schema import MeterSection, TempoSegment
+
+    times, positions, t = [], [], 0.3
+    for bpb, bpm in [(4, 120.0)] * 4 + [(3, 120.0)] * 4 + [(3, 90.0)] * 4:
+        for p in range(1, bpb + 1):
+            times.append(round(t, 4))
+            positions.append(p)
+            t += 60.0 / bpm
+    r = make_result(times, positions, duration=round(t + 0.5, 4))
+    bar5, bar9 = r.downbeat_timeline[4], r.downbeat_timeline[8]
+    sections = [MeterSection(start=times[0], first_bar=1, bars=4, beats_per_bar=4, label="4/4",
+                             confidence=0.9),
+                MeterSection(start=bar5.timestamp, first_bar=5, bars=8, beats_per_bar=3,
+                             label="3/4", confidence=0.8)]
+    first_slow = times.index(bar9.timestamp)
+    segments = [TempoSegment(start=times[0], end=times[first_slow - 1], bpm=120.0, confidence=1.0,
+                             first_beat=1, beats=first_slow),
+                TempoSegment(start=times[first_slow], end=times[-1], bpm=90.0, confidence=1.0,
+                             first_beat=first_slow + 1, beats=len(times) - first_slow)]
+    return r.model_copy(update={"meter_sections": sections, "tempo_map": segments})

@@ -59,3 +59,21 @@ def test_jams_chords_score_perfectly_against_themselves_with_mir_eval(example_re
     seg = _layer(jam, "chord_segments")
     scores = jams.eval.chord(seg, seg)
     assert scores["majmin"] == pytest.approx(1.0)
+
+
+def test_jams_tempo_map_and_meter_sections():
+    from tests.export.helpers import two_section_result
+
+    r = two_section_result()
+    jam = _load(r)
+    tempo_map = _layer(jam, "tempo_map")
+    assert [o.value for o in tempo_map.data] == [120.0, 90.0]
+    assert [o.time for o in tempo_map.data] == pytest.approx([s.start for s in r.tempo_map])
+    # the first segment lasts until the second starts
+    assert tempo_map.data[0].time + tempo_map.data[0].duration == pytest.approx(r.tempo_map[1].start)
+    meter = _layer(jam, "meter_sections")
+    assert [(round(o.time, 4), o.value) for o in meter.data] == [
+        (s.start, s.label) for s in r.meter_sections]
+    pos = jam.search(namespace="beat_position")[0].data
+    by_bar = {o.value["measure"]: o.value["num_beats"] for o in pos}
+    assert by_bar[4] == 4 and by_bar[5] == 3 and by_bar[12] == 3

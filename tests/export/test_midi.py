@@ -45,12 +45,35 @@ def test_midi_grid_beats_and_bar_lines_follow_the_recording(any_result):
     first, last = r.downbeat_timeline[0].timestamp, r.downbeat_timeline[-1].timestamp
     in_song = downs[(downs >= first - 1e-3) & (downs <= last + 1e-3)]
     np.testing.assert_allclose(in_song, [d.timestamp for d in r.downbeat_timeline], atol=1e-3)
-    # tempo at each beat = the local inter-beat interval
+    # a tempo change only where the beats need one: never more than one per beat
+    change_times, _ = pm.get_tempo_changes()
+    assert len(change_times) <= len(beat_times) + 1
+
+
+def test_steady_track_has_one_tempo_after_the_lead_in(steady_click_result):
+    r = steady_click_result
+    pm = _pm(r)
     change_times, tempi = pm.get_tempo_changes()
-    for t, nxt in zip(beat_times[:-1], beat_times[1:]):
-        i = np.searchsorted(change_times, t + 1e-6) - 1
-        beats_per_quarter = 2 / 3 if r.time_signature.label == "6/8" else 1
-        assert 60.0 / tempi[i] * (1 / beats_per_quarter) == pytest.approx(nxt - t, abs=1e-4)
+    first = r.beat_transient_markers[0].beat_time
+    assert len(change_times[change_times >= first - 1e-3]) == 1
+    assert tempi[-1] == pytest.approx(r.tempo.bpm, abs=0.01)
+    np.testing.assert_allclose(pm.get_beats()[-len(r.beat_transient_markers):],
+                               [b.beat_time for b in r.beat_transient_markers], atol=1e-3)
+
+
+def test_meter_sections_and_tempo_segments_become_meta_events():
+    from tests.export.helpers import two_section_result
+
+    r = two_section_result()
+    pm = _pm(r)
+    sigs = [(round(ts.time, 3), ts.numerator, ts.denominator) for ts in pm.time_signature_changes]
+    bar5, bar9 = r.downbeat_timeline[4].timestamp, r.downbeat_timeline[8].timestamp
+    assert [s[1:] for s in sigs if s[0] >= r.downbeat_timeline[0].timestamp - 1e-3] == [(4, 4), (3, 4)]
+    assert [s[0] for s in sigs if s[1:] == (3, 4)] == [pytest.approx(bar5, abs=1e-3)]
+    change_times, tempi = pm.get_tempo_changes()
+    in_song = change_times >= r.beat_transient_markers[0].beat_time - 1e-3
+    assert list(np.round(tempi[in_song], 2)) == [120.0, 90.0]
+    assert change_times[in_song][1] == pytest.approx(bar9, abs=1e-3)
 
 
 def test_chord_track_labels_and_notes(any_result):

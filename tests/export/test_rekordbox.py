@@ -12,15 +12,21 @@ from songmap.export import export, save
 from songmap.export.rekordbox import collection_xml, location_uri, tonality
 
 
-def grid_beats(tempos: list[tuple[float, float, int]], end_s: float, bpb: int):
-    """Beat times and positions a player derives from TEMPO entries (Inizio, Bpm, Battito)."""
+#: How close (s) the grid a player rebuilds from the TEMPO entries must stay to every beat.
+DJ_GRID_TOLERANCE_S = 0.005
+
+
+def grid_beats(tempos: list[tuple], end_s: float, bpb: int | None = None):
+    """Beat times and positions a player derives from TEMPO entries (Inizio, Bpm, Battito
+    and optionally Metro, whose numerator is the bar length; else ``bpb``)."""
     times, positions = [], []
-    for i, (inizio, bpm, battito) in enumerate(tempos):
+    for i, (inizio, bpm, battito, *metro) in enumerate(tempos):
+        n = int(metro[0].split("/")[0]) if metro and bpb is None else bpb
         stop = tempos[i + 1][0] if i + 1 < len(tempos) else end_s
         k = 0
         while inizio + k * 60.0 / bpm < stop - 1e-6:
             times.append(inizio + k * 60.0 / bpm)
-            positions.append((battito - 1 + k) % bpb + 1)
+            positions.append((battito - 1 + k) % n + 1)
             k += 1
     return np.array(times), positions
 
@@ -29,7 +35,7 @@ def _check_grid(r, tempos):
     bt = np.array([b.beat_time for b in r.beat_transient_markers])
     # past the last tracked beat the grid continues; compare over the tracked span
     times, positions = grid_beats(tempos, bt[-1] + 1e-3, r.time_signature.beats_per_bar)
-    np.testing.assert_allclose(times, bt, atol=1e-3)
+    np.testing.assert_allclose(times, bt, atol=DJ_GRID_TOLERANCE_S)
     assert positions == [b.beat_position for b in r.beat_transient_markers]
 
 
@@ -78,6 +84,79 @@ def test_steady_track_needs_few_tempo_entries():
     r = make_result([round(t, 4) for t in times], [1, 2, 3, 4] * 64)
     root = ET.fromstring(export(r, "rekordbox"))
     assert len(root.findall(".//TEMPO")) <= 3
+
+
+def _tempos(xml: str) -> list[tuple[float, float, int, str]]:
+    track = ET.fromstring(xml).find("COLLECTION/TRACK")
+    return [(float(t.get("Inizio")), float(t.get("Bpm")), int(t.get("Battito")), t.get("Metro"))
+            for t in track.findall("TEMPO")]
+
+
+def test_analysed_steady_track_is_one_tempo_entry_within_5ms(steady_click_result):
+    """The whole path: a steady click track analysed, its beats on the tempo map's line,
+    one TEMPO entry whose rebuilt grid lies within 5 ms of every beat, first bar to last."""
+    r = steady_click_result
+    assert len(r.tempo_map) == 1 and r.tempo.bpm == pytest.approx(128.0, abs=0.02)
+    tempos = _tempos(export(r, "rekordbox"))
+    assert len(tempos) == 1
+    bt = np.array([b.beat_time for b in r.beat_transient_markers])
+    first_bar = r.downbeat_timeline[0].timestamp
+    times, _ = grid_beats(tempos, bt[-1] + 1e-3, r.time_signature.beats_per_bar)
+    in_bars = bt >= first_bar - 1e-6
+    np.testing.assert_allclose(times[in_bars], bt[in_bars], atol=DJ_GRID_TOLERANCE_S)
+    rbxml = pytest.importorskip("pyrekordbox.rbxml")
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = save(r, "rekordbox", Path(tmp) / "c.xml")
+        (entry,) = rbxml.RekordboxXml(str(path)).get_track(0).tempos
+    assert entry.Bpm == pytest.approx(r.tempo_map[0].bpm)
+
+
+def test_tempo_segments_and_meter_sections_each_start_an_entry():
+    from tests.export.helpers import two_section_result
+
+    r = two_section_result()
+    tempos = _tempos(export(r, "rekordbox"))
+    # 4/4 at 120 from the start, 3/4 from bar 5 (still 120), 90 BPM from bar 9 (3/4)
+    assert [(round(t[1], 2), t[2], t[3]) for t in tempos] == [
+        (120.0, 1, "4/4"), (120.0, 1, "3/4"), (90.0, 1, "3/4")]
+    assert [t[0] for t in tempos] == pytest.approx(
+        [r.downbeat_timeline[0].timestamp, r.downbeat_timeline[4].timestamp,
+         r.downbeat_timeline[8].timestamp], abs=1e-3)
+    times, positions = grid_beats(tempos, r.beat_transient_markers[-1].beat_time + 1e-3)
+    bt = [b.beat_time for b in r.beat_transient_markers]
+    np.testing.assert_allclose(times, bt, atol=DJ_GRID_TOLERANCE_S)
+    assert positions == [b.beat_position for b in r.beat_transient_markers]
+
+
+def test_pickup_beats_share_the_first_entry():
+    from songmap.schema import MeterSection, TempoSegment
+    from tests.export.helpers import make_result
+
+    times = [round(0.45 + i * 60 / 135.2, 4) for i in range(65)]
+    r = make_result(times, [4] + [1, 2, 3, 4] * 16)
+    r = r.model_copy(update={
+        "meter_sections": [MeterSection(start=times[1], first_bar=1, bars=16, beats_per_bar=4,
+                                        label="4/4", confidence=0.9)],
+        "tempo_map": [TempoSegment(start=times[0], end=times[-1], bpm=135.2, confidence=1.0,
+                                   first_beat=1, beats=65)]})
+    (entry,) = _tempos(export(r, "rekordbox"))
+    assert entry[1:] == (135.2, 4, "4/4")
+
+
+def test_wandering_beats_get_entries_as_needed_and_stay_within_5ms():
+    from tests.export.helpers import make_result
+
+    rng = np.random.default_rng(3)
+    times = np.cumsum(np.full(64, 0.5) + rng.normal(0, 0.004, 64)) + 1.0
+    r = make_result([round(float(t), 4) for t in times], [1, 2, 3, 4] * 16)
+    tempos = _tempos(export(r, "rekordbox"))
+    assert 1 < len(tempos) < 64
+    grid, _ = grid_beats(tempos, times[-1] + 1e-3, 4)
+    np.testing.assert_allclose(grid, [b.beat_time for b in r.beat_transient_markers],
+                               atol=DJ_GRID_TOLERANCE_S)
 
 
 def test_collection_holds_several_tracks(example_result, waltz_result):

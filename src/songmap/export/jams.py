@@ -10,6 +10,11 @@ Annotations, each tagged ``annotation_tools = "songmap <version>"``:
 - ``chord`` (sandbox ``songmap_layer = "bar_chords"``): the main chord of each bar, with confidence;
 - ``key_mode``: ``"A:minor"`` over the whole track (Camelot / Open Key in the sandbox);
 - ``tempo``: the global tempo and, when there is one, the half/double-time alternative;
+- ``tempo`` (sandbox ``songmap_layer = "tempo_map"``): one observation per tempo-map
+  segment (its start, until the next segment, its BPM and confidence);
+- ``segment_open`` (sandbox ``songmap_layer = "meter_sections"``): one observation per
+  meter section, value the time signature (``"3/4"``); ``beat_position``'s ``beat_units``
+  and ``num_beats`` follow the section;
 - ``onset``: detected onsets.
 """
 
@@ -31,6 +36,7 @@ def build_jams(result: "AnalysisResult"):  # noqa: ANN201 - jams.JAMS
     import jams
 
     from songmap import __version__
+    from songmap.export.grid import meter_sections, section_of_beats
 
     r = result
     duration = r.audio.duration
@@ -51,17 +57,18 @@ def build_jams(result: "AnalysisResult"):  # noqa: ANN201 - jams.JAMS
         return a
 
     beat = ann("beat")
-    denominator = int(r.time_signature.label.split("/")[1])
     beat_pos = ann("beat_position", meter=r.time_signature.label,
                    counted_beats_per_bar=r.time_signature.beats_per_bar)
     beats_in_bar = {d.bar: d.beats for d in r.downbeat_timeline}
-    for b in r.beat_transient_markers:
+    for b, sec in zip(r.beat_transient_markers, section_of_beats(r)):
         conf = min(max(b.confidence, 0.0), 1.0)
         beat.append(time=b.beat_time, duration=0.0, value=b.beat_position, confidence=conf)
-        num = beats_in_bar.get(b.bar, r.time_signature.beats_per_bar)
+        label = sec.label if sec is not None else r.time_signature.label
+        bpb = sec.beats_per_bar if sec is not None else r.time_signature.beats_per_bar
+        num = beats_in_bar.get(b.bar, bpb)
         beat_pos.append(time=b.beat_time, duration=0.0, confidence=conf, value={
             "position": b.beat_position, "measure": b.bar,
-            "num_beats": max(num, b.beat_position), "beat_units": denominator,
+            "num_beats": max(num, b.beat_position), "beat_units": int(label.split("/")[1]),
         })
 
     segments = ann("chord", songmap_layer="chord_segments")
@@ -73,6 +80,14 @@ def build_jams(result: "AnalysisResult"):  # noqa: ANN201 - jams.JAMS
                           confidence=min(max(c.confidence, 0.0), 1.0))
 
     annotations = [beat, beat_pos, segments, bar_chords]
+    sections = meter_sections(r)
+    if sections:
+        meter = ann("segment_open", songmap_layer="meter_sections")
+        for i, sec in enumerate(sections):
+            end = sections[i + 1].start if i + 1 < len(sections) else duration
+            meter.append(time=sec.start, duration=max(end - sec.start, 0.0), value=sec.label,
+                         confidence=min(max(sec.confidence, 0.0), 1.0))
+        annotations.append(meter)
     if r.key.label != "N":
         key = ann("key_mode", camelot=r.key.camelot, open_key=r.key.open_key,
                   runner_up=r.key.runner_up)
@@ -87,6 +102,15 @@ def build_jams(result: "AnalysisResult"):  # noqa: ANN201 - jams.JAMS
             tempo.append(time=0.0, duration=duration, value=r.tempo.alternative_bpm,
                          confidence=min(max(r.tempo.alternative_confidence or 0.0, 0.0), 1.0))
         annotations.append(tempo)
+    if r.tempo_map:
+        tempo_map = ann("tempo", songmap_layer="tempo_map")
+        for i, seg in enumerate(r.tempo_map):
+            # a segment lasts until the next one starts (the last: one beat past its end)
+            end = (r.tempo_map[i + 1].start if i + 1 < len(r.tempo_map)
+                   else min(seg.end + 60.0 / seg.bpm, duration) if seg.bpm > 0 else seg.end)
+            tempo_map.append(time=seg.start, duration=max(end - seg.start, 0.0), value=seg.bpm,
+                             confidence=min(max(seg.confidence, 0.0), 1.0))
+        annotations.append(tempo_map)
     onsets = ann("onset")
     for t in r.onset_times:
         onsets.append(time=t, duration=0.0, value=None, confidence=None)

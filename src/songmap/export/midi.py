@@ -3,8 +3,10 @@
 A DAW that imports it gets bar lines on songmap's downbeats and one MIDI beat per
 tracked beat, so the recording lines up with the grid:
 
-- track 0 ``songmap tempo map``: a ``set_tempo`` at every beat (so beat *k* falls exactly on
-  tick ``k * beat_ticks``), a ``time_signature`` whenever the beats per bar change,
+- track 0 ``songmap tempo map``: ``set_tempo`` events that put beat *k* on tick
+  ``k * beat_ticks`` within 0.5 ms: one per steady tempo segment (songmap places a steady
+  segment's beats on its line), one per beat where the beats wander; a ``time_signature``
+  whenever the beats per bar change (at meter sections and irregular bars),
   a ``marker`` "Bar n" on every downbeat, and the ``key_signature``;
 - track 1 ``songmap click``: channel 10 (GM drums) note 76 (hi wood block, velocity 120)
   on downbeats and note 77 (low wood block, velocity 80) on the other beats;
@@ -14,8 +16,8 @@ tracked beat, so the recording lines up with the grid:
 Time before the first beat becomes a lead-in: whole beats at the opening tempo plus the
 pickup beats, so MIDI bar 1 is the lead-in and songmap bar *n* is MIDI bar *n* + (lead-in
 bars). Beats are quarter notes (``N/4``, ``N/2`` meters) or dotted quarters (``6/8``).
-Resolution is 960 ticks per quarter (0.5 ms at 120 BPM); tempo values are rounded to whole
-microseconds with the rounding error carried forward, so beat times stay within 1 us.
+Resolution is 960 ticks per quarter (0.5 ms at 120 BPM); tempo values are whole
+microseconds with the time they really reach carried forward, so errors never add up.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from __future__ import annotations
 import io
 import math
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from songmap.harmony.notation import pitch_class
 
@@ -35,6 +39,9 @@ DOWNBEAT_NOTE, BEAT_NOTE = 76, 77  # GM hi / low wood block
 DOWNBEAT_VELOCITY, BEAT_VELOCITY = 120, 80
 CHORD_CHANNEL = 0
 _MAX_TEMPO_US = 0xFFFFFF  # set_tempo holds 24 bits
+#: Largest miss (s) between a beat and where the written tempo map puts it (half a
+#: millisecond, inside the 1 ms the round-trip tests hold every time to).
+TEMPO_TOLERANCE_S = 0.0005
 
 # Harte shorthands -> intervals in semitones above the root.
 HARTE_INTERVALS: dict[str, tuple[int, ...]] = {
@@ -89,8 +96,41 @@ class _TempoMap:
         return max(0, int(round(ks[i] + (t - ts[i]) * rate)))
 
 
+def tempo_changes(ticks: list[int], times: list[float], *,
+                  tolerance_s: float = TEMPO_TOLERANCE_S) -> list[tuple[int, int]]:
+    """``(tick, microseconds per quarter)`` set_tempo events that put every grid point
+    (``ticks[i]`` at ``times[i]`` seconds, tick 0 at 0 s) within ``tolerance_s`` of its time.
+
+    Greedy: from a grid point, one tempo runs as far as it keeps every point in reach,
+    so beats on a steady tempo segment need one event and wandering beats one each. The
+    time each event really starts at (after the whole-microsecond tempi before it) is
+    carried forward, so rounding never adds up.
+    """
+    t = np.asarray(times, dtype=float)
+    k = np.asarray(ticks, dtype=float)
+    out: list[tuple[int, int]] = []
+    i, now = 0, 0.0  # grid point i starts at ``now`` seconds under the tempi written so far
+    while i < len(k) - 1:
+        best = None
+        for j in range(i + 1, len(k)):
+            us = (t[j] - now) * 1e6 * PPQ / (k[j] - k[i])
+            tempo = min(max(int(round(us)), 1), _MAX_TEMPO_US)
+            reach = now + (k[i + 1:j + 1] - k[i]) * tempo / PPQ / 1e6
+            if best is not None and np.max(np.abs(reach - t[i + 1:j + 1])) > tolerance_s:
+                break
+            best = (j, tempo)  # one step always counts: the tempo aims at point j itself
+        j, tempo = best
+        if not out or out[-1][1] != tempo:
+            out.append((int(k[i]), tempo))
+        now += (k[j] - k[i]) * tempo / PPQ / 1e6
+        i = j
+    return out
+
+
 def build_midi(result: "AnalysisResult"):  # noqa: ANN201 - mido.MidiFile
     import mido
+
+    from songmap.export.grid import meter_sections
 
     r = result
     beats = r.beat_transient_markers
@@ -123,21 +163,27 @@ def build_midi(result: "AnalysisResult"):  # noqa: ANN201 - mido.MidiFile
         for k, t in enumerate(times):
             grid_ticks.append(first_beat_tick + k * beat_ticks)
             grid_times.append(t)
+        sections = meter_sections(r)
+        first_bpb = sections[0].beats_per_bar if sections else bpb
         pickups = sum(1 for b in beats if b.bar == 0)
         pre = lead_units + pickups  # counted beats before the first downbeat
         if r.downbeat_timeline:
             tick = 0
-            if pre % bpb:
-                measures.append((0, pre % bpb))
-                tick = (pre % bpb) * beat_ticks
+            if pre % first_bpb:
+                measures.append((0, pre % first_bpb))
+                tick = (pre % first_bpb) * beat_ticks
             while tick < (lead_units + pickups) * beat_ticks:
-                measures.append((tick, bpb))
-                tick += bpb * beat_ticks
+                measures.append((tick, first_bpb))
+                tick += first_bpb * beat_ticks
+            section_bpb = {}
+            for sec in sections:
+                for bar in range(sec.first_bar, sec.first_bar + sec.bars):
+                    section_bpb[bar] = sec.beats_per_bar
             for i, d in enumerate(r.downbeat_timeline):
                 # the last bar is usually cut short by the end of the recording, not a
-                # change of meter: keep the grid's meter there
+                # change of meter: keep its section's meter there
                 last = i == len(r.downbeat_timeline) - 1
-                n = max(d.beats, bpb) if last else d.beats
+                n = max(d.beats, section_bpb.get(d.bar, bpb)) if last else d.beats
                 measures.append((tick, n))
                 tick += n * beat_ticks
         else:
@@ -148,19 +194,9 @@ def build_midi(result: "AnalysisResult"):  # noqa: ANN201 - mido.MidiFile
     tmap = _TempoMap(grid_ticks, grid_times)
 
     conductor: list[tuple[int, int, object]] = []  # (tick, order, message)
-    # tempo: rounding error carried forward so every grid point lands within 1 us
-    achieved = 0.0
-    last_tempo = mido.bpm2tempo(r.tempo.bpm) if r.tempo.bpm > 0 else 500000
-    for i in range(len(grid_ticks) - 1):
-        span = grid_ticks[i + 1] - grid_ticks[i]
-        us = (grid_times[i + 1] - achieved) * 1e6 * PPQ / span
-        tempo = min(max(int(round(us)), 1), _MAX_TEMPO_US)
-        achieved += tempo * span / PPQ / 1e6
-        if tempo != last_tempo or i == 0:
-            conductor.append((grid_ticks[i], 1, mido.MetaMessage("set_tempo", tempo=tempo)))
-        last_tempo = tempo
-    if len(grid_ticks) == 1:
-        conductor.append((0, 1, mido.MetaMessage("set_tempo", tempo=last_tempo)))
+    first_tempo = mido.bpm2tempo(r.tempo.bpm) if r.tempo.bpm > 0 else 500000
+    for tick, tempo in tempo_changes(grid_ticks, grid_times) or [(0, first_tempo)]:
+        conductor.append((tick, 1, mido.MetaMessage("set_tempo", tempo=tempo)))
     prev_num = None
     for tick, n in measures:
         num = numerator(n)

@@ -24,11 +24,14 @@ from typing import TYPE_CHECKING, Sequence
 from urllib.parse import quote
 from xml.etree import ElementTree as ET
 
+import numpy as np
+
 if TYPE_CHECKING:
     from songmap.schema import AnalysisResult
 
-#: Largest miss (s) allowed between a written grid and a tracked beat.
-GRID_TOLERANCE_S = 0.0009
+#: Largest miss (s) allowed between a written grid and a tracked beat: under the 5 ms
+#: a DJ grid is checked against, with the written rounding (Inizio to 1 ms) inside it.
+GRID_TOLERANCE_S = 0.004
 _KINDS = {".mp3": "MP3 File", ".m4a": "M4A File", ".aac": "M4A File", ".mp4": "M4A File",
           ".wav": "WAV File", ".aif": "AIFF File", ".aiff": "AIFF File", ".flac": "FLAC File"}
 
@@ -68,47 +71,77 @@ def _bpm_candidates(start_s: float, end_s: float, n_beats: int) -> list[float]:
     return [round(exact, 2), down, round(down + 0.01, 2)]
 
 
-def grid_segments(result: "AnalysisResult") -> list[tuple[float, float, int, int]]:
-    """``(inizio_s, bpm, battito, n_beats)`` per ``TEMPO`` entry, as written (rounded).
+def _fits(starts: np.ndarray, times: np.ndarray, i: int, j: int, bpm: float) -> bool:
+    """Does the entry (``starts[i]``, ``bpm``) predict beats ``i+1..j`` within tolerance?"""
+    k = np.arange(1, j - i + 1)
+    return bool(np.all(np.abs(starts[i] + k * 60.0 / bpm - times[i + 1:j + 1]) < GRID_TOLERANCE_S))
 
-    Greedy: a segment starting at beat *i* grows while one (Inizio, Bpm) pair predicts every
-    beat in it within ``GRID_TOLERANCE_S`` and the bar count runs on regularly. Where a new
-    segment starts, the old one's prediction for that beat must not fall before the new
-    ``Inizio``, or a player would draw the beat twice.
+
+def grid_segments(result: "AnalysisResult") -> list[tuple[float, float, int, int, str]]:
+    """``(inizio_s, bpm, battito, n_beats, metro)`` per ``TEMPO`` entry, as written (rounded).
+
+    An entry starts at every tempo-map segment and every meter section (``Metro`` of that
+    section, ``Battito`` the position of its first beat). From there it grows greedily
+    while one (Inizio, Bpm) pair predicts every beat in it within ``GRID_TOLERANCE_S``
+    (the segment's own tempo tried first) and the bar count runs on regularly; where it
+    cannot, a new entry starts. A steady segment is one entry; beats that wander off any
+    line get as many as they need. Where a new entry starts, its ``Inizio`` may not fall after
+    the old entry's own prediction for that beat, or a player would draw the beat twice.
     """
+    from songmap.export.grid import section_of_beats, section_start_beats, tempo_segment_starts
+
     beats = result.beat_transient_markers
-    times = [b.beat_time for b in beats]
-    starts = [round(t, 3) for t in times]  # Inizio is written with millisecond resolution
+    times = np.array([b.beat_time for b in beats], dtype=float)
+    starts = np.round(times, 3)  # Inizio is written with millisecond resolution
     pos = [b.beat_position for b in beats]
-    bpb = result.time_signature.beats_per_bar
-    out: list[tuple[float, float, int, int]] = []
+    section = section_of_beats(result)
+    hints = tempo_segment_starts(result)
+    breaks = sorted(set(hints) | set(section_start_beats(result)))
+    out: list[tuple[float, float, int, int, str]] = []
     i, n = 0, len(times)
     while i < n:
+        sec = section[i]
+        bpb = sec.beats_per_bar if sec is not None else result.time_signature.beats_per_bar
+        metro = sec.label if sec is not None else result.time_signature.label
+        stop = next((b for b in breaks if b > i), n)  # the next forced entry (or the end)
+        hint = hints.get(i)
+        if hint is None:  # inside a segment: its tempo is still the best first guess
+            hint = next((hints[b] for b in sorted(hints, reverse=True) if b <= i), None)
         if i == n - 1:
             bpm = out[-1][1] if out else (round(result.tempo.bpm, 2) or 120.0)
-            out.append((starts[i], bpm, pos[i], 1))
+            out.append((float(starts[i]), bpm, pos[i], 1, metro))
             break
         # one beat always works: the Bpm rounded down puts the next beat at or after its Inizio
         one = math.floor(6000.0 * (1 - 1e-12) / (starts[i + 1] - starts[i])) / 100.0
-        best = (i + 1, one, False)
-        for j in range(i + 1, n):
-            if pos[j] != (pos[i] - 1 + (j - i)) % bpb + 1:
+        best = (i + 1, one, False, float(starts[i + 1]))
+        for j in range(i + 1, min(stop, n - 1) + 1):
+            forced = j == stop  # beat j starts the next entry: this one must reach it cleanly
+            if not forced and pos[j] != (pos[i] - 1 + (j - i)) % bpb + 1:
                 break  # bar counting must continue regularly from beat i
-            fits = [bpm for bpm in _bpm_candidates(starts[i], starts[j], j - i)
-                    if all(abs(starts[i] + (k - i) * 60.0 / bpm - times[k]) < GRID_TOLERANCE_S
-                           for k in range(i + 1, j + 1))]
+            last = j - 1 if forced else j  # the last beat this entry has to predict
+            if last == i:
+                continue  # one beat before a forced entry: the initial one-beat entry
+            candidates = ([hint] if hint else []) + _bpm_candidates(starts[i], starts[last], last - i)
+            fits = [float(b) for b in candidates if b > 0 and _fits(starts, times, i, last, b)]
             if not fits:
                 break
-            if j == n - 1:
-                best = (j, fits[0], True)  # reaches the last beat: no next Inizio to respect
-            else:
-                clean = [b for b in fits if starts[i] + (j - i) * 60.0 / b >= starts[j] - 1e-9]
-                if clean:
-                    best = (j, clean[0], False)
-        j, bpm, to_end = best
-        out.append((starts[i], bpm, pos[i], j - i + (1 if to_end else 0)))
+            if j == n - 1 and not forced:
+                best = (j, fits[0], True, 0.0)  # reaches the last beat: no next Inizio to respect
+                continue
+            for b in fits:
+                # the next Inizio may not come after this entry's own beat j (a player would
+                # draw both): written at that beat, rounded down to the ms, when that is
+                # still within tolerance of the tracked beat
+                pred = starts[i] + (j - i) * 60.0 / b
+                nxt = min(float(starts[j]), math.floor(pred * 1000.0 + 1e-6) / 1000.0)
+                if abs(nxt - times[j]) < GRID_TOLERANCE_S:
+                    best = (j, b, False, nxt)
+                    break
+        j, bpm, to_end, nxt = best
+        out.append((float(starts[i]), bpm, pos[i], j - i + (1 if to_end else 0), metro))
         if to_end:
             break
+        starts[j] = nxt
         i = j
     return out
 
@@ -132,8 +165,7 @@ def _track_element(parent: ET.Element, result: "AnalysisResult", track_id: int,
         attrs["Comments"] = (f"{r.key.camelot} / {r.key.open_key} - "
                              f"{r.time_signature.label} (songmap)")
     track = ET.SubElement(parent, "TRACK", attrs)
-    metro = r.time_signature.label
-    for inizio, bpm, battito, _n in grid_segments(r):
+    for inizio, bpm, battito, _n, metro in grid_segments(r):
         ET.SubElement(track, "TEMPO", {"Inizio": _fmt_s(inizio), "Bpm": _fmt_bpm(bpm),
                                        "Metro": metro, "Battito": str(battito)})
     if r.downbeat_timeline:

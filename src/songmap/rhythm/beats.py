@@ -68,3 +68,53 @@ def regrid_beats(beat_times: np.ndarray, *, every: float, offset: float = 0.0) -
         return np.asarray(beat_times, dtype=float)
     idx = np.arange(offset, n - 1 + 1e-9, every)
     return np.interp(idx, np.arange(n), beat_times)
+
+
+#: Lag (s) of the beat network's activation peak behind the sound of a beat, measured on
+#: the synthetic dev set's songs with drums (where every beat has a sharp attack at the
+#: annotated time): median of clip medians +0.9 ms (seed-7 set, same measurement: +0.7 ms).
+NETWORK_LAG_S = 0.0008
+
+
+def refine_beat_times(
+    beat_times: np.ndarray,
+    activation: np.ndarray,
+    fps: float,
+    *,
+    radius_frames: int = 1,
+    lag_s: float = NETWORK_LAG_S,
+) -> np.ndarray:
+    """Beat times (s) placed between frames, where the activation peaks.
+
+    For each beat, the highest frame of ``activation`` (beat probability, frame ``i``
+    centred at ``i / fps``) within ``radius_frames`` of it and its two neighbours give a
+    parabola whose vertex is the peak (at most half a frame from the highest frame);
+    ``lag_s`` is then taken off. A beat without a peak (a flat or rising edge, e.g. a beat
+    interpolated between tracked ones) keeps its time. The result stays increasing: a
+    refined beat never moves past the midpoint to its neighbours.
+    """
+    beats = np.asarray(beat_times, dtype=float)
+    act = np.asarray(activation, dtype=float)
+    if len(beats) == 0 or len(act) < 3:
+        return beats.copy()
+    n = len(act)
+    centre = np.clip(np.round(beats * fps).astype(int), 0, n - 1)
+    offsets = np.arange(-radius_frames, radius_frames + 1)
+    window = np.clip(centre[:, None] + offsets[None, :], 0, n - 1)
+    peak = window[np.arange(len(beats)), act[window].argmax(axis=1)]
+    inner = (peak > 0) & (peak < n - 1)
+    k = np.clip(peak, 1, n - 2)
+    y0, y1, y2 = act[k - 1], act[k], act[k + 1]
+    curvature = y0 - 2.0 * y1 + y2
+    # a true maximum only (curvature < 0, highest of the three); elsewhere no shift
+    ok = inner & (curvature < 0) & (y1 >= y0) & (y1 >= y2)
+    shift = np.zeros(len(beats))
+    shift[ok] = np.clip(0.5 * (y0[ok] - y2[ok]) / curvature[ok], -0.5, 0.5)
+    refined = np.where(ok, (peak + shift) / fps - lag_s, beats)
+    # keep the order: never past the midpoint towards a neighbour
+    if len(beats) > 1:
+        mids = (beats[1:] + beats[:-1]) / 2
+        lo = np.concatenate([[-np.inf], mids])
+        hi = np.concatenate([mids, [np.inf]])
+        refined = np.clip(refined, lo + 1e-6, hi - 1e-6)
+    return np.maximum(refined, 0.0)

@@ -22,8 +22,10 @@ def estimate_tempo(
     beat_activation: np.ndarray | None = None,
     fps: float = 100.0,
     bar_tempi: np.ndarray | None = None,
+    bpm: float | None = None,
 ) -> TempoEstimate:
-    """Global BPM = 60 / median inter-beat interval, with a half/double alternative.
+    """Global BPM (``bpm`` if given: the tempo map's main tempo, ``tempo_map.track_bpm``;
+    otherwise 60 / median inter-beat interval), with a half/double alternative.
 
     The alternative is double time when the activation between beats is strong (the
     off-beats are beats too), half time otherwise; its confidence is the ratio of the
@@ -33,7 +35,7 @@ def estimate_tempo(
     if len(beats) < 2:
         return TempoEstimate(0.0, 0.0, None, None, 0.0)
     ibi = np.diff(beats)
-    bpm = float(60.0 / np.median(ibi))
+    bpm = float(bpm) if bpm else float(60.0 / np.median(ibi))
     spread = float(np.std(ibi) / np.mean(ibi))
     confidence = float(np.clip(1.0 - spread, 0.0, 1.0))
     tempi = bar_tempi if bar_tempi is not None and len(bar_tempi) > 1 else 60.0 / ibi

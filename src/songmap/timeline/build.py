@@ -48,7 +48,11 @@ def build_timeline(
     chord_segments: list[ChordSegment],
     chroma: Activations | None,
     duration: float,
+    beat_tempo: np.ndarray | None = None,
 ) -> Timeline:
+    """The timeline; a bar's tempo is ``beat_tempo`` (BPM per beat, e.g. its tempo-map
+    segment's) at the bar's first beat where given and positive, otherwise 60 / the mean
+    interval from each of its beats to the next."""
     beats = np.asarray(beat_times, dtype=float)
     positions = np.asarray(positions, dtype=int)
     n = len(beats)
@@ -65,8 +69,10 @@ def build_timeline(
     for i, (a, b) in enumerate(zip(starts, ends)):
         in_bar = bar_of == i + 1
         tempo = float(60.0 / np.mean(next_ibi[in_bar])) if in_bar.any() else 0.0
-        tempi.append(tempo)
         first = int(np.flatnonzero(in_bar)[0])
+        if beat_tempo is not None and beat_tempo[first] > 0:
+            tempo = float(beat_tempo[first])  # the fitted segment: steady where the music is
+        tempi.append(tempo)
         downbeats.append(Downbeat(
             bar=i + 1, timestamp=round(float(a), 4),
             confidence=round(float(downbeat_confidence[first]), 4),

@@ -1,0 +1,313 @@
+"""A tempo map: piecewise-constant tempo fitted to the beat times.
+
+Each segment is a straight line through its beats (time against beat number), so its
+tempo is 60 / slope. Segments are found by optimal segmentation (dynamic programming)
+of the squared residuals, measured in units of the beats' own jitter, plus a penalty
+per segment: a new segment appears only where one line cannot explain the beats as
+well as the jitter allows (a tempo step, a ritardando, rubato), not where the tracker
+wobbles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Floor (s) of the beat jitter used to weigh residuals: below it the beats are as
+#: exact as the 0.1 ms times written and the segmentation would chase rounding.
+_MIN_JITTER_S = 0.0005
+#: Penalty per segment, in multiples of ln(number of beats) (BIC-like; a segment adds a
+#: start, a slope and a change point). Raised above BIC's 1.5 so that a steady song's
+#: heavy-tailed jitter (a few beats the tracker put 20 ms off) does not split it.
+_PENALTY_PER_LN_BEATS = 6.0
+#: A segment is not steady (not snapped) if the parabola through its beats strays more
+#: than this (s) from the line, significantly: a tempo bending inside it (an accelerando),
+#: which a line would flatten.
+_MAX_BEND_S = 0.0025
+#: Neighbouring segments are merged when splitting them explains their beats this little
+#: better (Chow test F statistic, 2 extra parameters; 10 is p < 0.001 for 20+ beats): the
+#: DP weighs residuals by the song's median jitter, and the few beats the tracker puts far
+#: off in a strummed or bowed song would otherwise split a steady tempo.
+_MERGE_F = 10.0
+#: Fewest beats in a segment.
+_MIN_SEGMENT_BEATS = 4
+#: A segment's beats are placed on its line (a DJ grid) when every one of them lies this
+#: close to it (s); further, the tracked beats are kept as they are.
+SNAP_TOLERANCE_S = 0.012
+
+
+@dataclass(frozen=True)
+class TempoSegmentFit:
+    """One steady stretch: beats ``first..last`` (indices, inclusive) on the line
+    ``start_s + (k - first) * 60 / bpm`` (``bpm`` with two decimals)."""
+
+    first: int
+    last: int
+    start_s: float
+    bpm: float
+    rms_s: float
+    max_abs_s: float
+    snapped: bool
+
+    @property
+    def beats(self) -> int:
+        return self.last - self.first + 1
+
+    def times(self) -> np.ndarray:
+        """The segment's grid: one time (s) per beat."""
+        return self.start_s + np.arange(self.beats) * 60.0 / self.bpm
+
+
+def beat_jitter(beat_times: np.ndarray, *, window_beats: int = 8) -> float:
+    """Robust typical deviation (s) of the beats from a locally straight line.
+
+    The median, over every run of ``window_beats`` beats (two bars of 4/4), of the RMS
+    residual of the run's own line (scaled for the two fitted parameters). A tempo step
+    or a ritardando bends few runs or bends each only a little, so it does not count;
+    a beat pattern that sways around the tempo within every two bars (beats tracked on
+    a syncopated figure) does, and is not mistaken for tempo changes.
+    """
+    beats = np.asarray(beat_times, dtype=float)
+    w = window_beats
+    if len(beats) < w + 1:
+        return _MIN_JITTER_S
+    runs = np.lib.stride_tricks.sliding_window_view(beats, w)
+    k = np.arange(w, dtype=float) - (w - 1) / 2.0
+    slope = runs @ k / float(k @ k)
+    resid = runs - runs.mean(axis=1, keepdims=True) - slope[:, None] * k[None, :]
+    rms = np.sqrt(np.sum(resid ** 2, axis=1) / (w - 2))
+    return max(float(np.median(rms)), _MIN_JITTER_S)
+
+
+def _line_fit(k: np.ndarray, t: np.ndarray) -> tuple[float, float]:
+    """Intercept and slope of the least-squares line ``t = a + b * k``."""
+    b, a = np.polyfit(k, t, 1)
+    return float(a), float(b)
+
+
+def segment_beats(beat_times: np.ndarray, *, jitter_s: float | None = None,
+                  min_beats: int = _MIN_SEGMENT_BEATS,
+                  penalty: float | None = None) -> list[tuple[int, int]]:
+    """``(first, last)`` beat indices (inclusive) of the optimal piecewise-linear fit.
+
+    Minimises sum over segments of (residual sum of squares / ``jitter_s``^2) +
+    ``penalty`` (default ``_PENALTY_PER_LN_BEATS * ln(n)``), every segment at least
+    ``min_beats`` long. Exact dynamic programming in O(n^2) vector operations, with the
+    line fits from prefix sums.
+    """
+    t = np.asarray(beat_times, dtype=float)
+    n = len(t)
+    if n == 0:
+        return []
+    if n < 2 * min_beats:
+        return [(0, n - 1)]
+    sigma = jitter_s if jitter_s is not None else beat_jitter(t)
+    beta = penalty if penalty is not None else _PENALTY_PER_LN_BEATS * np.log(n)
+    k = np.arange(n, dtype=float)
+    # residuals of the global line: same piecewise lines, far better conditioned sums
+    a0, b0 = _line_fit(k, t)
+    y = (t - a0 - b0 * k) / sigma
+    zero = np.zeros(1)
+    s_k = np.concatenate([zero, np.cumsum(k)])
+    s_kk = np.concatenate([zero, np.cumsum(k * k)])
+    s_y = np.concatenate([zero, np.cumsum(y)])
+    s_ky = np.concatenate([zero, np.cumsum(k * y)])
+    s_yy = np.concatenate([zero, np.cumsum(y * y)])
+
+    best = np.full(n + 1, np.inf)  # best[j]: cost of beats 0..j-1
+    best[0] = 0.0
+    start_of = np.zeros(n + 1, dtype=int)
+    for j in range(min_beats, n + 1):
+        i = np.arange(0, j - min_beats + 1)  # segment = beats i..j-1
+        m = (j - i).astype(float)
+        sk, skk = s_k[j] - s_k[i], s_kk[j] - s_kk[i]
+        sy, sky, syy = s_y[j] - s_y[i], s_ky[j] - s_ky[i], s_yy[j] - s_yy[i]
+        var_k = skk - sk * sk / m
+        cov = sky - sk * sy / m
+        rss = syy - sy * sy / m - np.where(var_k > 0, cov * cov / np.maximum(var_k, 1e-12), 0.0)
+        total = best[i] + np.maximum(rss, 0.0) + beta
+        pick = int(np.argmin(total))
+        best[j], start_of[j] = total[pick], int(i[pick])
+    bounds = []
+    j = n
+    while j > 0:
+        i = start_of[j]
+        bounds.append((i, j - 1))
+        j = i
+    return bounds[::-1]
+
+
+def _fit_segment(t: np.ndarray, first: int, last: int, snap_tolerance_s: float) -> TempoSegmentFit:
+    """Line through beats ``first..last``, its tempo rounded to 0.01 BPM and its start
+    refitted for the rounded tempo."""
+    seg = t[first:last + 1]
+    k = np.arange(len(seg), dtype=float)
+    period = _line_fit(k, seg)[1] if len(seg) > 1 else 0.0
+    if period <= 0:
+        return TempoSegmentFit(first, last, float(seg[0]), 0.0, 0.0, 0.0, False)
+    bpm = round(60.0 / period, 2)
+    step = 60.0 / bpm
+    start = float(np.mean(seg - k * step))
+    resid = seg - (start + k * step)
+    rms, worst = float(np.sqrt(np.mean(resid ** 2))), float(np.max(np.abs(resid)))
+    steady = len(seg) >= _MIN_SEGMENT_BEATS and worst <= snap_tolerance_s
+    if steady and len(seg) > 3:
+        # a line that holds every beat may still cut through a bend (an accelerando):
+        # how far the best parabola strays from the best line says whether it does
+        line = np.polyval(np.polyfit(k, seg, 1), k)
+        bent = np.polyval(np.polyfit(k, seg, 2), k)
+        rss_line, rss_bent = float(np.sum((seg - line) ** 2)), float(np.sum((seg - bent) ** 2))
+        # significant (F test of the square term, as for merging) and large enough to matter
+        f = (rss_line - rss_bent) / max(rss_bent / (len(seg) - 3), 1e-12)
+        steady = not (f > _MERGE_F and float(np.max(np.abs(bent - line))) > _MAX_BEND_S)
+    return TempoSegmentFit(first, last, start, bpm, rms, worst, steady)
+
+
+def fit_tempo_map(beat_times: np.ndarray, *, snap_tolerance_s: float = SNAP_TOLERANCE_S,
+                  jitter_s: float | None = None) -> list[TempoSegmentFit]:
+    """The tempo map of ``beat_times`` (s, increasing): one ``TempoSegmentFit`` per
+    steady stretch, in order, covering every beat.
+
+    Segments from ``segment_beats``; then neighbours are merged while one line holds
+    both within ``snap_tolerance_s`` (the pair whose merged line fits best first): the
+    segmentation also splits where the beats jump by a few ms without changing tempo
+    (the tracker hears an instrument enter a little later), and a DJ grid needs no new
+    tempo there. Each segment's tempo is its least-squares line's, rounded to 0.01 BPM
+    (as DJ software writes it), its start refitted for that rounded tempo; ``snapped``
+    says whether every beat lies within ``snap_tolerance_s`` of that line.
+    """
+    t = np.asarray(beat_times, dtype=float)
+    if len(t) < 2:
+        return []
+    segs = [_fit_segment(t, a, b, snap_tolerance_s) for a, b in segment_beats(t, jitter_s=jitter_s)]
+
+    def pair(x: TempoSegmentFit, y: TempoSegmentFit) -> tuple[TempoSegmentFit, float]:
+        """The merged fit of two neighbours and how strongly the split beats it (inf:
+        they stay apart)."""
+        merged = _fit_segment(t, x.first, y.last, snap_tolerance_s)
+        f = _split_f(t, x.first, x.last, y.last)
+        return merged, (f if merged.snapped or f < _MERGE_F else np.inf)
+
+    pairs = [pair(x, y) for x, y in zip(segs, segs[1:])]
+    while pairs:
+        i = int(np.argmin([f for _, f in pairs]))
+        if not np.isfinite(pairs[i][1]):
+            break
+        segs[i:i + 2] = [pairs[i][0]]
+        # only the merged segment's two pairs change
+        new = [pair(segs[j], segs[j + 1]) for j in (i - 1, i) if 0 <= j < len(segs) - 1]
+        lo = max(i - 1, 0)
+        pairs[lo:i + 2] = new
+    return segs
+
+
+def _rss(t: np.ndarray) -> float:
+    if len(t) < 3:
+        return 0.0
+    k = np.arange(len(t), dtype=float)
+    a, b = _line_fit(k, t)
+    return float(np.sum((t - a - b * k) ** 2))
+
+
+def _split_f(t: np.ndarray, first: int, split_last: int, last: int) -> float:
+    """Chow test F statistic of two lines (``first..split_last``, ``split_last+1..last``)
+    against one line through all: how much better the split explains the beats."""
+    n = last - first + 1
+    split = _rss(t[first:split_last + 1]) + _rss(t[split_last + 1:last + 1])
+    whole = _rss(t[first:last + 1])
+    dof = n - 4
+    if dof <= 0:
+        return 0.0
+    return float((whole - split) / 2.0 / max(split / dof, 1e-12))
+
+
+def place_on_grid(beat_times: np.ndarray, tempo_map: list[TempoSegmentFit]) -> np.ndarray:
+    """Beat times with every snapped segment's beats on its line (others unchanged)."""
+    out = np.array(beat_times, dtype=float)
+    for seg in tempo_map:
+        if seg.snapped:
+            out[seg.first:seg.last + 1] = seg.times()
+    return out
+
+
+#: Segments within this fraction of the song's typical tempo belong to its main tempo
+#: (a band drifting around its click, a tempo map cut in pieces by rubato).
+_SAME_TEMPO = 0.02
+
+
+def track_bpm(tempo_map: list[TempoSegmentFit], beat_times: np.ndarray) -> float:
+    """The song's tempo (BPM, 2 decimals) from its tempo map; 0 without one.
+
+    The typical tempo is the median over beats of their segment's tempo (the tempo most
+    beats are played at). The longest run of neighbouring segments (by beats) all within
+    ``_SAME_TEMPO`` of it is the main steady stretch, and its tempo is one line fitted
+    through all its beats: a steady track gives its one segment's tempo, a song with a
+    tempo step the tempo of its longer part, and a band that drifts around a tempo
+    the average of the drift (pieces of a drift each miss it by their own error). Each
+    beat weighs 1 / its segment's residual variance, so a loosely tracked intro does not
+    tilt the line of a tightly tracked song.
+    """
+    t = np.asarray(beat_times, dtype=float)
+    segs = [x for x in tempo_map if x.bpm > 0]
+    if not segs:
+        return 0.0
+    per_beat = np.concatenate([np.full(x.beats, x.bpm) for x in segs])
+    typical = float(np.median(per_beat))
+    runs: list[list[TempoSegmentFit]] = []
+    for x in segs:
+        if abs(x.bpm / typical - 1.0) <= _SAME_TEMPO:
+            if runs and runs[-1][-1].last + 1 == x.first:
+                runs[-1].append(x)
+                continue
+            runs.append([x])
+    if not runs:
+        return round(typical, 2)
+    run = max(runs, key=lambda r: sum(x.beats for x in r))
+    first, last = run[0].first, run[-1].last
+    weight = np.concatenate([np.full(x.beats, 1.0 / max(x.rms_s, _MIN_JITTER_S) ** 2) for x in run])
+    k = np.arange(last - first + 1, dtype=float)
+    period = float(np.polyfit(k, t[first:last + 1], 1, w=np.sqrt(weight))[0])
+    return round(60.0 / period, 2) if period > 0 else round(typical, 2)
+
+
+def beat_tempi(tempo_map: list[TempoSegmentFit], n_beats: int) -> np.ndarray:
+    """Tempo (BPM) of every beat in a snapped segment (its beats on the segment's line);
+    0 elsewhere, where the beats' own intervals say more than a line that misses them."""
+    out = np.zeros(n_beats)
+    for seg in tempo_map:
+        if seg.snapped:
+            out[seg.first:seg.last + 1] = seg.bpm
+    return out
+
+
+#: Residual RMS (s) at which a segment's confidence reaches 0: half the 70 ms window
+#: within which a beat counts as hit.
+_ZERO_CONFIDENCE_RMS_S = 0.035
+
+
+def segment_confidence(seg: TempoSegmentFit) -> float:
+    """How well the steady grid fits the tracked beats: 1 - residual RMS / 35 ms (0..1)."""
+    return float(np.clip(1.0 - seg.rms_s / _ZERO_CONFIDENCE_RMS_S, 0.0, 1.0))
+
+
+def grid_beat_times(
+    beat_times: np.ndarray, beat_activation: np.ndarray, fps: float, *, duration: float,
+) -> tuple[np.ndarray, list[TempoSegmentFit]]:
+    """Sub-frame beat times and their tempo map, for the final (counted) beats.
+
+    Beats are refined between frames (``refine_beat_times``), the tempo map is fitted to
+    them, and the beats of every snapped segment are placed on its line; times stay in
+    ``[0, duration]``.
+    """
+    from songmap.rhythm.beats import refine_beat_times
+
+    beats = np.asarray(beat_times, dtype=float)
+    if len(beats) < 2:
+        return beats, []
+    refined = refine_beat_times(beats, beat_activation, fps)
+    tempo_map = fit_tempo_map(refined)
+    placed = np.clip(place_on_grid(refined, tempo_map), 0.0, duration)
+    if np.any(np.diff(placed) <= 0):  # clipping at the ends merged beats: keep the refined ones
+        return np.clip(refined, 0.0, duration), tempo_map
+    return placed, tempo_map

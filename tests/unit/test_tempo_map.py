@@ -1,0 +1,133 @@
+"""Sub-frame beat times and the tempo map, on signals with known answers."""
+
+import numpy as np
+import pytest
+
+from songmap.rhythm.beats import NETWORK_LAG_S, refine_beat_times
+from songmap.rhythm.tempo_map import (
+    SNAP_TOLERANCE_S,
+    beat_jitter,
+    fit_tempo_map,
+    grid_beat_times,
+    place_on_grid,
+    segment_beats,
+    track_bpm,
+)
+
+FPS = 100.0
+
+
+def peaks_at(times: np.ndarray, seconds: float, width_frames: float = 1.5) -> np.ndarray:
+    """An activation with a Gaussian peak centred exactly at each time (between frames)."""
+    frames = np.arange(int(seconds * FPS)) / FPS
+    act = np.zeros(len(frames))
+    for t in times:
+        act = np.maximum(act, 0.9 * np.exp(-0.5 * ((frames - t) * FPS / width_frames) ** 2))
+    return act
+
+
+def test_refined_beats_land_between_frames_on_the_peaks():
+    true = 1.0 + np.arange(40) * 60.0 / 128.0  # 128 BPM: beats fall anywhere between frames
+    act = peaks_at(true, 22.0)
+    on_frames = np.round(true * FPS) / FPS
+    refined = refine_beat_times(on_frames, act, FPS, lag_s=0.0)
+    # a parabola through three samples of a Gaussian finds its centre to a fraction of a ms
+    assert np.abs(refined - true).max() < 0.0015
+    assert np.abs(on_frames - true).max() > 0.004  # the frame grid alone was up to 5 ms off
+    shifted = refine_beat_times(on_frames, act, FPS)
+    np.testing.assert_allclose(shifted, refined - NETWORK_LAG_S)
+
+
+def test_refinement_keeps_beats_without_a_peak_and_stays_increasing():
+    beats = np.array([0.5, 1.0, 1.5])
+    flat = np.full(300, 0.3)
+    np.testing.assert_array_equal(refine_beat_times(beats, flat, FPS), beats)
+    # two beats one frame apart under one peak may not cross each other
+    close = refine_beat_times(np.array([1.0, 1.01]), peaks_at(np.array([1.004]), 3.0), FPS)
+    assert close[0] < close[1]
+
+
+def test_steady_beats_are_one_segment_on_one_line():
+    rng = np.random.default_rng(1)
+    true = 0.7 + np.arange(400) * 60.0 / 174.0
+    tracked = true + rng.normal(0, 0.002, len(true))
+    (seg,) = fit_tempo_map(tracked)
+    assert seg.bpm == pytest.approx(174.0, abs=0.01) and seg.snapped
+    assert (seg.first, seg.last, seg.beats) == (0, 399, 400)
+    placed = place_on_grid(tracked, [seg])
+    # the line is closer to the truth than the jittery beats it was fitted to
+    assert np.abs(placed - true).max() < 0.002 < np.abs(tracked - true).max()
+
+
+def test_tempo_step_and_ritardando_get_their_own_segments():
+    step = np.concatenate([np.arange(64) * 0.5, 32.0 + np.arange(1, 65) * 60.0 / 132.0])
+    segs = fit_tempo_map(step)
+    assert [s.bpm for s in segs] == pytest.approx([120.0, 132.0], abs=0.01)
+    assert segs[1].first == 64
+    rit = np.cumsum(0.4 * 1.01 ** np.arange(80))  # 150 BPM slowing 1 % a beat
+    segs = fit_tempo_map(rit)
+    assert len(segs) > 4
+    assert all(a.bpm > b.bpm for a, b in zip(segs, segs[1:]))
+
+
+def test_drifting_beats_are_not_forced_onto_a_line():
+    # a band drifting slowly around 100 BPM (+-25 ms over minutes): no 12 ms grid holds it
+    k = np.arange(300)
+    drift = 0.025 * np.sin(2 * np.pi * k / 150)
+    beats = 1.0 + k * 0.6 + drift
+    segs = fit_tempo_map(beats)
+    assert len(segs) > 1  # the drift is tempo change, not jitter around one tempo
+    placed = place_on_grid(beats, segs)
+    # the drift survives: no beat moved further than a snapped line allows, and the
+    # result still departs from the average tempo's straight line as the band did
+    assert np.abs(placed - beats).max() <= SNAP_TOLERANCE_S
+    straight = 1.0 + k * 0.6
+    assert np.abs(placed - straight).max() > 0.02
+    assert track_bpm(segs, beats) == pytest.approx(100.0, abs=0.05)
+
+
+def test_track_bpm_is_the_main_tempo():
+    step = np.concatenate([np.arange(40) * 0.5, 20.0 + np.arange(1, 101) * 60.0 / 90.0])
+    assert track_bpm(fit_tempo_map(step), step) == pytest.approx(90.0, abs=0.01)
+    assert track_bpm([], np.zeros(0)) == 0.0
+
+
+def test_jitter_ignores_a_tempo_step():
+    rng = np.random.default_rng(2)
+    beats = np.concatenate([np.arange(50) * 0.5, 25.0 + np.arange(50) * 0.45])
+    noisy = beats + rng.normal(0, 0.003, len(beats))
+    assert beat_jitter(noisy) == pytest.approx(0.003, rel=0.3)
+    assert segment_beats(noisy) == [(0, 49), (50, 99)]
+
+
+def test_grid_beat_times_stay_inside_the_track():
+    true = 0.004 + np.arange(30) * 0.5
+    act = peaks_at(true, 15.2)
+    beats, segs = grid_beat_times(np.round(true * FPS) / FPS, act, FPS, duration=14.51)
+    assert beats[0] >= 0 and beats[-1] <= 14.51 and np.all(np.diff(beats) > 0)
+    assert len(segs) == 1 and segs[0].bpm == pytest.approx(120.0, abs=0.01)
+
+
+def test_bar_tempo_comes_from_snapped_segments():
+    from songmap.rhythm.tempo_map import beat_tempi
+    from songmap.timeline import build_timeline
+
+    rng = np.random.default_rng(4)
+    beats = 0.5 + np.arange(32) * 0.5 + rng.normal(0, 0.003, 32)
+    segs = fit_tempo_map(beats)
+    placed = place_on_grid(beats, segs)
+    nan = np.full(32, np.nan)
+
+    def bar_tempi(beat_tempo):
+        return build_timeline(
+            beat_times=placed, positions=np.tile([1, 2, 3, 4], 8), beat_confidence=np.ones(32),
+            downbeat_confidence=np.ones(32), transient_times=nan, transient_strength=nan,
+            transient_accuracy=nan, chord_segments=[], chroma=None, duration=17.0,
+            beat_tempo=beat_tempo).bar_tempi
+
+    assert segs[0].snapped
+    np.testing.assert_allclose(bar_tempi(beat_tempi(segs, 32)), segs[0].bpm)
+    # without a segment tempo the bar's own intervals count, last bar included
+    assert bar_tempi(None)[:-1] == pytest.approx(segs[0].bpm, abs=0.01)
+    unsnapped = [s.__class__(**{**s.__dict__, "snapped": False}) for s in segs]
+    assert not beat_tempi(unsnapped, 32).any()
