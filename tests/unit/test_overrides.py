@@ -143,12 +143,13 @@ def test_songmaps_own_bars_stand_when_they_count_the_same():
     assert waltz.beats_per_bar == 3 and set(waltz.positions) == {1, 2, 3}
 
 
-def test_bars_of_other_lengths_are_laid_again_under_a_fixed_meter():
+
+def test_songmaps_short_bars_stand_under_the_same_meter():
     beats = np.arange(0.5, 40.0, 0.5)
     act = _activations(beats, beats[::4], seconds=41.0)
     positions = (np.arange(len(beats)) % 4) + 1
-    positions[8:10] = [1, 2]  # songmap heard a 2-beat bar here
+    positions[8:10] = [1, 2]  # songmap heard a 2-beat bar at a stop
     positions[10:] = (np.arange(len(beats) - 10) % 4) + 1
     own = BarGrid(beats, positions, 4, "4/4", 0.9)
-    fixed = apply_time_signature(own, act, beats, time_signature="4/4")
-    assert np.all(np.diff(np.flatnonzero(fixed.positions == 1)) == 4)
+    kept = apply_time_signature(own, act, beats, time_signature="4/4")
+    assert np.array_equal(kept.positions, positions) and kept.confidence == 1.0
