@@ -16,7 +16,11 @@ Configurations, each measured in a fresh subprocess so ``ru_maxrss`` (peak RSS) 
   SpectralOnsetProcessor(superflux) + OnsetPeakPickingProcessor; decoded once.
 * ``warm``: one ``Analyzer`` with its models loaded, ``analyze(path)`` repeated.
 * ``cold``: ``songmap analyze FILE -o out.json`` in a new process, start to JSON
-  written (numba's compiled kernels come from its on-disk cache after the first run).
+  written (numba's compiled kernels come from its on-disk cache: the warm configuration,
+  run before, compiled them if the source changed); the ``missing file`` row
+  is ``songmap analyze missing.mp3`` from process start to exit (status 3).
+  The script run is the console script installed beside this interpreter, not a
+  wrapper (pyenv's shim adds ~0.1 s of bash of its own).
 
 Reported per configuration: median wall seconds of ``--runs`` runs (and min / max),
 CPU seconds, real-time factor (audio s / wall s), speedup over the reference, peak RSS,
@@ -193,13 +197,41 @@ def _run_worker(args: list[str]) -> dict:
         result.unlink(missing_ok=True)
 
 
+def songmap_command() -> list[str]:
+    """The installed ``songmap`` console script of this interpreter (as a user runs it),
+    else ``python -m songmap.cli.main``."""
+    import shutil
+
+    beside = Path(sys.executable).with_name("songmap")
+    if beside.is_file():
+        return [str(beside)]
+    console = shutil.which("songmap")
+    return [console] if console else [sys.executable, "-m", "songmap.cli.main"]
+
+
+def run_missing(runs: int) -> dict:
+    """``songmap analyze`` of a file that does not exist: process start to exit."""
+    out, peaks = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            proc = subprocess.Popen([*songmap_command(), "analyze", str(Path(tmp) / "missing.mp3")],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            _, status, usage = os.wait4(proc.pid, 0)
+            wall = time.perf_counter() - t0
+            err = proc.stderr.read().decode()
+            proc.stderr.close()
+            if os.waitstatus_to_exitcode(status) != 3 or "no such file" not in err:
+                raise RuntimeError(f"songmap analyze missing.mp3 did not exit 3: {err[-2000:]}")
+            out.append({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "stages": {}})
+            peaks.append(usage.ru_maxrss / 1024.0)
+    return {"runs": out, "peak_rss_mb": max(peaks)}
+
+
 def run_cold(path: Path, runs: int) -> dict:
     """``songmap analyze`` in a new process each run; peak RSS from wait4."""
     out, peaks = [], []
-    import shutil
-
-    console = shutil.which("songmap")  # the installed console script, as a user runs it
-    exe = [console] if console else [sys.executable, "-m", "songmap.cli.main"]
+    exe = songmap_command()
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
             target = Path(tmp) / "out.json"
@@ -227,7 +259,7 @@ def summarise(name: str, res: dict, duration: float, ref_wall: float | None, loa
     return {
         "config": name, "runs": len(walls), "wall_s": wall, "wall_min_s": min(walls),
         "wall_max_s": max(walls), "cpu_s": statistics.median(r["cpu"] for r in res["runs"]),
-        "realtime_factor": duration / wall if wall else None,
+        "realtime_factor": duration / wall if wall and duration else None,
         "speedup_vs_reference": (ref_wall / wall) if ref_wall else None,
         "peak_rss_mb": res["peak_rss_mb"],
         "stage_seconds": {k: statistics.median(r["stages"].get(k, 0.0) for r in res["runs"])
@@ -242,16 +274,18 @@ def markdown(rows: list[dict]) -> str:
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         sp = f"{r['speedup_vs_reference']:.1f}x" if r.get("speedup_vs_reference") else "-"
+        rtf = f"{r['realtime_factor']:.0f}" if r.get("realtime_factor") else "-"
         lines.append(
             f"| {r['audio']} | {r['config']} | {r['runs']} | {r['wall_s']:.2f} | "
             f"{r['wall_min_s']:.2f}-{r['wall_max_s']:.2f} | {r['cpu_s']:.2f} | "
-            f"{r['realtime_factor']:.0f} | {sp} | {r['peak_rss_mb']:.0f} | "
+            f"{rtf} | {sp} | {r['peak_rss_mb']:.0f} | "
             f"{r['load_before']:.1f} / {r['load_after']:.1f} |")
     lines += ["", ("Per-stage wall seconds (median; songmap's stages overlap, they run on two "
                    "threads):"), ""]
     for r in rows:
-        stages = ", ".join(f"{k} {v:.2f}" for k, v in r["stage_seconds"].items())
-        lines.append(f"- {r['audio']} {r['config']}: {stages}")
+        if r["stage_seconds"]:
+            stages = ", ".join(f"{k} {v:.2f}" for k, v in r["stage_seconds"].items())
+            lines.append(f"- {r['audio']} {r['config']}: {stages}")
     return "\n".join(lines)
 
 
@@ -314,6 +348,13 @@ def main() -> int:
 
     for label, path in clips:
         measure(label, path, args.runs, not args.skip_reference, True)
+    before = os.getloadavg()[0]
+    row = summarise("songmap cold (CLI)", run_missing(max(args.runs, 3)), 0.0, None,
+                    (before, os.getloadavg()[0]))
+    row.update(audio="missing file", audio_seconds=0.0)
+    rows.append(row)
+    print(f"{'missing':>8} {row['config']:<24} wall {row['wall_s']:.2f} s  cpu {row['cpu_s']:.2f} s",
+          flush=True)
     if args.long and not args.audio:
         long_path = loop_clip(cache / "song_270s.flac", cache / "song_60min.flac", 3600.0)
         measure("60 min", long_path, args.long_runs, False, False)

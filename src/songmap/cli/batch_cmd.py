@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,6 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
+    from songmap.cli.analyze_files import export_formats
+
+    export_formats(args.export)  # a typo in --export is answered before anything loads
     from songmap.batch import Progress, run_batch
     from songmap.cli.main import _settings_from
     from songmap.errors import InvalidParameterError
@@ -56,6 +60,12 @@ def cmd_batch(args: argparse.Namespace) -> int:
         raise InvalidParameterError("--threads must be at least 1")
     if args.timeout is not None and args.timeout <= 0:
         raise InvalidParameterError("--timeout must be positive")
+    from songmap.cli.startup import announce_kernel_compile, ensure_numba_cache_dir
+
+    ensure_numba_cache_dir()  # before the worker processes start: they inherit it
+    if not args.scheduler and any(Path(p).exists() or any(c in p for c in "*?[")
+                                  for p in args.paths):
+        announce_kernel_compile()  # (Dask workers have caches of their own, elsewhere)
     _stop_on_sigterm()
     summary = run_batch(
         args.paths, store=args.store, settings=settings, output=args.output,

@@ -87,6 +87,13 @@ def _check_input(path: str) -> Path:
     return p
 
 
+def _check_inputs(args: argparse.Namespace) -> None:
+    """A missing INPUT or --audio is said at once, before anything heavy loads."""
+    _check_input(args.input)
+    if getattr(args, "audio", None):
+        _check_input(args.audio)
+
+
 def _is_result_json(p: Path) -> bool:
     return p.suffix.lower() == ".json"
 
@@ -109,9 +116,13 @@ def _load_result(p: Path):  # noqa: ANN202 - AnalysisResult
 def _analyse(p: Path, args: argparse.Namespace):  # noqa: ANN202 - (AnalysisResult, Audio)
     from songmap.audio import load_audio
     from songmap.cli.main import _settings_from
-    from songmap.pipeline import Analyzer
+    from songmap.cli.startup import announce_kernel_compile, ensure_numba_cache_dir
 
     settings = _settings_from(args)
+    ensure_numba_cache_dir()
+    from songmap.pipeline import Analyzer
+
+    announce_kernel_compile()
     audio = load_audio(p, max_duration_s=settings.max_duration_s,
                        min_duration_s=settings.min_duration_s)
     return Analyzer(settings).analyze_audio(audio, filename=p.name), audio
@@ -155,6 +166,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not formats:
         raise InvalidParameterError(f"give --format, one of: {', '.join(EXPORTERS)}")
     exporters = [get_exporter(f) for f in formats]
+    _check_inputs(args)  # before the writers' packages load (matplotlib: ~0.5 s)
     for e in exporters:
         e.function()  # a missing package fails before a long analysis
     result, audio, src = _result_and_audio(args)
@@ -195,6 +207,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if not (100 <= args.width <= 20000 and 100 <= args.height <= 20000):
         raise InvalidParameterError("--width and --height must be 100..20000 pixels")
     png = get_exporter("png")
+    _check_inputs(args)
     png.function()
     result, audio, src = _result_and_audio(args)
     options: dict[str, Any] = {"width_px": args.width, "height_px": args.height}
@@ -220,9 +233,9 @@ def read_channels(p: Path):  # noqa: ANN201 - (samples, sr)
 
 
 def cmd_descriptors(args: argparse.Namespace) -> int:
+    p = _check_input(args.input)
     from songmap.descriptors import compute_descriptors
 
-    p = _check_input(args.input)
     result, audio = _analyse(p, args)
     native = read_channels(p)
     if native is None:

@@ -12,8 +12,7 @@ import argparse
 import logging
 import sys
 import warnings
-from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, NoReturn, Sequence
 
 from songmap import errors
 
@@ -146,7 +145,8 @@ def format_summary(result) -> str:  # noqa: ANN001 - AnalysisResult
     if r.chord_progression:
         shown = []
         for bar in r.chord_progression[:16]:
-            shown.append("/".join(bar.chords))
+            # lead-sheet names spelled in the key; a space between them, as "A/F" reads as a slash chord
+            shown.append(" ".join(bar.names) if bar.names else "/".join(bar.chords))
         more = " ..." if len(r.chord_progression) > 16 else ""
         lines.append("  chords     " + " | ".join(shown) + more)
     for w in r.warnings:
@@ -178,38 +178,91 @@ def _override_text(field: str, value: object) -> str:
     return f"--time-signature {value}"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from songmap.limits import limit_memory, wall_time_limit
+    """Analyse every file of ``args.files`` with one Analyzer (models load once).
+
+    The command line is checked before anything heavy is imported (exit 2; 3 when no
+    input exists). A file that cannot be analysed gets its one-line error and the others
+    are still analysed; the exit status is then that of the first failure.
+    """
+    from songmap.cli import analyze_files
+
+    plan = analyze_files.plan(args)  # cheap: options, export formats, outputs, paths
+    try:
+        if all(missing for _, missing in plan.inputs):
+            for path, missing in plan.inputs:
+                _report(plan, path, missing)
+            return exit_code_for(plan.inputs[0][1])
+        settings = _settings_from(args)
+        first = next(i for i, (_, missing) in enumerate(plan.inputs) if missing is None)
+        decoded = None
+        if not args.max_memory:  # (under --max-memory, decoding is part of the capped work)
+            from songmap.cli.startup import decode_ahead
+
+            decoded = decode_ahead(plan.inputs[first][0], settings)
+        analyzer = _analyzer(args, settings)
+        first_failure = 0
+        for i, (path, missing) in enumerate(plan.inputs):
+            try:
+                if missing is not None:
+                    raise missing
+                result = _analyze_one(analyzer, path, args, decoded if i == first else None)
+                plan.write_outputs(result, path)
+            except errors.SongmapError as exc:
+                _report(plan, path, exc)
+                first_failure = first_failure or exit_code_for(exc)
+                continue
+            if plan.stdout_json:
+                plan.write_stdout(result)
+            elif not args.quiet:
+                print(format_summary(result) + ("\n" if plan.several else ""), flush=True)
+        return first_failure
+    finally:
+        plan.close()
+
+
+def _report(plan, path: str, exc: BaseException) -> None:
+    print(f"songmap: error: {exc}", file=sys.stderr, flush=True)
+    plan.record_failure(path, exc, exit_code_for(exc))
+
+
+def _analyzer(args: argparse.Namespace, settings):  # noqa: ANN001, ANN202 - Analyzer
+    """The Analyzer for ``settings``, numba's kernel cache made usable first and the
+    one-time kernel compilation announced."""
+    from songmap.cli.startup import announce_kernel_compile, ensure_numba_cache_dir
+
+    ensure_numba_cache_dir()
     from songmap.pipeline import Analyzer
 
-    settings = _settings_from(args)
-    if args.timeout is not None and args.timeout <= 0:
-        raise errors.InvalidParameterError("--timeout must be a positive number of seconds")
     from songmap.netcache import NetworkCache, default_cache_dir
 
-    # networks' outputs kept on disk: analysing the file again with an override is quick
+    # networks' outputs kept on disk: analysing a file again with an override is quick
     analyzer = Analyzer(settings, network_cache=NetworkCache(directory=default_cache_dir()))
+    announce_kernel_compile()
     if args.max_memory:
         # load what every analysis needs first: the cap is for the analysis itself
         import av  # noqa: F401
         import soundfile  # noqa: F401
 
+        from songmap.limits import limit_memory
+
         analyzer.registry.load_all()
         limit_memory(args.max_memory)
+    return analyzer
+
+
+def _analyze_one(analyzer, path: str, args: argparse.Namespace,  # noqa: ANN001, ANN202
+                 decoded=None):  # noqa: ANN001 - Future[Audio] of path, decoding already
+    from songmap.limits import wall_time_limit
+
     timeout_code = exit_code_for(errors.AnalysisTimeoutError())
     with wall_time_limit(
         args.timeout, exit_code=timeout_code,
-        message=f"songmap: error: {args.file}: the analysis took longer than {args.timeout} s "
+        message=f"songmap: error: {path}: the analysis took longer than {args.timeout} s "
                 "and was stopped (a stuck decoder or a very long file?); raise --timeout",
     ):
         try:
-            result = analyzer.analyze(args.file)
+            return analyzer.analyze(path, decoded=decoded)
         except errors.SongmapError:
             raise
         except (MemoryError, ImportError, OSError, RuntimeError) as exc:
@@ -218,26 +271,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             # under an address-space cap, allocation failures surface from C code in
             # many shapes (MemoryError, failed mmap, failed thread creation)
             raise errors.ResourceLimitError(
-                f"{args.file}: the analysis needs more than --max-memory {args.max_memory:g} MB "
+                f"{path}: the analysis needs more than --max-memory {args.max_memory:g} MB "
                 f"({type(exc).__name__}); raise the limit or analyse a shorter file"
             ) from exc
-    if args.output:
-        _write_atomic(Path(args.output), result.model_dump_json(indent=2) + "\n")
-    for fmt in [f for group in args.export or [] for f in group.split(",") if f]:
-        from songmap.export import get_exporter, save
-
-        exporter = get_exporter(fmt)
-        base = Path(args.output).with_suffix("") if args.output else Path(Path(args.file).name).with_suffix("")
-        target = base.with_name(base.name + exporter.extension)
-        options = {"location": str(Path(args.file).resolve())} if "location" in exporter.options else {}
-        save(result, fmt, target, **options)
-        print(f"songmap: wrote {target}", file=sys.stderr)
-    as_json = args.json or (not args.output and not args.summary and not sys.stdout.isatty())
-    if as_json:
-        sys.stdout.write(result.model_dump_json(indent=2) + "\n")
-    elif not args.quiet:
-        print(format_summary(result))
-    return 0
 
 
 def cmd_example(args: argparse.Namespace) -> int:
@@ -254,10 +290,18 @@ def cmd_example(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``songmap analyze: error: ...``, exit 2), like every
+    other songmap error, instead of the usage block."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from songmap import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="songmap",
         description="Map a recording in time: tempo, key, meter, bars, beats, chords.",
     )
@@ -265,9 +309,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("analyze", help="analyse one audio file")
-    p.add_argument("file", help="audio file (WAV, FLAC, MP3, OGG, Opus, M4A, AIFF, ...)")
-    p.add_argument("-o", "--output", help="write the JSON result here")
+    p = sub.add_parser("analyze", help="analyse audio files (models load once)")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="audio files (WAV, FLAC, MP3, OGG, Opus, M4A, AIFF, ...)")
+    p.add_argument("-o", "--output", metavar="PATH",
+                   help="write the JSON result here (FILE.json); with several files a "
+                        "folder (DIR/: one <name>.json each) or FILE.jsonl (one line each)")
     p.add_argument("--json", action="store_true",
                    help="print the JSON result on stdout (default when stdout is not a terminal)")
     p.add_argument("--summary", action="store_true",
@@ -278,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vocabulary", choices=["majmin", "sevenths"], help="chord labels")
     p.add_argument("--threads", type=int, help="network runtime threads (default 2)")
     p.add_argument("--timeout", type=float, metavar="SECONDS",
-                   help="stop the analysis after this many seconds (exit 7)")
+                   help="stop an analysis after this many seconds (exit 7; ends the run)")
     p.add_argument("--max-memory", type=float, metavar="MB",
                    help="cap the process's memory; beyond it the analysis fails cleanly")
     p.add_argument("--export", action="append", metavar="FMT",
@@ -310,7 +357,20 @@ def _load_extras(parser: argparse.ArgumentParser) -> None:
         module.register(sub)
 
 
+#: Commands after which a command-line process ends at once (``os._exit``) once its
+#: outputs are flushed: tearing down numba/LLVM, onnxruntime and the BLAS thread pools
+#: at interpreter exit took 0.2-0.5 s after every analysis and serves nothing.
+_FAST_EXIT_COMMANDS = frozenset({"analyze", "export", "plot", "descriptors"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``) and return the exit status.
+
+    Called without ``argv`` (the ``songmap`` script, ``python -m songmap.cli.main``), an
+    ``analyze``, ``export``, ``plot`` or ``descriptors`` process ends right after its
+    outputs are flushed, skipping the interpreter's teardown; called with ``argv``
+    (tests, other programs) it returns.
+    """
     import os
 
     # onnxruntime's telemetry leaves a session file in $TMPDIR; inherited by every worker.
@@ -322,6 +382,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="songmap: %(message)s")
     if not args.verbose:
         warnings.filterwarnings("ignore")
+    code = _run(args)
+    if argv is None and args.command in _FAST_EXIT_COMMANDS:
+        _exit_now(code)
+    return code
+
+
+def _exit_now(code: int) -> NoReturn:
+    """End the process with ``code`` once stdout, stderr and the log are flushed."""
+    import os
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said there
+            pass
+    os._exit(code)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

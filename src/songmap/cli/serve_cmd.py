@@ -66,6 +66,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from songmap.batch.cluster import connect
 
         connect(settings.dask_scheduler, timeout_s=settings.dask_connect_timeout_s).close()
+    from songmap.cli.startup import ensure_numba_cache_dir
+
+    ensure_numba_cache_dir()  # before the worker processes start: they inherit it
     logging.getLogger("songmap").setLevel(logging.INFO)
     logging.getLogger("songmap").info(
         "serving on http://%s:%d (%s, data in %s)", settings.host, settings.port,

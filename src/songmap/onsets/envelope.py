@@ -6,7 +6,6 @@ Computed block by block so memory stays bounded by the block, not the file.
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
 from songmap.models.registry import Activations
 
@@ -54,6 +53,30 @@ def _magnitude_blocks(samples: np.ndarray, hop: float, n_frames: int, bins: int)
         yield b0, np.abs(np.fft.rfft(frames, axis=1)).astype(np.float32)
 
 
+def max_filter(values: np.ndarray, size: int, *, axis: int = -1) -> np.ndarray:
+    """Maximum over ``size`` (odd) neighbours along ``axis``, edges mirrored: exactly
+    scipy.ndimage's ``maximum_filter1d`` default, without importing scipy.ndimage at
+    start-up (~0.1 s)."""
+    half = size // 2
+    pad = [(0, 0)] * values.ndim
+    pad[axis] = (half, half)
+    padded = np.pad(values, pad, mode="symmetric")
+    return np.lib.stride_tricks.sliding_window_view(padded, size, axis=axis).max(axis=-1)
+
+
+def mean_filter(values: np.ndarray, size: int) -> np.ndarray:
+    """Moving average of a 1-d signal over ``size`` (odd) samples, edges mirrored, in the
+    dtype of ``values``: scipy.ndimage's ``uniform_filter1d`` result to the bit (the same
+    float64 running sum, added in the same order)."""
+    half = size // 2
+    padded = np.pad(np.asarray(values, np.float64), (half, size - 1 - half), mode="symmetric")
+    steps = np.empty(len(values))
+    if len(values):
+        steps[0] = np.add.accumulate(padded[:size])[-1]
+        steps[1:] = padded[size:] - padded[:len(values) - 1]
+    return (np.add.accumulate(steps) / size).astype(values.dtype)
+
+
 def onset_envelope(samples: np.ndarray, sr: int, *, fps: float = 100.0) -> Activations:
     """Onset strength per frame, normalised to [0, 1], at ``fps`` frames per second."""
     hop = sr / fps
@@ -68,7 +91,7 @@ def onset_envelope(samples: np.ndarray, sr: int, *, fps: float = 100.0) -> Activ
     for b0, spec in _magnitude_blocks(samples, hop, n_frames, bins):
         logspec = np.log1p(spec[:, :bins] @ fb[:bins])
         # SuperFlux: compare with a frequency-max-filtered previous frame
-        smoothed = maximum_filter1d(logspec, size=3, axis=1)
+        smoothed = max_filter(logspec, 3, axis=1)
         ref = np.vstack([prev if prev is not None else smoothed[:1], smoothed[:-1]])
         env[b0:b0 + len(spec)] = np.maximum(logspec - ref, 0).sum(axis=1)
         prev = smoothed[-1:]
@@ -126,8 +149,8 @@ def detect_onsets(envelope: Activations, *, delta: float = 0.08, combine_s: floa
     env = envelope.values
     if len(env) < 3 or float(env.max(initial=0.0)) <= 0:
         return np.zeros(0)
-    local_max = env == maximum_filter1d(env, size=7)
-    threshold = uniform_filter1d(env, size=21) + delta
+    local_max = env == max_filter(env, 7)
+    threshold = mean_filter(env, 21) + delta
     frames = np.flatnonzero(local_max & (env >= threshold) & (env > 0))
     if len(frames) == 0:
         return np.zeros(0)

@@ -1,0 +1,205 @@
+"""The inputs and outputs of one ``songmap analyze`` call, checked before anything heavy loads.
+
+Several files are analysed by one process with the models loaded once. Where results go:
+
+* no ``-o``: on a terminal a summary per file; otherwise the JSON result on stdout (one
+  file: indented JSON as before; several: one JSON line per file, in the given order);
+* ``-o FILE.json`` (one input only): the result, written atomically;
+* ``-o DIR/`` (an existing folder, or any path ending in ``/``; created if needed):
+  ``DIR/<input stem>.json`` per input (two inputs with the same stem are refused);
+* ``-o FILE.jsonl``: one line per input, in the given order, each written and flushed when
+  its file is done, in ``songmap batch``'s line format: ``{"path", "name", "status": "ok",
+  "result"}`` or ``{"path", "name", "status": "failed", "error": {"type", "message",
+  "exit_code"}}``.
+
+``--export FMT`` files go beside the JSON: ``DIR/<stem><ext>``, ``<output stem><ext>``,
+beside the ``.jsonl`` file, or in the current folder without ``-o``.
+
+Nothing here imports numpy, pydantic or the models: a missing file, an unknown export
+format or an unusable ``-o`` is answered in a few tens of milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from songmap.errors import InputNotFoundError, InvalidParameterError, SongmapError
+
+if TYPE_CHECKING:
+    from songmap.export import Exporter
+    from songmap.schema import AnalysisResult
+
+
+@dataclass
+class Plan:
+    """What one ``songmap analyze`` call reads and writes."""
+
+    #: every input in the order given, with the error that already rules it out (or None)
+    inputs: list[tuple[str, SongmapError | None]]
+    #: "none", "file", "dir" or "jsonl"
+    mode: str
+    output: Path | None
+    exporters: list[Exporter]
+    stdout_json: bool
+    several: bool
+    _jsonl: IO[str] | None = field(default=None, repr=False)
+
+    def open(self) -> None:
+        """Create the output folder / JSON-lines file (after every check passed)."""
+        if self.mode == "dir" and self.output is not None:
+            self.output.mkdir(parents=True, exist_ok=True)
+        elif self.mode == "jsonl" and self.output is not None:
+            self._jsonl = open(self.output, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+
+    def close(self) -> None:
+        if self._jsonl is not None:
+            self._jsonl.close()
+            self._jsonl = None
+
+    def record_failure(self, path: str, exc: BaseException, exit_code: int) -> None:
+        """The failed file's line in the JSON-lines output (nothing for other modes)."""
+        if self._jsonl is not None:
+            error = {"type": type(exc).__name__, "message": str(exc), "exit_code": exit_code}
+            self._line({"path": path, "name": Path(path).name, "status": "failed",
+                        "error": error})
+
+    def write_outputs(self, result: AnalysisResult, path: str) -> None:
+        """The result of ``path`` to ``-o`` and every ``--export`` format."""
+        if self.mode == "file" and self.output is not None:
+            _write_atomic(self.output, result.model_dump_json(indent=2) + "\n")
+        elif self.mode == "dir" and self.output is not None:
+            _write_atomic(self.output / f"{Path(path).stem}.json",
+                          result.model_dump_json(indent=2) + "\n")
+        elif self._jsonl is not None:
+            head = json.dumps({"path": path, "name": Path(path).name, "status": "ok"},
+                              ensure_ascii=False, separators=(",", ":"))
+            self._jsonl.write(head[:-1] + ',"result":' + result.model_dump_json() + "}\n")
+            self._jsonl.flush()
+        if not self.exporters:
+            return
+        from songmap.export import save
+
+        base = self._export_base(path)
+        for exporter in self.exporters:
+            target = base.with_name(base.name + exporter.extension)
+            options = {"location": str(Path(path).resolve())} if "location" in exporter.options else {}
+            save(result, exporter.name, target, **options)
+            print(f"songmap: wrote {target}", file=sys.stderr)
+
+    def write_stdout(self, result: AnalysisResult) -> None:
+        """The JSON result on stdout: indented for one file, one line per file for several."""
+        text = result.model_dump_json() if self.several else result.model_dump_json(indent=2)
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+    def _export_base(self, path: str) -> Path:
+        stem = Path(path).stem
+        if self.mode == "file" and self.output is not None:
+            return self.output.with_suffix("")
+        if self.mode == "dir" and self.output is not None:
+            return self.output / stem
+        if self.mode == "jsonl" and self.output is not None:
+            return self.output.parent / stem
+        return Path(stem)
+
+    def _line(self, record: dict[str, Any]) -> None:
+        if self._jsonl is None:
+            return
+        self._jsonl.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+        self._jsonl.flush()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:  # a full disk, a read-only folder: this file's error, not a crash
+        raise SongmapError(f"{path}: cannot be written ({exc.strerror or exc})") from exc
+
+
+def check_input(path: str) -> InputNotFoundError | None:
+    """Why ``path`` cannot be read as a file (the decoder's own messages), or None."""
+    p = Path(path)
+    if not p.exists():
+        return InputNotFoundError(f"{p}: no such file")
+    if not p.is_file():
+        return InputNotFoundError(f"{p}: not a regular file (a folder?)")
+    if not os.access(p, os.R_OK):
+        return InputNotFoundError(f"{p}: cannot be read (permission denied)")
+    return None
+
+
+def export_formats(groups: list[str] | None) -> list[Exporter]:
+    """The exporters named in ``--export`` (repeated or comma-separated), checked by name
+    and for their optional packages without importing those (matplotlib takes ~0.5 s)."""
+    from songmap.export import MissingDependencyError, get_exporter
+
+    names = [f for group in groups or [] for f in group.split(",") if f.strip()]
+    exporters = [get_exporter(name) for name in names]
+    for e in exporters:
+        for module in e.requires:
+            if importlib.util.find_spec(module) is None:
+                raise MissingDependencyError(
+                    f"the {e.name!r} format needs the {module!r} package, which is not "
+                    f"installed; install it with: pip install 'songmap[{e.extra}]'"
+                )
+    return exporters
+
+
+def output_mode(output: str | None, n_inputs: int) -> tuple[str, Path | None]:
+    """("none" | "file" | "dir" | "jsonl", path) for ``-o``; a clear error when it cannot work."""
+    if not output:
+        return "none", None
+    p = Path(output)
+    if output.endswith(("/", os.sep)) or p.is_dir():
+        if p.exists() and not p.is_dir():
+            raise InvalidParameterError(f"-o {output}: exists and is not a folder")
+        return "dir", p
+    parent = p.parent
+    if not parent.is_dir():
+        raise InvalidParameterError(f"-o {output}: the folder {parent} does not exist")
+    if p.suffix.lower() == ".jsonl":
+        return "jsonl", p
+    if n_inputs > 1:
+        raise InvalidParameterError(
+            f"-o {output}: {n_inputs} files cannot share one JSON file; give a folder "
+            "(-o results/) or a JSON-lines file (-o results.jsonl)"
+        )
+    return "file", p
+
+
+def plan(args: argparse.Namespace) -> Plan:
+    """Check the command line of ``songmap analyze`` (exit 2 on a bad option) and find
+    which inputs exist, importing nothing heavy."""
+    if args.timeout is not None and args.timeout <= 0:
+        raise InvalidParameterError("--timeout must be a positive number of seconds")
+    if args.max_memory is not None and args.max_memory <= 0:
+        raise InvalidParameterError("--max-memory must be a positive number of MB")
+    exporters = export_formats(args.export)
+    files = list(args.files)
+    mode, output = output_mode(args.output, len(files))
+    if mode == "dir" and output is not None:
+        seen: dict[str, str] = {}
+        for f in files:
+            name = f"{Path(f).stem}.json"
+            if name in seen:
+                raise InvalidParameterError(
+                    f"{seen[name]} and {f} would both be written to {output / name}; "
+                    "analyse them in separate calls or use -o results.jsonl"
+                )
+            seen[name] = f
+    stdout_json = bool(args.json) or (
+        mode == "none" and not args.summary and not sys.stdout.isatty()
+    )
+    result = Plan(inputs=[(f, check_input(f)) for f in files], mode=mode, output=output,
+                  exporters=exporters, stdout_json=stdout_json, several=len(files) > 1)
+    result.open()
+    return result

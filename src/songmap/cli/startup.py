@@ -1,0 +1,173 @@
+"""Once per CLI process, before the first analysis: numba's kernel cache, and the first
+file decoded while the models load.
+
+songmap's kernels are compiled by numba on first use and cached on disk (``cache=True``),
+so only the first run after an install or an upgrade compiles them (~20 s, silent but for
+the notice below); later runs load them in a fraction of a second.
+
+Where numba caches: next to the module (``__pycache__``) when that folder is writable,
+else in the user's cache folder (``~/.cache/numba``), else (``$NUMBA_CACHE_DIR`` unset)
+nowhere: it then refuses to compile a ``cache=True`` function at all. A wheel installed
+in a read-only site-packages therefore caches in the user's folder;
+``ensure_numba_cache_dir`` covers the last case (no writable home either, as for some
+service accounts and containers) with a folder in the temp directory.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+import tempfile
+from concurrent.futures import Future
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from songmap.audio import Audio
+    from songmap.config import AnalysisSettings
+
+log = logging.getLogger("songmap")
+
+#: Modules that define songmap's numba kernels (imported to look at their caches).
+KERNEL_MODULES = ("songmap.models._kernels", "songmap.rhythm.viterbi")
+
+COMPILE_NOTICE = "compiling its kernels once (~20 s); later runs start at once"
+
+
+def _writable_dir(path: Path) -> bool:
+    """Whether a file can be created in ``path`` or, if it does not exist yet, in the
+    nearest existing folder above it."""
+    for folder in (path, *path.parents):
+        if folder.exists():
+            return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
+    return False
+
+
+def _user_cache_dir() -> Path:
+    """numba's user-wide cache folder on this platform (its ``appdirs`` rule)."""
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        return Path(base) / "numba" / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "numba"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "numba"
+
+
+def ensure_numba_cache_dir(*, package_dir: Path | None = None) -> Path | None:
+    """Set ``NUMBA_CACHE_DIR`` to a temp-dir folder when numba would have nowhere to cache
+    songmap's kernels (``package_dir`` and the user's cache folder not writable) and
+    return it; None when numba's own choice works or the variable is already set.
+
+    Must run before numba is imported (it reads the variable once).
+    """
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return None
+    package_dir = package_dir or Path(__file__).resolve().parents[1]
+    try:
+        user_dir = _user_cache_dir()
+    except (RuntimeError, KeyError):  # no home directory at all
+        user_dir = None
+    if _writable_dir(package_dir / "models" / "__pycache__") or (
+        user_dir is not None and _writable_dir(user_dir)
+    ):
+        return None
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    folder = Path(tempfile.gettempdir()) / f"songmap-numba-cache-{uid}"
+    os.environ["NUMBA_CACHE_DIR"] = str(folder)
+    if "numba" in sys.modules:  # too late for numba's import-time read; reread it
+        from numba.core import config
+
+        config.reload_config()
+    log.info("numba caches songmap's kernels in %s (site-packages and the home folder "
+             "are read-only)", folder)
+    return folder
+
+
+def _compiled_here(dispatcher: object, cached: dict) -> bool:
+    """Whether numba's cache index ``cached`` of ``dispatcher`` holds code for this
+    machine (CPU and features) and this bytecode; True when that cannot be told."""
+    import hashlib
+
+    try:
+        magic = dispatcher.targetctx.codegen().magic_tuple()  # type: ignore[attr-defined]
+        code = hashlib.sha256(dispatcher.py_func.__code__.co_code).hexdigest()  # type: ignore[attr-defined]
+    except (AttributeError, TypeError, RuntimeError) as exc:
+        log.debug("cannot tell numba's target: %s", exc)
+        return True
+    return any(len(key) == 3 and key[1] == magic and key[2][0] == code for key in cached)
+
+
+def kernels_to_compile(modules: tuple[str, ...] = KERNEL_MODULES) -> list[str]:
+    """Names of the cached numba kernels in ``modules`` that have nothing in numba's disk
+    cache for this source and this machine (never compiled here, the source changed
+    since, or the cache was filled on another CPU).
+
+    Kernels inlined into others (``inline="always"``) have no cache of their own and are
+    not counted. Modules that cannot be imported are skipped (the analysis reports them).
+    """
+    missing = []
+    for name in modules:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        for attr, obj in sorted(vars(module).items()):
+            cache = getattr(obj, "_cache", None)
+            options = getattr(obj, "targetoptions", None)
+            if cache is None or options is None or options.get("inline") == "always":
+                continue
+            index = getattr(cache, "_cache_file", None)
+            if index is None:  # numba.core.caching.NullCache: cache=False
+                continue
+            try:
+                cached = index._load_index()  # {} when absent, stale or of another numba
+            except (OSError, EOFError, ValueError, AttributeError, ImportError) as exc:
+                log.debug("cannot read numba's cache index of %s.%s: %s", name, attr, exc)
+                continue
+            if not cached or not _compiled_here(obj, cached):
+                missing.append(f"{name}.{attr}")
+    return missing
+
+
+def announce_kernel_compile() -> bool:
+    """Say on stderr (one line, logging) that the kernels are about to be compiled, when
+    they are; returns whether it did."""
+    try:
+        missing = kernels_to_compile()
+    except Exception as exc:  # noqa: BLE001 - a notice must never stop an analysis
+        log.debug("could not inspect numba's cache: %s", exc)
+        return False
+    if missing:
+        log.warning(COMPILE_NOTICE)
+        log.info("not in numba's cache yet: %s", ", ".join(missing))
+    return bool(missing)
+
+
+def decode_ahead(path: str, settings: AnalysisSettings) -> Future[Audio]:
+    """Start decoding ``path`` on a thread and return its future.
+
+    The decoders (libsndfile, FFmpeg) and soxr run in C without the GIL, so the decoding
+    proceeds while this thread imports the pipeline and loads the models, which is
+    Python work: a 270 s FLAC's 0.2 s of decoding disappears from the start-up.
+    """
+    import threading
+
+    import soundfile  # noqa: F401 - imported here, not beside the pipeline's imports
+
+    from songmap.audio import load_audio
+
+    future: Future[Audio] = Future()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(load_audio(path, max_duration_s=settings.max_duration_s,
+                                         min_duration_s=settings.min_duration_s))
+        except BaseException as exc:  # noqa: BLE001 - delivered to the analysis through the future
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="songmap-decode-ahead", daemon=True).start()
+    return future

@@ -1,0 +1,180 @@
+"""`songmap analyze` answers a bad command line before anything heavy is imported, and
+says when numba's kernels are about to be compiled (fast: no networks run here)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from songmap.cli.analyze_files import output_mode
+from songmap.errors import InvalidParameterError
+
+HEAVY = ("numpy", "pydantic", "numba", "scipy", "songmap.pipeline", "songmap.models")
+
+#: Runs the CLI in a fresh interpreter and reports which heavy modules it imported.
+PROBE = textwrap.dedent("""
+    import json, sys
+    from songmap.cli.main import main
+    try:
+        code = main(sys.argv[1:])
+    except SystemExit as exc:  # argparse's errors
+        code = exc.code
+    heavy = sorted(m for m in {heavy!r} if m in sys.modules)
+    sys.stdout.write(json.dumps({{"code": code, "heavy": heavy}}))
+""").format(heavy=HEAVY)
+
+
+def probe(cwd: Path, *argv: str) -> tuple[dict, str]:
+    proc = subprocess.run([sys.executable, "-c", PROBE, *argv], cwd=cwd, capture_output=True,
+                          text=True, timeout=60, check=False)
+    return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
+
+
+@pytest.fixture()
+def clip(tmp_path: Path) -> Path:
+    path = tmp_path / "clip.flac"
+    path.write_bytes(b"not decoded: every case below fails before decoding")
+    return path
+
+
+@pytest.mark.parametrize(("argv", "code", "message"), [
+    (["analyze", "missing.mp3"], 3, "songmap: error: missing.mp3: no such file"),
+    (["analyze", "missing.mp3", "gone.flac"], 3, "songmap: error: gone.flac: no such file"),
+    (["analyze", "{clip}", "--export", "wav"], 2, "unknown export format 'wav'"),
+    (["analyze", "{clip}", "--timeout", "0"], 2, "--timeout must be a positive"),
+    (["analyze", "{clip}", "--max-memory", "-5"], 2, "--max-memory must be a positive"),
+    (["analyze", "{clip}", "-o", "no/such/folder/out.json"], 2, "does not exist"),
+    (["analyze", "{clip}", "{clip}", "-o", "one.json"], 2, "cannot share one JSON file"),
+    (["analyze", "{clip}", "sub/clip.wav", "-o", "outdir/"], 2, "would both be written"),
+    (["analyze", "{clip}", "--threads", "two"], 2, "argument --threads: invalid int value"),
+    (["analyze"], 2, "the following arguments are required: FILE"),
+    (["export", "missing.mp3", "-f", "midi"], 3, "missing.mp3: no such file"),
+    (["plot", "missing.mp3"], 3, "missing.mp3: no such file"),
+    (["descriptors", "missing.mp3"], 3, "missing.mp3: no such file"),
+    (["batch", "{clip}", "--export", "wav"], 2, "unknown export format 'wav'"),
+])
+def test_bad_command_line_answers_in_one_line_without_heavy_imports(argv, code, message,
+                                                                     clip, tmp_path):
+    got, err = probe(tmp_path, *[a.format(clip=clip) for a in argv])
+    assert got["code"] == code, err
+    assert message in err and "Traceback" not in err and "usage:" not in err
+    assert all(line.startswith("songmap") for line in err.strip().splitlines()), err
+    assert got["heavy"] == [], f"imported {got['heavy']} before answering"
+
+
+def test_argparse_errors_are_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "songmap.cli.main", "analyze", "x.wav",
+                           "--vocabulary", "jazz"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert proc.stderr.startswith("songmap analyze: error: argument --vocabulary: invalid choice")
+
+
+def test_output_modes(tmp_path):
+    (tmp_path / "existing").mkdir()
+    assert output_mode(None, 3) == ("none", None)
+    assert output_mode(str(tmp_path / "a.json"), 1) == ("file", tmp_path / "a.json")
+    assert output_mode(str(tmp_path / "r.jsonl"), 5) == ("jsonl", tmp_path / "r.jsonl")
+    assert output_mode(str(tmp_path / "existing"), 2) == ("dir", tmp_path / "existing")
+    assert output_mode(str(tmp_path / "new") + "/", 2) == ("dir", tmp_path / "new")
+    with pytest.raises(InvalidParameterError, match="cannot share one JSON file"):
+        output_mode(str(tmp_path / "a.json"), 2)
+    with pytest.raises(InvalidParameterError, match="does not exist"):
+        output_mode(str(tmp_path / "nope" / "a.json"), 1)
+
+
+# ---------------------------------------------------------------- numba's cache
+KERNEL_MODULE = textwrap.dedent("""
+    import numba
+
+    @numba.njit(cache=True)
+    def twice(x):
+        return 2 * x
+
+    @numba.njit(cache=True, inline="always")
+    def inlined(x):
+        return x + 1
+""")
+
+
+def run_python(code: str, *, cwd: Path, env: dict[str, str]) -> str:
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def test_kernels_to_compile_sees_an_empty_cache_and_then_a_filled_one(tmp_path):
+    (tmp_path / "tiny_kernels.py").write_text(KERNEL_MODULE)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"),
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    check = """
+        from songmap.cli.startup import kernels_to_compile
+        print(kernels_to_compile(("tiny_kernels",)))
+    """
+    assert run_python(check, cwd=tmp_path, env=env) == "['tiny_kernels.twice']"
+    run_python("import tiny_kernels; tiny_kernels.twice(3)", cwd=tmp_path, env=env)
+    assert run_python(check, cwd=tmp_path, env=env) == "[]"
+    # the source changed: its cache no longer counts
+    (tmp_path / "tiny_kernels.py").write_text(KERNEL_MODULE + "\n# edited\n")
+    assert run_python(check, cwd=tmp_path, env=env) == "['tiny_kernels.twice']"
+
+
+def test_songmap_kernels_are_found(tmp_path):
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "empty-cache")}
+    out = run_python("""
+        from songmap.cli.startup import kernels_to_compile
+        print(len(kernels_to_compile()))
+    """, cwd=tmp_path, env=env)
+    assert int(out) >= 2  # the BLSTM recurrence and the beat Viterbi at least
+
+
+def test_numba_cache_dir_falls_back_to_temp_when_nothing_is_writable(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("a file where folders would have to be")
+    code = f"""
+        import os
+        from pathlib import Path
+        from songmap.cli.startup import ensure_numba_cache_dir
+        got = ensure_numba_cache_dir(package_dir=Path({str(blocker / 'site-packages' / 'songmap')!r}))
+        print(got, os.environ.get("NUMBA_CACHE_DIR"))
+    """
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["XDG_CACHE_HOME"] = str(blocker / "cache")
+    got, var = run_python(code, cwd=tmp_path, env=env).split()
+    assert got == var and "songmap-numba-cache" in got
+    # a writable user cache folder: numba's own choice stands
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    assert run_python(code, cwd=tmp_path, env=env).split() == ["None", "None"]
+    # NUMBA_CACHE_DIR set by the user: left alone
+    env["NUMBA_CACHE_DIR"] = str(tmp_path / "mine")
+    assert run_python(code, cwd=tmp_path, env=env).split() == ["None", str(tmp_path / "mine")]
+
+
+@pytest.mark.slow
+def test_first_run_says_it_compiles_and_the_next_does_not(tmp_path, example_file):
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
+    argv = [sys.executable, "-m", "songmap.cli.main", "analyze", str(example_file), "-q"]
+    first = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900, check=False)
+    assert first.returncode == 0, first.stderr
+    notice = "songmap: compiling its kernels once (~20 s); later runs start at once"
+    assert first.stderr.count(notice) == 1, first.stderr
+    second = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert second.returncode == 0, second.stderr
+    assert "compiling" not in second.stderr
+
+
+def test_import_songmap_loads_nothing_heavy(tmp_path):
+    out = run_python(f"""
+        import sys
+        import songmap
+        print([m for m in {HEAVY!r} if m in sys.modules])
+    """, cwd=tmp_path, env=dict(os.environ))
+    assert out == "[]"
