@@ -103,8 +103,9 @@ def outlier_beats(beat_times: np.ndarray, *, jitter_s: float | None = None) -> n
 
     def miss(i: int, without: tuple[int, ...]) -> float:
         """How far the line through the nearest beats (not ``without``) misses beat i."""
-        near = np.argsort(np.abs(np.arange(n) - i), kind="stable")
-        idx = np.sort(near[~np.isin(near, without)][:w])
+        around = np.arange(max(i - w - 2, 0), min(i + w + 3, n))
+        around = around[~np.isin(around, without)]
+        idx = np.sort(around[np.argsort(np.abs(around - i), kind="stable")[:w]])
         a, b = _line_fit(idx.astype(float), t[idx])
         return abs(t[i] - a - b * i)
 
