@@ -178,7 +178,7 @@ function renderHeader(r) {
   $("track-name").textContent = r.filename;
   const alt = r.tempo.alternative_bpm ? ` <small>(or ${r.tempo.alternative_bpm.toFixed(1)})</small>` : "";
   $("fact-bpm").innerHTML = `${r.tempo.bpm.toFixed(1)}${alt}`;
-  const key = r.key.label === "N" ? "—" : r.key.label;
+  const key = r.key.label === "N" ? "—" : (r.key.name || r.key.label);  // spelled: Db major
   $("fact-key").innerHTML = "";
   $("fact-key").append(key);
   if (r.key.camelot) {
@@ -279,14 +279,19 @@ function renderChords(progression) {
     el.style.left = `${bar.timestamp * state.pxPerSec}px`;
     el.style.width = `${bar.duration * state.pxPerSec}px`;
     el.dataset.bar = String(bar.bar);
-    el.title = `Bar ${bar.bar}: ${bar.chords.join(" → ")}`;
-    for (const chord of (bar.chords.length ? bar.chords : [bar.chord])) {
+    const chords = bar.chords.length ? bar.chords : [bar.chord];
+    // names spelled in the key (Db, not C#, in flat keys) when the result has them
+    const names = (bar.names && bar.names.length === chords.length) ? bar.names : chords.map(chordName);
+    const numerals = bar.numerals || [];
+    el.title = `Bar ${bar.bar}: ${names.join(" → ")}` +
+      (numerals.some((n) => n) ? ` (${numerals.map((n) => n || "–").join(" → ")})` : "");
+    chords.forEach((chord, i) => {
       const label = document.createElement("span");
       label.className = "chord-label";
-      label.textContent = chordName(chord);
+      label.textContent = names[i];
       label.dataset.harte = chord;
       el.append(label);
-    }
+    });
     el.addEventListener("click", (e) => { e.stopPropagation(); seek(bar.timestamp); });
     box.append(el);
   }
