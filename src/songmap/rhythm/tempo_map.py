@@ -198,7 +198,7 @@ def _fit_segment(t: np.ndarray, first: int, last: int, snap_tolerance_s: float,
     start = float(np.mean(ts - ks * step))
     resid = ts - (start + ks * step)
     rms, worst = float(np.sqrt(np.mean(resid ** 2))), float(np.max(np.abs(resid)))
-    steady = len(ts) >= _MIN_SEGMENT_BEATS and worst <= snap_tolerance_s
+    steady = len(seg) >= _MIN_SEGMENT_BEATS and len(ts) >= 3 and worst <= snap_tolerance_s
     if steady and len(ts) > 3:
         # a line that holds every beat may still cut through a bend (an accelerando):
         # how far the best parabola strays from the best line says whether it does
