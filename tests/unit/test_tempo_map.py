@@ -158,3 +158,15 @@ def test_a_jump_of_the_whole_pattern_is_no_outlier():
     assert not outlier_beats(beats).any()
     segs = fit_tempo_map(beats)
     assert [s.first for s in segs] == [0, 60]
+
+
+def test_a_bar_pattern_swaying_around_the_line_is_steady_but_a_drift_is_not():
+    # the network hears beats 2 and 4 of every bar 30 ms later than 1 and 3
+    k = np.arange(256)
+    sway = np.tile([-0.015, 0.015, -0.015, 0.015], 64)
+    (seg,) = fit_tempo_map(0.5 + k * 60.0 / 168.7 + sway)
+    assert seg.snapped and seg.max_abs_s > SNAP_TOLERANCE_S
+    assert seg.bpm == pytest.approx(168.7, abs=0.01)
+    # the same sway on a slow drift of +-20 ms: the two-bar means leave any one line
+    drift = 0.02 * np.sin(2 * np.pi * k / 128)
+    assert len(fit_tempo_map(0.5 + k * 60.0 / 168.7 + sway + drift)) > 1

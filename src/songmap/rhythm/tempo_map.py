@@ -198,7 +198,7 @@ def _fit_segment(t: np.ndarray, first: int, last: int, snap_tolerance_s: float,
     start = float(np.mean(ts - ks * step))
     resid = ts - (start + ks * step)
     rms, worst = float(np.sqrt(np.mean(resid ** 2))), float(np.max(np.abs(resid)))
-    steady = len(seg) >= _MIN_SEGMENT_BEATS and len(ts) >= 3 and worst <= snap_tolerance_s
+    steady = len(seg) >= _MIN_SEGMENT_BEATS and len(ts) >= 3 and _holds(resid, snap_tolerance_s)
     if steady and len(ts) > 3:
         # a line that holds every beat may still cut through a bend (an accelerando):
         # how far the best parabola strays from the best line says whether it does
@@ -209,6 +209,26 @@ def _fit_segment(t: np.ndarray, first: int, last: int, snap_tolerance_s: float,
         f = (rss_line - rss_bent) / max(rss_bent / (len(ts) - 3), 1e-12)
         steady = not (f > _MERGE_F and float(np.max(np.abs(bent - line))) > _MAX_BEND_S)
     return TempoSegmentFit(first, last, start, bpm, rms, worst, steady)
+
+
+#: Beats may sway around a steady line by up to this many snap tolerances when every
+#: two-bar run of them holds the line on average: a pattern that pushes and drags the
+#: same beats of every bar (an instrument the network hears early or late) is no tempo.
+_SWAY_TOLERANCES = 2.0
+_SWAY_WINDOW_BEATS = 8
+
+
+def _holds(resid: np.ndarray, tolerance_s: float) -> bool:
+    """Whether a line holds beats with these residuals (s): every beat within
+    ``tolerance_s``, or, in a segment of at least two two-bar runs, every run's mean
+    within it and every beat within ``_SWAY_TOLERANCES`` of it."""
+    if float(np.max(np.abs(resid))) <= tolerance_s:
+        return True
+    w = _SWAY_WINDOW_BEATS
+    if len(resid) < 2 * w or float(np.max(np.abs(resid))) > _SWAY_TOLERANCES * tolerance_s:
+        return False
+    means = np.convolve(resid, np.ones(w) / w, mode="valid")
+    return float(np.max(np.abs(means))) <= tolerance_s
 
 
 def fit_tempo_map(beat_times: np.ndarray, *, snap_tolerance_s: float = SNAP_TOLERANCE_S,
