@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from songmap.models.registry import Activations
@@ -84,7 +86,7 @@ def hold_phase(beat_times: np.ndarray, activation: np.ndarray, fps: float) -> np
     if len(beats) < 2 * _PHASE_STRETCH_BEATS:
         return beats
     segs = [x for x in fit_tempo_map(beats) if x.beats >= _PHASE_STRETCH_BEATS and x.bpm > 0]
-    for left, right in zip(segs, segs[1:]):
+    for left, right in itertools.pairwise(segs):
         gap = right.first - left.last - 1
         if gap > _PHASE_GAP_BEATS or abs(left.bpm / right.bpm - 1.0) > 0.02:
             continue
@@ -117,7 +119,7 @@ def _halfway(beats: np.ndarray) -> np.ndarray:
 
 def _fill(start_s: float, end_s: float, period: float) -> np.ndarray:
     """Evenly spaced beats (s) strictly between two beats about whole ``period``s apart."""
-    n = max(int(round((end_s - start_s) / period)), 1)
+    n = max(round((end_s - start_s) / period), 1)
     return start_s + (end_s - start_s) * np.arange(1, n) / n
 
 
