@@ -147,7 +147,7 @@ def plot_timeline(
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     if bars_per_row < 1:
         raise ValueError("bars_per_row must be at least 1")
@@ -249,6 +249,8 @@ def plot_timeline(
                       zorder=4)
         cax.set_ylim(0, 1)
         cax.xaxis.set_major_formatter(mmss)
+        # whole seconds in steps of 1, 2, 5, 10, ... so the m:ss labels read exactly
+        cax.xaxis.set_major_locator(MaxNLocator(nbins=12, steps=[1, 2, 5, 10], integer=True))
         cax.tick_params(axis="x", labelsize=8, pad=2)
     return fig
 
