@@ -18,9 +18,10 @@ import numpy as np
 from songmap import __version__
 from songmap.audio import Audio, load_audio
 from songmap.config import AnalysisSettings
-from songmap.harmony.chords import ChordSegment, recognize_chords
-from songmap.harmony.key import estimate_key, madmom_key_order_to_chromatic
-from songmap.harmony.notation import camelot, open_key
+from songmap.harmony.analysis import analyze_harmony, describe_chord, key_at
+from songmap.harmony.chords import ChordSegment
+from songmap.harmony.key import KeySection, madmom_key_order_to_chromatic
+from songmap.harmony.notation import camelot, open_key, spell_key
 from songmap.models.registry import Activations, ModelRegistry, get_registry
 from songmap.onsets import (
     detect_onsets,
@@ -43,7 +44,10 @@ from songmap.rhythm.tempo_map import (
 from songmap.schema import (
     AnalysisResult,
     AudioInfo,
+    BarChord,
+    ChordDetail,
     KeyInfo,
+    KeySegment,
     MeterSection,
     ModelInfo,
     PerformanceMetrics,
@@ -150,6 +154,32 @@ class _InlineExecutor:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+def _spelled_harmony(
+    bars: list[BarChord], segments: list[ChordSegment], sections: list[KeySection], key: str
+) -> tuple[list[BarChord], list[ChordDetail], list[KeySegment]]:
+    """Bars with spelled names and Roman numerals, chord details and key segments, each
+    chord read in the key section holding its start."""
+    out_bars = []
+    for bar in bars:
+        here = key_at(sections, bar.timestamp, key)
+        views = [describe_chord(c, here) for c in bar.chords]
+        out_bars.append(bar.model_copy(update={
+            "names": [name for name, _ in views],
+            "numerals": [f.numeral if f else None for _, f in views]}))
+    details = []
+    for seg in segments:
+        here = key_at(sections, seg.start, key)
+        name, func = describe_chord(seg.label, here)
+        details.append(ChordDetail(
+            start=round(seg.start, 4), end=round(seg.end, 4), label=seg.label, name=name,
+            numeral=func.numeral if func else None, borrowed=bool(func and func.borrowed),
+            secondary=bool(func and func.secondary), key=None if here == "N" else here,
+            confidence=round(seg.confidence, 4)))
+    key_segments = [KeySegment(start=round(x.start, 4), end=round(x.end, 4), key=x.label,
+                               confidence=x.confidence, name=spell_key(x.label)) for x in sections]
+    return out_bars, details, key_segments
 
 
 class Analyzer:
@@ -275,6 +305,7 @@ class Analyzer:
         onset_times = np.zeros(0)
         env = loudness = Activations(np.zeros(0, np.float32), 100.0)
         segments: list[ChordSegment] = []
+        key_sections: list[KeySection] = []
         key_info = KeyInfo(label="N", confidence=0.0)
         if networks is not None:
             act = networks.beats
@@ -302,21 +333,13 @@ class Analyzer:
             if len(beat_times) < 2:
                 notes.append("no steady beat was found")
             with timer.stage("chords"):
-                # chords with the network's key as prior, then the key from network and
-                # chords together, then chords again if that changed the key
-                net_key = estimate_key(networks.key_probabilities).label
+                # chords, global key and key sections decided together (harmony.analysis)
                 span = music_span(loudness, beat_times, audio.duration)
-                segments = recognize_chords(
-                    networks.chroma, beat_times, positions, duration=audio.duration,
-                    key=net_key, vocabulary=s.chord_vocabulary, music_span=span,
+                harmony = analyze_harmony(
+                    networks.chroma, networks.key_probabilities, beat_times, positions,
+                    duration=audio.duration, vocabulary=s.chord_vocabulary, music_span=span,
                 )
-                key = estimate_key(networks.key_probabilities,
-                                   [(x.start, x.end, x.label) for x in segments])
-                if key.label != net_key:
-                    segments = recognize_chords(
-                        networks.chroma, beat_times, positions, duration=audio.duration,
-                        key=key.label, vocabulary=s.chord_vocabulary, music_span=span,
-                    )
+                segments, key, key_sections = harmony.chords, harmony.key, harmony.key_sections
             with timer.stage("key"):
                 if key.label != "N":
                     key_info = KeyInfo(
@@ -324,6 +347,7 @@ class Analyzer:
                         camelot=camelot(key.label), open_key=open_key(key.label),
                         runner_up=key.runner_up,
                         runner_up_confidence=round(key.runner_up_confidence or 0.0, 4),
+                        name=spell_key(key.label),
                     )
 
         with timer.stage("timeline"):
@@ -343,7 +367,8 @@ class Analyzer:
                 bpm=track_bpm(tempo_fit, beat_times) or None,
             )
         bars = timeline.downbeats
-        chords = timeline.chords
+        chords, chord_details, key_segments = _spelled_harmony(
+            timeline.chords, segments, key_sections, key_info.label)
         changes = sum(1 for a, c in zip(chords, chords[1:]) if a.chord != c.chord)
         elapsed = time.perf_counter() - t0
         for note in notes:
@@ -379,6 +404,8 @@ class Analyzer:
             total_chord_changes=changes,
             harmonic_rhythm=round(changes / max(len(chords) - 1, 1), 4) if chords else 0.0,
             chord_segments=[(round(x.start, 4), round(x.end, 4), x.label) for x in segments],
+            chord_details=chord_details,
+            key_segments=key_segments,
             onset_times=[round(float(t), 4) for t in onset_times],
             warnings=notes,
             performance_metrics=PerformanceMetrics(

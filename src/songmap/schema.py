@@ -70,6 +70,35 @@ class KeyInfo(_Frozen):
     open_key: str | None = Field(None, description='Open Key code, e.g. "1m".')
     runner_up: str | None = None
     runner_up_confidence: float | None = None
+    name: str | None = Field(
+        None, description='The key spelled as in its key signature, e.g. "Db major" for "C# major".'
+    )
+
+
+class KeySegment(_Frozen):
+    """A stretch of the song in one key; one segment over the whole song when it never
+    changes key."""
+
+    start: float = Field(description="Start of the section (s); the first starts at 0.")
+    end: float = Field(description="End of the section (s); the last ends at the track's end.")
+    key: str = Field(description='mir_eval key string, e.g. "A minor".')
+    confidence: float = Field(description="Share of the section's chord evidence for this key (0..1).")
+    name: str | None = Field(None, description='The key spelled, e.g. "Db major".')
+
+
+class ChordDetail(_Frozen):
+    """One chord segment with its lead-sheet name and function in its key section."""
+
+    start: float
+    end: float
+    label: str = Field(description="Harte label (the contract; same as chord_segments).")
+    name: str = Field(description='Lead-sheet name spelled in the key, e.g. "Db", "Bbm7", "E5", "N.C.".')
+    numeral: str | None = Field(
+        None, description='Roman numeral in the key, e.g. "vi", "V7/V", "bVII"; null for N.')
+    borrowed: bool = Field(False, description="Borrowed from the parallel mode (e.g. bVII, iv in major).")
+    secondary: bool = Field(False, description="Secondary dominant (V/x, V7/x).")
+    key: str | None = Field(None, description="Key section the chord was read in.")
+    confidence: float = Field(0.0, description="How sure the chord is (0..1); higher is more often right.")
 
 
 class Downbeat(_Frozen):
@@ -103,6 +132,10 @@ class BarChord(_Frozen):
     confidence: float
     chroma_vector: list[float] = Field(description="Mean chroma of the bar, C..B, max 1.")
     chords: list[str] = Field(description="Every chord of the bar in order (one or two).")
+    names: list[str] = Field(
+        [], description="Lead-sheet names of `chords`, spelled in the bar's key (Db, not C#, in flat keys).")
+    numerals: list[str | None] = Field(
+        [], description="Roman numeral of each of `chords` in the bar's key (null for N).")
 
 
 class PerformanceMetrics(_Frozen):
@@ -156,6 +189,10 @@ class AnalysisResult(_Frozen):
     total_chord_changes: int
     harmonic_rhythm: float = Field(description="Chord changes per bar.")
     chord_segments: list[tuple[float, float, str]]
+    chord_details: list[ChordDetail] = Field(
+        [], description="The chord segments with spelled names, Roman numerals and confidence.")
+    key_segments: list[KeySegment] = Field(
+        [], description="Key per section of the song; one segment when the key never changes.")
     onset_times: list[float]
     warnings: list[str] = []
     descriptors: dict[str, Any] | None = Field(
@@ -216,6 +253,7 @@ class AnalysisResult(_Frozen):
             "time_signature": self.time_signature.label,
             "time_signature_confidence": self.time_signature.confidence,
             "tempo_curve": [list(point) for point in self.tempo_curve],
+            "key_segments": [[k.start, k.end, k.key] for k in self.key_segments],
         }
 
 

@@ -83,3 +83,93 @@ def test_music_span_without_beats_is_everything():
 
     level = Activations(np.full(500, -20.0, np.float32), 100.0)
     assert music_span(level, np.zeros(0), 5.0) == (0.0, 5.0)
+
+
+# ---------------------------------------------------------------- earned vocabulary
+def test_a_half_heard_seventh_stays_a_triad():
+    """G major with F at half the triad's level: cosine alone prefers G:7 (0.971 against
+    0.961), but F is no more a chord tone than a non-chord tone, so it stays G major."""
+    frame = np.zeros(12)
+    frame[[7, 11, 2]] = 1.0
+    frame[5] = 0.5
+    chroma = Activations(np.tile(frame, (40, 1)).astype(np.float32), 10.0)
+    segs = recognize_chords(chroma, np.arange(4.0), np.array([1, 2, 3, 4]), duration=4.0,
+                            key="C major")
+    assert [s.label for s in segs] == ["G:maj"]
+    frame[5] = 0.9  # now it sounds
+    chroma = Activations(np.tile(frame, (40, 1)).astype(np.float32), 10.0)
+    segs = recognize_chords(chroma, np.arange(4.0), np.array([1, 2, 3, 4]), duration=4.0,
+                            key="C major")
+    assert [s.label for s in segs] == ["G:7"]
+
+
+def test_a_full_seventh_chord_is_kept():
+    chroma = chroma_of(["A:min7"] * 4)
+    segs = recognize_chords(chroma, np.arange(4.0), np.array([1, 2, 3, 4]), duration=4.0,
+                            key="C major")
+    assert [s.label for s in segs] == ["A:min7"]
+
+
+def test_power_chord_only_when_the_third_is_absent():
+    from songmap.harmony.chords import earned_vocabulary
+
+    names, _ = chord_templates("sevenths")
+    fifth = np.zeros(12)
+    fifth[[4, 11]] = 1.0  # E and B
+    with_third = fifth.copy()
+    with_third[8] = 0.8  # G# sounds
+    ok = earned_vocabulary(np.vstack([fifth, with_third]), names)
+    assert ok[0, names.index("E:5")] and not ok[1, names.index("E:5")]
+    segs = recognize_chords(Activations(np.tile(fifth, (40, 1)).astype(np.float32), 10.0),
+                            np.arange(4.0), np.array([1, 2, 3, 4]), duration=4.0)
+    assert [s.label for s in segs] == ["E:5"]
+
+
+# ---------------------------------------------------------------- key sections
+def _song(keys_and_bars, bar_s=2.0):
+    """Chord segments, one chord per bar, cycling I IV V I (major) / i iv V i (minor)."""
+    from songmap.harmony.notation import PITCH_NAMES, parse_key
+
+    segs, t = [], 0.0
+    for key, bars in keys_and_bars:
+        tonic, minor = parse_key(key)
+        cycle = ([(0, "min"), (5, "min"), (7, "maj"), (0, "min")] if minor
+                 else [(0, "maj"), (5, "maj"), (7, "maj"), (0, "maj")])
+        for b in range(bars):
+            step, q = cycle[b % 4]
+            segs.append((t, t + bar_s, f"{PITCH_NAMES[(tonic + step) % 12]}:{q}"))
+            t += bar_s
+    return segs, np.arange(0.0, t, bar_s), t
+
+
+def test_key_sections_find_a_modulation_on_its_bar():
+    from songmap.harmony.key import track_key_sections
+
+    segs, bars, duration = _song([("C major", 16), ("D major", 16)])
+    sections = track_key_sections(segs, bars, duration=duration, global_key="C major")
+    assert [s.label for s in sections] == ["C major", "D major"]
+    assert abs(sections[1].start - 32.0) <= 2 * 2.0
+    assert sections[0].start == 0.0 and sections[-1].end == duration
+
+
+def test_one_key_section_when_the_song_stays_in_its_key():
+    from songmap.harmony.key import track_key_sections
+
+    segs, bars, duration = _song([("A minor", 32)])
+    # a two-bar detour through a secondary dominant is no key change
+    segs[9] = (segs[9][0], segs[9][1], "E:7")
+    segs[10] = (segs[10][0], segs[10][1], "B:7")
+    sections = track_key_sections(segs, bars, duration=duration, global_key="A minor")
+    assert [(s.start, s.end, s.label) for s in sections] == [(0.0, duration, "A minor")]
+
+
+def test_one_key_section_carries_the_global_keys_confidence():
+    from songmap.harmony.analysis import analyze_harmony
+
+    chroma = chroma_of(["C:maj"] * 8 + ["G:maj"] * 8)
+    p = np.zeros(24)
+    p[0], p[7] = 0.6, 0.4  # C major, G major
+    h = analyze_harmony(chroma, p, np.arange(16.0), (np.arange(16) % 4) + 1, duration=16.0)
+    assert [(s.start, s.end, s.label) for s in h.key_sections] == [(0.0, 16.0, h.key.label)]
+    assert h.key_sections[0].confidence == pytest.approx(h.key.confidence, abs=1e-4)
+    assert h.key_sections[0].confidence < 1.0

@@ -75,7 +75,8 @@ def format_summary(result) -> str:  # noqa: ANN001 - AnalysisResult
     if r.chord_progression:
         shown = []
         for bar in r.chord_progression[:16]:
-            shown.append("/".join(bar.chords))
+            # lead-sheet names spelled in the key; a space between them, as "A/F" reads as a slash chord
+            shown.append(" ".join(bar.names) if bar.names else "/".join(bar.chords))
         more = " ..." if len(r.chord_progression) > 16 else ""
         lines.append("  chords     " + " | ".join(shown) + more)
     for w in r.warnings:

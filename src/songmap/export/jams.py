@@ -8,7 +8,8 @@ Annotations, each tagged ``annotation_tools = "songmap <version>"``:
   downbeats are the observations with ``position == 1``;
 - ``chord`` (sandbox ``songmap_layer = "chord_segments"``): the chord segments, Harte labels;
 - ``chord`` (sandbox ``songmap_layer = "bar_chords"``): the main chord of each bar, with confidence;
-- ``key_mode``: ``"A:minor"`` over the whole track (Camelot / Open Key in the sandbox);
+- ``key_mode``: ``"A:minor"`` per key section (one over the whole track when the key never
+  changes; the global key, Camelot and Open Key in the sandbox);
 - ``tempo``: the global tempo and, when there is one, the half/double-time alternative;
 - ``tempo`` (sandbox ``songmap_layer = "tempo_map"``): one observation per tempo-map
   segment (its start, until the next segment, its BPM and confidence);
@@ -90,9 +91,13 @@ def build_jams(result: "AnalysisResult"):  # noqa: ANN201 - jams.JAMS
         annotations.append(meter)
     if r.key.label != "N":
         key = ann("key_mode", camelot=r.key.camelot, open_key=r.key.open_key,
-                  runner_up=r.key.runner_up)
-        key.append(time=0.0, duration=duration, value=_key_mode(r.key.label),
-                   confidence=min(max(r.key.confidence, 0.0), 1.0))
+                  runner_up=r.key.runner_up, global_key=_key_mode(r.key.label))
+        # one observation per key section; the global key alone for results without them
+        sections = [(k.start, k.end, k.key, k.confidence) for k in r.key_segments] or [
+            (0.0, duration, r.key.label, r.key.confidence)]
+        for start, end, label, conf in sections:
+            key.append(time=start, duration=max(end - start, 0.0), value=_key_mode(label),
+                       confidence=min(max(conf, 0.0), 1.0))
         annotations.append(key)
     if r.tempo.bpm > 0:
         tempo = ann("tempo", stability=r.tempo.stability)

@@ -38,11 +38,19 @@ _QUALITY_INTERVALS = {"maj": (0, 4, 7), "min": (0, 3, 7), "7": (0, 4, 7, 10),
                       "maj7": (0, 4, 7, 11), "min7": (0, 3, 7, 10)}
 
 
+def _in_key(root: int, quality: str, tonic: int, minor: bool, scale: set[int]) -> bool:
+    """All chord tones in the key's scale; a minor key's dominant is major (harmonic
+    minor), so E major belongs to A minor."""
+    tones = {(root + i) % 12 for i in _QUALITY_INTERVALS[quality]}
+    dominant = minor and root == (tonic + 7) % 12 and quality in ("maj", "7")
+    return tones <= (scale | {(tonic + 11) % 12} if dominant else scale)
+
+
 def chord_key_evidence(segments: list[tuple[float, float, str]]) -> np.ndarray:
     """Score of each of the 24 keys (chromatic order) from a chord sequence.
 
-    Per key: 4 x the share of chord time whose notes all lie in the key's scale
-    + 2 x the share of time on the tonic chord (right mode) + 1 if the last chord is the
+    Per key: 4 x the share of chord time whose notes all lie in the key's scale (a
+    minor key's major dominant included) + 2 x the share of time on the tonic chord (right mode) + 1 if the last chord is the
     tonic + 0.5 if the first one is. Music-theory weights, not fitted.
     """
     from songmap.harmony.notation import pitch_class
@@ -68,8 +76,7 @@ def chord_key_evidence(segments: list[tuple[float, float, str]]) -> np.ndarray:
         def is_tonic(root: int, quality: str) -> bool:
             return root == tonic and quality.startswith("min") == minor
 
-        diatonic = sum(d for d, r, q in chords
-                       if all((r + i) % 12 in scale for i in _QUALITY_INTERVALS[q]))
+        diatonic = sum(d for d, r, q in chords if _in_key(r, q, tonic, minor, scale))
         on_tonic = sum(d for d, r, q in chords if is_tonic(r, q))
         score[k] = (4 * diatonic / total + 2 * on_tonic / total
                     + 1.0 * is_tonic(chords[-1][1], chords[-1][2])
@@ -102,3 +109,190 @@ def estimate_key(
         float(p[second]),
         p,
     )
+
+
+@dataclass(frozen=True)
+class KeySection:
+    """One stretch of the song in one key: times in seconds, mir_eval key label."""
+
+    start: float
+    end: float
+    label: str
+    confidence: float
+
+
+#: Evidence weights per bar, the same music-theory weights as ``chord_key_evidence``:
+#: chord tones all in the key's scale, the tonic chord, the dominant (V, V7).
+_IN_SCALE, _ON_TONIC, _ON_DOMINANT = 4.0, 2.0, 1.0
+#: Per-bar bonus for the song's global key, so that stretches whose chords fit several
+#: keys (relative keys share every chord) stay in it.
+_GLOBAL_BONUS = 0.5
+#: Cost of a key change in units of bars of evidence: a bar whose chords all leave the
+#: old key's scale scores ~4 for the new key, so a detour must outlast ~2 x 8 / 4 = 4
+#: bars to become a key section; one or two bars of secondary dominants or borrowed
+#: chords do not. Set with the global bonus on the synthetic key-change songs of
+#: benchmarks/corpus/make_harmony_corpus.py (seed 18), checked for false changes on dev.
+_KEY_CHANGE_COST = 8.0
+#: Least mean evidence per bar by which a section's key must beat the global key (one
+#: chord in four leaving the global key's scale is worth 1).
+_MIN_SECTION_GAIN = 1.0
+#: Least share of a key section's chord time whose chords lie in its key's scale.
+_MIN_SECTION_FIT = 0.8
+#: Shortest key section (bars): a phrase. Shorter runs go to their stronger neighbour.
+_MIN_SECTION_BARS = 8
+
+
+def _scale_of(k: int) -> tuple[int, bool, set[int]]:
+    tonic, minor = k % 12, k >= 12
+    major_tonic = (tonic + 3) % 12 if minor else tonic
+    return tonic, minor, {(major_tonic + i) % 12 for i in (0, 2, 4, 5, 7, 9, 11)}
+
+
+def bar_key_evidence(
+    chord_segments: list[tuple[float, float, str]], bar_starts: np.ndarray, bar_ends: np.ndarray,
+    *, weights: tuple[float, float, float] = (_IN_SCALE, _ON_TONIC, _ON_DOMINANT),
+) -> np.ndarray:
+    """Evidence for each of the 24 keys (chromatic order) in each bar, shape ``(bars, 24)``:
+    per chord, its share of the bar times the in-scale, tonic and dominant ``weights``.
+    The dominant may take the minor key's raised leading tone (E major in A minor)."""
+    in_scale_w, tonic_w, dominant_w = weights
+    from songmap.harmony.notation import pitch_class
+
+    chords = []
+    for start, end, label in chord_segments:
+        if label == "N" or ":" not in label:
+            continue
+        root, quality = label.split(":", 1)
+        quality = quality.split("/")[0]
+        intervals = _QUALITY_INTERVALS.get(quality, (0, 7) if quality == "5" else None)
+        if intervals is None:
+            continue
+        r = pitch_class(root)
+        chords.append((start, end, r, quality, {(r + i) % 12 for i in intervals}))
+    keys = [_scale_of(k) for k in range(24)]
+    out = np.zeros((len(bar_starts), 24))
+    for b, (a, z) in enumerate(zip(bar_starts, bar_ends)):
+        span = max(z - a, 1e-9)
+        for start, end, r, quality, tones in chords:
+            share = (min(z, end) - max(a, start)) / span
+            if share <= 0:
+                continue
+            for k, (tonic, minor, scale) in enumerate(keys):
+                dominant = r == (tonic + 7) % 12 and quality in ("maj", "7", "5")
+                leading = {(tonic + 11) % 12} if minor and dominant else set()
+                score = in_scale_w * (tones <= scale | leading)
+                if r == tonic and (quality == "5" or quality.startswith("min") == minor):
+                    score += tonic_w
+                score += dominant_w * dominant
+                out[b, k] += share * score
+    return out
+
+
+def track_key_sections(
+    chord_segments: list[tuple[float, float, str]],
+    bar_starts: np.ndarray,
+    *,
+    duration: float,
+    global_key: str,
+    change_cost: float | None = None,
+    min_bars: int | None = None,
+) -> list[KeySection]:
+    """Key sections over the song from its chords, on bar lines (``bar_starts`` in s).
+
+    A Viterbi pass over bars and the 24 keys: each bar scores its chords' fit to a key
+    (``bar_key_evidence``) plus a bonus for ``global_key``; changing key costs
+    ``change_cost`` (default ``_KEY_CHANGE_COST``). Sections shorter than ``min_bars`` merge into a neighbour. One
+    section over the whole song (labelled ``global_key``) when the key never changes.
+    """
+    change_cost = _KEY_CHANGE_COST if change_cost is None else change_cost
+    min_bars = _MIN_SECTION_BARS if min_bars is None else min_bars
+    starts = np.asarray(bar_starts, dtype=float)
+    starts = starts[(starts >= 0) & (starts < duration)]
+    if global_key == "N":
+        return []
+    whole = [KeySection(0.0, float(duration), global_key, 1.0)]
+    if len(starts) < 2 * min_bars:
+        return whole
+    ends = np.append(starts[1:], duration)
+    evidence = bar_key_evidence(chord_segments, starts, ends)
+    from songmap.harmony.notation import parse_key
+
+    g_tonic, g_minor = parse_key(global_key)
+    g = g_tonic + 12 * g_minor
+    emit = evidence.copy()
+    emit[:, g] += _GLOBAL_BONUS
+    path = _viterbi_keys(emit, change_cost)
+    path = _merge_short_runs(path, emit, min_bars)
+    fit = bar_key_evidence(chord_segments, starts, ends, weights=(1.0, 0.0, 0.0))
+    voiced = np.array([sum(max(0.0, min(z, e) - max(a, s)) for s, e, lab in chord_segments
+                           if lab != "N") / max(z - a, 1e-9) for a, z in zip(starts, ends)])
+    path = _drop_weak_runs(path, evidence, fit, voiced, g)
+    runs = _runs(path)
+    if len(runs) == 1:
+        return [KeySection(0.0, float(duration), global_key, 1.0)]
+    out = []
+    for i, (a, z, k) in enumerate(runs):
+        total = evidence[a:z].sum(axis=0)
+        share = np.exp((total - total.max()) / max(z - a, 1))
+        start = 0.0 if i == 0 else float(starts[a])
+        end = float(duration) if i == len(runs) - 1 else float(starts[z])
+        out.append(KeySection(start, end, key_label(k % 12, k >= 12),
+                              round(float(share[k] / share.sum()), 4)))
+    return out
+
+
+def _drop_weak_runs(path: np.ndarray, evidence: np.ndarray, fit: np.ndarray,
+                    voiced: np.ndarray, global_k: int) -> np.ndarray:
+    """Return to the global key each run whose key does not hold its bars: less than
+    ``_MIN_SECTION_GAIN`` more evidence per bar than the global key, or chords in the
+    key's scale for less than ``_MIN_SECTION_FIT`` of their time. Real recordings' chords
+    fit their key's scale ~65 % of the time (clean synthetic songs ~95 %), so with noisy
+    chords some other key always wins a stretch by chance; a key section is a stretch
+    that is in a key, and beats the song's key by a chord in four or more."""
+    path = path.copy()
+    for a, z, k in _runs(path):
+        if k == global_k:
+            continue
+        gain = (evidence[a:z, k] - evidence[a:z, global_k]).mean()
+        in_scale = fit[a:z, k].sum() / max(voiced[a:z].sum(), 1e-9)
+        if gain < _MIN_SECTION_GAIN or in_scale < _MIN_SECTION_FIT:
+            path[a:z] = global_k
+    return path
+
+
+def _viterbi_keys(emit: np.ndarray, change_cost: float) -> np.ndarray:
+    n = len(emit)
+    delta = emit[0].copy()
+    back = np.zeros(emit.shape, dtype=np.int32)
+    for i in range(1, n):
+        best = int(delta.argmax())
+        switch = delta[best] - change_cost
+        use = switch > delta
+        back[i] = np.where(use, best, np.arange(24))
+        delta = np.where(use, switch, delta) + emit[i]
+    path = np.empty(n, dtype=int)
+    path[-1] = int(delta.argmax())
+    for i in range(n - 1, 0, -1):
+        path[i - 1] = back[i, path[i]]
+    return path
+
+
+def _runs(path: np.ndarray) -> list[tuple[int, int, int]]:
+    """(first bar, end bar exclusive, key) per run of equal keys."""
+    cuts = [0] + [i for i in range(1, len(path)) if path[i] != path[i - 1]] + [len(path)]
+    return [(a, z, int(path[a])) for a, z in zip(cuts, cuts[1:])]
+
+
+def _merge_short_runs(path: np.ndarray, emit: np.ndarray, min_bars: int) -> np.ndarray:
+    """Give each run shorter than ``min_bars`` to the neighbouring key that explains its
+    bars better, shortest run first, until every run is long enough or one is left."""
+    path = path.copy()
+    while True:
+        runs = _runs(path)
+        short = [r for r in runs if r[1] - r[0] < min_bars]
+        if len(runs) == 1 or not short:
+            return path
+        a, z, _ = min(short, key=lambda r: r[1] - r[0])
+        i = runs.index(next(r for r in runs if r[0] == a))
+        options = [runs[j][2] for j in (i - 1, i + 1) if 0 <= j < len(runs)]
+        path[a:z] = max(options, key=lambda k: emit[a:z, k].sum())
