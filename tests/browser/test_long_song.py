@@ -144,6 +144,10 @@ def test_chord_sheet_one_cell_per_bar_repeats_transpose_print(page, long_song, t
     assert page.is_visible("#sheet") and page.is_hidden("#scroller")
     assert page.locator(".sheet-bar").count() == result["total_bars"]
     assert page.locator(".sheet-line").count() == -(-result["total_bars"] // 4)
+    # lead-sheet names spelled in the key, as the result spells them
+    texts = page.eval_on_selector_all(".sheet-bar .sheet-chords", "els => els.map(e => e.textContent)")
+    assert all(b["names"] for b in prog)
+    assert texts == ["  ".join(b["names"]) for b in prog]
     page.click("#names-harte")
     texts = page.eval_on_selector_all(".sheet-bar .sheet-chords", "els => els.map(e => e.textContent)")
     assert texts == ["  ".join(b["chords"]) for b in prog]
@@ -252,6 +256,7 @@ def test_grid_edit_redraws_and_changes_the_downloaded_json(page, long_song, tmp_
     assert any(abs(t - (beat6 + 0.01)) < 1e-3 for t in downs)
     assert edited["beat_transient_markers"][0]["beat_time"] == pytest.approx(
         result["beat_transient_markers"][0]["beat_time"] + 0.01, abs=1e-6)
+    assert all(len(b["names"]) == len(b["chords"]) for b in edited["chord_progression"])
     # the edited JSON is still a valid result
     from songmap.schema import AnalysisResult
 
@@ -298,3 +303,22 @@ def test_library_lists_searches_and_reopens(page, long_song, server, tmp_path):
     assert page.text_content("#track-name") == "ten_minutes.flac"
     assert page.locator(".ov-bar").count() == result["total_bars"]
     assert page.get_attribute("#dl-json", "href").startswith("/library/")
+
+
+def test_redecide_on_the_server_with_the_edited_grid(page, long_song, server):
+    spec = httpx.get(f"{server}/openapi.json").json()
+    body = json.dumps(spec["paths"]["/jobs"]["post"])
+    if "time_signature" not in body:
+        pytest.skip("this service takes no grid overrides yet (bpm, time_signature, first_downbeat)")
+    page.click("#grid-edit summary")
+    page.select_option("#ge-meter", "3")
+    page.click("#ge-server")
+    page.wait_for_function("document.getElementById('ge-status').textContent.startsWith('Re-decided')",
+                           timeout=300_000)
+    assert "time_signature=3/4" in page.text_content("#ge-status")
+    href = page.get_attribute("#dl-json", "href")
+    assert href.startswith("/jobs/")
+    decided = httpx.get(server + href, timeout=30).json()
+    assert decided["time_signature"]["label"] == "3/4"
+    assert page.text_content("#fact-meter") == "3/4"
+    assert page.locator(".sheet-bar").count() == decided["total_bars"]

@@ -955,20 +955,25 @@ function editGrid(orig, edits) {
   }
   // chords per new bar, from the chord segments (the audio's, not moved by a nudge)
   const segs = orig.chord_segments;
+  // spelled names and numerals of each segment, when the result has them (chord_details)
+  const details = (orig.chord_details || []).length === segs.length ? orig.chord_details : null;
   const oldBars = orig.chord_progression;
   const progression = downbeats.map((d) => {
     const s = d.timestamp, e = d.timestamp + d.duration;
-    const over = segs.map(([a0, b0, lab]) => ({ lab, o: Math.min(b0, e) - Math.max(a0, s), a0 }))
+    const over = segs.map(([a0, b0, lab], i) => ({ lab, o: Math.min(b0, e) - Math.max(a0, s), i }))
       .filter((x) => x.o > 0);
     const main = over.reduce((m, x) => (!m || x.o > m.o ? x : m), null);
-    let chords = over.filter((x) => x.o >= 0.3 * d.duration || x === main).map((x) => x.lab);
-    chords = chords.filter((c, i) => i === 0 || c !== chords[i - 1]).slice(0, 2);
+    const kept = over.filter((x) => x.o >= 0.3 * d.duration || x === main)
+      .filter((x, i, all) => i === 0 || x.lab !== all[i - 1].lab).slice(0, 2);
+    const chords = kept.map((x) => x.lab);
     const mid = s + d.duration / 2;
     const old = oldBars.find((b) => b.timestamp <= mid && mid < b.timestamp + b.duration) ||
       oldBars[oldBars.length - 1] || { confidence: 0, chroma_vector: new Array(12).fill(0) };
     return { bar: d.bar, timestamp: d.timestamp, duration: d.duration,
              chord: main ? main.lab : "N", confidence: old.confidence,
-             chroma_vector: old.chroma_vector, chords: chords.length ? chords : ["N"] };
+             chroma_vector: old.chroma_vector, chords: chords.length ? chords : ["N"],
+             names: details && kept.length ? kept.map((x) => details[x.i].name) : [],
+             numerals: details && kept.length ? kept.map((x) => details[x.i].numeral) : [] };
   });
   let changes = 0;
   progression.forEach((b, i) => { if (i && b.chord !== progression[i - 1].chord) changes++; });
