@@ -46,7 +46,7 @@ _MIN_HEIGHT_PX = 500
 _LABEL_GAP_PX = 4  # smallest gap between two labels on one line
 
 
-def title_for(result: "AnalysisResult") -> str:
+def title_for(result: AnalysisResult) -> str:
     r = result
     key = r.key.label if r.key.label != "N" else "no key"
     if r.key.camelot:
@@ -110,7 +110,7 @@ class _Label:
 
 
 def _place_labels(
-    ax: "Axes", renderer: "RendererBase", labels: list[_Label], *, y: float, right_limit_px: float,
+    ax: Axes, renderer: RendererBase, labels: list[_Label], *, y: float, right_limit_px: float,
     **text_kw: object,
 ) -> None:
     """Draw ``labels`` left-aligned at their x, skipping any that would touch the previous one."""
@@ -130,7 +130,7 @@ def _place_labels(
 
 
 def plot_timeline(
-    result: "AnalysisResult",
+    result: AnalysisResult,
     samples: np.ndarray | None = None,
     sr: int | None = None,
     *,
@@ -138,7 +138,7 @@ def plot_timeline(
     height_px: int | None = None,
     dpi: int = 100,
     bars_per_row: int = 32,
-) -> "Figure":
+) -> Figure:
     """A :class:`matplotlib.figure.Figure` of ``result``.
 
     ``samples``: mono ``(n,)`` or ``(n, channels)`` at ``sr`` Hz; without them the upper
@@ -256,7 +256,7 @@ def plot_timeline(
 
 
 def render_png(
-    result: "AnalysisResult",
+    result: AnalysisResult,
     samples: np.ndarray | None = None,
     sr: int | None = None,
     *,
@@ -273,7 +273,7 @@ def render_png(
     return buf.getvalue()
 
 
-def save_plot(result: "AnalysisResult", path: str | os.PathLike[str],
+def save_plot(result: AnalysisResult, path: str | os.PathLike[str],
               samples: np.ndarray | None = None, sr: int | None = None, **kwargs: int) -> Path:
     p = Path(path)
     p.write_bytes(render_png(result, samples, sr, **kwargs))

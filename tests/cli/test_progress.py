@@ -85,6 +85,7 @@ def _run_cli(args: list[str], *, stderr_tty: bool) -> tuple[int, str, str]:
         r.start()
     try:
         p = subprocess.run(cmd, stdout=ptys[0][1], stdin=subprocess.DEVNULL, env=env, timeout=300,
+                           check=False,
                            stderr=ptys[1][1] if stderr_tty else subprocess.PIPE)
     finally:
         for _, slave in ptys:

@@ -16,7 +16,8 @@ import os
 import sys
 import threading
 import time
-from typing import Callable, TextIO
+from collections.abc import Callable
+from typing import Self, TextIO
 
 #: How a finished stage reads on the line.
 _STAGE_WORDS = {"decode": "decoded", "beat_network": "beat network done",
@@ -103,7 +104,7 @@ class ProgressLine:
             if self.enabled:
                 self._draw()
 
-    def __enter__(self) -> "ProgressLine":
+    def __enter__(self) -> Self:
         if self.enabled:
             self._t0 = self._clock()
             self._draw()
