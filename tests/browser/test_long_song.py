@@ -93,6 +93,9 @@ def test_overview_shows_every_bar_in_one_screen(page, long_song, tmp_path):
         "#ov-labels span", "els => els.map(e => [e.getBoundingClientRect().left, e.getBoundingClientRect().right])")
     assert 8 <= len(lefts) < n
     assert all(a[1] <= b[0] + 0.5 for a, b in itertools.pairwise(lefts))
+    # lines of repeated harmony (the chord sheet's letters) as sections over the chord cells
+    sections = page.eval_on_selector_all("#ov-sections .ov-section", "els => els.map(e => e.dataset.letter)")
+    assert len(sections) > result["total_bars"] // 8 and set(sections) >= {"A", "B"}
     _shot(page, "map", tmp_path)
 
 

@@ -573,6 +573,21 @@ function renderOverview(r) {
     frag.append(el);
   });
   bars.append(frag);
+  // repeated harmony: the chord sheet's lettered lines, as a band over the chord cells
+  const sections = $("ov-sections");
+  sections.textContent = "";
+  for (const { bars: line, letter } of phraseLines(r.chord_progression)) {
+    if (!letter) continue;
+    const first = line[0], last = line[line.length - 1];
+    const el = document.createElement("div");
+    el.className = "ov-section";
+    el.style.left = pct(first.timestamp);
+    el.style.width = pct(last.timestamp + last.duration - first.timestamp);
+    el.style.background = letterColour(letter);
+    el.dataset.letter = letter;
+    el.title = `Bars ${first.bar}–${last.bar}: line ${letter}`;
+    sections.append(el);
+  }
   const labels = $("ov-labels");
   labels.textContent = "";
   for (const d of r.downbeat_timeline) {
@@ -589,7 +604,7 @@ function renderOverview(r) {
 function drawOverviewWave(r, width) {
   const canvas = $("ov-wave");
   const ratio = window.devicePixelRatio || 1;
-  const height = 44;
+  const height = 39;
   canvas.width = Math.round(width * ratio);
   canvas.height = Math.round(height * ratio);
   canvas.style.width = `${width}px`;
@@ -669,6 +684,26 @@ function setupOverview() {
 }
 
 // ---------------------------------------------------------------- chord sheet
+// The progression in lines of SHEET_BARS_PER_LINE bars; a full line whose chords occur
+// again elsewhere gets a letter (A, B, ... in order of first appearance), null otherwise.
+function phraseLines(bars, per = SHEET_BARS_PER_LINE) {
+  const lines = [];
+  for (let i = 0; i < bars.length; i += per) lines.push({ bars: bars.slice(i, i + per), letter: null });
+  const signature = (line) => line.map((b) => (b.chords.length ? b.chords : [b.chord]).join(" ")).join("|");
+  const counts = new Map();
+  for (const l of lines) counts.set(signature(l.bars), (counts.get(signature(l.bars)) || 0) + 1);
+  const letters = new Map();
+  for (const l of lines) {
+    const sig = signature(l.bars);
+    if (counts.get(sig) < 2 || l.bars.length !== per) continue;
+    if (!letters.has(sig)) letters.set(sig, String.fromCharCode(65 + (letters.size % 26)));
+    l.letter = letters.get(sig);
+  }
+  return lines;
+}
+
+const letterColour = (letter) => `hsl(${(letter.charCodeAt(0) - 65) * 47 % 360} 60% 80%)`;
+
 function renderSheet() {
   const r = state.result;
   const sheet = $("sheet");
@@ -685,28 +720,18 @@ function renderSheet() {
   }
   $("sheet-head").textContent =
     `${r.filename} — ${keyText} · ${r.tempo.bpm.toFixed(0)} BPM · ${r.time_signature.label}`;
-  const bars = r.chord_progression;
-  const per = SHEET_BARS_PER_LINE;
-  const lines = [];
-  for (let i = 0; i < bars.length; i += per) lines.push(bars.slice(i, i + per));
-  // lines with the same chords get the same letter (in order of first appearance)
-  const signature = (line) => line.map((b) => (b.chords.length ? b.chords : [b.chord]).join(" ")).join("|");
-  const counts = new Map();
-  for (const line of lines) counts.set(signature(line), (counts.get(signature(line)) || 0) + 1);
-  const letters = new Map();
+  const lines = phraseLines(r.chord_progression);
   const frag = document.createDocumentFragment();
-  for (const line of lines) {
-    const sig = signature(line);
+  for (const { bars: line, letter } of lines) {
     const row = document.createElement("div");
     row.className = "sheet-line";
     const tag = document.createElement("span");
     tag.className = "sheet-tag";
-    if (counts.get(sig) > 1 && line.length === per) {
-      if (!letters.has(sig)) letters.set(sig, String.fromCharCode(65 + (letters.size % 26)));
-      tag.textContent = letters.get(sig);
-      tag.dataset.letter = tag.textContent;
-      row.dataset.repeat = tag.textContent;
-      tag.style.background = `hsl(${(letters.get(sig).charCodeAt(0) - 65) * 47 % 360} 60% 88%)`;
+    if (letter) {
+      tag.textContent = letter;
+      tag.dataset.letter = letter;
+      row.dataset.repeat = letter;
+      tag.style.background = letterColour(letter);
     }
     row.append(tag);
     let previous = null;
@@ -890,7 +915,7 @@ function setupMapInput() {
     cancelAnimationFrame(state.scrollRaf);
     state.scrollRaf = requestAnimationFrame(() => { drawVisibleWave(); updateWindow(); });
   });
-  $("zoom").addEventListener("change", () => setZoom(Number($("zoom").value)));
+  $("zoom").addEventListener("change", () => { setZoom(Number($("zoom").value)); $("zoom").blur(); });
   $("zoom-in").addEventListener("click", () => zoomStep(+1));
   $("zoom-out").addEventListener("click", () => zoomStep(-1));
   $("loop-clear").addEventListener("click", clearLoop);
@@ -1246,6 +1271,7 @@ function setupPlayer() {
     audio.mozPreservesPitch = true;
     audio.webkitPreservesPitch = true;
     audio.playbackRate = Number($("speed").value);
+    $("speed").blur();  // the keys go back to the player
   });
   document.addEventListener("keydown", (e) => {
     if (!state.result || e.ctrlKey || e.metaKey || e.altKey) return;
