@@ -412,7 +412,9 @@ function layoutMap() {
   const r = state.result;
   const duration = Math.max(r.audio.duration, 0.1);
   const view = Math.max(200, $("scroller").clientWidth - 2);
-  state.pxPerSec = Math.max(view / duration, view / (state.barsPerScreen * averageBar(r)));
+  // "all bars" is the whole track, lead-in and tail included
+  state.pxPerSec = state.barsPerScreen >= r.total_bars ? view / duration
+    : Math.max(view / duration, view / (state.barsPerScreen * averageBar(r)));
   const width = Math.ceil(duration * state.pxPerSec);
   const map = $("map");
   map.style.width = `${width}px`;
