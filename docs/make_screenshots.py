@@ -43,7 +43,7 @@ def make_plots() -> list[Path]:
         path = Path(tmp) / "ten_minutes.flac"
         sf.write(path, song.samples, song.sr)
         written.append(save_plot(analyzer.analyze(path), DOCS / "plot_long.png",
-                                 song.samples, song.sr))
+                                 song.samples, song.sr, width_px=1400))
     return written
 
 
