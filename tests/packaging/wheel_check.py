@@ -55,7 +55,7 @@ def install(wheel: Path, venv: Path, *, python: str = sys.executable, extras: st
     bindir = venv / ("Scripts" if os.name == "nt" else "bin")
     spec = f"{wheel}[{extras}]" if extras else str(wheel)
     done = subprocess.run([str(bindir / "python"), "-m", "pip", "install", "-q",
-                           "--only-binary=:all:", spec], env=_clean_env(),
+                           "--only-binary=:all:", spec], env=_clean_env(), check=False,
                           capture_output=True, text=True, timeout=900)
     if done.returncode:
         raise RuntimeError(f"pip install --only-binary=:all: {spec} failed:\n{done.stderr}")

@@ -148,6 +148,6 @@ def test_shipped_weights_equal_a_fresh_conversion():
     from pathlib import Path
 
     script = Path(__file__).resolve().parents[2] / "scripts" / "convert_weights.py"
-    done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run([sys.executable, str(script), "--check"], check=False,
+                          capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

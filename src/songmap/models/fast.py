@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from songmap.config import NETWORK_SR
-from songmap.models.blas import one_blas_thread
 from songmap.errors import ModelError
+from songmap.models.blas import one_blas_thread
 from songmap.models.registry import Activations, ModelRegistry
 
 #: Longest stretch (s) the beat network sees in one piece; longer inputs are chunked.
