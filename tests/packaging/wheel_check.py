@@ -51,6 +51,7 @@ def _clean_env() -> dict[str, str]:
 def install(wheel: Path, venv: Path, *, python: str = sys.executable, extras: str = "") -> Path:
     """A fresh venv at ``venv`` with ``wheel`` (and ``extras``) from wheels only; its
     ``bin`` folder."""
+    venv = venv.resolve()  # the venv's programs run from another folder
     subprocess.run([python, "-m", "venv", str(venv)], check=True, timeout=300)
     bindir = venv / ("Scripts" if os.name == "nt" else "bin")
     spec = f"{wheel}[{extras}]" if extras else str(wheel)
