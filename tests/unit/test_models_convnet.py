@@ -6,9 +6,11 @@ the convolution against a direct loop, pooling, ELU, the weights' manifest and l
 Speed, measured 2026-11-26 on this shared 2-core machine, one BLAS thread, min of 7 runs
 (ms; the 270 s song's 5 fps spectrogram has 1350 frames): key CNN numpy 194-210 vs
 onnxruntime 102-116, deep chroma 21-27 vs 18-23; for a 30 s clip key 20-28 vs 14-15.
-The key network is the one stage that got slower; it runs beside the beat network, whose
-critical path is longer, and dropping onnxruntime saves its import and session set-up at
-every start (see the pkg report).
+The key network alone got slower; it runs beside the beat network, whose critical path is
+longer, and dropping onnxruntime saves its import and sessions: a whole analysis took less
+CPU than with onnxruntime (same day, interleaved runs, load ~8: `songmap analyze` of a 30 s
+clip from process start 1.70 -> 1.43 CPU s, median of 6; warm, best of 3, 30 s clip
+0.39-0.40 -> 0.34-0.35 CPU s, 270 s song 2.76-2.89 -> 2.60-2.77 CPU s).
 """
 
 from __future__ import annotations
