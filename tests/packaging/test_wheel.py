@@ -13,7 +13,7 @@ from tests.packaging import wheel_check
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
-    pytest.importorskip("build", reason="the release path needs `pip install build`")
+    pytest.importorskip("build.__main__", reason="the release path needs `pip install build`")
     return wheel_check.build_wheel(tmp_path_factory.mktemp("dist"))
 
 
