@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Self, TextIO
+from typing import TextIO
 
 #: How a finished stage reads on the line.
 _STAGE_WORDS = {"decode": "decoded", "beat_network": "beat network done",
@@ -104,7 +104,7 @@ class ProgressLine:
             if self.enabled:
                 self._draw()
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> ProgressLine:  # noqa: PYI034 - typing.Self is 3.11+
         if self.enabled:
             self._t0 = self._clock()
             self._draw()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
@@ -75,7 +75,7 @@ def list_entries(store: ResultStore, *, query: str, limit: int) -> LibraryList:
         LibraryEntry(id=entry_id(r["audio_hash"], r["settings_key"]), filename=r["filename"] or "",
                      bpm=r["bpm"] or 0.0, key=r["key"] or "N", camelot=r["camelot"],
                      duration=r["duration"] or 0.0, bars=r["bars"] or 0,
-                     analysed_at=datetime.fromtimestamp(r["created_at"], tz=UTC))
+                     analysed_at=datetime.fromtimestamp(r["created_at"], tz=timezone.utc))
         for r in rows[:limit]
     ]
     return LibraryList(entries=entries, total=len(rows))
