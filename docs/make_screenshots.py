@@ -36,7 +36,7 @@ def make_plots() -> list[Path]:
     example = example_path()
     audio = load_audio(example)
     written.append(save_plot(analyzer.analyze(example), DOCS / "plot_example.png",
-                             audio.samples, audio.sr))
+                             audio.samples, audio.sr, width_px=1200))
     song = render_song(bpm=124.0, bars=310, seed=5, progression=(
         "A:min", "F:maj", "C:maj", "G:maj", "A:min", "F:maj", "E:min", "E:min"))
     with tempfile.TemporaryDirectory() as tmp:
