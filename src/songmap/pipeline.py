@@ -128,12 +128,10 @@ class _Timer:
 
 @contextmanager
 def _one_blas_thread() -> Iterator[None]:
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # optional: only a speed matter
-        yield
-        return
-    with threadpool_limits(1, user_api="blas"):
+    # shared with the models' stages: threadpoolctl's limit is process-wide
+    from songmap.models.blas import one_blas_thread
+
+    with one_blas_thread():
         yield
 
 

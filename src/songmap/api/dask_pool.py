@@ -158,7 +158,7 @@ class DaskPool(AdmissionLine):
         self._futures[key] = future
         try:
             return future.result(timeout=self.timeout_s)
-        except TimeoutError:
+        except (TimeoutError, asyncio.TimeoutError):  # one class from Python 3.11 on
             future.cancel()
             raise AnalysisTimeoutError(
                 f"the analysis took longer than {self.timeout_s:g} s and was stopped; "

@@ -224,7 +224,7 @@ class JobRunner:
                 slots.release()
                 try:  # the poll also picks up jobs queued by another process
                     await asyncio.wait_for(self._wake.wait(), timeout=2.0)
-                except TimeoutError:
+                except (TimeoutError, asyncio.TimeoutError):  # one class from Python 3.11 on
                     pass
                 self._wake.clear()
                 continue

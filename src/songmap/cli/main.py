@@ -201,12 +201,18 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
             decoded = decode_ahead(plan.inputs[first][0], settings)
         analyzer = _analyzer(args, settings)
+        from songmap.cli.progress import ProgressLine, wants_progress
+
+        show_progress = wants_progress(sys.stderr, json_output=plan.stdout_json,
+                                       quiet=args.quiet or bool(getattr(args, "verbose", 0)))
         first_failure = 0
         for i, (path, missing) in enumerate(plan.inputs):
             try:
                 if missing is not None:
                     raise missing
-                result = _analyze_one(analyzer, path, args, decoded if i == first else None)
+                with ProgressLine(str(path).rsplit("/", 1)[-1], enabled=show_progress) as line:
+                    result = _analyze_one(analyzer, path, args, decoded if i == first else None,
+                                          progress=line)
                 plan.write_outputs(result, path)
             except errors.SongmapError as exc:
                 _report(plan, path, exc)
@@ -252,7 +258,8 @@ def _analyzer(args: argparse.Namespace, settings):  # noqa: ANN001, ANN202 - Ana
 
 
 def _analyze_one(analyzer, path: str, args: argparse.Namespace,  # noqa: ANN001, ANN202
-                 decoded=None):  # noqa: ANN001 - Future[Audio] of path, decoding already
+                 decoded=None,  # noqa: ANN001 - Future[Audio] of path, decoding already
+                 progress=None):  # noqa: ANN001 - ProgressCallback (the terminal's line)
     from songmap.limits import wall_time_limit
 
     timeout_code = exit_code_for(errors.AnalysisTimeoutError())
@@ -262,7 +269,7 @@ def _analyze_one(analyzer, path: str, args: argparse.Namespace,  # noqa: ANN001,
                 "and was stopped (a stuck decoder or a very long file?); raise --timeout",
     ):
         try:
-            return analyzer.analyze(path, decoded=decoded)
+            return analyzer.analyze(path, decoded=decoded, progress=progress)
         except errors.SongmapError:
             raise
         except (MemoryError, ImportError, OSError, RuntimeError) as exc:
