@@ -76,7 +76,9 @@ def _read_all(fd: int, into: list[bytes]) -> None:
 def _run_cli(args: list[str], *, stderr_tty: bool) -> tuple[int, str, str]:
     """Run ``songmap ARGS`` as from a terminal: stdout on one pseudo-terminal and stderr on
     another (or on a pipe, ``stderr_tty=False``)."""
-    env = {**os.environ, "TERM": "xterm", "PYTHONPATH": os.pathsep.join(sys.path)}
+    # no network cache: every stage runs, so each has its line
+    env = {**os.environ, "TERM": "xterm", "PYTHONPATH": os.pathsep.join(sys.path),
+           "SONGMAP_CACHE_DIR": ""}
     cmd = [sys.executable, "-m", "songmap.cli.main", *args]
     ptys = [pty.openpty() for _ in range(2 if stderr_tty else 1)]
     got: list[list[bytes]] = [[] for _ in ptys]
