@@ -23,6 +23,7 @@ from songmap.harmony.chords import ChordSegment
 from songmap.harmony.key import KeySection, madmom_key_order_to_chromatic
 from songmap.harmony.notation import camelot, open_key, spell_key
 from songmap.models.registry import Activations, ModelRegistry, get_registry
+from songmap.netcache import NetworkCache, audio_key
 from songmap.onsets import (
     detect_onsets,
     loudness_curve,
@@ -33,6 +34,8 @@ from songmap.onsets import (
 from songmap.rhythm.bars import describe_sections
 from songmap.rhythm.beats import beat_probability, sample_at, track_beats
 from songmap.rhythm.meter import downbeat_probability, track_bars
+from songmap.rhythm.overrides import apply_time_signature, rephase_bars
+from songmap.rhythm.steadiness import assess_grid
 from songmap.rhythm.tempo import estimate_tempo
 from songmap.rhythm.tempo_map import (
     TempoSegmentFit,
@@ -116,15 +119,19 @@ class _Timer:
                     self._done += _STAGE_WEIGHTS.get(name, 0.0)
                     self._progress(min(self._done, 0.99))
 
+    def skip(self, *names: str) -> None:
+        """Stages not run this time (their outputs were cached) count as done from the
+        next report on (one report per stage that ran)."""
+        with self._lock:
+            self._done += sum(_STAGE_WEIGHTS.get(name, 0.0) for name in names)
+
 
 @contextmanager
 def _one_blas_thread() -> Iterator[None]:
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # optional: only a speed matter
-        yield
-        return
-    with threadpool_limits(1, user_api="blas"):
+    # shared with the models' stages: threadpoolctl's limit is process-wide
+    from songmap.models.blas import one_blas_thread
+
+    with one_blas_thread():
         yield
 
 
@@ -186,10 +193,20 @@ class Analyzer:
     """Runs the whole analysis. Thread-safe; share one per process."""
 
     def __init__(
-        self, settings: AnalysisSettings | None = None, registry: ModelRegistry | None = None
+        self, settings: AnalysisSettings | None = None, registry: ModelRegistry | None = None,
+        network_cache: NetworkCache | None = None,
     ) -> None:
         self.settings = settings or AnalysisSettings()
         self.registry = registry or get_registry(self.settings.threads)
+        #: the networks' outputs of recent signals: a re-analysis with an override is quick
+        self.network_cache = network_cache if network_cache is not None else NetworkCache()
+
+    def with_settings(self, **changes: object) -> "Analyzer":
+        """An Analyzer with some settings changed (e.g. the overrides ``bpm``,
+        ``time_signature``, ``first_downbeat_s``) sharing this one's models and network
+        cache. ``pydantic.ValidationError`` for a bad value."""
+        settings = AnalysisSettings.model_validate({**self.settings.model_dump(), **changes})
+        return Analyzer(settings, self.registry, self.network_cache)
 
     def analyze(
         self, path: str | os.PathLike[str], *, filename: str | None = None,
@@ -287,7 +304,13 @@ class Analyzer:
             if silent:
                 notes.append("the recording is digital silence: no beats, bars, key or chords")
             elif networks is None:
-                networks = self.run_networks(audio, timer, pool=pool)
+                key = audio_key(audio)
+                networks = self.network_cache.get(key)
+                if networks is None:
+                    networks = self.run_networks(audio, timer, pool=pool)
+                    self.network_cache.put(key, networks)
+                else:
+                    timer.skip("beat_network", "key_chroma_network")
             if long_input and not silent:  # beside beat tracking, after the networks' memory
                 onsets_job = pool.submit(self._onsets, audio, timer)
             return self._decide(audio, networks, onsets_job, notes, filename, timer, t0)
@@ -307,27 +330,44 @@ class Analyzer:
         segments: list[ChordSegment] = []
         key_sections: list[KeySection] = []
         key_info = KeyInfo(label="N", confidence=0.0)
+        grid_assessment = None
         if networks is not None:
             act = networks.beats
             b, d = act.values[:, 0], act.values[:, 1]
+            min_bpm, max_bpm = s.beat_tempo_range()  # narrowed by a BPM override
             with timer.stage("beat_tracking"):
                 # beats while the onsets stage may still run; bars need its envelope
-                tracked = track_beats(act, min_bpm=s.min_bpm, max_bpm=s.max_bpm)
+                tracked = track_beats(act, min_bpm=min_bpm, max_bpm=max_bpm)
             if onsets_job is not None:
                 env, onset_times, loudness = onsets_job.result()
             with timer.stage("bars"):
-                grid = track_bars(act, meters=s.meters, min_bpm=s.min_bpm, max_bpm=s.max_bpm,
+                grid = track_bars(act, meters=s.meters, min_bpm=min_bpm, max_bpm=max_bpm,
                                   chroma=networks.chroma, onset_envelope=env,
                                   loudness=loudness, tracked=tracked)
+                if s.time_signature is not None:  # override: the user's meter
+                    grid = apply_time_signature(grid, act, tracked,
+                                                time_signature=s.time_signature,
+                                                min_bpm=s.min_bpm, chroma=networks.chroma,
+                                                loudness=loudness)
                 beat_times, positions = grid.beat_times, grid.positions
                 bpb, meter_label, meter_conf = grid.beats_per_bar, grid.label, grid.confidence
                 keep = (beat_times >= 0) & (beat_times <= audio.duration)
                 beat_times, positions = beat_times[keep], positions[keep]
+                if s.first_downbeat_s is not None:  # override: the user's bar phase
+                    positions = rephase_bars(beat_times, positions, beats_per_bar=bpb,
+                                             first_downbeat_s=s.first_downbeat_s)
                 # between frames, and on the tempo map's lines where the music is steady
                 beat_times, tempo_fit = grid_beat_times(beat_times, beat_probability(act),
                                                         act.fps, duration=audio.duration)
                 beat_conf = sample_at(beat_probability(act), beat_times, act.fps)
                 down_conf = downbeat_probability(beat_times, b, d, act.fps)
+                # how far the music carries this grid: "no steady beat" is an answer
+                grid_assessment = assess_grid(
+                    beat_times=beat_times, beat_activation=beat_probability(act), fps=act.fps,
+                    music=music_span(loudness, beat_times, audio.duration),
+                    meter_confidence=meter_conf, onset_envelope=env.values,
+                    onset_fps=env.fps, meter_fixed=s.time_signature is not None)
+                meter_conf = grid_assessment.meter_confidence
                 sections = describe_sections(beat_times, positions, down_conf, beats_per_bar=bpb,
                                              label=meter_label, confidence=meter_conf)
             if len(beat_times) < 2:
@@ -369,6 +409,11 @@ class Analyzer:
                 beat_activation=beat_probability(networks.beats) if networks else None,
                 bpm=track_bpm(tempo_fit, beat_times) or None,
             )
+        tempo_conf = tempo.confidence
+        grid_conf = None
+        if grid_assessment is not None:
+            tempo_conf = grid_assessment.tempo_confidence(tempo.confidence)
+            grid_conf = round(grid_assessment.grid_confidence(tempo_conf), 4)
         bars = timeline.downbeats
         chords, chord_details, key_segments = _spelled_harmony(
             timeline.chords, segments, key_sections, key_info.label)
@@ -381,7 +426,7 @@ class Analyzer:
             audio=AudioInfo(duration=round(audio.duration, 4), sample_rate=audio.source_sr,
                             channels=audio.channels, decoder=audio.decoder),
             tempo=TempoInfo(
-                bpm=round(tempo.bpm, 2), confidence=round(tempo.confidence, 4),
+                bpm=round(tempo.bpm, 2), confidence=round(tempo_conf, 4),
                 alternative_bpm=None if tempo.alternative_bpm is None else round(tempo.alternative_bpm, 2),
                 alternative_confidence=None if tempo.alternative_confidence is None
                 else round(tempo.alternative_confidence, 4),
@@ -395,6 +440,7 @@ class Analyzer:
             time_signature=TimeSignature(beats_per_bar=bpb, label=meter_label,
                                          confidence=round(meter_conf, 4)),
             meter_sections=[MeterSection(**x) for x in sections],
+            grid_confidence=grid_conf,
             key=key_info,
             downbeat_timeline=bars,
             total_bars=len(bars),

@@ -1,4 +1,12 @@
-"""A picture of a result: waveform, beat ticks, numbered bars, the chord of each bar.
+"""A picture of a result: waveform, beat ticks, numbered bars, the chords, at any length.
+
+A short track draws as one row; a long one wraps into rows of ``bars_per_row`` bars (32 by
+default, i.e. eight 4-bar phrases), like lines of a score.
+Each row fills the width (the last one keeps its bars' scale); the figure grows in height
+with the number of rows. Labels (bar numbers, chord names) are
+placed greedily from the left using their real text extents and dropped where they would
+touch the previous one, so nothing overlaps at any size; chord names are written only where
+the chord changes (and at the start of each row), the colour band shows every chord.
 
 Matplotlib's object API with the Agg canvas (no pyplot, no display, no global state), so
 it runs headless and from several threads. Without audio the upper panel shows the beat
@@ -8,13 +16,17 @@ confidences instead of the waveform; everything else comes from the result alone
 from __future__ import annotations
 
 import io
+import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.backend_bases import RendererBase
     from matplotlib.figure import Figure
 
     from songmap.schema import AnalysisResult
@@ -23,9 +35,18 @@ _BAR_SHADES = ("#f4f6fb", "#e6eaf4")
 _WAVE = "#3b5b92"
 _DOWNBEAT = "#c0392b"
 _BEAT = "#7f8c8d"
+# One colour per chord root (C..B around the hue circle, so fifths differ clearly); minor
+# and other qualities share their root's colour, "N" is grey.
+_ROOT_HUES = np.linspace(0.0, 1.0, 12, endpoint=False)
+_PITCH = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+_HEADER_PX = 56    # title
+_FOOTER_PX = 34    # the last row's time axis
+_ROW_PX = 190      # one row: bar numbers, waveform, chord band, time ticks
+_MIN_HEIGHT_PX = 500
+_LABEL_GAP_PX = 4  # smallest gap between two labels on one line
 
 
-def title_for(result: "AnalysisResult") -> str:
+def title_for(result: AnalysisResult) -> str:
     r = result
     key = r.key.label if r.key.label != "N" else "no key"
     if r.key.camelot:
@@ -47,111 +68,212 @@ def _envelope(samples: np.ndarray, sr: int, n_cols: int, duration: float) -> tup
     return t, lo, hi
 
 
+def chord_colour(harte: str) -> tuple[float, float, float]:
+    """RGB (0..1) of a chord band: hue from the root, lighter for minor, grey for ``N``."""
+    from matplotlib.colors import hsv_to_rgb
+
+    root = harte.split(":")[0].split("/")[0]
+    if not root or root[0] not in _PITCH:
+        return (0.86, 0.86, 0.86)
+    pc = (_PITCH[root[0]] + root[1:].count("#") - root[1:].count("b")) % 12
+    minor = ":min" in harte or ":dim" in harte or ":hdim" in harte
+    hue = _ROOT_HUES[(pc * 7) % 12]  # fifths apart = neighbours on the circle of fifths
+    return tuple(hsv_to_rgb((hue, 0.28 if minor else 0.42, 0.97)))  # type: ignore[return-value]
+
+
+def chord_label(harte: str) -> str:
+    """The name written on the plot for a Harte label (the Harte label itself today).
+
+    Hook for key-aware spelling: when the result carries spelled names, map them here.
+    """
+    return harte
+
+
+def row_spans(
+    downbeat_times: np.ndarray, duration_s: float, *, bars_per_row: int
+) -> list[tuple[float, float]]:
+    """(start_s, end_s) of each row: rows start at every ``bars_per_row``-th downbeat.
+
+    The first row starts at 0 s (pickup beats belong to it); the last one ends at
+    ``duration_s``. A track without bars is one row.
+    """
+    starts = [0.0] + [float(t) for t in downbeat_times[bars_per_row::bars_per_row]
+                      if 0.0 < t < duration_s]
+    ends = starts[1:] + [duration_s]
+    return list(zip(starts, ends))
+
+
+@dataclass(frozen=True)
+class _Label:
+    x_s: float
+    text: str
+
+
+def _place_labels(
+    ax: Axes, renderer: RendererBase, labels: list[_Label], *, y: float, right_limit_px: float,
+    **text_kw: object,
+) -> None:
+    """Draw ``labels`` left-aligned at their x, skipping any that would touch the previous one."""
+    from matplotlib.transforms import offset_copy
+
+    # a few points right of its line, so the text never sits on the line it names
+    shifted = offset_copy(ax.transData, fig=ax.figure, x=3, y=0, units="points")
+    last_right = -math.inf
+    for lab in labels:
+        t = ax.text(lab.x_s, y, lab.text, ha="left", va="center", clip_on=False,
+                    transform=shifted, **text_kw)
+        box = t.get_window_extent(renderer)
+        if box.x0 < last_right + _LABEL_GAP_PX or box.x1 > right_limit_px:
+            t.remove()
+            continue
+        last_right = box.x1
+
+
 def plot_timeline(
-    result: "AnalysisResult",
+    result: AnalysisResult,
     samples: np.ndarray | None = None,
     sr: int | None = None,
     *,
     width_px: int = 1600,
-    height_px: int = 500,
+    height_px: int | None = None,
     dpi: int = 100,
-) -> "Figure":
+    bars_per_row: int = 32,
+) -> Figure:
     """A :class:`matplotlib.figure.Figure` of ``result``.
 
     ``samples``: mono ``(n,)`` or ``(n, channels)`` at ``sr`` Hz; without them the upper
-    panel shows the beat confidences.
+    panel shows the beat confidences. ``height_px=None`` sizes the figure to its rows
+    (at least 500 px); ``bars_per_row`` is how many bars one row holds.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+    if bars_per_row < 1:
+        raise ValueError("bars_per_row must be at least 1")
     r = result
     duration = max(r.audio.duration, 1e-3)
-    fig = Figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi)
-    FigureCanvasAgg(fig)
-    ax, cax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [5, 1], "hspace": 0.05})
-    # margins in pixels, so labels fit at any figure size
-    fig.subplots_adjust(left=min(0.4, 72 / width_px), right=1 - min(0.1, 12 / width_px),
-                        top=1 - min(0.4, 42 / height_px), bottom=min(0.4, 48 / height_px))
-
     bars = r.downbeat_timeline
-    bar_px = (width_px - 84) * (r.average_bar_duration or duration) / duration
-    for i, d in enumerate(bars):
-        for a in (ax, cax):
-            a.axvspan(d.timestamp, d.timestamp + d.duration, color=_BAR_SHADES[i % 2],
-                      zorder=0, lw=0)
+    bar_times = np.array([d.timestamp for d in bars], dtype=float)
+    spans = row_spans(bar_times, duration, bars_per_row=bars_per_row)
+    n_rows = len(spans)
+    if height_px is None:
+        height_px = max(_MIN_HEIGHT_PX, _HEADER_PX + _FOOTER_PX + n_rows * _ROW_PX)
 
+    fig = Figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi)
+    canvas = FigureCanvasAgg(fig)
+    renderer = canvas.get_renderer()
+    left_px, right_px = 72, 14
+    fig.subplots_adjust(left=min(0.4, left_px / width_px), right=1 - min(0.1, right_px / width_px),
+                        top=1 - min(0.4, _HEADER_PX / height_px),
+                        bottom=min(0.4, _FOOTER_PX / height_px))
+    ratios = []
+    for _ in range(n_rows):
+        ratios += [5, 1.3, 0.9]  # waveform, chord band, spacer holding the time ticks
+    axes = fig.subplots(3 * n_rows, 1, gridspec_kw={"height_ratios": ratios[:-1] + [0.01],
+                                                    "hspace": 0.0})
+    axes = np.atleast_1d(axes)
+    fig.suptitle(title_for(r), fontsize=12, y=1 - 10 / height_px, va="top")
+
+    env = None
     if samples is not None and sr:
-        t, lo, hi = _envelope(samples, sr, width_px * 2, duration)
-        ax.fill_between(t, lo, hi, color=_WAVE, lw=0, zorder=2)
-        peak = float(max(np.abs(lo).max(initial=0), np.abs(hi).max(initial=0), 1e-6))
-        ax.set_ylim(-peak * 1.15, peak * 1.3)
-        ax.set_ylabel("waveform")
-        top = peak * 1.18
-    else:
-        bt = [b.beat_time for b in r.beat_transient_markers]
-        conf = [b.confidence for b in r.beat_transient_markers]
-        ax.vlines(bt, 0, conf, color=_WAVE, lw=2, zorder=2)
-        ax.set_ylim(0, 1.3)
-        ax.set_ylabel("beat confidence")
-        top = 1.18
-
+        n_cols = int(width_px * 2 * n_rows) + 1
+        env = _envelope(samples, sr, n_cols, duration)
+        peak = float(max(np.abs(env[1]).max(initial=0), np.abs(env[2]).max(initial=0), 1e-6))
     beats = r.beat_transient_markers
-    ax.vlines([b.beat_time for b in beats if b.beat_position != 1 or b.bar == 0],
-              *ax.get_ylim(), color=_BEAT, lw=0.6, alpha=0.7, zorder=3)
-    ax.vlines([d.timestamp for d in bars], *ax.get_ylim(), color=_DOWNBEAT, lw=1.4, zorder=4)
+    beat_t = np.array([b.beat_time for b in beats], dtype=float)
+    beat_is_down = np.array([b.beat_position == 1 and b.bar > 0 for b in beats], dtype=bool)
+    segments = [(float(s), float(e), str(lab)) for s, e, lab in r.chord_segments]
+    mmss = FuncFormatter(lambda v, _pos: f"{int(v // 60)}:{int(v % 60):02d}")
 
-    # bar numbers: every bar when there is room, else every 2nd/4th/8th...
-    step = 1
-    while bar_px * step < 28 and step < 1024:
-        step *= 2
-    for d in bars:
-        if (d.bar - 1) % step == 0:
-            ax.text(d.timestamp, top, f" {d.bar}", color=_DOWNBEAT, fontsize=8,
-                    va="center", ha="left", zorder=5, clip_on=True)
+    for row, (t0, t1) in enumerate(spans):
+        ax, cax, spacer = axes[3 * row], axes[3 * row + 1], axes[3 * row + 2]
+        spacer.axis("off")
+        # Each row fills the width, so bars look alike even where the tempo changes; the
+        # last, shorter row keeps the scale of its own bars (no stretching).
+        in_row = (bar_times >= t0) & (bar_times < t1)
+        bar_s = float(np.mean([bars[i].duration for i in np.flatnonzero(in_row)])) \
+            if in_row.any() else t1 - t0
+        row_s = max(t1 - t0, bar_s * bars_per_row) if row == n_rows - 1 and n_rows > 1 \
+            else t1 - t0
+        for a in (ax, cax):
+            a.set_xlim(t0, t0 + row_s)
+            a.set_yticks([])
+            for side in ("top", "right"):
+                a.spines[side].set_visible(False)
+        ax.tick_params(axis="x", labelbottom=False, length=0)
+        for i in np.flatnonzero(in_row):
+            d = bars[i]
+            end = min(d.timestamp + d.duration, t1)
+            for a in (ax, cax):
+                a.axvspan(d.timestamp, end, color=_BAR_SHADES[i % 2], zorder=0, lw=0)
+        if env is not None:
+            t, lo, hi = env
+            m = (t >= t0) & (t <= t1)
+            ax.fill_between(t[m], lo[m], hi[m], color=_WAVE, lw=0, zorder=2)
+            ax.set_ylim(-peak * 1.1, peak * 1.45)
+            top = peak * 1.27
+        else:
+            m = (beat_t >= t0) & (beat_t < t1)
+            ax.vlines(beat_t[m], 0, [b.confidence for b, k in zip(beats, m) if k],
+                      color=_WAVE, lw=2, zorder=2)
+            ax.set_ylim(0, 1.35)
+            top = 1.2
+        if row == 0:
+            ax.set_ylabel("waveform" if env is not None else "beat conf.", fontsize=9)
+            cax.set_ylabel("chords", rotation=0, ha="right", va="center", fontsize=9)
+        ylim = ax.get_ylim()
+        m = (beat_t >= t0) & (beat_t < t1) & ~beat_is_down
+        ax.vlines(beat_t[m], *ylim, color=_BEAT, lw=0.6, alpha=0.7, zorder=3)
+        ax.vlines(bar_times[in_row], *ylim, color=_DOWNBEAT, lw=1.2, zorder=4)
+        cax.vlines(bar_times[in_row], 0, 1, color="white", lw=1.0, zorder=3)
 
-    # chord per bar, centred; only changes when bars are too narrow for every label
-    fontsize = 9 if bar_px >= 45 else 7
-    last_label, last_end_px = None, -1e9
-    px_per_s = (width_px - 84) / duration
-    for c in r.chord_progression:
-        label = "/".join(c.chords) if bar_px >= 90 else c.chord
-        x = c.timestamp + c.duration / 2 if bar_px >= 45 else c.timestamp
-        start_px = x * px_per_s - (len(label) * fontsize * 0.35 if bar_px >= 45 else 0)
-        if bar_px < 45 and label == last_label:
-            continue
-        if start_px < last_end_px + 4:
-            continue
-        if bar_px >= 45 and c.duration * px_per_s < len(label) * fontsize * 0.7:
-            continue  # a bar cut short by the end of the track: no room for its label
-        cax.text(x, 0.5, label, fontsize=fontsize, va="center",
-                 ha="center" if bar_px >= 45 else "left", clip_on=True)
-        last_label, last_end_px = label, start_px + len(label) * fontsize * 0.7
-    cax.set_ylim(0, 1)
-    cax.set_yticks([])
-    cax.set_ylabel("chords", rotation=0, ha="right", va="center")
-    ax.set_yticks([])
-    ax.set_xlim(0, duration)
-    cax.set_xlabel("time (s)")
-    fig.suptitle(title_for(r), fontsize=12)
+        x_limit = ax.bbox.x1 + right_px - 2  # labels may reach into the right margin, not past it
+        _place_labels(ax, renderer, [_Label(bars[i].timestamp, str(bars[i].bar))
+                                     for i in np.flatnonzero(in_row)],
+                      y=top, right_limit_px=x_limit, color=_DOWNBEAT, fontsize=8,
+                      zorder=5)
+
+        labels: list[_Label] = []
+        previous = None
+        for s, e, lab in segments:
+            if e <= t0 or s >= t1:
+                continue
+            s_row, e_row = max(s, t0), min(e, t1)
+            cax.axvspan(s_row, e_row, ymin=0.08, ymax=0.92, color=chord_colour(lab), lw=0,
+                        zorder=1)
+            if lab != previous or s < t0:  # changes only, and the chord a row starts in
+                labels.append(_Label(s_row, chord_label(lab)))
+            previous = lab
+        _place_labels(cax, renderer, labels, y=0.5, right_limit_px=x_limit, fontsize=8.5,
+                      zorder=4)
+        cax.set_ylim(0, 1)
+        cax.xaxis.set_major_formatter(mmss)
+        # whole seconds in steps of 1, 2, 5, 10, ... so the m:ss labels read exactly
+        cax.xaxis.set_major_locator(MaxNLocator(nbins=12, steps=[1, 2, 5, 10], integer=True))
+        cax.tick_params(axis="x", labelsize=8, pad=2)
     return fig
 
 
 def render_png(
-    result: "AnalysisResult",
+    result: AnalysisResult,
     samples: np.ndarray | None = None,
     sr: int | None = None,
     *,
     width_px: int = 1600,
-    height_px: int = 500,
+    height_px: int | None = None,
+    bars_per_row: int = 32,
 ) -> bytes:
-    """PNG bytes of :func:`plot_timeline`, exactly ``width_px`` x ``height_px``."""
-    fig = plot_timeline(result, samples, sr, width_px=width_px, height_px=height_px, dpi=100)
+    """PNG bytes of :func:`plot_timeline`: ``width_px`` wide; ``height_px`` high, or sized
+    to the rows when ``None``."""
+    fig = plot_timeline(result, samples, sr, width_px=width_px, height_px=height_px, dpi=100,
+                        bars_per_row=bars_per_row)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     return buf.getvalue()
 
 
-def save_plot(result: "AnalysisResult", path: str | os.PathLike[str],
+def save_plot(result: AnalysisResult, path: str | os.PathLike[str],
               samples: np.ndarray | None = None, sr: int | None = None, **kwargs: int) -> Path:
     p = Path(path)
     p.write_bytes(render_png(result, samples, sr, **kwargs))

@@ -152,3 +152,13 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_overrides_reach_the_cluster(dask_service, clips):
+    client, _ = dask_service
+    with open(clips["song"], "rb") as f:
+        r = client.post("/analyze", params={"time_signature": "5/4"},
+                        files={"file": ("song.wav", f, "audio/wav")})
+    assert r.status_code == 200, r.text
+    result = AnalysisResult.model_validate_json(r.text)
+    assert result.time_signature.label == "5/4" and result.time_signature.beats_per_bar == 5

@@ -3,6 +3,7 @@ watchdog ends the process, which pytest's own process must survive)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -12,8 +13,10 @@ pytestmark = pytest.mark.slow
 
 
 def songmap(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    # no network cache: the limits are tested on a whole analysis, networks included
+    env = {**os.environ, "SONGMAP_CACHE_DIR": ""}
     return subprocess.run([sys.executable, "-m", "songmap.cli.main", *argv],
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def test_timeout_stops_the_analysis_with_exit_7(example_file):

@@ -160,7 +160,8 @@ def test_numba_cache_dir_falls_back_to_temp_when_nothing_is_writable(tmp_path):
 
 @pytest.mark.slow
 def test_first_run_says_it_compiles_and_the_next_does_not(tmp_path, example_file):
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
+    # no network cache: the first run must run (and so compile) every kernel
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache"), "SONGMAP_CACHE_DIR": ""}
     argv = [sys.executable, "-m", "songmap.cli.main", "analyze", str(example_file), "-q"]
     first = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900, check=False)
     assert first.returncode == 0, first.stderr

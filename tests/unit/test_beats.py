@@ -76,3 +76,27 @@ def test_a_compound_song_tracked_in_eighths_is_tracked_again_at_its_beat():
     assert grid.label == "6/8" and grid.beats_per_bar == 2
     hits = np.abs(grid.beat_times[:, None] - counted[None, :]).min(axis=1) < 0.07
     assert hits.mean() > 0.95 and len(grid.beat_times) >= 0.95 * len(counted)
+
+
+def test_an_ambiguous_intro_takes_the_phase_of_the_song():
+    from songmap.rhythm.beats import hold_phase
+
+    fps, period = 100.0, 0.43
+    song = np.arange(0.2, 60.0, period)  # the beat
+    frames = np.arange(int(61 * fps)) / fps
+    act = np.zeros(len(frames))
+    for t in song:
+        # intro (first 20 s): weak on the beat, stronger on the off-beat; then a clear beat
+        on, off = (0.15, 0.3) if t < 20 else (0.8, 0.02)
+        act = np.maximum(act, on * np.exp(-0.5 * ((frames - t) * fps / 1.5) ** 2))
+        act = np.maximum(act, off * np.exp(-0.5 * ((frames - t - period / 2) * fps / 1.5) ** 2))
+    # the tracker on the off-beats in the intro, sliding to the beat over three beats
+    intro = song[song < 20] + period / 2
+    slide = song[(song > 20) & (song < 21.2)] + np.array([0.15, 0.08])[: ((song > 20) & (song < 21.2)).sum()]
+    body = song[song >= 21.2]
+    tracked = np.concatenate([intro, slide, body])
+    held = hold_phase(tracked, act, fps)
+    assert len(held) == len(song) - 1  # the intro's first beat is not invented
+    np.testing.assert_allclose(held, song[1:], atol=0.002)
+    # a clear song (nothing on the off-beats) is left alone
+    assert np.array_equal(hold_phase(body, act, fps), body)

@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("numba")
 
-from songmap.rhythm.viterbi import beat_state_model, decode_beats
+from songmap.rhythm.viterbi import beat_state_model, decode_beats, exponential_transition
 
 
 def _madmom(act: np.ndarray, **kw) -> np.ndarray:
@@ -24,6 +24,7 @@ def _activation(seed: int, frames: int = 2500, period: float = 52.0) -> np.ndarr
     return np.clip(act, 1e-5, 1 - 1e-5)
 
 
+@pytest.mark.reference
 @pytest.mark.parametrize("seed", range(4))
 def test_same_beats_as_madmom(seed):
     act = _activation(seed, period=40.0 + 8 * seed)
@@ -34,6 +35,7 @@ def test_same_beats_as_madmom(seed):
     np.testing.assert_array_equal(ours, ref)
 
 
+@pytest.mark.reference
 def test_same_beats_on_noise_and_other_tempo_range():
     act = np.clip(np.random.default_rng(9).random(1500).astype(np.float32) ** 3, 1e-5, 1 - 1e-5)
     kw = {"min_bpm": 70.0, "max_bpm": 180.0}
@@ -41,6 +43,7 @@ def test_same_beats_on_noise_and_other_tempo_range():
                                   _madmom(act, **kw))
 
 
+@pytest.mark.reference
 def test_state_model_matches_madmom():
     from madmom.features.beats_hmm import BeatStateSpace
 
@@ -55,3 +58,25 @@ def test_state_model_matches_madmom():
 def test_below_threshold_gives_no_beats():
     act = np.full(500, 0.01, np.float32)
     assert len(decode_beats(act, min_bpm=55, max_bpm=215, fps=100, threshold=0.05)) == 0
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("lam", [1.0, 100.0, 1000.0])
+def test_transition_model_equals_madmoms(lam):
+    from madmom.features.beats_hmm import exponential_transition as madmom_transition
+
+    intervals = np.arange(28, 110)
+    np.testing.assert_array_equal(exponential_transition(intervals, intervals, lam),
+                                  madmom_transition(intervals, intervals, lam))
+
+
+def test_transition_rows_are_distributions_favouring_the_same_tempo():
+    intervals = np.arange(28, 110)
+    prob = exponential_transition(intervals, intervals, 100.0)
+    np.testing.assert_allclose(prob.sum(axis=1), 1.0)
+    assert (np.argmax(prob, axis=1) == np.arange(len(intervals))).all()
+    # a tempo change of more than ~37 % is below float64's spacing at 1: dropped
+    assert prob[0, -1] == 0 and prob[-1, 0] == 0
+    # exp(-100 |b/a - 1|): one frame slower from 50 frames is exp(-2) of staying
+    i = 50 - 28
+    assert prob[i, i + 1] / prob[i, i] == pytest.approx(np.exp(-2.0))

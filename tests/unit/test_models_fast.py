@@ -9,7 +9,8 @@ pytest.importorskip("numba")
 
 from songmap.examples import render_song
 from songmap.models import fast
-from songmap.models.registry import ModelRegistry, get_registry
+from songmap.models.reference import MadmomRegistry
+from songmap.models.registry import get_registry
 from songmap.rhythm.beats import track_beats
 
 SR = 44100
@@ -22,10 +23,11 @@ def clip() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def registries():
-    return fast.FastModelRegistry(threads=1), ModelRegistry(threads=1)
+    return fast.FastModelRegistry(threads=1), MadmomRegistry(threads=1)
 
 
 @pytest.mark.slow
+@pytest.mark.reference
 def test_networks_match_the_reference(clip, registries):
     ours, ref = registries
     b, rb = ours.beat_activations(clip), ref.beat_activations(clip)
@@ -65,6 +67,7 @@ def test_chunk_spans_cover_every_frame_once():
     assert fast.chunk_spans(1600, chunk=1000, context=300) == [(0, 1600, 0, 1600)]
 
 
+@pytest.mark.reference
 def test_context_frames_match_madmom():
     from madmom.audio.chroma import _dcp_flatten
     from madmom.audio.signal import FramedSignalProcessor, SignalProcessor
@@ -80,9 +83,44 @@ def test_backend_is_chosen_by_environment(monkeypatch):
     from songmap.errors import ModelError
 
     monkeypatch.setenv("SONGMAP_MODEL_BACKEND", "madmom")
-    assert type(get_registry(3)) is ModelRegistry
+    assert type(get_registry(3)) is MadmomRegistry  # built lazily: madmom not imported yet
     monkeypatch.setenv("SONGMAP_MODEL_BACKEND", "songmap")
     assert isinstance(get_registry(3), fast.FastModelRegistry)
     monkeypatch.setenv("SONGMAP_MODEL_BACKEND", "tensorflow")
     with pytest.raises(ModelError, match="SONGMAP_MODEL_BACKEND"):
         get_registry(3)
+
+
+def test_key_of_a_long_input_is_the_weighted_mean_of_equal_pieces(monkeypatch):
+    # 7 frames over the piece length used to make a 7-frame last piece, too short for the
+    # network (3 max pools of 2); pieces are now equal
+    seen = []
+
+    class Net:
+        def __call__(self, piece):
+            seen.append(len(piece))
+            return np.full(24, float(len(piece)))
+
+    reg = fast.FastModelRegistry(threads=1)
+    reg._procs["key"] = Net()
+    monkeypatch.setattr(fast, "_KEY_CHUNK_FRAMES", 100)
+    probs = reg._key(np.zeros((207, 105), np.float32))
+    assert seen == [69, 69, 69]
+    np.testing.assert_allclose(probs, 1 / 24)
+
+
+def test_missing_madmom_is_a_model_error_naming_the_extra(monkeypatch):
+    import builtins
+
+    from songmap.errors import ModelError
+
+    real_import = builtins.__import__
+
+    def no_madmom(name, *args, **kwargs):
+        if name.split(".")[0] == "madmom":
+            raise ImportError("No module named 'madmom'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_madmom)
+    with pytest.raises(ModelError, match=r"songmap\[reference\]"):
+        MadmomRegistry(threads=1).key_probabilities(np.zeros(44100 * 3, np.float32))

@@ -131,3 +131,42 @@ def test_bar_tempo_comes_from_snapped_segments():
     assert bar_tempi(None)[:-1] == pytest.approx(segs[0].bpm, abs=0.01)
     unsnapped = [s.__class__(**{**s.__dict__, "snapped": False}) for s in segs]
     assert not beat_tempi(unsnapped, 32).any()
+
+
+def test_isolated_bad_beats_do_not_split_a_steady_song():
+    rng = np.random.default_rng(5)
+    true = 0.3 + np.arange(200) * 60.0 / 128.0
+    tracked = true + rng.normal(0, 0.002, len(true))
+    # the tracker puts the last beat (a ring-out) and two single beats 25-30 ms off
+    tracked[[0, 77, 150]] += [-0.025, 0.03, -0.028]
+    tracked[-1] += 0.03
+    from songmap.rhythm.tempo_map import outlier_beats
+
+    assert set(np.nonzero(outlier_beats(tracked))[0]) == {0, 77, 150, 199}
+    (seg,) = fit_tempo_map(tracked)
+    assert seg.snapped and seg.bpm == pytest.approx(128.0, abs=0.01)
+    # on the line, the bad beats are where the music is
+    assert np.abs(place_on_grid(tracked, [seg]) - true).max() < 0.002
+
+
+def test_a_jump_of_the_whole_pattern_is_no_outlier():
+    # every beat from 60 on is 30 ms later (same tempo): a segment boundary, not outliers
+    beats = 0.5 + np.arange(120) * 0.5
+    beats[60:] += 0.03
+    from songmap.rhythm.tempo_map import outlier_beats
+
+    assert not outlier_beats(beats).any()
+    segs = fit_tempo_map(beats)
+    assert [s.first for s in segs] == [0, 60]
+
+
+def test_a_bar_pattern_swaying_around_the_line_is_steady_but_a_drift_is_not():
+    # the network hears beats 2 and 4 of every bar 30 ms later than 1 and 3
+    k = np.arange(256)
+    sway = np.tile([-0.015, 0.015, -0.015, 0.015], 64)
+    (seg,) = fit_tempo_map(0.5 + k * 60.0 / 168.7 + sway)
+    assert seg.snapped and seg.max_abs_s > SNAP_TOLERANCE_S
+    assert seg.bpm == pytest.approx(168.7, abs=0.01)
+    # the same sway on a slow drift of +-20 ms: the two-bar means leave any one line
+    drift = 0.02 * np.sin(2 * np.pi * k / 128)
+    assert len(fit_tempo_map(0.5 + k * 60.0 / 168.7 + sway + drift)) > 1

@@ -121,9 +121,9 @@ class DaskPool(AdmissionLine):
         await asyncio.to_thread(_close_client, client, futures)
 
     # -- work ------------------------------------------------------------------------------
-    async def run(self, task: Callable[..., Any], path: str, filename: str,
+    async def run(self, task: Callable[..., Any], path: str, filename: str, *extra: Any,
                   progress: Callable[[float], None] | None = None) -> Any:
-        """Run ``task(ctx, <a copy of path>, filename)`` on a Dask worker; its value."""
+        """Run ``task(ctx, <a copy of path>, filename, *extra)`` on a Dask worker; its value."""
         if self.client is None or self._closing:
             reason = f": {self.start_error}" if self.start_error is not None else ""
             raise ServiceNotReadyError(f"the Dask cluster is not connected{reason}")
@@ -133,7 +133,7 @@ class DaskPool(AdmissionLine):
             self._progress[key] = progress
         try:
             message = await asyncio.to_thread(self._call, key, task, data, Path(path).name,
-                                              filename)
+                                              filename, extra)
         except asyncio.CancelledError:
             # The request went away (or the server is stopping): free the cluster.
             future = self._futures.get(key)
@@ -145,7 +145,7 @@ class DaskPool(AdmissionLine):
         return unpack_answer(message, f"Dask task {key}")
 
     def _call(self, key: str, task: Callable[..., Any], data: bytes, basename: str,
-              filename: str) -> tuple[Any, ...]:
+              filename: str, extra: tuple[Any, ...] = ()) -> tuple[Any, ...]:
         """Submit and wait (blocking; runs in a thread)."""
         from distributed import KilledWorker
 
@@ -154,11 +154,11 @@ class DaskPool(AdmissionLine):
         # The bytes are a plain argument, not scattered: they live on the scheduler with
         # the task, so a rerun after a worker's death still has them.
         future = self.client.submit(run_service_task, task, data, basename, filename,
-                                    self.settings_json, key, key=key, pure=False)
+                                    self.settings_json, key, *extra, key=key, pure=False)
         self._futures[key] = future
         try:
             return future.result(timeout=self.timeout_s)
-        except TimeoutError:
+        except (TimeoutError, asyncio.TimeoutError):  # one class from Python 3.11 on
             future.cancel()
             raise AnalysisTimeoutError(
                 f"the analysis took longer than {self.timeout_s:g} s and was stopped; "

@@ -160,6 +160,19 @@ class JobStore(SQLiteFile):
         return {r[0] for r in rows}
 
 
+def job_overrides(job: Job) -> tuple[str, ...]:
+    """The worker task's overrides argument for a job: they live in its settings key
+    (AnalysisSettings JSON), so a queued job keeps them across a restart."""
+    from songmap.api.service import task_overrides
+    from songmap.config import AnalysisSettings
+
+    try:
+        settings = AnalysisSettings.model_validate_json(job.settings_key)
+    except ValueError:  # a key written by another version: analyse with no overrides
+        return ()
+    return task_overrides(settings.overrides())
+
+
 class JobRunner:
     """Feeds queued jobs to the worker pool, at most one per worker at a time."""
 
@@ -211,7 +224,7 @@ class JobRunner:
                 slots.release()
                 try:  # the poll also picks up jobs queued by another process
                     await asyncio.wait_for(self._wake.wait(), timeout=2.0)
-                except TimeoutError:
+                except (TimeoutError, asyncio.TimeoutError):  # one class from Python 3.11 on
                     pass
                 self._wake.clear()
                 continue
@@ -233,7 +246,7 @@ class JobRunner:
                     self.jobs.set_progress(job.id, fraction)
 
                 text = await self.pool.run(self.task, job.upload_path, job.filename,
-                                           progress=progress)
+                                           *job_overrides(job), progress=progress)
                 await asyncio.to_thread(self.store.put, job.audio_hash, job.settings_key, text)
             await asyncio.to_thread(self.jobs.finish, job.id)
         except (asyncio.CancelledError, ServiceNotReadyError):

@@ -6,6 +6,7 @@ Built in the app's lifespan and kept on ``app.state.service``; routes stay thin.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import shutil
 from collections.abc import Callable
@@ -86,39 +87,52 @@ class Service:
             if db is not None:
                 db.close()
 
+    def settings_key_for(self, overrides: dict[str, Any] | None) -> str:
+        """The store key of this server's settings with a request's grid overrides."""
+        if not overrides:
+            return self.settings_key
+        changed = {**self.analysis_settings.model_dump(), **overrides}
+        return type(self.analysis_settings).model_validate(changed).cache_key()
+
     # -- analyse now ---------------------------------------------------------------------
-    async def analyze_upload(self, upload: UploadFile) -> tuple[AnalysisResult, str]:
-        """Analyse an upload, or find it in the store.
+    async def analyze_upload(self, upload: UploadFile, overrides: dict[str, Any] | None = None
+                             ) -> tuple[AnalysisResult, str]:
+        """Analyse an upload, or find it in the store; ``overrides`` are AnalysisSettings
+        fields (``bpm``, ``time_signature``, ``first_downbeat_s``) for this upload only.
 
         Returns ``(result, source)``; source is ``"hit"`` (from the store), ``"shared"``
         (the same audio was being analysed for another request) or ``"miss"``.
         """
         assert self.store is not None
+        settings_key = self.settings_key_for(overrides)
         saved = await save_upload(upload, self.settings.scratch_dir,
                                   max_bytes=self.settings.max_upload_bytes)
         try:
             if saved.size == 0:  # the one check cheap enough to skip the worker line for
                 raise NotAudioError(f"{saved.filename}: the file is empty (0 bytes)")
-            text = await asyncio.to_thread(self.store.get, saved.audio_hash, self.settings_key)
+            text = await asyncio.to_thread(self.store.get, saved.audio_hash, settings_key)
             source = "hit"
             if text is None:
                 async with self.pool.reserve():
                     text, source = await self._analyze_once(
-                        saved.audio_hash, str(saved.path), saved.filename)
+                        saved.audio_hash, str(saved.path), saved.filename, settings_key,
+                        overrides or {})
         finally:
             saved.discard()
         return _named(AnalysisResult.model_validate_json(text), saved.filename), source
 
-    async def _analyze_once(self, audio_hash: str, path: str, filename: str) -> tuple[str, str]:
-        running = self._in_flight.get(audio_hash)
+    async def _analyze_once(self, audio_hash: str, path: str, filename: str,
+                            settings_key: str, overrides: dict[str, Any]) -> tuple[str, str]:
+        flight = f"{audio_hash}:{settings_key}"
+        running = self._in_flight.get(flight)
         if running is not None:
             return await asyncio.shield(running), "shared"
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._in_flight[audio_hash] = future
+        self._in_flight[flight] = future
         try:
-            text = await self.pool.run(self.task, path, filename)
+            text = await self.pool.run(self.task, path, filename, *task_overrides(overrides))
             assert self.store is not None
-            await asyncio.to_thread(self.store.put, audio_hash, self.settings_key, text)
+            await asyncio.to_thread(self.store.put, audio_hash, settings_key, text)
         except BaseException as exc:
             if not isinstance(exc, asyncio.CancelledError):
                 future.set_exception(exc)
@@ -127,14 +141,17 @@ class Service:
                 future.cancel()
             raise
         finally:
-            self._in_flight.pop(audio_hash, None)
+            self._in_flight.pop(flight, None)
         future.set_result(text)
         return text, "miss"
 
     # -- jobs ----------------------------------------------------------------------------
-    async def submit_job(self, upload: UploadFile) -> Job:
+    async def submit_job(self, upload: UploadFile, overrides: dict[str, Any] | None = None) -> Job:
+        """Queue an upload (``overrides`` as for ``analyze_upload``; the job keeps them in
+        its settings key, so they survive a restart)."""
         assert self.jobs is not None and self.store is not None and self.runner is not None
         s = self.settings
+        settings_key = self.settings_key_for(overrides)
         if await asyncio.to_thread(self.jobs.count, QUEUED) >= s.max_jobs:
             raise QueueFullError(
                 f"{s.max_jobs} jobs are already waiting; retry in {s.retry_after_s} s",
@@ -142,15 +159,15 @@ class Service:
             )
         saved = await save_upload(upload, s.uploads_dir, max_bytes=s.max_upload_bytes)
         try:
-            if await asyncio.to_thread(self.store.contains, saved.audio_hash, self.settings_key):
+            if await asyncio.to_thread(self.store.contains, saved.audio_hash, settings_key):
                 saved.discard()
                 return await asyncio.to_thread(
                     self.jobs.create, filename=saved.filename, upload_path=None,
-                    audio_hash=saved.audio_hash, settings_key=self.settings_key, state=DONE,
+                    audio_hash=saved.audio_hash, settings_key=settings_key, state=DONE,
                 )
             job = await asyncio.to_thread(
                 self.jobs.create, filename=saved.filename, upload_path=str(saved.path),
-                audio_hash=saved.audio_hash, settings_key=self.settings_key,
+                audio_hash=saved.audio_hash, settings_key=settings_key,
             )
         except BaseException:
             saved.discard()
@@ -170,6 +187,12 @@ class Service:
         text = await asyncio.to_thread(self.store.get, job.audio_hash, job.settings_key)
         return None if text is None else _named(AnalysisResult.model_validate_json(text),
                                                 job.filename)
+
+
+def task_overrides(overrides: dict[str, Any]) -> tuple[str, ...]:
+    """The extra argument of a worker task for these overrides: none when there are none
+    (tasks written before overrides existed keep working), else their JSON."""
+    return (json.dumps(overrides, sort_keys=True),) if overrides else ()
 
 
 def _named(result: AnalysisResult, filename: str) -> AnalysisResult:

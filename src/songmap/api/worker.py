@@ -9,6 +9,7 @@ The parent (``songmap.api.pool``) sends ``(task, args)``; the worker answers
 from __future__ import annotations
 
 import ctypes
+import json
 import logging
 import os
 import pickle
@@ -37,12 +38,17 @@ class WorkerContext:
         self.conn.send(("progress", float(fraction)))
 
 
-def analyze_file(ctx: WorkerContext, path: str, filename: str) -> str:
+def analyze_file(ctx: WorkerContext, path: str, filename: str, overrides_json: str = "") -> str:
     """Analyse ``path``; returns the ``AnalysisResult`` as JSON text, reporting progress
-    after every stage of the Analyzer."""
+    after every stage of the Analyzer. ``overrides_json``: grid overrides of this request
+    (AnalysisSettings fields as JSON), analysed with the worker's models and its cache of
+    network outputs, so a re-analysis of the same audio skips the networks."""
+    analyzer = ctx.analyzer
+    if overrides_json:
+        analyzer = analyzer.with_settings(**json.loads(overrides_json))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # notes travel in result.warnings
-        result = ctx.analyzer.analyze(path, filename=filename, progress=ctx.progress)
+        result = analyzer.analyze(path, filename=filename, progress=ctx.progress)
     return result.model_dump_json()
 
 

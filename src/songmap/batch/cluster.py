@@ -217,8 +217,8 @@ class ClusterTaskContext:
 
 
 def run_service_task(task: Any, data: bytes, basename: str, filename: str,
-                     settings_json: str, key: str) -> tuple[Any, ...]:
-    """Run ``task(ctx, path, filename)`` on a worker, on a private copy of the upload.
+                     settings_json: str, key: str, *extra: Any) -> tuple[Any, ...]:
+    """Run ``task(ctx, path, filename, *extra)`` on a worker, on a private copy of the upload.
 
     The upload travels as bytes (workers need not see the server's disk). Returns
     ``("ok", value)`` or ``("error", exception, traceback_text)``, the answers of the
@@ -236,7 +236,7 @@ def run_service_task(task: Any, data: bytes, basename: str, filename: str,
         with open(path, "wb") as f:
             f.write(data)
         ctx = ClusterTaskContext(get_analyzer(settings_json), key)
-        return ("ok", task(ctx, path, filename))
+        return ("ok", task(ctx, path, filename, *extra))
     except Exception as exc:  # noqa: BLE001 - every failure goes back to the server
         return ("error", picklable_error(exc), traceback.format_exc())
     finally:

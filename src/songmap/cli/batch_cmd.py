@@ -39,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int,
                    help="network threads per worker (default 1: more workers beat more threads)")
     p.add_argument("-q", "--quiet", action="store_true", help="only the summary at the end")
+    from songmap.cli.main import add_override_options
+
+    add_override_options(p)  # the same grid for every file (e.g. a DJ set's --bpm 120-130)
     p.set_defaults(func=cmd_batch)
 
 

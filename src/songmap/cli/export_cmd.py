@@ -21,6 +21,9 @@ def _analysis_args(p: argparse.ArgumentParser) -> None:
                    help="refuse longer audio (default 3 hours)")
     p.add_argument("--vocabulary", choices=["majmin", "sevenths"], help="chord labels")
     p.add_argument("--threads", type=int, help="network runtime threads (default 2)")
+    from songmap.cli.main import add_override_options
+
+    add_override_options(p)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -59,7 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="default: INPUT's name with .png, here")
     p.add_argument("--audio", metavar="AUDIO", help="with a RESULT.json: the audio to draw")
     p.add_argument("--width", type=int, default=1600, help="pixels (default 1600)")
-    p.add_argument("--height", type=int, default=500, help="pixels (default 500)")
+    p.add_argument("--height", type=int, default=None,
+                   help="pixels (default: grows with the length, one row per 32 bars)")
     _analysis_args(p)
     p.set_defaults(func=cmd_plot)
 
@@ -201,7 +205,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from songmap.errors import InvalidParameterError
     from songmap.export import get_exporter
 
-    if not (100 <= args.width <= 20000 and 100 <= args.height <= 20000):
+    if not (100 <= args.width <= 20000 and (args.height is None or 100 <= args.height <= 20000)):
         raise InvalidParameterError("--width and --height must be 100..20000 pixels")
     png = get_exporter("png")
     _check_inputs(args)

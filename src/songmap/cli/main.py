@@ -49,29 +49,99 @@ def _settings_from(args: argparse.Namespace):  # noqa: ANN202 - AnalysisSettings
         values["threads"] = args.threads
     if getattr(args, "descriptors", False):
         values["descriptors"] = True
+    for field in _OVERRIDE_OPTIONS.values():
+        if getattr(args, field, None) is not None:
+            values[field] = getattr(args, field)
     try:
         return AnalysisSettings(**values)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise errors.InvalidParameterError(
-            f"invalid setting {'.'.join(map(str, first['loc']))}: {first['msg']}"
-        ) from None
+        field = str(first["loc"][0]) if first["loc"] else ""
+        what = next((o for o, f in _OVERRIDE_OPTIONS.items() if f == field), None)
+        where = what or f"setting {'.'.join(map(str, first['loc']))}"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise errors.InvalidParameterError(f"invalid {where}: {message}") from None
+
+
+#: The grid overrides: command-line option -> AnalysisSettings field.
+_OVERRIDE_OPTIONS = {"--bpm": "bpm", "--time-signature": "time_signature",
+                     "--first-downbeat": "first_downbeat_s"}
+
+
+def add_override_options(p: argparse.ArgumentParser) -> None:
+    """``--bpm``, ``--time-signature``, ``--first-downbeat``: fix the grid as a DJ would."""
+    group = p.add_argument_group(
+        "grid overrides", "what you know about the track; songmap follows it instead of guessing")
+    group.add_argument("--bpm", metavar="BPM|LOW-HIGH",
+                       help="tempo of the beat: a value (e.g. 128; followed from 0.82x to 1.22x it) "
+                            "or a range (e.g. 120-130)")
+    group.add_argument("--time-signature", metavar="N/D",
+                       help="meter of every bar, e.g. 4/4, 3/4, 6/8, 7/4")
+    group.add_argument("--first-downbeat", dest="first_downbeat_s", type=float,
+                       metavar="SECONDS", help="a downbeat: the beat nearest this time is beat 1")
+
+
+#: Tempo and meter: below the first confidence an answer is shown as uncertain, below
+#: the second as a guess (the confidences are shares of the music that carries them).
+_SURE, _GUESS = 0.75, 0.5
+#: Key: the key network's softmax over 24 keys spreads thinner (dev set: right keys at
+#: 0.53-0.97), so a key is uncertain below this or when the runner-up has half its
+#: confidence, and a guess below ``_KEY_GUESS``.
+_KEY_SURE, _KEY_GUESS = 0.5, 0.25
+
+
+def _hedge(confidence: float, *, sure: float, guess: float, uncertain_words: str,
+           guess_words: str, close_call: bool = False) -> str:
+    """The confidence (0..1) in words: nothing added when sure."""
+    if confidence < guess:
+        return f"  ({guess_words}: confidence {confidence:.2f})"
+    if confidence < sure or close_call:
+        return f"  ({uncertain_words}: confidence {confidence:.2f})"
+    return f"  (confidence {confidence:.2f})"
 
 
 def format_summary(result) -> str:  # noqa: ANN001 - AnalysisResult
-    """A few readable lines for a terminal."""
+    """A few readable lines for a terminal, saying where the answer is uncertain."""
     r = result
+    tempo = f"  tempo      {r.tempo.bpm:.1f} BPM"
+    if r.tempo.alternative_bpm:
+        tempo += f"  (or {r.tempo.alternative_bpm:.1f})"
+    if r.total_beats >= 2:
+        tempo += _hedge(r.tempo.confidence, sure=_SURE, guess=_GUESS,
+                        uncertain_words="uncertain: the beat is weak in places",
+                        guess_words="a guess: no steady beat")
+    else:
+        tempo = "  tempo      none: no steady beat was found"
+    meter = (f"  meter      {r.time_signature.label}  ({r.time_signature.beats_per_bar} beats "
+             f"per bar)")
+    if r.total_beats >= 2:
+        meter += _hedge(r.time_signature.confidence, sure=_SURE, guess=_GUESS,
+                        uncertain_words="uncertain", guess_words="a guess: bars unclear")
+    key = f"  key        {r.key.label}"
+    if r.key.camelot:
+        key += f"  Camelot {r.key.camelot}  Open Key {r.key.open_key}"
+    if r.key.label != "N":
+        runner = r.key.runner_up_confidence or 0.0
+        key += _hedge(r.key.confidence, sure=_KEY_SURE, guess=_KEY_GUESS,
+                      uncertain_words="uncertain", guess_words="a guess",
+                      close_call=bool(r.key.runner_up) and 2 * runner > r.key.confidence)
+        if r.key.runner_up:
+            key += f"; runner-up {r.key.runner_up} ({runner:.2f})"
     lines = [
         f"{r.filename}  ({r.audio.duration:.1f} s, {r.audio.sample_rate} Hz, "
         f"{r.audio.channels} ch)",
-        f"  tempo      {r.tempo.bpm:.1f} BPM"
-        + (f"  (alt {r.tempo.alternative_bpm:.1f})" if r.tempo.alternative_bpm else ""),
-        f"  meter      {r.time_signature.label}  ({r.time_signature.beats_per_bar} beats per bar)",
-        f"  key        {r.key.label}"
-        + (f"  Camelot {r.key.camelot}  Open Key {r.key.open_key}" if r.key.camelot else ""),
+        tempo,
+        meter,
+        key,
         f"  bars       {r.total_bars}  (avg {r.average_bar_duration:.2f} s)   beats {r.total_beats}"
         f"   transient accuracy {r.transient_accuracy:.2f}",
     ]
+    if r.grid_confidence is not None and r.total_beats >= 2:
+        lines.append("  grid       " + _grid_words(r.grid_confidence))
+    overrides = {k: v for k, v in r.provenance.settings.items()
+                 if k in ("bpm", "time_signature", "first_downbeat_s") and v is not None}
+    if overrides:
+        lines.append("  overrides  " + ", ".join(_override_text(k, v) for k, v in overrides.items()))
     if r.chord_progression:
         shown = []
         for bar in r.chord_progression[:16]:
@@ -84,6 +154,28 @@ def format_summary(result) -> str:  # noqa: ANN001 - AnalysisResult
     pm = r.performance_metrics
     lines.append(f"  analysed in {pm.analysis_time:.2f} s ({pm.realtime_factor:.0f}x real time)")
     return "\n".join(lines)
+
+
+def _grid_words(confidence: float) -> str:
+    if confidence >= _SURE:
+        return f"steady beat and bars (confidence {confidence:.2f})"
+    fix = "--bpm, --time-signature and --first-downbeat fix them"
+    if confidence >= _GUESS:
+        return f"partly steady (confidence {confidence:.2f}): check the beats and bars; {fix}"
+    if confidence >= _KEY_GUESS:
+        return (f"weak or unsteady beat (confidence {confidence:.2f}): the beats and bars "
+                f"are partly a guess; {fix}")
+    return (f"no steady beat (confidence {confidence:.2f}): free time, rubato or no "
+            "pulse; the beats and bars are a guess")
+
+
+def _override_text(field: str, value: object) -> str:
+    if field == "bpm" and isinstance(value, (list, tuple)):
+        lo, hi = value
+        return f"--bpm {lo:g}" if lo == hi else f"--bpm {lo:g}-{hi:g}"
+    if field == "first_downbeat_s":
+        return f"--first-downbeat {value}"
+    return f"--time-signature {value}"
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -109,12 +201,18 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
             decoded = decode_ahead(plan.inputs[first][0], settings)
         analyzer = _analyzer(args, settings)
+        from songmap.cli.progress import ProgressLine, wants_progress
+
+        show_progress = wants_progress(sys.stderr, json_output=plan.stdout_json,
+                                       quiet=args.quiet or bool(getattr(args, "verbose", 0)))
         first_failure = 0
         for i, (path, missing) in enumerate(plan.inputs):
             try:
                 if missing is not None:
                     raise missing
-                result = _analyze_one(analyzer, path, args, decoded if i == first else None)
+                with ProgressLine(str(path).rsplit("/", 1)[-1], enabled=show_progress) as line:
+                    result = _analyze_one(analyzer, path, args, decoded if i == first else None,
+                                          progress=line)
                 plan.write_outputs(result, path)
             except errors.SongmapError as exc:
                 _report(plan, path, exc)
@@ -142,7 +240,10 @@ def _analyzer(args: argparse.Namespace, settings):  # noqa: ANN001, ANN202 - Ana
     ensure_numba_cache_dir()
     from songmap.pipeline import Analyzer
 
-    analyzer = Analyzer(settings)
+    from songmap.netcache import NetworkCache, default_cache_dir
+
+    # networks' outputs kept on disk: analysing a file again with an override is quick
+    analyzer = Analyzer(settings, network_cache=NetworkCache(directory=default_cache_dir()))
     announce_kernel_compile()
     if args.max_memory:
         # load what every analysis needs first: the cap is for the analysis itself
@@ -157,7 +258,8 @@ def _analyzer(args: argparse.Namespace, settings):  # noqa: ANN001, ANN202 - Ana
 
 
 def _analyze_one(analyzer, path: str, args: argparse.Namespace,  # noqa: ANN001, ANN202
-                 decoded=None):  # noqa: ANN001 - Future[Audio] of path, decoding already
+                 decoded=None,  # noqa: ANN001 - Future[Audio] of path, decoding already
+                 progress=None):  # noqa: ANN001 - ProgressCallback (the terminal's line)
     from songmap.limits import wall_time_limit
 
     timeout_code = exit_code_for(errors.AnalysisTimeoutError())
@@ -167,7 +269,7 @@ def _analyze_one(analyzer, path: str, args: argparse.Namespace,  # noqa: ANN001,
                 "and was stopped (a stuck decoder or a very long file?); raise --timeout",
     ):
         try:
-            return analyzer.analyze(path, decoded=decoded)
+            return analyzer.analyze(path, decoded=decoded, progress=progress)
         except errors.SongmapError:
             raise
         except (MemoryError, ImportError, OSError, RuntimeError) as exc:
@@ -238,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "csv, jsonl, png, ...; repeat or comma-separate)")
     p.add_argument("--descriptors", action="store_true",
                    help="also measure loudness (LUFS, LRA, true peak) and track descriptors")
+    add_override_options(p)
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("example", help="print (or copy) the bundled example recording")

@@ -2,7 +2,8 @@
 
 import os
 
-# onnxruntime's telemetry writes a session file into $TMPDIR; songmap leaves no files behind
+# onnxruntime (the madmom reference backend only) writes a telemetry session file into
+# $TMPDIR; songmap leaves no files behind
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 from songmap.models.registry import (

@@ -3,7 +3,9 @@
 ``RNNDownBeatProcessor`` averages 8 networks, each 3 bidirectional LSTM layers of 25
 units and a 3-way softmax, on a 314-dim spectral feature at 100 fps. Under onnxruntime
 the 8 x 3 x 2 recurrences run one after another, one small matrix product per frame,
-which costs seconds per song. Here the weights are read from the same ONNX files and:
+which costs seconds per song. Here the weights are read from songmap's bundled
+``downbeats_blstm.npz`` (converted from madmom's ONNX files, see ``songmap.models.weights``)
+and:
 
 * the input projections (x_t W for every frame) are large BLAS products, computed in
   time blocks so their memory is bounded by the block, not the song;
@@ -12,9 +14,9 @@ which costs seconds per song. Here the weights are read from the same ONNX files
 * sigmoid is ``0.5 tanh(x/2) + 0.5`` with the 1/2 folded into the weights, and tanh is
   the rational approximation Eigen and onnxruntime's MLAS use (float32, ~1 ulp).
 
-Output matches onnxruntime to ~1e-5 (see tests/unit/test_models_blstm.py).
+Output matches onnxruntime on madmom's files to ~1e-5 (see tests/unit/test_models_blstm.py).
 
-The ONNX LSTM node (opset 7+) stores, per direction, ``W`` (4H, in), ``R`` (4H, H), ``B``
+The weights keep the ONNX LSTM node's layout (opset 7+): per direction, ``W`` (4H, in), ``R`` (4H, H), ``B``
 (8H: input then recurrent bias) and peepholes ``P`` (3H), gates in the order i, o, f, c:
 
     i = s(x Wi + h Ri + Pi*c + bi)      f = s(x Wf + h Rf + Pf*c + bf)
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from songmap.models.onnx_weights import read_onnx_graph
+from songmap.models.blas import one_blas_thread
 
 HIDDEN = 25
 _GATES = 4 * HIDDEN
@@ -66,16 +68,22 @@ def _prepare(w: np.ndarray, r: np.ndarray, b: np.ndarray, p: np.ndarray):
     )
 
 
-class BlstmEnsemble:
-    """An average of bidirectional-LSTM + softmax networks read from madmom's ONNX files."""
+#: One network: ([(W, R, B, P) per LSTM, forward then backward per layer], output
+#: weights (50, classes), output bias (classes,)).
+NetWeights = tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], np.ndarray,
+                   np.ndarray]
 
-    def __init__(self, paths: Sequence[str | os.PathLike[str]], *, threads: int = 2) -> None:
+
+class BlstmEnsemble:
+    """An average of bidirectional-LSTM + softmax networks."""
+
+    def __init__(self, nets: Sequence[NetWeights], *, threads: int = 2) -> None:
         #: 2: the two directions of a layer run on two threads; 1: one after the other
         #: (for processes that share the cores with other workers)
         self.threads = max(1, min(2, threads))
-        nets = [_read_net(p) for p in paths]
+        nets = list(nets)
         if not nets:
-            raise ValueError("no network files given")
+            raise ValueError("no networks given")
         n_layers = len(nets[0][0]) // 2
         self.num_nets = len(nets)
         self.input_dim = nets[0][0][0][0].shape[1]
@@ -96,6 +104,18 @@ class BlstmEnsemble:
         self.out_w = np.stack([net[1] for net in nets]).astype(np.float32)  # (nets, 50, classes)
         self.out_b = np.stack([net[2] for net in nets]).astype(np.float32)[:, None, :]
 
+    @classmethod
+    def from_npz(cls, path: str | os.PathLike[str], *, threads: int = 2) -> BlstmEnsemble:
+        """The ensemble stored by ``scripts/convert_weights.py`` (``net{n}.lstm{k}.W`` ...)."""
+        with np.load(path) as z:
+            return cls(nets_from_arrays(dict(z)), threads=threads)
+
+    @classmethod
+    def from_onnx(cls, paths: Sequence[str | os.PathLike[str]], *,
+                  threads: int = 2) -> BlstmEnsemble:
+        """The ensemble of madmom's ONNX files (the weights' source; tests compare)."""
+        return cls([read_onnx_net(p) for p in paths], threads=threads)
+
     def __call__(self, features: np.ndarray) -> np.ndarray:
         """Average class probabilities, shape ``(frames, classes)``, for ``features``
         of shape ``(frames, input_dim)``.
@@ -106,13 +126,11 @@ class BlstmEnsemble:
         """
         from concurrent.futures import ThreadPoolExecutor
 
-        from threadpoolctl import threadpool_limits
-
         x = np.ascontiguousarray(features, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != self.input_dim:
             raise ValueError(f"expected features of shape (frames, {self.input_dim}), got {x.shape}")
         prev: tuple[np.ndarray, ...] = (x,)
-        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(self.threads) as pool:
+        with one_blas_thread(), ThreadPoolExecutor(self.threads) as pool:
             for directions in self.layers:
                 jobs = [pool.submit(self._direction, prev, dirn, d == 1)
                         for d, dirn in enumerate(directions)]
@@ -152,13 +170,45 @@ class BlstmEnsemble:
         return out
 
 
-def _read_net(path: str | os.PathLike[str]):
-    """([(W, R, B, P) per LSTM node, in graph order], out weights, out bias) of one net.
+def nets_to_arrays(nets: Sequence[NetWeights]) -> dict[str, np.ndarray]:
+    """Flat ``{name: array}`` for ``np.savez``: ``net{n}.lstm{k}.{W,R,B,P}`` (``k`` in
+    graph order: layer 0 forward, layer 0 backward, layer 1 forward ...),
+    ``net{n}.out.weight`` and ``net{n}.out.bias``."""
+    arrays = {}
+    for n, (lstms, out_w, out_b) in enumerate(nets):
+        for k, params in enumerate(lstms):
+            for key, value in zip("WRBP", params):
+                arrays[f"net{n}.lstm{k}.{key}"] = value
+        arrays[f"net{n}.out.weight"] = out_w
+        arrays[f"net{n}.out.bias"] = out_b
+    return arrays
+
+
+def nets_from_arrays(arrays: dict[str, np.ndarray]) -> list[NetWeights]:
+    """The inverse of ``nets_to_arrays``."""
+    nets = []
+    while f"net{len(nets)}.out.weight" in arrays:
+        n = len(nets)
+        lstms = []
+        while f"net{n}.lstm{len(lstms)}.W" in arrays:
+            k = len(lstms)
+            lstms.append(tuple(arrays[f"net{n}.lstm{k}.{key}"] for key in "WRBP"))
+        if not lstms or len(lstms) % 2:
+            raise ValueError(f"network {n}: {len(lstms)} LSTMs, expected pairs of directions")
+        nets.append((lstms, arrays[f"net{n}.out.weight"], arrays[f"net{n}.out.bias"]))
+    return nets
+
+
+def read_onnx_net(path: str | os.PathLike[str]) -> NetWeights:
+    """([(W, R, B, P) per LSTM node, in graph order], out weights, out bias) of one of
+    madmom's ONNX files.
 
     madmom's exported graphs list, per bidirectional layer, the forward LSTM node and
     then the backward one (run on the time-reversed input); a MatMul + Add + Softmax
     follows. Anything else is refused rather than misread.
     """
+    from songmap.models.onnx_weights import read_onnx_graph
+
     graph = read_onnx_graph(path)
     init = graph.initializers
     lstms, matmuls, adds = [], [], []

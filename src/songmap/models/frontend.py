@@ -59,17 +59,66 @@ def stft_magnitude_blocks(samples: np.ndarray, *, frame_size: int, hop: int,
         yield f0, np.abs(spec).astype(np.float32, copy=False)
 
 
+#: Tuning reference (Hz) of the logarithmic band centres (madmom's A4).
+_FREF_HZ = 440.0
+
+
+def fft_bin_frequencies(num_bins: int, sr: int) -> np.ndarray:
+    """Centre frequency (Hz) of each of the first ``num_bins`` bins of a ``2 * num_bins``
+    point FFT at ``sr``."""
+    return np.fft.rfftfreq(2 * num_bins, d=1.0 / sr)[:num_bins]
+
+
+def log_band_frequencies(bands_per_octave: int, fmin: float, fmax: float,
+                         fref: float = _FREF_HZ) -> np.ndarray:
+    """Band centres (Hz): ``fref * 2 ** (k / bands_per_octave)`` for every whole ``k``
+    that puts the centre inside ``[fmin, fmax]``."""
+    lo = np.floor(np.log2(fmin / fref) * bands_per_octave)
+    hi = np.ceil(np.log2(fmax / fref) * bands_per_octave)
+    freqs = fref * 2.0 ** (np.arange(lo, hi) / float(bands_per_octave))
+    return freqs[(freqs >= fmin) & (freqs <= fmax)]
+
+
+def nearest_bins(freqs_hz: np.ndarray, bin_freqs_hz: np.ndarray) -> np.ndarray:
+    """Index of the FFT bin nearest to each frequency (the upper bin on a tie), distinct
+    and increasing: at low frequencies several band centres fall into one bin, and a
+    band per centre would weigh that bin several times."""
+    idx = np.clip(np.searchsorted(bin_freqs_hz, freqs_hz), 1, len(bin_freqs_hz) - 1)
+    lower_is_nearer = freqs_hz - bin_freqs_hz[idx - 1] < bin_freqs_hz[idx] - freqs_hz
+    return np.unique(idx - lower_is_nearer)
+
+
+def _triangle(rise: int, length: int) -> np.ndarray:
+    """A triangle of ``length`` bins peaking (1) at bin ``rise``, 0 at its first bin and
+    just past its last, scaled to unit area in float32 (madmom normalises in float32)."""
+    tri = np.concatenate([np.linspace(0.0, 1.0, rise, endpoint=False),
+                          np.linspace(1.0, 0.0, length - rise, endpoint=False)])
+    tri = tri.astype(np.float32)
+    tri /= tri.sum()
+    return tri
+
+
 @cache
 def log_filterbank(frame_size: int, sr: int, bands_per_octave: int, fmin: float, fmax: float):
-    """madmom's ``LogarithmicFilterbank`` (normalised, unique filters) for an STFT of
-    ``frame_size``, float32, cut after its last non-zero row: ``(bins, bands)`` with
-    ``bins <= frame_size // 2`` (bins above ``fmax`` carry no weight)."""
-    from madmom.audio.filters import LogarithmicFilterbank
-    from madmom.audio.stft import fft_frequencies
+    """madmom's ``LogarithmicFilterbank`` (area-normalised triangles on distinct bins) for
+    an STFT of ``frame_size``, float32, cut after its last non-zero row: ``(bins, bands)``
+    with ``bins <= frame_size // 2`` (bins above ``fmax`` carry no weight).
 
-    fb = np.asarray(LogarithmicFilterbank(
-        fft_frequencies(frame_size // 2, sr), num_bands=bands_per_octave, fmin=fmin, fmax=fmax,
-        norm_filters=True, unique_filters=True), dtype=np.float32)
+    Band ``j`` is a triangle from centre bin ``j`` to centre bin ``j + 2`` peaking on
+    centre bin ``j + 1``; one bin wide where those are adjacent. The same numbers as
+    madmom's (tests/unit/test_models_frontend.py), computed without it.
+    """
+    num_bins = frame_size // 2
+    centres = nearest_bins(log_band_frequencies(bands_per_octave, fmin, fmax),
+                           fft_bin_frequencies(num_bins, sr))
+    if len(centres) < 3:
+        raise ValueError(f"{bands_per_octave} bands per octave from {fmin} to {fmax} Hz "
+                         f"give fewer than 3 distinct bins of a {frame_size}-point FFT")
+    fb = np.zeros((num_bins, len(centres) - 2), np.float32)
+    for band, (start, centre, stop) in enumerate(zip(centres, centres[1:], centres[2:])):
+        if stop - start < 2:
+            centre, stop = start, start + 1
+        fb[start:stop, band] = _triangle(centre - start, stop - start)
     used = np.flatnonzero(fb.any(axis=1))
     return np.ascontiguousarray(fb[: used[-1] + 1 if len(used) else 1])
 

