@@ -124,3 +124,22 @@ def test_missing_madmom_is_a_model_error_naming_the_extra(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_madmom)
     with pytest.raises(ModelError, match=r"songmap\[reference\]"):
         MadmomRegistry(threads=1).key_probabilities(np.zeros(44100 * 3, np.float32))
+
+
+def test_span_key_probabilities_answer_each_span_on_its_own(monkeypatch):
+    from songmap.config import NETWORK_SR
+
+    reg = fast.FastModelRegistry(threads=1)
+    seen = []
+
+    def key_probabilities(samples):
+        seen.append(len(samples))
+        return np.full(24, float(samples[0]))
+
+    monkeypatch.setattr(reg, "key_probabilities", key_probabilities)
+    samples = np.repeat(np.arange(4.0), 2 * NETWORK_SR)  # 8 s, a new value every 2 s
+    out = reg.span_key_probabilities(samples, [(0.0, 2.0), (4.0, 8.0), (7.5, 8.0)])
+    assert out.shape == (3, 24)
+    assert out[0, 0] == 0.0 and out[1, 0] == 2.0
+    assert seen == [2 * NETWORK_SR, 4 * NETWORK_SR]
+    assert not out[2].any()  # under a second: no answer

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from songmap.config import NETWORK_SR
 from songmap.errors import ModelError
 
 MODEL_LICENCE = "CC BY-NC-SA 4.0 (madmom models, non-commercial use only)"
