@@ -121,7 +121,8 @@ def test_the_cli_refuses_a_1_hz_wav_in_one_line(tmp_path):
 
     p = write(tmp_path / "one_hz.wav", clicks(1.0)[:10_700], sr=1)
     run = subprocess.run([sys.executable, "-m", "songmap.cli.main", "analyze", str(p)],
-                         capture_output=True, text=True, timeout=120, env=dict(os.environ))
+                         capture_output=True, text=True, timeout=120, env=dict(os.environ),
+                         check=False)
     assert run.returncode == 4, run.stderr
     errors_said = [line for line in run.stderr.splitlines() if "error" in line]
     assert len(errors_said) == 1 and "1 Hz" in errors_said[0]

@@ -66,6 +66,16 @@ class Audio:
         return len(self.samples) / self.sr
 
 
+def display_name(path: str | os.PathLike[str]) -> str:
+    """The file name of ``path`` as text that any JSON, database or terminal takes.
+
+    A name that is not valid UTF-8 (``os.fsdecode`` gives lone surrogates for its bytes)
+    has those bytes shown as U+FFFD: serialising a surrogate fails everywhere downstream.
+    """
+    name = os.path.basename(os.fspath(path))
+    return os.fsencode(name).decode("utf-8", errors="replace")
+
+
 def signal_from_array(
     samples: np.ndarray, sr: int, *, target_sr: int = NETWORK_SR, decoder: str = "array"
 ) -> Audio:
@@ -288,7 +298,9 @@ def _decode_soundfile(p: Path, budget: _Budget) -> tuple[np.ndarray, int, int, s
     _check_wav_length(p)
     try:
         with _quiet_c_stderr():
-            f = sf.SoundFile(p)
+            # bytes: soundfile encodes a str path strictly, so a name that is not valid
+            # UTF-8 would fail to open (FFmpeg would read it, but slower)
+            f = sf.SoundFile(os.fsencode(p))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         raise _Unsupported() from exc
     with f, _quiet_c_stderr():
@@ -451,7 +463,7 @@ def load_channels(path: str | os.PathLike[str]) -> tuple[np.ndarray, int] | None
 
     try:
         with _quiet_c_stderr():
-            data, sr = sf.read(path, dtype="float32", always_2d=True)
+            data, sr = sf.read(os.fsencode(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
         return None
     return np.where(np.isfinite(data), data, np.float32(0)), int(sr)
