@@ -81,7 +81,7 @@ def check_path(path: str | os.PathLike[str]) -> tuple[str, str]:
         return "file", ""
     if stat.S_ISDIR(mode):
         return "dir", ""
-    return "bad", f"{describe_special(mode)}, not a regular file: skipped"
+    return "bad", f"{describe_special(mode)}, not a regular file; not analysed"
 
 
 def hash_input(path: str | os.PathLike[str], *, chunk_bytes: int = 1 << 20) -> str:
