@@ -14,7 +14,7 @@ tracks whose tuning crosses a semitone). Network outputs of the original and the
 audio are cached in --cache (orig/, fast/), so decisions are re-run in seconds.
 
 ``sections``: key sections against a manifest with ``key_segments`` ground truth
-(benchmarks/corpus/make_harmony_corpus.py): modulating songs whose every key change is
+(benchmarks/corpus/make_corpus.py --modulate): modulating songs whose every key change is
 found within 2 bars, songs without a change that get one section, and the key score over
 time (mir_eval weighted score at every 0.5 s).
 """

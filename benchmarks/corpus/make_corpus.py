@@ -4,7 +4,25 @@
 Copied from the project's shared eval script (/work/shared/eval/make_corpus.py, 2026-11-26) and
 extended with --irregular: 4/4 songs whose bars are not all equal (an inserted 2- or 3-beat
 bar, a 3/4 bridge, a 7/4 passage), for the bar tracker's meter changes. Without --irregular
-it writes exactly what the shared script writes.
+(and --modulate) it writes exactly what the shared script writes.
+
+Also extended with --modulate SHARE, for the harmony work (issue 18; merged here from the
+former benchmarks/corpus/make_harmony_corpus.py, itself a copy of the shared script): that
+share of the songs changes key once or twice, at a bar line between sections (up a semitone
+or a whole tone, to the dominant or subdominant, to the relative or the parallel key). Every
+chord, the melody and the ground-truth labels follow the key of their section. With
+--modulate every song is at least 60 s long so that each key holds for 8+ bars, song ids
+start with "harm_" instead of "synth_" (when SHARE > 0), and the ground truth has
+``key_segments`` [[start, end, key]] (one segment when the key never changes) and
+``key_change_bars`` (0-based bar index of each change); ``key`` is then the key that lasts
+longest (--modulate 0: these fields, but no key changes and "synth_" ids, as the old script
+did). Without --modulate none of this happens. The share now reaches the worker processes
+as an argument (the old script set a module global, which only --jobs under fork saw).
+
+The two options combine: --irregular --modulate gives irregular-bar songs of which SHARE
+change key (the change bars count the inserted bars; the key draws then use other random
+streams than the irregular bars, so the two are independent). Each option alone writes
+exactly what the script it came from wrote.
 
 Deterministic from --seed: song i uses numpy Generator seeded with (seed, i).
 Each song is written as MIDI (pretty_midi), rendered with the FluidSynth command line
@@ -17,6 +35,7 @@ Usage:
   python make_corpus.py --seed 2 --n 200 --out test --jobs 2  # bigger set
   python make_corpus.py --seed 1 --n 40 --out dev --verify    # + onset/beat alignment check
   python make_corpus.py --seed 11 --n 16 --out irregular --irregular mixed --long-every 0
+  python make_corpus.py --seed 18 --n 40 --out keychange --modulate 0.75  # key changes
 
 Ground-truth conventions
   beats      every beat (quarter note in 4/4 and 3/4, dotted quarter in 6/8), incl. pickup beats
@@ -24,6 +43,7 @@ Ground-truth conventions
   meter_sections  [[start_s, first_bar (1-based), bars, beats_per_bar], ...] runs of equal bars
   tempo      median of 60/IBI over the song (beat level above); `tempo_curve` has per-beat BPM
   key        global key, "C major" / "A minor" (mir_eval key syntax)
+  key_segments, key_change_bars  (--modulate) key sections and the bars where the key changes
   chords     [[start, end, label]] Harte syntax, contiguous, "N" before the first and after the last bar
 """
 import argparse
@@ -142,7 +162,7 @@ def voice(chord, prev, lo=52, hi=76):
 IRREGULAR_KINDS = ('insert2', 'insert3', 'bridge34', 'passage74')
 
 
-def plan_song(seed, idx, n_total, long_every=20, irregular=None):
+def plan_song(seed, idx, n_total, long_every=20, irregular=None, modulate=None):
     rng = np.random.default_rng([seed, idx])
     # keys: a seeded permutation of the 24 keys cycles through the set -> every key appears
     perm = np.random.default_rng([seed, 10 ** 6]).permutation(24)
@@ -207,13 +227,69 @@ def plan_song(seed, idx, n_total, long_every=20, irregular=None):
         meter, bpb, sub = '4/4', 4, 2
         bpm0 = float(np.exp(irng.uniform(np.log(75), np.log(170))))
         target = float(irng.uniform(45, 110))
-    return dict(irregular=kind, seed=seed, index=idx, tonic=int(tonic), mode=mode, meter=str(meter), bpb=bpb, sub=sub,
+    modulations = None
+    if modulate is not None:
+        # key changes from their own generators; with --irregular as well, from other streams
+        # than the irregular bars' (3, 4), so that the two draws are not tied together
+        s_keys, s_len = (5, 6) if kind else (3, 4)
+        modulations = plan_modulations(seed, idx, tonic, mode, modulate, s_keys)
+        if modulations is not None:
+            target = max(target, float(np.random.default_rng([seed, idx, s_len]).uniform(60, 150)))
+    return dict(irregular=kind, modulate=modulate, modulations=modulations or [], seed=seed, index=idx, tonic=int(tonic), mode=mode, meter=str(meter), bpb=bpb, sub=sub,
                 bpm0=bpm0, target=target, tempo_profile=str(tempo_profile), swing=swing,
                 chords_per_bar=chords_per_bar, vocab=str(vocab), pickup=pickup, lead_sil=lead_sil,
                 drums=drums, drums_enter_bar=drums_enter_bar, comp_kind=str(comp_kind),
                 comp_prog=comp_prog, comp_style=str(comp_style), pad=pad, bass=bass,
                 bass_prog=bass_prog, bass_style=str(bass_style), melody=melody, mel_prog=mel_prog,
                 reverb=reverb, noise=noise, humanize_ms=humanize_ms, gain_db=gain_db)
+
+
+#: key changes (semitones the tonic moves up, or relative / parallel key) with their weights
+KEY_CHANGES = [(1, 0.2), (2, 0.25), (7, 0.15), (5, 0.15), ('relative', 0.15), ('parallel', 0.1)]
+
+
+def plan_modulations(seed, idx, tonic, mode, share, stream=3):
+    """None (share 0: no key changes), [] (this song keeps its key) or [(fraction, tonic, mode)]:
+    the song's keys after each change, the change at that fraction of the song's bars."""
+    if share <= 0:
+        return None
+    rng = np.random.default_rng([seed, idx, stream])
+    if rng.random() >= share:
+        return []
+    n_changes = 1 if rng.random() < 0.7 else 2
+    fractions = [float(rng.uniform(0.35, 0.65))] if n_changes == 1 else \
+        [float(rng.uniform(0.25, 0.4)), float(rng.uniform(0.6, 0.75))]
+    out = []
+    for f in fractions:
+        i = rng.choice(len(KEY_CHANGES), p=[w for _, w in KEY_CHANGES])
+        step = KEY_CHANGES[i][0]
+        if step == 'relative':
+            tonic, mode = ((tonic + 9) % 12, 'minor') if mode == 'major' else ((tonic + 3) % 12, 'major')
+        elif step == 'parallel':
+            mode = 'minor' if mode == 'major' else 'major'
+        else:
+            tonic = (tonic + int(step)) % 12
+        out.append((f, int(tonic), mode))
+    return out
+
+
+def key_change_bars(plan, n_bars):
+    """0-based bars where the key changes (multiples of 4, inside the song), with the new key."""
+    out, last = [], 0
+    for f, tonic, mode in plan.get('modulations') or []:
+        bar = int(round(f * n_bars / 4)) * 4
+        if last + 8 <= bar <= n_bars - 8:
+            out.append((bar, tonic, mode))
+            last = bar
+    return out
+
+
+def key_at_bar(plan, n_bars, bar):
+    tonic, mode = plan['tonic'], plan['mode']
+    for b, t, m in key_change_bars(plan, n_bars):
+        if bar >= b:
+            tonic, mode = t, m
+    return tonic, mode
 
 
 def bar_layout(plan, n_bars):
@@ -302,7 +378,7 @@ class Timeline:
 
 
 def build_progression(plan, n_bars, rng):
-    """list of (bar_index, beat_offset_in_bar, Chord) covering all bars."""
+    """list of (bar_index, beat_offset_in_bar, Chord, (tonic, mode) of its bar) covering all bars."""
     tonic, mode = plan['tonic'], plan['mode']
     scale = MAJOR_SCALE if mode == 'major' else MINOR_SCALE
     triads = MAJOR_TRIADS if mode == 'major' else MINOR_TRIADS
@@ -327,6 +403,12 @@ def build_progression(plan, n_bars, rng):
     out[-1] = 0                      # end on the tonic
     chords = []
     for s, deg in enumerate(out):
+        tonic, mode = key_at_bar(plan, n_bars, s // cpb)
+        scale = MAJOR_SCALE if mode == 'major' else MINOR_SCALE
+        triads = MAJOR_TRIADS if mode == 'major' else MINOR_TRIADS
+        sevenths = MAJOR_SEVENTHS if mode == 'major' else MINOR_SEVENTHS
+        if mode != plan['mode']:     # degrees come from the home mode's progressions
+            deg = int(deg)
         root = (tonic + scale[deg]) % 12
         vocab = plan['vocab']
         qual = triads[deg]
@@ -348,7 +430,7 @@ def build_progression(plan, n_bars, rng):
         off = 0 if half == 0 else bar_bpb // 2 if bar_bpb >= 2 else 0
         if plan['meter'] == '6/8' and half == 1:
             off = 1
-        chords.append((bar, off, Chord(root, qual, inv)))
+        chords.append((bar, off, Chord(root, qual, inv), (tonic, mode)))
     return chords
 
 
@@ -385,10 +467,12 @@ def make_midi(plan, rng):
     insts = []
     # chord spans in beat positions
     spans = []
-    for i, (bar, off, ch) in enumerate(chords):
+    keys = []                                    # (tonic, mode) of each span (--modulate)
+    for i, (bar, off, ch, key) in enumerate(chords):
         st = bpos(bar, off)
         en = bpos(*chords[i + 1][:2]) if i + 1 < len(chords) else bpos(n_bars, 0)
         spans.append((st, en, ch))
+        keys.append(key)
 
     def add(inst, pitch, p0, p1, vel, shift=0.0):
         s = tl(p0) + shift
@@ -477,18 +561,21 @@ def make_midi(plan, rng):
         insts.append(bi)
 
     # ---- melody (chord tones on beats, scale tones between); also plays the pickup
-    scale = MAJOR_SCALE if plan['mode'] == 'major' else MINOR_SCALE
-    scale_pcs = [(plan['tonic'] + s) % 12 for s in scale]
+    def scale_pitches(tonic, mode):
+        scale = MAJOR_SCALE if mode == 'major' else MINOR_SCALE
+        return [p for p in range(64, 86) if p % 12 in [(tonic + s) % 12 for s in scale]]
+
     if plan['melody'] or P > 0:
         mi = pretty_midi.Instrument(program=plan['mel_prog'])
-        mel_pitches = [p for p in range(64, 86) if p % 12 in scale_pcs]
+        mel_pitches = scale_pitches(plan['tonic'], plan['mode'])
         cur = int(rng.choice(mel_pitches[4:10]))
         # pickup notes
         for k in range(P):
             add(mi, cur, k, k + 0.9, 80, jit())
             cur = mel_pitches[int(np.clip(mel_pitches.index(cur) + rng.integers(-1, 2), 0, len(mel_pitches) - 1))]
         if plan['melody']:
-            for st, en, ch in spans:
+            for (st, en, ch), key in zip(spans, keys):
+                mel_pitches = scale_pitches(*key)
                 pos = st
                 while pos < en - 1e-6:
                     dur = float(rng.choice([1.0, 0.5, 2.0, 1.5], p=[0.45, 0.3, 0.15, 0.1])) if sub == 2 \
@@ -556,8 +643,8 @@ def make_midi(plan, rng):
     first = tl(P)
     if first > 0:
         chord_segs.append([0.0, round(first, 6), 'N'])
-    for st, en, ch in spans:
-        chord_segs.append([round(tl(st), 6), round(tl(en), 6), ch.label(plan['tonic'], plan['mode'])])
+    for (st, en, ch), key in zip(spans, keys):
+        chord_segs.append([round(tl(st), 6), round(tl(en), 6), ch.label(*key)])
     ibi = np.diff(times[:n_beats_total + 1])
     gt = {
         'beats': [round(float(t), 6) for t in beats],
@@ -569,8 +656,17 @@ def make_midi(plan, rng):
         'beats_per_bar': bpb,
         'beat_unit': 'dotted quarter' if plan['meter'] == '6/8' else 'quarter',
         'key': key_name(plan['tonic'], plan['mode']),
-        'chords': chord_segs,
     }
+    if plan.get('modulate') is not None:
+        changes = key_change_bars(plan, n_bars)
+        key_bounds = [0] + [b for b, _, _ in changes] + [n_bars]
+        key_list = [(plan['tonic'], plan['mode'])] + [(t, m) for _, t, m in changes]
+        key_segments = [[round(tl(bpos(a, 0)), 6), round(tl(bpos(b, 0)), 6), key_name(*k)]
+                        for a, b, k in zip(key_bounds, key_bounds[1:], key_list)]
+        gt['key'] = max(key_segments, key=lambda seg: seg[1] - seg[0])[2]    # the longest-held key
+        gt['key_segments'] = key_segments
+        gt['key_change_bars'] = [b for b, _, _ in changes]
+    gt['chords'] = chord_segs
     if plan.get('irregular'):
         gt['meter_sections'] = meter_sections(layout, downbeats)
     return pm, gt, end_t, n_bars
@@ -624,13 +720,13 @@ def postprocess(y, plan, rng, total_len):
     return y.astype(np.float32)
 
 
-def make_song(seed, idx, n_total, outdir, sf2, fmt='flac', long_every=20, irregular=None):
+def make_song(seed, idx, n_total, outdir, sf2, fmt='flac', long_every=20, irregular=None, modulate=None):
     import soundfile as sf
     t0 = time.time()
-    plan = plan_song(seed, idx, n_total, long_every, irregular)
+    plan = plan_song(seed, idx, n_total, long_every, irregular, modulate)
     rng = np.random.default_rng([seed, idx, 1])
     pm, gt, end_t, n_bars = make_midi(plan, rng)
-    sid = f'synth_s{seed}_{idx:04d}'
+    sid = f'{"harm" if modulate and modulate > 0 else "synth"}_s{seed}_{idx:04d}'
     outdir = Path(outdir)
     mid = outdir / f'{sid}.mid'
     pm.write(str(mid))
@@ -790,9 +886,14 @@ def main():
     ap.add_argument('--long-every', type=int, default=20, help='every k-th song is ~270 s (0 = never)')
     ap.add_argument('--irregular', choices=('mixed',) + IRREGULAR_KINDS,
                     help='4/4 songs with irregular bars: one kind, or a mix of all kinds')
+    ap.add_argument('--modulate', type=float, metavar='SHARE',
+                    help='share (0-1) of songs that change key once or twice; adds key_segments and '
+                         'key_change_bars to the ground truth (given as 0: those fields, no key changes)')
     ap.add_argument('--verify', action='store_true')
     ap.add_argument('--calibrate', action='store_true')
     args = ap.parse_args()
+    if args.modulate is not None and not 0 <= args.modulate <= 1:
+        ap.error(f'--modulate: a share between 0 and 1, not {args.modulate}')
     sf2 = find_soundfont()
     if args.calibrate:
         calibrate(sf2)
@@ -804,10 +905,10 @@ def main():
         with ProcessPoolExecutor(args.jobs) as ex:
             res = list(ex.map(make_song, [args.seed] * args.n, range(args.n), [args.n] * args.n, [out] * args.n,
                               [sf2] * args.n, [args.format] * args.n, [args.long_every] * args.n,
-                              [args.irregular] * args.n))
+                              [args.irregular] * args.n, [args.modulate] * args.n))
     else:
-        res = [make_song(args.seed, i, args.n, out, sf2, args.format, args.long_every, args.irregular)
-               for i in range(args.n)]
+        res = [make_song(args.seed, i, args.n, out, sf2, args.format, args.long_every, args.irregular,
+                         args.modulate) for i in range(args.n)]
     wall = time.time() - t0
     entries = [r[0] for r in res]
     stats = [r[1] for r in res]

@@ -83,6 +83,11 @@ class NetworkCache:
         self._remember(key, found)
         return found
 
+    def clear(self) -> None:
+        """Forget the outputs held in memory (the folder, if any, is kept)."""
+        with self._lock:
+            self._items.clear()
+
     def put(self, key: str, outputs: NetworkOutputs) -> None:
         self._remember(key, outputs)
         self._save(key, outputs)

@@ -48,4 +48,4 @@ def test_terminal_summary_shows_names_spelled_in_the_key():
     bars = [b.model_copy(update={"names": ["Db", "Bbm7"], "chords": ["C#:maj", "Bb:min7"]})
             for b in r.chord_progression]
     text = format_summary(r.model_copy(update={"chord_progression": bars}))
-    assert "Db Bbm7 |" in text and "C#" not in text
+    assert "[Db Bbm7] x" in text and "C#" not in text

@@ -143,17 +143,21 @@ def format_summary(result) -> str:  # noqa: ANN001 - AnalysisResult
     if overrides:
         lines.append("  overrides  " + ", ".join(_override_text(k, v) for k, v in overrides.items()))
     if r.chord_progression:
-        shown = []
-        for bar in r.chord_progression[:16]:
-            # lead-sheet names spelled in the key; a space between them, as "A/F" reads as a slash chord
-            shown.append(" ".join(bar.names) if bar.names else "/".join(bar.chords))
-        more = " ..." if len(r.chord_progression) > 16 else ""
-        lines.append("  chords     " + " | ".join(shown) + more)
+        from songmap.cli.progression import progression_text
+
+        # lead-sheet names spelled in the key, one token per bar (a bar of two chords in
+        # brackets: "A/F" would read as a slash chord), repeated patterns once with a count
+        bars = [_bar_token(bar.names or bar.chords) for bar in r.chord_progression]
+        lines.append("  chords     " + progression_text(bars))
     for w in r.warnings:
         lines.append(f"  warning    {w}")
     pm = r.performance_metrics
     lines.append(f"  analysed in {pm.analysis_time:.2f} s ({pm.realtime_factor:.0f}x real time)")
     return "\n".join(lines)
+
+
+def _bar_token(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else "[" + " ".join(names) + "]"
 
 
 def _grid_words(confidence: float) -> str:

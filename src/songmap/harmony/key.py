@@ -131,7 +131,7 @@ _GLOBAL_BONUS = 0.5
 #: old key's scale scores ~4 for the new key, so a detour must outlast ~2 x 8 / 4 = 4
 #: bars to become a key section; one or two bars of secondary dominants or borrowed
 #: chords do not. Set with the global bonus on the synthetic key-change songs of
-#: benchmarks/corpus/make_harmony_corpus.py (seed 18), checked for false changes on dev.
+#: benchmarks/corpus/make_corpus.py --modulate (seed 18), checked for false changes on dev.
 _KEY_CHANGE_COST = 8.0
 #: Least mean evidence per bar by which a section's key must beat the global key (one
 #: chord in four leaving the global key's scale is worth 1).
