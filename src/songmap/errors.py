@@ -27,6 +27,11 @@ class NotAudioError(UndecodableAudioError):
     """The input is not audio at all, or a container with no audio stream."""
 
 
+class UnsupportedAudioError(UndecodableAudioError):
+    """The input is audio songmap will not decode: a sample rate outside the sane range, or
+    more samples than the decoding budget allows (what decoding costs is decided first)."""
+
+
 class AudioTooShortError(SongmapError):
     """The audio is too short to find beats in."""
 

@@ -10,13 +10,12 @@ import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 
 from songmap import __version__
-from songmap.audio import Audio, load_audio
+from songmap.audio import Audio, display_name, load_audio
 from songmap.config import AnalysisSettings
 from songmap.harmony.analysis import analyze_harmony, describe_chord, key_at
 from songmap.harmony.chords import ChordSegment
@@ -223,7 +222,7 @@ class Analyzer:
                 path, max_duration_s=self.settings.max_duration_s,
                 min_duration_s=self.settings.min_duration_s,
             )
-        result = self.analyze_audio(audio, filename=filename or Path(path).name, _timer=timer, _t0=t0)
+        result = self.analyze_audio(audio, filename=filename or display_name(path), _timer=timer, _t0=t0)
         if self.settings.descriptors:
             result = self.add_descriptors(result, audio, path)
         return result

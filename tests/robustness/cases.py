@@ -151,6 +151,22 @@ def wav_huge_length(d: Path) -> Path:
     return p
 
 
+def wav_1_hz(d: Path) -> Path:
+    """Issue 15: a 21 KB WAV whose header says 1 Hz: 10,700 samples would be 2 h 58 min."""
+    return write(d / "one_hz.wav", clicks(1.0)[:10_700], sr=1)
+
+
+def wav_rate_mutated(d: Path) -> Path:
+    """Issue 15: one header field of a normal 3 s clip changed: its rate says 7 Hz."""
+    p = write(d / "mutated.wav", clicks(3.0))
+    raw = bytearray(p.read_bytes())
+    assert raw[12:16] == b"fmt "
+    raw[24:28] = (7).to_bytes(4, "little")
+    raw[28:32] = (7 * 2).to_bytes(4, "little")  # byte rate, 16-bit mono
+    p.write_bytes(bytes(raw))
+    return p
+
+
 def flac_bomb(d: Path) -> Path:
     """4 h of digital silence at 8 kHz in a FLAC of a few hundred KB."""
     p = d / "bomb.flac"
@@ -369,6 +385,10 @@ CASES: list[Case] = [
          "no audio could be decoded from it; the file is truncated or corrupt"),
     Case("WAV header claiming 6.7 h", wav_huge_length, errors.UndecodableAudioError,
          "the file is truncated (or its header is wrong)"),
+    Case("WAV header saying 1 Hz (21 KB)", wav_1_hz, errors.UnsupportedAudioError,
+         "a sample rate of 1 Hz is outside what songmap decodes"),
+    Case("WAV rate mutated to 7 Hz", wav_rate_mutated, errors.UnsupportedAudioError,
+         "a sample rate of 7 Hz is outside what songmap decodes"),
     Case("FLAC bomb: 4 h of silence", flac_bomb, errors.AudioTooLongError,
          "longer than the limit of 10800 s", slow=True),
     Case("FLAC bomb, length not in header", flac_bomb_unknown_length, errors.AudioTooLongError,

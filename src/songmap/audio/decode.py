@@ -25,6 +25,7 @@ from songmap.errors import (
     InputNotFoundError,
     NotAudioError,
     UndecodableAudioError,
+    UnsupportedAudioError,
 )
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,21 @@ log = logging.getLogger(__name__)
 #: Seconds decoded per block while mixing down, so a long multichannel file never
 #: needs all its channels in memory at once.
 _BLOCK_S = 30.0
+#: At most this many values (frames x channels) per block: 30 s of 32 channels at
+#: 384 kHz would otherwise be 1.5 GB in one read.
+_BLOCK_VALUES = 4 * 1024 * 1024
+
+#: Sample rates (Hz) songmap decodes. Below 4 kHz nothing of a beat or a chord survives
+#: and a header that says 1 Hz turns 10,700 samples (a 21 KB WAV) into 3 h of analysis;
+#: above 384 kHz no audio format in use writes music.
+MIN_SAMPLE_RATE_HZ = 4_000
+MAX_SAMPLE_RATE_HZ = 384_000
+
+#: The decoding budget is ``max_duration_s`` at this rate (samples per channel): what
+#: decoding and resampling cost follows the samples, not the seconds a header states, so
+#: a file above 48 kHz may hold proportionally fewer seconds (3 h at 48 kHz, 45 min at
+#: 192 kHz with the default limit) and its size in memory stays bounded.
+BUDGET_RATE_HZ = 48_000
 
 
 @dataclass(frozen=True)
@@ -50,6 +66,16 @@ class Audio:
         return len(self.samples) / self.sr
 
 
+def display_name(path: str | os.PathLike[str]) -> str:
+    """The file name of ``path`` as text that any JSON, database or terminal takes.
+
+    A name that is not valid UTF-8 (``os.fsdecode`` gives lone surrogates for its bytes)
+    has those bytes shown as U+FFFD: serialising a surrogate fails everywhere downstream.
+    """
+    name = os.path.basename(os.fspath(path))
+    return os.fsencode(name).decode("utf-8", errors="replace")
+
+
 def signal_from_array(
     samples: np.ndarray, sr: int, *, target_sr: int = NETWORK_SR, decoder: str = "array"
 ) -> Audio:
@@ -62,6 +88,7 @@ def signal_from_array(
     if np.issubdtype(data.dtype, np.integer):
         scale = float(np.iinfo(data.dtype).max) + 1.0
         data = data.astype(np.float32) / scale
+    check_sample_rate(int(sr), name="the signal")
     mono = _clean(data.mean(axis=1, dtype=np.float32))
     return Audio(_resample(mono, sr, target_sr), target_sr, int(sr), int(data.shape[1]), decoder)
 
@@ -72,13 +99,18 @@ def load_audio(
     target_sr: int = NETWORK_SR,
     max_duration_s: float = 3 * 3600.0,
     min_duration_s: float = 0.0,
+    max_decoded_samples: int | None = None,
 ) -> Audio:
     """Decode ``path`` to mono float32 at ``target_sr`` Hz.
 
+    ``max_decoded_samples`` bounds the samples (per channel) decoded at the file's own
+    rate; ``None`` means ``max_duration_s`` at ``BUDGET_RATE_HZ``.
+
     Raises ``InputNotFoundError``, ``NotAudioError``, ``UndecodableAudioError``,
-    ``AudioTooLongError`` (checked from the header before decoding, and again while
-    decoding, so a file that lies about its length cannot exhaust memory) and
-    ``AudioTooShortError``.
+    ``UnsupportedAudioError`` (a sample rate outside ``MIN_SAMPLE_RATE_HZ`` ..
+    ``MAX_SAMPLE_RATE_HZ``, or more samples than the budget: both decided from the header
+    before decoding and the budget again while decoding), ``AudioTooLongError`` (likewise,
+    so a file that lies about its length cannot exhaust memory) and ``AudioTooShortError``.
     """
     p = Path(path)
     if not p.exists():
@@ -96,10 +128,11 @@ def load_audio(
             f"{p.name} is not audio: it holds an ID3 tag (title, artist, ...) and no audio "
             "after it; the download or copy probably stopped early"
         )
+    budget = _Budget(p.name, max_duration_s, max_decoded_samples)
     try:
-        mono, sr, channels, decoder = _decode_soundfile(p, max_duration_s)
+        mono, sr, channels, decoder = _decode_soundfile(p, budget)
     except _Unsupported:
-        mono, sr, channels, decoder = _decode_pyav(p, max_duration_s)
+        mono, sr, channels, decoder = _decode_pyav(p, budget)
 
     if len(mono) == 0:
         raise UndecodableAudioError(
@@ -200,6 +233,56 @@ class _Unsupported(Exception):
 _UNKNOWN_FRAMES = 2**62
 
 
+def check_sample_rate(sr: int, *, name: str) -> None:
+    """Refuse a sample rate (Hz) outside ``MIN_SAMPLE_RATE_HZ`` .. ``MAX_SAMPLE_RATE_HZ``."""
+    if not MIN_SAMPLE_RATE_HZ <= sr <= MAX_SAMPLE_RATE_HZ:
+        raise UnsupportedAudioError(
+            f"{name}: a sample rate of {sr} Hz is outside what songmap decodes "
+            f"({MIN_SAMPLE_RATE_HZ // 1000}-{MAX_SAMPLE_RATE_HZ // 1000} kHz); the header is "
+            "probably damaged (or convert the file to 44.1 or 48 kHz)"
+        )
+
+
+class _Budget:
+    """What one decode may cost, in samples per channel at the file's own rate, checked
+    from the header before decoding (``admit``) and on every block while decoding
+    (``check``)."""
+
+    def __init__(self, name: str, max_duration_s: float, max_samples: int | None) -> None:
+        self.name = name
+        self.max_duration_s = max_duration_s
+        self.max_samples = (int(max_duration_s * BUDGET_RATE_HZ) if max_samples is None
+                            else int(max_samples))
+
+    def limit(self, sr: int) -> int:
+        """Samples at ``sr`` Hz beyond which decoding stops."""
+        return min(int(self.max_duration_s * sr) + 1, self.max_samples)
+
+    def admit(self, sr: int, declared_samples: float | None) -> None:
+        """Before decoding: the rate must be sane and the header's length within budget."""
+        check_sample_rate(sr, name=self.name)
+        if declared_samples is not None:
+            self.check(sr, declared_samples, while_decoding=False)
+
+    def check(self, sr: int, samples: float, *, while_decoding: bool = True) -> None:
+        if samples / sr > self.max_duration_s + (1.0 / sr if while_decoding else 0.0):
+            raise _too_long(self.name, samples / sr, self.max_duration_s,
+                            while_decoding=while_decoding)
+        if samples > self.max_samples:
+            amount = "more than " if while_decoding else ""
+            raise UnsupportedAudioError(
+                f"{self.name}: {amount}{samples / sr:.0f} s at {sr} Hz is {amount}"
+                f"{samples:.0f} samples, over the decoding budget of {self.max_samples} "
+                f"({self.max_duration_s:.0f} s at {BUDGET_RATE_HZ // 1000} kHz); convert it "
+                "to 48 kHz or less, or raise max_duration_s / --max-duration"
+            )
+
+
+def _block_frames(sr: int, channels: int) -> int:
+    """Frames per decoded block: ``_BLOCK_S`` seconds, fewer for many channels."""
+    return max(1, min(int(_BLOCK_S * sr), _BLOCK_VALUES // max(channels, 1)))
+
+
 def _too_long(name: str, seconds: float, limit: float, *, while_decoding: bool = False
               ) -> AudioTooLongError:
     amount = f"more than {seconds:.0f} s" if while_decoding else f"{seconds:.0f} s"
@@ -209,13 +292,15 @@ def _too_long(name: str, seconds: float, limit: float, *, while_decoding: bool =
     )
 
 
-def _decode_soundfile(p: Path, max_duration_s: float) -> tuple[np.ndarray, int, int, str]:
+def _decode_soundfile(p: Path, budget: _Budget) -> tuple[np.ndarray, int, int, str]:
     import soundfile as sf
 
     _check_wav_length(p)
     try:
         with _quiet_c_stderr():
-            f = sf.SoundFile(p)
+            # bytes: soundfile encodes a str path strictly, so a name that is not valid
+            # UTF-8 would fail to open (FFmpeg would read it, but slower)
+            f = sf.SoundFile(os.fsencode(p))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         raise _Unsupported() from exc
     with f, _quiet_c_stderr():
@@ -226,10 +311,9 @@ def _decode_soundfile(p: Path, max_duration_s: float) -> tuple[np.ndarray, int, 
             # libsndfile fails at the end of such a file ("psf_fseek() failed"); FFmpeg
             # reads it, and its running count refuses one that is too long
             raise _Unsupported()
-        if frames / sr > max_duration_s:
-            raise _too_long(p.name, frames / sr, max_duration_s)
-        limit = int(max_duration_s * sr) + 1
-        block = max(1, int(_BLOCK_S * sr))
+        budget.admit(sr, frames)
+        limit = budget.limit(sr)
+        block = _block_frames(sr, channels)
         parts = _Samples(frames)
         got = 0
         try:
@@ -240,7 +324,7 @@ def _decode_soundfile(p: Path, max_duration_s: float) -> tuple[np.ndarray, int, 
                 parts.append(data.mean(axis=1, dtype=np.float32) if channels > 1 else data[:, 0])
                 got += len(data)
                 if got > limit:
-                    raise _too_long(p.name, got / sr, max_duration_s, while_decoding=True)
+                    budget.check(sr, got)
         except (sf.LibsndfileError, RuntimeError) as exc:
             reason = str(exc).replace("Error : ", "").strip()
             raise UndecodableAudioError(
@@ -279,7 +363,7 @@ def _looks_like_text(p: Path) -> bool:
     return printable / len(head) > 0.95
 
 
-def _decode_pyav(p: Path, max_duration_s: float) -> tuple[np.ndarray, int, int, str]:
+def _decode_pyav(p: Path, budget: _Budget) -> tuple[np.ndarray, int, int, str]:
     import av
 
     try:
@@ -298,14 +382,13 @@ def _decode_pyav(p: Path, max_duration_s: float) -> tuple[np.ndarray, int, int, 
             raise NotAudioError(f"{p.name} has no audio stream{found}; is it a video without sound?")
         stream = streams[0]
         declared = _declared_seconds(container, stream)
-        if declared is not None and declared > max_duration_s:
-            raise _too_long(p.name, declared, max_duration_s)
         sr = int(stream.codec_context.sample_rate or stream.rate or 0)
         channels = int(stream.codec_context.channels or 0)
         if sr <= 0:
             raise NotAudioError(f"{p.name}: the audio stream has no sample rate")
-        limit = int(max_duration_s * sr) + 1
-        expected = int(min(declared, max_duration_s) * sr * 1.01) if declared else 0
+        budget.admit(sr, declared * sr if declared is not None else None)
+        limit = budget.limit(sr)
+        expected = int(min(declared * sr * 1.01, limit)) if declared else 0
         parts = _Samples(expected)
         got = 0
         try:
@@ -320,7 +403,7 @@ def _decode_pyav(p: Path, max_duration_s: float) -> tuple[np.ndarray, int, int, 
                 parts.append(arr.mean(axis=0, dtype=np.float32))
                 got += arr.shape[1]
                 if got > limit:
-                    raise _too_long(p.name, got / sr, max_duration_s, while_decoding=True)
+                    budget.check(sr, got)
         except av.error.FFmpegError as exc:
             if got == 0:
                 raise UndecodableAudioError(
@@ -380,7 +463,7 @@ def load_channels(path: str | os.PathLike[str]) -> tuple[np.ndarray, int] | None
 
     try:
         with _quiet_c_stderr():
-            data, sr = sf.read(path, dtype="float32", always_2d=True)
+            data, sr = sf.read(os.fsencode(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
         return None
     return np.where(np.isfinite(data), data, np.float32(0)), int(sr)

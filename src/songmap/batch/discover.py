@@ -1,9 +1,19 @@
-"""Finding the audio files a batch was pointed at: files, folders (recursive) and globs."""
+"""Finding the audio files a batch was pointed at: files, folders (recursive) and globs.
+
+Only regular files are analysed. Anything else an argument, a folder or a pattern leads to
+(a FIFO, a device such as ``/dev/zero``, a socket, a symlink loop, a broken link, an
+unreadable path) becomes one recorded failure with its reason, so one odd entry never
+stops or hangs a batch.
+"""
 
 from __future__ import annotations
 
+import errno
 import glob
+import hashlib
 import os
+import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -28,8 +38,82 @@ class Source:
 @dataclass(frozen=True)
 class Discovery:
     sources: list[Source]
-    #: Arguments that matched nothing, with the reason (reported as failures).
+    #: Arguments that matched nothing, and paths found that are not regular files (FIFOs,
+    #: devices, symlink loops, unreadable entries), with the reason (reported as failures).
     missing: list[tuple[str, str]]
+
+
+class NotRegularFileError(OSError):
+    """A path that is not a regular file where one was expected (``strerror``: why)."""
+
+
+def describe_special(mode: int) -> str:
+    """What a non-regular file is, from its ``st_mode``, for messages."""
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode):
+        return "a character device (like /dev/zero)"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return "not a regular file"
+
+
+def check_path(path: str | os.PathLike[str]) -> tuple[str, str]:
+    """``("file" | "dir" | "missing" | "bad", reason)`` for ``path`` (links followed),
+    without opening it: opening a FIFO would block and a device could be endless."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "bad", "a symlink loop: following its links never reaches a file"
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            if os.path.islink(path):
+                return "bad", "a broken symlink: what it points to does not exist"
+            return "missing", "no such file or folder"
+        return "bad", f"cannot read it ({exc.strerror or exc})"
+    except ValueError as exc:  # an embedded NUL byte
+        return "bad", f"not a usable path ({exc})"
+    if stat.S_ISREG(mode):
+        return "file", ""
+    if stat.S_ISDIR(mode):
+        return "dir", ""
+    return "bad", f"{describe_special(mode)}, not a regular file; not analysed"
+
+
+def hash_input(path: str | os.PathLike[str], *, chunk_bytes: int = 1 << 20) -> str:
+    """Hex SHA-256 of a regular file's bytes (the store's audio key).
+
+    Opened non-blocking and checked with ``fstat`` on the open descriptor, so a path
+    that became a FIFO or a device after discovery raises ``NotRegularFileError``
+    instead of hanging or reading for ever.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFileError(errno.EINVAL, f"{describe_special(mode)}, not a "
+                                      "regular file")
+        os.set_blocking(fd, True)
+        digest = hashlib.sha256()
+        while chunk := os.read(fd, chunk_bytes):
+            digest.update(chunk)
+        return digest.hexdigest()
+    finally:
+        os.close(fd)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def escape_surrogates(text: str) -> str:
+    """``text`` with the lone surrogates ``os.fsdecode`` gives for a name's bytes that are
+    not UTF-8 written as ``\\udcXX``: valid UTF-8 that keeps the name recoverable
+    (inside a JSON string it is the very escape ``json.loads`` turns back into the name)."""
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def is_audio_name(path: str | os.PathLike[str]) -> bool:
@@ -48,7 +132,14 @@ def discover_audio(paths: Iterable[str | os.PathLike[str]]) -> Discovery:
     missing: list[tuple[str, str]] = []
 
     def add(path: Path, name: str) -> None:
-        key = path.resolve()
+        kind, reason = check_path(path)
+        if kind != "file":
+            missing.append((os.fspath(path), reason or "not a regular file"))
+            return
+        try:
+            key = path.resolve()
+        except (OSError, RuntimeError):  # a link that changed since check_path
+            key = Path(os.path.abspath(path))
         if key not in seen:
             seen.add(key)
             # Absolute, so a rerun from another folder names the file the same way.
@@ -57,9 +148,12 @@ def discover_audio(paths: Iterable[str | os.PathLike[str]]) -> Discovery:
     for arg in paths:
         text = os.fspath(arg)
         p = Path(text).expanduser()
-        if p.is_file():
+        kind, reason = check_path(p)
+        if kind == "file":
             add(p, p.name)
-        elif p.is_dir():
+        elif kind == "bad":
+            missing.append((text, reason))
+        elif kind == "dir":
             found = sorted(_walk(p))
             for f in found:
                 add(f, f.relative_to(p).as_posix())
@@ -69,8 +163,8 @@ def discover_audio(paths: Iterable[str | os.PathLike[str]]) -> Discovery:
             matches = [Path(m) for m in sorted(glob.glob(os.path.expanduser(text),
                                                          recursive=True))]
             # A folder the pattern matches ('Music/2023-*') is walked like a folder argument.
-            files = [f for m in matches for f in ([m] if m.is_file() else sorted(_walk(m))
-                                                  if m.is_dir() else [])]
+            # A match that is neither (a FIFO, a loop) goes to add(), which records why.
+            files = [f for m in matches for f in (sorted(_walk(m)) if m.is_dir() else [m])]
             base = _glob_base(text)
             for f in files:
                 try:
@@ -86,6 +180,9 @@ def discover_audio(paths: Iterable[str | os.PathLike[str]]) -> Discovery:
 
 
 def _walk(folder: Path) -> Iterable[Path]:
+    # unreadable sub-folders are skipped silently by os.walk; loops cannot occur (links to
+    # folders are not followed); a file entry that is a link loop or a FIFO is yielded
+    # and recorded by add()
     for root, dirs, files in os.walk(folder, followlinks=False):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         for f in files:

@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
+from songmap.batch.discover import escape_surrogates
+
 
 class JsonlWriter:
     """Append-only JSONL file; ``append`` is safe to call after every result."""
@@ -30,7 +32,8 @@ class JsonlWriter:
     def append_line(self, line: str) -> None:
         if "\n" in line:
             raise ValueError("a JSONL record must be a single line")
-        data = (line + "\n").encode("utf-8")
+        # a path that is not valid UTF-8 is kept as \udcXX escapes (json.loads restores it)
+        data = (escape_surrogates(line) + "\n").encode("utf-8")
         written = os.write(self._fd, data)
         if written != len(data):  # a full disk; finish the line or fail loudly
             os.write(self._fd, data[written:])

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from songmap.batch.discover import Source, discover_audio
+from songmap.batch.discover import Source, discover_audio, escape_surrogates, hash_input
 from songmap.batch.failures import FailureLog
 from songmap.batch.jsonl import JsonlWriter, compact, read_records
 from songmap.batch.progress import BatchSummary, Failure, Progress
 from songmap.batch.work import Job, Outcome
 from songmap.config import AnalysisSettings
 from songmap.errors import InvalidParameterError
-from songmap.store import ResultStore, content_hash
+from songmap.store import ResultStore
 
 log = logging.getLogger("songmap.batch")
 
@@ -130,7 +130,8 @@ def run_batch(
     def record(source: Source, status: str, audio_hash: str, *, result_text: str | None = None,
                outcome: Outcome | None = None, kind: str = "", message: str = "") -> None:
         nonlocal rewrites
-        path = str(source.path)
+        path = str(source.path)  # lossless (surrogates for bytes that are not UTF-8)
+        shown = escape_surrogates(path)  # for the failure log and the terminal
         audio_s = 0.0
         quick = status == "skipped" and not exporters and written.get(path) == audio_hash
         if status in ("ok", "skipped") and not quick:
@@ -147,8 +148,10 @@ def run_batch(
             summary.skipped += 1
         else:
             summary.failed += 1
-            summary.failures.append(Failure(path, kind, message))
-            failures.record(path, settings_key, audio_hash, kind, message)
+            # an error's text names the file: it must be encodable text too
+            kind, message = escape_surrogates(kind), escape_surrogates(message)
+            summary.failures.append(Failure(shown, kind, message))
+            failures.record(shown, settings_key, audio_hash, kind, message)
         if writer is not None and not (status == "skipped" and written.get(path) == audio_hash):
             if status == "failed":
                 line = json.dumps({"path": path, "name": source.name, "audio_hash": audio_hash,
@@ -166,9 +169,9 @@ def run_batch(
             seen_paths.add(path)
             written[path] = audio_hash if status != "failed" else ""
         if status != "failed":
-            failures.clear(path, settings_key)
+            failures.clear(shown, settings_key)
         wall = outcome.wall_seconds if outcome else 0.0
-        progress.record(status, path, audio_seconds=audio_s, wall_seconds=wall,
+        progress.record(status, shown, audio_seconds=audio_s, wall_seconds=wall,
                         error=f"{kind}: {message}" if status == "failed" else None)
         if on_record is not None:
             on_record(Record(source, status, audio_hash, outcome), runner)
@@ -189,7 +192,7 @@ def run_batch(
                     exhausted = True
                     break
                 try:
-                    audio_hash = content_hash(source.path)
+                    audio_hash = hash_input(source.path)
                 except OSError as exc:
                     record(source, "failed", "", kind="InputNotFoundError",
                            message=f"cannot read the file ({exc.strerror or exc})")
@@ -277,8 +280,10 @@ def _for_file(text: str, source: Source, exporters: dict[str, Any], root: Path,
               *, fresh: bool) -> tuple[str, float]:
     """The result JSON for this file (one line, this file's name) and its audio seconds;
     writes the exports (for a skipped file only those missing)."""
+    from songmap.audio import display_name  # numpy: not at import (see batch.work)
+
     data = json.loads(text)
-    name = source.path.name
+    name = display_name(source.path)
     if data.get("filename") != name or "\n" in text:
         data["filename"] = name
         text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))

@@ -99,7 +99,9 @@ def analyze_job(job: Job, settings_json: str) -> Outcome:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # notes travel in result.warnings
             if job.data is None:
-                result = analyzer.analyze(job.path, filename=Path(job.path).name)
+                from songmap.audio import display_name
+
+                result = analyzer.analyze(job.path, filename=display_name(job.path))
             else:
                 result = _analyze_bytes(analyzer, job)
         return Outcome(
@@ -121,7 +123,9 @@ def _analyze_bytes(analyzer: Any, job: Job) -> Any:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(job.data or b"")
-        return analyzer.analyze(tmp, filename=Path(job.path).name)
+        from songmap.audio import display_name
+
+        return analyzer.analyze(tmp, filename=display_name(job.path))
     except SongmapError as exc:
         # Name the user's file, not our temporary one, in the message.
         text = str(exc).replace(tmp, job.path).replace(Path(tmp).name, Path(job.path).name)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
 from songmap.api.errors import ANALYSIS_ERRORS, ErrorBody, ErrorDetail, JobNotFinishedError
-from songmap.api.formats import check_format, download_name, export_response
+from songmap.api.formats import check_format, content_disposition, export_response
 from songmap.api.jobs import DONE, FAILED, Job
 from songmap.api.models import JobInfo
 from songmap.api.overrides import grid_overrides
@@ -80,7 +80,6 @@ async def get_job_result(request: Request, job_id: str,
         return await export_response(result, fmt)
     headers = {}
     if download:
-        name = download_name(job.filename, ".songmap.json")
-        headers["Content-Disposition"] = f'attachment; filename="{name}"'
+        headers["Content-Disposition"] = content_disposition(job.filename, ".songmap.json")
     return Response(result.model_dump_json(indent=2), media_type="application/json",
                     headers=headers)
