@@ -38,7 +38,9 @@ def _analyze(tmp: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "songmap.cli.main", "analyze", *args, "--json"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "TMPDIR": str(tmp)},
+        # no network cache: a run must do the whole analysis (a cached long song finishes
+        # before the Ctrl-C case can interrupt it)
+        env={**os.environ, "TMPDIR": str(tmp), "SONGMAP_CACHE_DIR": ""},
     )
 
 
