@@ -27,7 +27,7 @@ def audio(tmp_path_factory) -> dict[str, Path]:
     files = {"short": d / "short.wav", "long": d / "long.flac", "text": d / "notes.mp3"}
     song = render_song(bars=4, seed=21)
     sf.write(files["short"], song.samples, song.sr, subtype="PCM_16")
-    long = render_song(bars=150, seed=22)  # 5 minutes: still analysing when interrupted
+    long = render_song(bars=240, seed=22)  # 8 minutes: still analysing when interrupted
     sf.write(files["long"], long.samples, long.sr, subtype="PCM_16")
     files["text"].write_text("not a song\n" * 50)
     return files
@@ -64,7 +64,7 @@ def test_analyze_leaves_no_temp_file(tmp_path, audio, case):
     elif case == "error":
         proc, code = _analyze(tmp, str(audio["text"])), 4
     elif case == "timeout":
-        proc, code = _analyze(tmp, str(audio["long"]), "--timeout", "2"), 7
+        proc, code = _analyze(tmp, str(audio["long"]), "--timeout", "1"), 7
     else:
         proc, code = _analyze(tmp, str(audio["long"])), 130
         _busy(proc, cpu_s=2.5)  # imports and models are ~1.5 s of CPU: now it is analysing
