@@ -330,9 +330,11 @@ class Analyzer:
         key_sections: list[KeySection] = []
         key_info = KeyInfo(label="N", confidence=0.0)
         grid_assessment = None
+        beat_act: np.ndarray | None = None
         if networks is not None:
             act = networks.beats
             b, d = act.values[:, 0], act.values[:, 1]
+            beat_act = beat_probability(act)
             min_bpm, max_bpm = s.beat_tempo_range()  # narrowed by a BPM override
             with timer.stage("beat_tracking"):
                 # beats while the onsets stage may still run; bars need its envelope
@@ -356,14 +358,14 @@ class Analyzer:
                     positions = rephase_bars(beat_times, positions, beats_per_bar=bpb,
                                              first_downbeat_s=s.first_downbeat_s)
                 # between frames, and on the tempo map's lines where the music is steady
-                beat_times, tempo_fit = grid_beat_times(beat_times, beat_probability(act),
+                beat_times, tempo_fit = grid_beat_times(beat_times, beat_act,
                                                         act.fps, duration=audio.duration)
-                beat_conf = sample_at(beat_probability(act), beat_times, act.fps)
+                beat_conf = sample_at(beat_act, beat_times, act.fps)
                 down_conf = downbeat_probability(beat_times, b, d, act.fps)
                 # how far the music carries this grid: "no steady beat" is an answer
+                span = music_span(loudness, beat_times, audio.duration)
                 grid_assessment = assess_grid(
-                    beat_times=beat_times, beat_activation=beat_probability(act), fps=act.fps,
-                    music=music_span(loudness, beat_times, audio.duration),
+                    beat_times=beat_times, beat_activation=beat_act, fps=act.fps, music=span,
                     meter_confidence=meter_conf, onset_envelope=env.values,
                     onset_fps=env.fps, meter_fixed=s.time_signature is not None)
                 meter_conf = grid_assessment.meter_confidence
@@ -373,7 +375,6 @@ class Analyzer:
                 notes.append("no steady beat was found")
             with timer.stage("chords"):
                 # chords, global key and key sections decided together (harmony.analysis)
-                span = music_span(loudness, beat_times, audio.duration)
                 harmony = analyze_harmony(
                     networks.chroma, networks.key_probabilities, beat_times, positions,
                     duration=audio.duration, vocabulary=s.chord_vocabulary, music_span=span,
@@ -405,7 +406,7 @@ class Analyzer:
             )
             tempo = estimate_tempo(
                 beat_times, bar_tempi=timeline.bar_tempi,
-                beat_activation=beat_probability(networks.beats) if networks else None,
+                beat_activation=beat_act,
                 bpm=track_bpm(tempo_fit, beat_times) or None,
             )
         tempo_conf = tempo.confidence
