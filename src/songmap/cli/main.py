@@ -138,8 +138,10 @@ def format_summary(result) -> str:  # noqa: ANN001 - AnalysisResult
     ]
     if r.grid_confidence is not None and r.total_beats >= 2:
         lines.append("  grid       " + _grid_words(r.grid_confidence))
+    from songmap.config import OVERRIDE_FIELDS
+
     overrides = {k: v for k, v in r.provenance.settings.items()
-                 if k in ("bpm", "time_signature", "first_downbeat_s") and v is not None}
+                 if k in OVERRIDE_FIELDS and v is not None}
     if overrides:
         lines.append("  overrides  " + ", ".join(_override_text(k, v) for k, v in overrides.items()))
     if r.chord_progression:
