@@ -350,6 +350,8 @@ def main() -> int:
     from songmap.audio import load_audio
     from songmap.pipeline import Analyzer, NetworkOutputs
 
+    from eval_form import to_eval_dict  # beside this script
+
     analyzer = Analyzer()
     out_dir = Path(args.out) / args.system
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -380,7 +382,7 @@ def main() -> int:
                     networks.save(cached)
             if args.system == "songmap":
                 result = analyzer.analyze_audio(audio, filename=clip["id"], networks=networks)
-                pred = result.to_eval_dict()
+                pred = to_eval_dict(result)
                 pred["tempo_segments"] = len(result.tempo_map)
                 pred["meter_sections"] = [x.model_dump() for x in result.meter_sections]
                 pred["bar_beats"] = [[d.timestamp, d.beats] for d in result.downbeat_timeline]

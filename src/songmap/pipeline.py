@@ -48,6 +48,7 @@ from songmap.schema import (
     AudioInfo,
     BarChord,
     ChordDetail,
+    Descriptors,
     KeyInfo,
     KeySegment,
     MeterSection,
@@ -235,7 +236,8 @@ class Analyzer:
 
         native = load_channels(path) if path is not None else None
         samples, sr = native if native is not None else (audio.samples, audio.sr)
-        return result.model_copy(update={"descriptors": compute_descriptors(samples, sr, result)})
+        descriptors = Descriptors.model_validate(compute_descriptors(samples, sr, result))
+        return result.model_copy(update={"descriptors": descriptors})
 
     def run_networks(
         self, audio: Audio, timer: _Timer | None = None, *, pool: ThreadPoolExecutor | None = None
@@ -417,7 +419,6 @@ class Analyzer:
         bars = timeline.downbeats
         chords, chord_details, key_segments = _spelled_harmony(
             timeline.chords, segments, key_sections, key_info.label)
-        changes = sum(1 for a, c in zip(chords, chords[1:]) if a.chord != c.chord)
         elapsed = time.perf_counter() - t0
         for note in notes:
             warnings.warn(f"{filename}: {note}", stacklevel=2)
@@ -432,7 +433,6 @@ class Analyzer:
                 else round(tempo.alternative_confidence, 4),
                 stability=round(tempo.stability, 4),
             ),
-            tempo_curve=[(bar.timestamp, bar.tempo) for bar in bars],
             tempo_map=[TempoSegment(start=round(float(beat_times[x.first]), 4),
                                     end=round(float(beat_times[x.last]), 4), bpm=x.bpm,
                                     confidence=round(segment_confidence(x), 4),
@@ -443,15 +443,9 @@ class Analyzer:
             grid_confidence=grid_conf,
             key=key_info,
             downbeat_timeline=bars,
-            total_bars=len(bars),
-            average_bar_duration=round(float(np.mean([x.duration for x in bars])), 4) if bars else 0.0,
-            tempo_stability=round(tempo.stability, 4),
             beat_transient_markers=timeline.beats,
-            total_beats=len(timeline.beats),
             transient_accuracy=round(float(np.nan_to_num(t_acc).mean()), 4) if len(t_acc) else 0.0,
             chord_progression=chords,
-            total_chord_changes=changes,
-            harmonic_rhythm=round(changes / max(len(chords) - 1, 1), 4) if chords else 0.0,
             chord_segments=[(round(x.start, 4), round(x.end, 4), x.label) for x in segments],
             chord_details=chord_details,
             key_segments=key_segments,
@@ -466,6 +460,6 @@ class Analyzer:
             provenance=Provenance(
                 songmap_version=__version__,
                 models=[ModelInfo(**m) for m in self.registry.describe()],
-                settings=s.model_dump(mode="json"),
+                settings=s,
             ),
         )

@@ -154,7 +154,7 @@ def plot_timeline(
     r = result
     duration = max(r.audio.duration, 1e-3)
     bars = r.downbeat_timeline
-    bar_times = np.array([d.timestamp for d in bars], dtype=float)
+    bar_times = r.downbeat_times()
     spans = row_spans(bar_times, duration, bars_per_row=bars_per_row)
     n_rows = len(spans)
     if height_px is None:
@@ -181,7 +181,7 @@ def plot_timeline(
         env = _envelope(samples, sr, n_cols, duration)
         peak = float(max(np.abs(env[1]).max(initial=0), np.abs(env[2]).max(initial=0), 1e-6))
     beats = r.beat_transient_markers
-    beat_t = np.array([b.beat_time for b in beats], dtype=float)
+    beat_t = r.beat_times()
     beat_is_down = np.array([b.beat_position == 1 and b.bar > 0 for b in beats], dtype=bool)
     segments = [(float(s), float(e), str(lab)) for s, e, lab in r.chord_segments]
     mmss = FuncFormatter(lambda v, _pos: f"{int(v // 60)}:{int(v % 60):02d}")

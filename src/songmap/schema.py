@@ -7,9 +7,23 @@ pickup (anacrusis) beats in bar 0, chords in Harte syntax, keys as mir_eval stri
 from __future__ import annotations
 
 import math
-from typing import Any
+from itertools import pairwise
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    computed_field,
+    model_serializer,
+    model_validator,
+)
+
+from songmap.config import AnalysisSettings
+
+if TYPE_CHECKING:  # numpy loads when an array is asked for: `import songmap` stays cheap
+    import numpy as np
 
 SCHEMA_VERSION = "1.0"
 
@@ -151,22 +165,63 @@ class ModelInfo(_Frozen):
     licence: str
 
 
+class Descriptors(_Frozen):
+    """Loudness and 0..1 track descriptors (formulas in docs/descriptors.md)."""
+
+    integrated_lufs: float | None = Field(description="Gated integrated loudness (LUFS); null if too quiet.")
+    loudness_range_lu: float | None = Field(description="EBU loudness range (LU); null under 3 s.")
+    true_peak_dbtp: float | None = Field(description="True peak (dBTP); null for silence.")
+    sample_peak_dbfs: float | None = Field(description="Largest sample (dBFS); null for silence.")
+    replaygain_track_gain_db: float | None = Field(description="-18 - integrated_lufs (dB).")
+    replaygain_track_peak: float = Field(description="True peak as a linear value.")
+    loudness_method: str = Field(description='"pyloudnorm" or "songmap (BS.1770-4)".')
+    channels: int = Field(description="Channels the loudness was measured on.")
+    tempo_bpm: float
+    tempo_confidence: float
+    tempo_alternative_bpm: float | None
+    tempo_alternative_confidence: float | None
+    key: str
+    key_camelot: str | None
+    key_open_key: str | None
+    time_signature: str
+    onsets_per_second: float
+    loudness_score: float
+    onset_density: float
+    energy: float
+    beat_strength: float
+    pulse_clarity: float
+    tempo_fit: float
+    danceability: float
+
+
 class Provenance(_Frozen):
     songmap_version: str
     models: list[ModelInfo]
-    settings: dict[str, Any]
+    settings: AnalysisSettings
+
+
+#: The derived fields: computed from the others (pydantic computed fields), written to the
+#: JSON and accepted (and ignored) on input, so results stored with them still load.
+_DERIVED = frozenset({"tempo_curve", "total_bars", "average_bar_duration", "tempo_stability",
+                      "total_beats", "total_chord_changes", "harmonic_rhythm"})
+#: Tolerance (s) of the time checks: times are rounded to 0.1 ms, the duration too.
+_TIME_SLACK_S = 1e-6
 
 
 class AnalysisResult(_Frozen):
-    """Everything songmap says about one recording."""
+    """Everything songmap says about one recording.
+
+    Built once, where the analysis ends; the validator refuses a result whose times are
+    not finite, increasing and inside the track, or whose beats, bars and chords do not
+    fit together. Seven fields (``tempo_curve``, ``total_bars``, ``average_bar_duration``,
+    ``tempo_stability``, ``total_beats``, ``total_chord_changes``, ``harmonic_rhythm``) are
+    computed from the others; they are in the JSON, in the order of the contract.
+    """
 
     schema_version: str = SCHEMA_VERSION
     filename: str
     audio: AudioInfo
     tempo: TempoInfo
-    tempo_curve: list[tuple[float, float]] = Field(
-        description="[bar start (s), BPM] for every bar."
-    )
     time_signature: TimeSignature
     tempo_map: list[TempoSegment] = Field(
         [], description="Piecewise-constant tempo fitted to the beats; one segment when steady."
@@ -179,15 +234,12 @@ class AnalysisResult(_Frozen):
     )
     key: KeyInfo
     downbeat_timeline: list[Downbeat]
-    total_bars: int
-    average_bar_duration: float
-    tempo_stability: float
     beat_transient_markers: list[BeatMarker]
-    total_beats: int
+    # Stored, not computed: the mean of the unrounded per-beat accuracies (each beat's is
+    # rounded to 4 decimals in the JSON, and the mean of rounded values can differ in the
+    # 4th decimal: 2 of the 64 dev/fof/irregular results).
     transient_accuracy: float = Field(description="Mean beat accuracy, beats without transient = 0.")
     chord_progression: list[BarChord]
-    total_chord_changes: int
-    harmonic_rhythm: float = Field(description="Chord changes per bar.")
     chord_segments: list[tuple[float, float, str]]
     chord_details: list[ChordDetail] = Field(
         [], description="The chord segments with spelled names, Roman numerals and confidence.")
@@ -195,39 +247,103 @@ class AnalysisResult(_Frozen):
         [], description="Key per section of the song; one segment when the key never changes.")
     onset_times: list[float]
     warnings: list[str] = []
-    descriptors: dict[str, Any] | None = Field(
+    descriptors: Descriptors | None = Field(
         None, description="Loudness and 0..1 track descriptors (docs/descriptors.md), if asked."
     )
     performance_metrics: PerformanceMetrics
     provenance: Provenance
 
+    # -- derived fields -----------------------------------------------------------------
+    @computed_field(description="[bar start (s), BPM] for every bar.")  # type: ignore[prop-decorator]
+    @property
+    def tempo_curve(self) -> list[tuple[float, float]]:
+        return [(bar.timestamp, bar.tempo) for bar in self.downbeat_timeline]
+
+    @computed_field(description="Number of bars.")  # type: ignore[prop-decorator]
+    @property
+    def total_bars(self) -> int:
+        return len(self.downbeat_timeline)
+
+    @computed_field(description="Mean bar duration (s); 0 without bars.")  # type: ignore[prop-decorator]
+    @property
+    def average_bar_duration(self) -> float:
+        import numpy as np  # np.mean's pairwise sum: the value songmap always wrote
+
+        bars = self.downbeat_timeline
+        return round(float(np.mean([x.duration for x in bars])), 4) if bars else 0.0
+
+    @computed_field(description="The tempo's stability (tempo.stability).")  # type: ignore[prop-decorator]
+    @property
+    def tempo_stability(self) -> float:
+        return self.tempo.stability
+
+    @computed_field(description="Number of beats.")  # type: ignore[prop-decorator]
+    @property
+    def total_beats(self) -> int:
+        return len(self.beat_transient_markers)
+
+    @computed_field(description="Bars whose chord differs from the bar before.")  # type: ignore[prop-decorator]
+    @property
+    def total_chord_changes(self) -> int:
+        bars = self.chord_progression
+        return sum(1 for a, b in pairwise(bars) if a.chord != b.chord)
+
+    @computed_field(description="Chord changes per bar.")  # type: ignore[prop-decorator]
+    @property
+    def harmonic_rhythm(self) -> float:
+        bars = self.chord_progression
+        return round(self.total_chord_changes / max(len(bars) - 1, 1), 4) if bars else 0.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ignore_derived(cls, data: Any) -> Any:
+        """Results stored with the derived fields load: their values follow from the rest."""
+        if isinstance(data, dict) and not _DERIVED.isdisjoint(data):
+            return {k: v for k, v in data.items() if k not in _DERIVED}
+        return data
+
+    @model_serializer(mode="wrap")
+    def _in_contract_order(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        # computed fields would come last; the JSON keeps the contract's order. No return
+        # annotation: with one, pydantic would describe the JSON as that type (a bare dict)
+        # instead of the model's fields in the JSON Schema and the service's OpenAPI
+        data = handler(self)
+        return {k: data[k] for k in _JSON_ORDER if k in data}
+
     @model_validator(mode="after")
-    def _check_invariants(self) -> "AnalysisResult":
-        duration = self.audio.duration + 1e-6
-        times = [b.beat_time for b in self.beat_transient_markers]
-        _check_increasing(times, duration, "beat times")
-        _check_increasing([d.timestamp for d in self.downbeat_timeline], duration, "downbeats")
-        _check_increasing(self.onset_times, duration, "onset times")
-        bars = [d.bar for d in self.downbeat_timeline]
-        if bars != list(range(1, len(bars) + 1)):
-            raise ValueError("bar numbers must run 1, 2, 3, ...")
-        if self.total_bars != len(bars) or self.total_beats != len(times):
-            raise ValueError("totals must count the listed bars and beats")
-        for start, end, _ in self.chord_segments:
-            if not (0 <= start <= end <= duration):
-                raise ValueError("chord segments must lie inside the track")
+    def _check_invariants(self) -> AnalysisResult:
+        _check_result(self)
         return self
 
-    def timeline_features(self) -> dict[str, Any]:
-        """The ``timeline_features`` block of the service's ``/analyze-timeline`` answer."""
-        data = self.model_dump(mode="json")
-        keys = (
-            "downbeat_timeline total_bars average_bar_duration tempo_stability "
-            "beat_transient_markers total_beats transient_accuracy chord_progression "
-            "total_chord_changes harmonic_rhythm chord_segments tempo tempo_curve "
-            "time_signature key"
-        ).split()
-        return {k: data[k] for k in keys}
+    # -- arrays for mir_eval ------------------------------------------------------------
+    def beat_times(self) -> np.ndarray:
+        """Beat times (s), increasing, shape ``(n_beats,)``: ``mir_eval.beat``'s input."""
+        import numpy as np
+
+        return np.array([b.beat_time for b in self.beat_transient_markers], dtype=float)
+
+    def downbeat_times(self) -> np.ndarray:
+        """Downbeat (bar start) times (s), increasing, shape ``(n_bars,)``."""
+        import numpy as np
+
+        return np.array([d.timestamp for d in self.downbeat_timeline], dtype=float)
+
+    def chord_intervals(self, *, per_bar: bool = False) -> np.ndarray:
+        """Chord spans (s), shape ``(n, 2)`` of [start, end]: ``mir_eval.chord``'s intervals.
+
+        ``per_bar=False``: the chord segments (``chord_segments``, covering the whole
+        track, ``N`` where no chord sounds). ``per_bar=True``: the chord progression, one
+        span per bar and two where a bar lists two chords (split where the second chord's
+        segment starts); bar 1 to the end of the last bar only."""
+        import numpy as np
+
+        spans = _bar_chord_spans(self) if per_bar else self.chord_segments
+        return np.array([[s, e] for s, e, _ in spans], dtype=float).reshape(-1, 2)
+
+    def chord_labels(self, *, per_bar: bool = False) -> list[str]:
+        """Harte labels of :meth:`chord_intervals` (same ``per_bar``), one per span."""
+        spans = _bar_chord_spans(self) if per_bar else self.chord_segments
+        return [label for _, _, label in spans]
 
     def to_pandas(self, table: str = "beats") -> Any:
         """One table of the result as a pandas DataFrame: beats, bars, chords or onsets."""
@@ -235,43 +351,79 @@ class AnalysisResult(_Frozen):
 
         return to_pandas(self, table)
 
-    def to_eval_dict(self) -> dict[str, Any]:
-        """The prediction form read by ``shared/eval/score.py`` (mir_eval ready)."""
-        return {
-            "beats": [b.beat_time for b in self.beat_transient_markers],
-            "downbeats": [d.timestamp for d in self.downbeat_timeline],
-            "tempo": self.tempo.bpm,
-            "key": self.key.label if self.key.label != "N" else None,
-            "chords": [list(s) for s in self.chord_segments],
-            "bar_chords": _bar_chord_segments(self),
-            # confidences, for checking that they predict correctness
-            "beat_confidence": [b.confidence for b in self.beat_transient_markers],
-            "downbeat_confidence": [d.confidence for d in self.downbeat_timeline],
-            "bars": [[c.timestamp, c.timestamp + c.duration, c.chord, c.confidence]
-                     for c in self.chord_progression],
-            "key_confidence": self.key.confidence,
-            "time_signature": self.time_signature.label,
-            "time_signature_confidence": self.time_signature.confidence,
-            "tempo_curve": [list(point) for point in self.tempo_curve],
-            "key_segments": [[k.start, k.end, k.key] for k in self.key_segments],
-        }
+
+#: The JSON's keys in the order of the contract (derived fields where they always were).
+_JSON_ORDER = (
+    "schema_version", "filename", "audio", "tempo", "tempo_curve", "time_signature",
+    "tempo_map", "meter_sections", "grid_confidence", "key", "downbeat_timeline", "total_bars",
+    "average_bar_duration", "tempo_stability", "beat_transient_markers", "total_beats",
+    "transient_accuracy", "chord_progression", "total_chord_changes", "harmonic_rhythm",
+    "chord_segments", "chord_details", "key_segments", "onset_times", "warnings",
+    "descriptors", "performance_metrics", "provenance",
+)
 
 
-def _bar_chord_segments(result: AnalysisResult) -> list[list[Any]]:
-    """The chord progression as segments: one per bar, two where the bar lists two
-    (split where the second chord's segment starts)."""
-    out: list[list[Any]] = []
+def _bar_chord_spans(result: AnalysisResult) -> list[tuple[float, float, str]]:
+    """The chord progression as (start s, end s, label): one per bar, two where the bar
+    lists two (split where the second chord's segment starts)."""
+    out: list[tuple[float, float, str]] = []
     for bar in result.chord_progression:
         start, end = bar.timestamp, bar.timestamp + bar.duration
         if len(bar.chords) == 2:
             split = next((s for s, e, lab in result.chord_segments
                           if lab == bar.chords[1] and start < s < end), None)
             if split is not None:
-                out.append([start, split, bar.chords[0]])
-                out.append([split, end, bar.chords[1]])
+                out.append((start, split, bar.chords[0]))
+                out.append((split, end, bar.chords[1]))
                 continue
-        out.append([start, end, bar.chord])
+        out.append((start, end, bar.chord))
     return out
+
+
+# -- invariants -------------------------------------------------------------------------
+def _check_result(r: AnalysisResult) -> None:
+    """Raise ``ValueError`` naming the first broken invariant of ``r``."""
+    duration = r.audio.duration + _TIME_SLACK_S
+    beats, bars = r.beat_transient_markers, r.downbeat_timeline
+    beat_times = [b.beat_time for b in beats]
+    bar_times = [d.timestamp for d in bars]
+    _check_increasing(beat_times, duration, "beat times")
+    _check_increasing(bar_times, duration, "downbeats")
+    _check_increasing(r.onset_times, duration, "onset times")
+    _check_increasing([c.timestamp for c in r.chord_progression], duration, "bar chords")
+    for b in beats:
+        if b.transient_time is not None and not 0 <= b.transient_time <= duration:
+            raise ValueError("transient times must be finite and inside the track")
+    for start, end, _ in r.chord_segments:
+        if not 0 <= start <= end <= duration:  # False for NaN too
+            raise ValueError("chord segments must be finite and lie inside the track")
+    numbers = (r.tempo.bpm, r.tempo.confidence, r.key.confidence, r.transient_accuracy)
+    if not all(math.isfinite(x) for x in numbers):
+        raise ValueError("tempo, confidences and transient accuracy must be finite")
+    if [d.bar for d in bars] != list(range(1, len(bars) + 1)):
+        raise ValueError("bar numbers must run 1, 2, 3, ...")
+    if [b.beat_number for b in beats] != list(range(1, len(beats) + 1)):
+        raise ValueError("beat numbers must run 1, 2, 3, ...")
+    _check_beats_in_bars(r)
+
+
+def _check_beats_in_bars(r: AnalysisResult) -> None:
+    """Pickup beats (bar 0) come before the first downbeat; every other beat lies in the
+    bar it names, at a position that bar has; the first bar starts on a beat."""
+    bars = r.downbeat_timeline
+    starts = [d.timestamp for d in bars] + [math.inf]
+    for b in r.beat_transient_markers:
+        if b.bar == 0:
+            if b.beat_time >= starts[0]:
+                raise ValueError(f"pickup beat {b.beat_number} lies after the first downbeat")
+            continue
+        if not (b.bar <= len(bars) and starts[b.bar - 1] - _TIME_SLACK_S <= b.beat_time < starts[b.bar]):
+            raise ValueError(f"beat {b.beat_number} does not lie in its bar {b.bar}")
+        if b.beat_position > bars[b.bar - 1].beats:
+            raise ValueError(f"beat {b.beat_number} is at position {b.beat_position} of a bar "
+                             f"of {bars[b.bar - 1].beats} beats")
+    if bars and not any(abs(b.beat_time - starts[0]) < 1e-3 for b in r.beat_transient_markers):
+        raise ValueError("the first bar does not start on a beat")
 
 
 def _check_increasing(times: list[float], duration: float, what: str) -> None:

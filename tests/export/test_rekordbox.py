@@ -32,7 +32,7 @@ def grid_beats(tempos: list[tuple], end_s: float, bpb: int | None = None):
 
 
 def _check_grid(r, tempos):
-    bt = np.array([b.beat_time for b in r.beat_transient_markers])
+    bt = r.beat_times()
     # past the last tracked beat the grid continues; compare over the tracked span
     times, positions = grid_beats(tempos, bt[-1] + 1e-3, r.time_signature.beats_per_bar)
     np.testing.assert_allclose(times, bt, atol=DJ_GRID_TOLERANCE_S)
@@ -99,7 +99,7 @@ def test_analysed_steady_track_is_one_tempo_entry_within_5ms(steady_click_result
     assert len(r.tempo_map) == 1 and r.tempo.bpm == pytest.approx(128.0, abs=0.02)
     tempos = _tempos(export(r, "rekordbox"))
     assert len(tempos) == 1
-    bt = np.array([b.beat_time for b in r.beat_transient_markers])
+    bt = r.beat_times()
     first_bar = r.downbeat_timeline[0].timestamp
     times, _ = grid_beats(tempos, bt[-1] + 1e-3, r.time_signature.beats_per_bar)
     in_bars = bt >= first_bar - 1e-6
@@ -126,7 +126,7 @@ def test_tempo_segments_and_meter_sections_each_start_an_entry():
         [r.downbeat_timeline[0].timestamp, r.downbeat_timeline[4].timestamp,
          r.downbeat_timeline[8].timestamp], abs=1e-3)
     times, positions = grid_beats(tempos, r.beat_transient_markers[-1].beat_time + 1e-3)
-    bt = [b.beat_time for b in r.beat_transient_markers]
+    bt = r.beat_times()
     np.testing.assert_allclose(times, bt, atol=DJ_GRID_TOLERANCE_S)
     assert positions == [b.beat_position for b in r.beat_transient_markers]
 
@@ -155,7 +155,7 @@ def test_wandering_beats_get_entries_as_needed_and_stay_within_5ms():
     tempos = _tempos(export(r, "rekordbox"))
     assert 1 < len(tempos) < 64
     grid, _ = grid_beats(tempos, times[-1] + 1e-3, 4)
-    np.testing.assert_allclose(grid, [b.beat_time for b in r.beat_transient_markers],
+    np.testing.assert_allclose(grid, r.beat_times(),
                                atol=DJ_GRID_TOLERANCE_S)
 
 

@@ -37,12 +37,12 @@ def test_reanalysis_with_an_override_does_not_run_the_networks(analyzer, example
     assert len(calls) == 1 and progress == sorted(progress) and progress[-1] > 0.9
     assert waltz.time_signature.label == "3/4" and waltz.time_signature.confidence == 1.0
     assert plain.time_signature.label == "4/4"
-    downbeats = [d.timestamp for d in pinned.downbeat_timeline]
-    beats = np.array([b.beat_time for b in pinned.beat_transient_markers])
+    downbeats = pinned.downbeat_times()
+    beats = pinned.beat_times()
     nearest = beats[np.argmin(np.abs(beats - 2.0))]
     assert nearest in downbeats
     assert 114 <= pinned.tempo.bpm <= 126
-    assert pinned.provenance.settings["bpm"] == [120.0, 120.0]
+    assert pinned.provenance.settings.bpm == (120.0, 120.0)
 
 
 def test_bounded_cache_forgets_the_oldest():

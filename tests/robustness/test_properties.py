@@ -2,7 +2,8 @@
 
 Hypothesis builds signals from clicks at a random tempo, tones, noise, DC, clipping
 and non-finite samples; each is analysed by the real pipeline (one shared Analyzer)
-and the result is checked here, independently of the schema's own validator.
+and the result is checked here: through the schema's own validator (its structural
+invariants), and by mir_eval (its chord and key labels).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from songmap.audio import signal_from_array
 from songmap.schema import AnalysisResult
@@ -53,44 +55,13 @@ def signals(draw: st.DrawFn) -> tuple[np.ndarray, int]:
     return (np.repeat(x[:, None], channels, axis=1) if channels > 1 else x), SR
 
 
-def check_times(times: list[float], duration: float, what: str) -> None:
-    assert all(math.isfinite(t) and 0 <= t <= duration + 1e-6 for t in times), what
-    assert all(a < b for a, b in zip(times, times[1:])), f"{what} not increasing"
-
-
 def check_invariants(r: AnalysisResult) -> None:
-    dur = r.audio.duration
-    beats = r.beat_transient_markers
-    bars = r.downbeat_timeline
-    check_times([b.beat_time for b in beats], dur, "beat times")
-    check_times([d.timestamp for d in bars], dur, "downbeats")
-    check_times(r.onset_times, dur, "onsets")
-    check_times([c.timestamp for c in r.chord_progression], dur, "bar chords")
-    check_times([t for t, _ in r.tempo_curve], dur, "tempo curve")
-    for b in beats:
-        if b.transient_time is not None:
-            assert math.isfinite(b.transient_time) and 0 <= b.transient_time <= dur + 1e-6
-    for s, e, _ in r.chord_segments:
-        assert math.isfinite(s) and math.isfinite(e) and 0 <= s <= e <= dur + 1e-6
+    # the structural invariants (times finite, increasing and inside the track; bars and
+    # beats numbered 1..n; every beat in the bar it names) are the schema's own
+    # validator's: build the result again from its fields so a broken one is refused
+    AnalysisResult.model_validate(dict(r))
     assert all(math.isfinite(v) for v in (r.tempo.bpm, r.tempo.confidence, r.key.confidence,
                                           r.transient_accuracy, r.average_bar_duration))
-
-    # bars 1..n, beats numbered 1..N; pickup beats (bar 0) come before the first downbeat,
-    # every other beat lies in the bar it names
-    assert [d.bar for d in bars] == list(range(1, len(bars) + 1))
-    assert [b.beat_number for b in beats] == list(range(1, len(beats) + 1))
-    assert r.total_bars == len(bars) and r.total_beats == len(beats)
-    starts = [d.timestamp for d in bars] + [math.inf]
-    for b in beats:
-        if b.bar == 0:
-            assert b.beat_time < starts[0]
-        else:
-            assert 1 <= b.bar <= len(bars)
-            assert starts[b.bar - 1] - 1e-6 <= b.beat_time < starts[b.bar]
-            assert 1 <= b.beat_position <= bars[b.bar - 1].beats
-    if bars:
-        assert any(b.beat_time == bars[0].timestamp or abs(b.beat_time - bars[0].timestamp)
-                   < 1e-3 for b in beats), "a bar without its downbeat"
 
     labels = [lab for _, _, lab in r.chord_segments]
     labels += [c.chord for c in r.chord_progression]
@@ -121,6 +92,6 @@ def test_the_checks_can_fail(example_result):
     check_invariants(example_result)
     beats = list(example_result.beat_transient_markers)
     beats[3] = beats[3].model_copy(update={"bar": beats[3].bar + 2})
-    broken = example_result.model_copy(update={"beat_transient_markers": beats})
-    with pytest.raises(AssertionError):
+    broken = example_result.model_copy(update={"beat_transient_markers": beats})  # unchecked
+    with pytest.raises(ValidationError, match="does not lie in its bar"):
         check_invariants(broken)

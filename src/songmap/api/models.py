@@ -20,7 +20,7 @@ from songmap.schema import (
 
 
 class TimelineFeatures(BaseModel):
-    """``AnalysisResult.timeline_features()``: the bar/beat/chord timeline."""
+    """``songmap.api.views.timeline_features(result)``: the bar/beat/chord timeline."""
 
     downbeat_timeline: list[Downbeat]
     total_bars: int

@@ -138,10 +138,7 @@ def format_summary(result) -> str:  # noqa: ANN001 - AnalysisResult
     ]
     if r.grid_confidence is not None and r.total_beats >= 2:
         lines.append("  grid       " + _grid_words(r.grid_confidence))
-    from songmap.config import OVERRIDE_FIELDS
-
-    overrides = {k: v for k, v in r.provenance.settings.items()
-                 if k in OVERRIDE_FIELDS and v is not None}
+    overrides = r.provenance.settings.overrides()
     if overrides:
         lines.append("  overrides  " + ", ".join(_override_text(k, v) for k, v in overrides.items()))
     if r.chord_progression:

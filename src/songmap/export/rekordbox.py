@@ -91,7 +91,7 @@ def grid_segments(result: "AnalysisResult") -> list[tuple[float, float, int, int
     from songmap.export.grid import section_of_beats, section_start_beats, tempo_segment_starts
 
     beats = result.beat_transient_markers
-    times = np.array([b.beat_time for b in beats], dtype=float)
+    times = result.beat_times()
     starts = np.round(times, 3)  # Inizio is written with millisecond resolution
     pos = [b.beat_position for b in beats]
     section = section_of_beats(result)

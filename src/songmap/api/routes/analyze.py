@@ -9,9 +9,10 @@ from fastapi.responses import Response
 
 from songmap.api.errors import ANALYSIS_ERRORS
 from songmap.api.formats import check_format, export_response
-from songmap.api.models import TimelineFeatures, TimelineResponse
+from songmap.api.models import TimelineResponse
 from songmap.api.overrides import grid_overrides
 from songmap.api.service import Service
+from songmap.api.views import timeline_features
 from songmap.schema import AnalysisResult
 
 router = APIRouter(tags=["analysis"])
@@ -37,7 +38,7 @@ def _json(body: str, source: str) -> Response:
 def timeline_response(result: AnalysisResult, cached: bool) -> TimelineResponse:
     return TimelineResponse(
         filename=result.filename,
-        timeline_features=TimelineFeatures.model_validate(result.timeline_features()),
+        timeline_features=timeline_features(result),
         performance_metrics=result.performance_metrics,
         audio=result.audio,
         cached=cached,
