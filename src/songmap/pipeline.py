@@ -9,7 +9,7 @@ import time
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 import numpy as np
@@ -17,9 +17,9 @@ import numpy as np
 from songmap import __version__
 from songmap.audio import Audio, display_name, load_audio
 from songmap.config import AnalysisSettings
-from songmap.harmony.analysis import analyze_harmony, describe_chord, key_at
+from songmap.harmony.analysis import Harmony, analyze_harmony, describe_chord, key_at
 from songmap.harmony.chords import ChordSegment
-from songmap.harmony.key import KeySection, madmom_key_order_to_chromatic
+from songmap.harmony.key import KeyEstimate, KeySection, madmom_key_order_to_chromatic
 from songmap.harmony.notation import camelot, open_key, spell_key
 from songmap.models.registry import Activations, ModelRegistry, get_registry
 from songmap.netcache import NetworkCache, audio_key
@@ -34,8 +34,8 @@ from songmap.rhythm.bars import describe_sections
 from songmap.rhythm.beats import beat_probability, sample_at, track_beats
 from songmap.rhythm.meter import downbeat_probability, track_bars
 from songmap.rhythm.overrides import apply_time_signature, rephase_bars
-from songmap.rhythm.steadiness import assess_grid
-from songmap.rhythm.tempo import estimate_tempo
+from songmap.rhythm.steadiness import GridAssessment, assess_grid
+from songmap.rhythm.tempo import TempoEstimate, estimate_tempo
 from songmap.rhythm.tempo_map import (
     TempoSegmentFit,
     beat_tempi,
@@ -59,7 +59,7 @@ from songmap.schema import (
     TempoSegment,
     TimeSignature,
 )
-from songmap.timeline import build_timeline
+from songmap.timeline import Timeline, build_timeline
 
 #: Peak level (linear) under which a recording counts as digital silence (-100 dBFS).
 _SILENCE_PEAK = 1e-5
@@ -318,107 +318,37 @@ class Analyzer:
 
     def _decide(self, audio: Audio, networks: NetworkOutputs | None, onsets_job: Future | None,
                 notes: list[str], filename: str, timer: _Timer, t0: float) -> AnalysisResult:
-        s = self.settings
-
-        beat_times = np.zeros(0)
-        positions = np.zeros(0, dtype=int)
-        bpb, meter_label, meter_conf = 4, "4/4", 0.0
-        beat_conf = down_conf = np.zeros(0)
-        tempo_fit: list[TempoSegmentFit] = []
-        sections: list[dict] = []
-        onset_times = np.zeros(0)
-        env = loudness = Activations(np.zeros(0, np.float32), 100.0)
-        segments: list[ChordSegment] = []
-        key_sections: list[KeySection] = []
+        """Every decision from the networks' and the onsets' outputs: the grid, then the
+        harmony on it, then the timeline and the result (digital silence: empty ones)."""
+        onsets = _NO_ONSETS
+        grid = _EMPTY_GRID
+        harmony: Harmony | None = None
         key_info = KeyInfo(label="N", confidence=0.0)
-        grid_assessment = None
         beat_act: np.ndarray | None = None
         if networks is not None:
-            act = networks.beats
-            b, d = act.values[:, 0], act.values[:, 1]
-            beat_act = beat_probability(act)
-            min_bpm, max_bpm = s.beat_tempo_range()  # narrowed by a BPM override
+            beat_act = beat_probability(networks.beats)
+            tempo_range = self.settings.beat_tempo_range()  # narrowed by a BPM override
             with timer.stage("beat_tracking"):
                 # beats while the onsets stage may still run; bars need its envelope
-                tracked = track_beats(act, min_bpm=min_bpm, max_bpm=max_bpm)
+                tracked = track_beats(networks.beats, min_bpm=tempo_range[0], max_bpm=tempo_range[1])
             if onsets_job is not None:
-                env, onset_times, loudness = onsets_job.result()
+                onsets = _Onsets(*onsets_job.result())
             with timer.stage("bars"):
-                grid = track_bars(act, meters=s.meters, min_bpm=min_bpm, max_bpm=max_bpm,
-                                  chroma=networks.chroma, onset_envelope=env,
-                                  loudness=loudness, tracked=tracked)
-                if s.time_signature is not None:  # override: the user's meter
-                    grid = apply_time_signature(grid, act, tracked,
-                                                time_signature=s.time_signature,
-                                                min_bpm=s.min_bpm, chroma=networks.chroma,
-                                                loudness=loudness)
-                beat_times, positions = grid.beat_times, grid.positions
-                bpb, meter_label, meter_conf = grid.beats_per_bar, grid.label, grid.confidence
-                keep = (beat_times >= 0) & (beat_times <= audio.duration)
-                beat_times, positions = beat_times[keep], positions[keep]
-                if s.first_downbeat_s is not None:  # override: the user's bar phase
-                    positions = rephase_bars(beat_times, positions, beats_per_bar=bpb,
-                                             first_downbeat_s=s.first_downbeat_s)
-                # between frames, and on the tempo map's lines where the music is steady
-                beat_times, tempo_fit = grid_beat_times(beat_times, beat_act,
-                                                        act.fps, duration=audio.duration)
-                beat_conf = sample_at(beat_act, beat_times, act.fps)
-                down_conf = downbeat_probability(beat_times, b, d, act.fps)
-                # how far the music carries this grid: "no steady beat" is an answer
-                span = music_span(loudness, beat_times, audio.duration)
-                grid_assessment = assess_grid(
-                    beat_times=beat_times, beat_activation=beat_act, fps=act.fps, music=span,
-                    meter_confidence=meter_conf, onset_envelope=env.values,
-                    onset_fps=env.fps, meter_fixed=s.time_signature is not None)
-                meter_conf = grid_assessment.meter_confidence
-                sections = describe_sections(beat_times, positions, down_conf, beats_per_bar=bpb,
-                                             label=meter_label, confidence=meter_conf)
-            if len(beat_times) < 2:
+                grid = self._bar_grid(audio, networks, tracked, onsets, beat_act, tempo_range)
+            if len(grid.beat_times) < 2:
                 notes.append("no steady beat was found")
             with timer.stage("chords"):
                 # chords, global key and key sections decided together (harmony.analysis)
-                harmony = analyze_harmony(
-                    networks.chroma, networks.key_probabilities, beat_times, positions,
-                    duration=audio.duration, vocabulary=s.chord_vocabulary, music_span=span,
-                    span_key_probabilities=lambda spans: np.array([
-                        madmom_key_order_to_chromatic(p)
-                        for p in self.registry.span_key_probabilities(audio.samples, spans)]),
-                )
-                segments, key, key_sections = harmony.chords, harmony.key, harmony.key_sections
+                harmony = self._harmony(audio, networks, grid)
             with timer.stage("key"):
-                if key.label != "N":
-                    key_info = KeyInfo(
-                        label=key.label, confidence=round(key.confidence, 4),
-                        camelot=camelot(key.label), open_key=open_key(key.label),
-                        runner_up=key.runner_up,
-                        runner_up_confidence=round(key.runner_up_confidence or 0.0, 4),
-                        name=spell_key(key.label),
-                    )
-
+                key_info = _key_info(harmony.key)
         with timer.stage("timeline"):
-            t_times, t_strength, t_acc = nearest_transients(
-                beat_times, onset_times, env, window_s=s.transient_window_s
-            )
-            timeline = build_timeline(
-                beat_times=beat_times, positions=positions, beat_confidence=beat_conf,
-                downbeat_confidence=down_conf, transient_times=t_times,
-                transient_strength=t_strength, transient_accuracy=t_acc,
-                chord_segments=segments, chroma=networks.chroma if networks else None,
-                duration=audio.duration, beat_tempo=beat_tempi(tempo_fit, len(beat_times)),
-            )
-            tempo = estimate_tempo(
-                beat_times, bar_tempi=timeline.bar_tempi,
-                beat_activation=beat_act,
-                bpm=track_bpm(tempo_fit, beat_times) or None,
-            )
-        tempo_conf = tempo.confidence
-        grid_conf = None
-        if grid_assessment is not None:
-            tempo_conf = grid_assessment.tempo_confidence(tempo.confidence)
-            grid_conf = round(grid_assessment.grid_confidence(tempo_conf), 4)
-        bars = timeline.downbeats
+            timeline, tempo, transient_accuracy = self._timeline(
+                audio, networks, onsets, grid, harmony, beat_act)
+        tempo_conf, grid_conf = _grid_confidences(grid, tempo)
         chords, chord_details, key_segments = _spelled_harmony(
-            timeline.chords, segments, key_sections, key_info.label)
+            timeline.chords, harmony.chords if harmony else [],
+            harmony.key_sections if harmony else [], key_info.label)
         elapsed = time.perf_counter() - t0
         for note in notes:
             warnings.warn(f"{filename}: {note}", stacklevel=2)
@@ -426,40 +356,181 @@ class Analyzer:
             filename=filename,
             audio=AudioInfo(duration=round(audio.duration, 4), sample_rate=audio.source_sr,
                             channels=audio.channels, decoder=audio.decoder),
-            tempo=TempoInfo(
-                bpm=round(tempo.bpm, 2), confidence=round(tempo_conf, 4),
-                alternative_bpm=None if tempo.alternative_bpm is None else round(tempo.alternative_bpm, 2),
-                alternative_confidence=None if tempo.alternative_confidence is None
-                else round(tempo.alternative_confidence, 4),
-                stability=round(tempo.stability, 4),
-            ),
-            tempo_map=[TempoSegment(start=round(float(beat_times[x.first]), 4),
-                                    end=round(float(beat_times[x.last]), 4), bpm=x.bpm,
-                                    confidence=round(segment_confidence(x), 4),
-                                    first_beat=x.first + 1, beats=x.beats) for x in tempo_fit],
-            time_signature=TimeSignature(beats_per_bar=bpb, label=meter_label,
-                                         confidence=round(meter_conf, 4)),
-            meter_sections=[MeterSection(**x) for x in sections],
+            tempo=_tempo_info(tempo, tempo_conf),
+            tempo_map=_tempo_map(grid.tempo_fit, grid.beat_times),
+            time_signature=TimeSignature(beats_per_bar=grid.beats_per_bar, label=grid.label,
+                                         confidence=round(grid.meter_confidence, 4)),
+            meter_sections=[MeterSection(**x) for x in grid.sections],
             grid_confidence=grid_conf,
             key=key_info,
-            downbeat_timeline=bars,
+            downbeat_timeline=timeline.downbeats,
             beat_transient_markers=timeline.beats,
-            transient_accuracy=round(float(np.nan_to_num(t_acc).mean()), 4) if len(t_acc) else 0.0,
+            transient_accuracy=transient_accuracy,
             chord_progression=chords,
-            chord_segments=[(round(x.start, 4), round(x.end, 4), x.label) for x in segments],
+            chord_segments=[(round(x.start, 4), round(x.end, 4), x.label)
+                            for x in (harmony.chords if harmony else [])],
             chord_details=chord_details,
             key_segments=key_segments,
-            onset_times=[round(float(t), 4) for t in onset_times],
+            onset_times=[round(float(t), 4) for t in onsets.times],
             warnings=notes,
-            performance_metrics=PerformanceMetrics(
-                analysis_time=round(elapsed, 4),
-                realtime_factor=round(audio.duration / elapsed, 2) if elapsed > 0 else 0.0,
-                stage_seconds={k: round(v, 4) for k, v in timer.seconds.items()},
-                peak_rss_mb=_peak_rss_mb(),
-            ),
+            performance_metrics=_performance(audio.duration, elapsed, timer),
             provenance=Provenance(
                 songmap_version=__version__,
                 models=[ModelInfo(**m) for m in self.registry.describe()],
-                settings=s,
+                settings=self.settings,
             ),
         )
+
+    def _bar_grid(self, audio: Audio, networks: NetworkOutputs, tracked: np.ndarray,
+                  onsets: _Onsets, beat_act: np.ndarray, tempo_range: tuple[float, float]) -> _Grid:
+        """Bars on the tracked beats (or the user's meter and bar phase), the beats placed
+        between frames and on the tempo map, and how far the music carries the grid."""
+        s, act = self.settings, networks.beats
+        meter = track_bars(act, meters=s.meters, min_bpm=tempo_range[0], max_bpm=tempo_range[1],
+                           chroma=networks.chroma, onset_envelope=onsets.envelope,
+                           loudness=onsets.loudness, tracked=tracked)
+        if s.time_signature is not None:  # override: the user's meter
+            meter = apply_time_signature(meter, act, tracked, time_signature=s.time_signature,
+                                         min_bpm=s.min_bpm, chroma=networks.chroma,
+                                         loudness=onsets.loudness)
+        beat_times, positions = meter.beat_times, meter.positions
+        keep = (beat_times >= 0) & (beat_times <= audio.duration)
+        beat_times, positions = beat_times[keep], positions[keep]
+        if s.first_downbeat_s is not None:  # override: the user's bar phase
+            positions = rephase_bars(beat_times, positions, beats_per_bar=meter.beats_per_bar,
+                                     first_downbeat_s=s.first_downbeat_s)
+        # between frames, and on the tempo map's lines where the music is steady
+        beat_times, tempo_fit = grid_beat_times(beat_times, beat_act, act.fps, duration=audio.duration)
+        beat_conf = sample_at(beat_act, beat_times, act.fps)
+        down_conf = downbeat_probability(beat_times, act.values[:, 0], act.values[:, 1], act.fps)
+        # how far the music carries this grid: "no steady beat" is an answer
+        music = music_span(onsets.loudness, beat_times, audio.duration)
+        assessment = assess_grid(
+            beat_times=beat_times, beat_activation=beat_act, fps=act.fps, music=music,
+            meter_confidence=meter.confidence, onset_envelope=onsets.envelope.values,
+            onset_fps=onsets.envelope.fps, meter_fixed=s.time_signature is not None)
+        sections = describe_sections(
+            beat_times, positions, down_conf, beats_per_bar=meter.beats_per_bar,
+            label=meter.label, confidence=assessment.meter_confidence)
+        return _Grid(beat_times=beat_times, positions=positions,
+                     beats_per_bar=meter.beats_per_bar, label=meter.label,
+                     meter_confidence=assessment.meter_confidence,
+                     beat_confidence=beat_conf,
+                     downbeat_confidence=down_conf, tempo_fit=tempo_fit, sections=sections,
+                     assessment=assessment, music=music)
+
+    def _harmony(self, audio: Audio, networks: NetworkOutputs, grid: _Grid) -> Harmony:
+        """Chords, the global key and key sections on the grid's beats; the key network
+        is asked again about the spans a key change is proposed for."""
+        return analyze_harmony(
+            networks.chroma, networks.key_probabilities, grid.beat_times, grid.positions,
+            duration=audio.duration, vocabulary=self.settings.chord_vocabulary,
+            music_span=grid.music,
+            span_key_probabilities=lambda spans: np.array([
+                madmom_key_order_to_chromatic(p)
+                for p in self.registry.span_key_probabilities(audio.samples, spans)]),
+        )
+
+    def _timeline(self, audio: Audio, networks: NetworkOutputs | None, onsets: _Onsets,
+                  grid: _Grid, harmony: Harmony | None, beat_act: np.ndarray | None,
+                  ) -> tuple[Timeline, TempoEstimate, float]:
+        """Bars, beats with their transients and bar chords; the global tempo; the mean
+        transient accuracy (beats without a transient count 0)."""
+        t_times, t_strength, t_acc = nearest_transients(
+            grid.beat_times, onsets.times, onsets.envelope,
+            window_s=self.settings.transient_window_s)
+        timeline = build_timeline(
+            beat_times=grid.beat_times, positions=grid.positions,
+            beat_confidence=grid.beat_confidence, downbeat_confidence=grid.downbeat_confidence,
+            transient_times=t_times, transient_strength=t_strength, transient_accuracy=t_acc,
+            chord_segments=harmony.chords if harmony else [],
+            chroma=networks.chroma if networks else None, duration=audio.duration,
+            beat_tempo=beat_tempi(grid.tempo_fit, len(grid.beat_times)),
+        )
+        tempo = estimate_tempo(grid.beat_times, bar_tempi=timeline.bar_tempi,
+                               beat_activation=beat_act,
+                               bpm=track_bpm(grid.tempo_fit, grid.beat_times) or None)
+        accuracy = round(float(np.nan_to_num(t_acc).mean()), 4) if len(t_acc) else 0.0
+        return timeline, tempo, accuracy
+
+
+@dataclass(frozen=True)
+class _Onsets:
+    """The onsets stage's outputs (empty for digital silence)."""
+
+    envelope: Activations  # onset envelope, with its fps
+    times: np.ndarray  # onset times (s)
+    loudness: Activations  # loudness curve, with its fps
+
+
+_NO_ONSETS = _Onsets(Activations(np.zeros(0, np.float32), 100.0), np.zeros(0),
+                     Activations(np.zeros(0, np.float32), 100.0))
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """The beat/bar grid and what was measured on it (empty: no networks, silence)."""
+
+    beat_times: np.ndarray  # s, increasing
+    positions: np.ndarray  # 1-based beat position in the bar
+    beats_per_bar: int = 4
+    label: str = "4/4"
+    meter_confidence: float = 0.0
+    beat_confidence: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    downbeat_confidence: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    tempo_fit: list[TempoSegmentFit] = field(default_factory=list)
+    sections: list[dict] = field(default_factory=list)
+    assessment: GridAssessment | None = None
+    music: tuple[float, float] | None = None  # span (s) the song sounds in
+
+
+_EMPTY_GRID = _Grid(beat_times=np.zeros(0), positions=np.zeros(0, dtype=int))
+
+
+def _key_info(key: KeyEstimate) -> KeyInfo:
+    """The result's key: the estimate with its wheel codes and spelling; ``N`` undecided."""
+    if key.label == "N":
+        return KeyInfo(label="N", confidence=0.0)
+    return KeyInfo(
+        label=key.label, confidence=round(key.confidence, 4),
+        camelot=camelot(key.label), open_key=open_key(key.label), runner_up=key.runner_up,
+        runner_up_confidence=round(key.runner_up_confidence or 0.0, 4), name=spell_key(key.label),
+    )
+
+
+def _grid_confidences(grid: _Grid, tempo: TempoEstimate) -> tuple[float, float | None]:
+    """The tempo's confidence as the grid's evidence allows, and the grid's own (None
+    without a grid assessment: no networks)."""
+    if grid.assessment is None:
+        return tempo.confidence, None
+    tempo_conf = grid.assessment.tempo_confidence(tempo.confidence)
+    return tempo_conf, round(grid.assessment.grid_confidence(tempo_conf), 4)
+
+
+def _tempo_info(tempo: TempoEstimate, confidence: float) -> TempoInfo:
+    """The result's tempo: BPM to 2 decimals, confidences and stability to 4."""
+    alt_bpm, alt_conf = tempo.alternative_bpm, tempo.alternative_confidence
+    return TempoInfo(
+        bpm=round(tempo.bpm, 2), confidence=round(confidence, 4),
+        alternative_bpm=None if alt_bpm is None else round(alt_bpm, 2),
+        alternative_confidence=None if alt_conf is None else round(alt_conf, 4),
+        stability=round(tempo.stability, 4),
+    )
+
+
+def _tempo_map(tempo_fit: list[TempoSegmentFit], beat_times: np.ndarray) -> list[TempoSegment]:
+    """The tempo map's segments, their ends at their first and last beats (s)."""
+    return [TempoSegment(start=round(float(beat_times[x.first]), 4),
+                         end=round(float(beat_times[x.last]), 4), bpm=x.bpm,
+                         confidence=round(segment_confidence(x), 4),
+                         first_beat=x.first + 1, beats=x.beats) for x in tempo_fit]
+
+
+def _performance(duration_s: float, elapsed_s: float, timer: _Timer) -> PerformanceMetrics:
+    """Wall time, speed (audio seconds per wall second), per-stage seconds, peak RSS."""
+    return PerformanceMetrics(
+        analysis_time=round(elapsed_s, 4),
+        realtime_factor=round(duration_s / elapsed_s, 2) if elapsed_s > 0 else 0.0,
+        stage_seconds={k: round(v, 4) for k, v in timer.seconds.items()},
+        peak_rss_mb=_peak_rss_mb(),
+    )
