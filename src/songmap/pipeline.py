@@ -322,7 +322,7 @@ class Analyzer:
         harmony on it, then the timeline and the result (digital silence: empty ones)."""
         onsets = _NO_ONSETS
         grid = _EMPTY_GRID
-        harmony: Harmony | None = None
+        harmony = _NO_HARMONY
         key_info = KeyInfo(label="N", confidence=0.0)
         beat_act: np.ndarray | None = None
         if networks is not None:
@@ -330,7 +330,8 @@ class Analyzer:
             tempo_range = self.settings.beat_tempo_range()  # narrowed by a BPM override
             with timer.stage("beat_tracking"):
                 # beats while the onsets stage may still run; bars need its envelope
-                tracked = track_beats(networks.beats, min_bpm=tempo_range[0], max_bpm=tempo_range[1])
+                tracked = track_beats(networks.beats, min_bpm=tempo_range[0],
+                                      max_bpm=tempo_range[1])
             if onsets_job is not None:
                 onsets = _Onsets(*onsets_job.result())
             with timer.stage("bars"):
@@ -347,8 +348,7 @@ class Analyzer:
                 audio, networks, onsets, grid, harmony, beat_act)
         tempo_conf, grid_conf = _grid_confidences(grid, tempo)
         chords, chord_details, key_segments = _spelled_harmony(
-            timeline.chords, harmony.chords if harmony else [],
-            harmony.key_sections if harmony else [], key_info.label)
+            timeline.chords, harmony.chords, harmony.key_sections, key_info.label)
         elapsed = time.perf_counter() - t0
         for note in notes:
             warnings.warn(f"{filename}: {note}", stacklevel=2)
@@ -367,8 +367,7 @@ class Analyzer:
             beat_transient_markers=timeline.beats,
             transient_accuracy=transient_accuracy,
             chord_progression=chords,
-            chord_segments=[(round(x.start, 4), round(x.end, 4), x.label)
-                            for x in (harmony.chords if harmony else [])],
+            chord_segments=[(round(x.start, 4), round(x.end, 4), x.label) for x in harmony.chords],
             chord_details=chord_details,
             key_segments=key_segments,
             onset_times=[round(float(t), 4) for t in onsets.times],
@@ -400,7 +399,8 @@ class Analyzer:
             positions = rephase_bars(beat_times, positions, beats_per_bar=meter.beats_per_bar,
                                      first_downbeat_s=s.first_downbeat_s)
         # between frames, and on the tempo map's lines where the music is steady
-        beat_times, tempo_fit = grid_beat_times(beat_times, beat_act, act.fps, duration=audio.duration)
+        beat_times, tempo_fit = grid_beat_times(beat_times, beat_act, act.fps,
+                                                duration=audio.duration)
         beat_conf = sample_at(beat_act, beat_times, act.fps)
         down_conf = downbeat_probability(beat_times, act.values[:, 0], act.values[:, 1], act.fps)
         # how far the music carries this grid: "no steady beat" is an answer
@@ -432,7 +432,7 @@ class Analyzer:
         )
 
     def _timeline(self, audio: Audio, networks: NetworkOutputs | None, onsets: _Onsets,
-                  grid: _Grid, harmony: Harmony | None, beat_act: np.ndarray | None,
+                  grid: _Grid, harmony: Harmony, beat_act: np.ndarray | None,
                   ) -> tuple[Timeline, TempoEstimate, float]:
         """Bars, beats with their transients and bar chords; the global tempo; the mean
         transient accuracy (beats without a transient count 0)."""
@@ -443,7 +443,7 @@ class Analyzer:
             beat_times=grid.beat_times, positions=grid.positions,
             beat_confidence=grid.beat_confidence, downbeat_confidence=grid.downbeat_confidence,
             transient_times=t_times, transient_strength=t_strength, transient_accuracy=t_acc,
-            chord_segments=harmony.chords if harmony else [],
+            chord_segments=harmony.chords,
             chroma=networks.chroma if networks else None, duration=audio.duration,
             beat_tempo=beat_tempi(grid.tempo_fit, len(grid.beat_times)),
         )
@@ -485,6 +485,9 @@ class _Grid:
 
 
 _EMPTY_GRID = _Grid(beat_times=np.zeros(0), positions=np.zeros(0, dtype=int))
+#: no chords, no key (digital silence); only its empty lists are read
+_NO_HARMONY = Harmony(chords=[], key=KeyEstimate("N", 0.0, None, None, np.zeros(24)),
+                      key_sections=[])
 
 
 def _key_info(key: KeyEstimate) -> KeyInfo:
