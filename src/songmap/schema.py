@@ -303,7 +303,7 @@ class AnalysisResult(_Frozen):
         return data
 
     @model_serializer(mode="wrap")
-    def _in_contract_order(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+    def _in_contract_order(self, handler: SerializerFunctionWrapHandler):
         # computed fields would come last; the JSON keeps the contract's order. No return
         # annotation: with one, pydantic would describe the JSON as that type (a bare dict)
         # instead of the model's fields in the JSON Schema and the service's OpenAPI

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from songmap.config import AnalysisSettings
 from songmap.schema import (
     AnalysisResult, AudioInfo, BarChord, BeatMarker, Downbeat, KeyInfo, PerformanceMetrics,
     Provenance, TempoInfo, TimeSignature,
@@ -55,27 +56,19 @@ def make_result(
         audio=AudioInfo(duration=duration, sample_rate=44100, channels=2, decoder="soundfile"),
         tempo=TempoInfo(bpm=bpm, confidence=0.9, alternative_bpm=bpm / 2 if bpm else None,
                         alternative_confidence=0.3 if bpm else None, stability=0.95),
-        tempo_curve=[(d.timestamp, d.tempo) for d in downbeats],
         time_signature=TimeSignature(beats_per_bar=beats_per_bar, label=meter, confidence=0.8),
         key=KeyInfo(label=key, confidence=0.8,
                     camelot=camelot(key) if key != "N" else None,
                     open_key=open_key(key) if key != "N" else None),
         downbeat_timeline=downbeats,
-        total_bars=len(downbeats),
-        average_bar_duration=round(sum(d.duration for d in downbeats) / len(downbeats), 4)
-        if downbeats else 0.0,
-        tempo_stability=0.95,
         beat_transient_markers=markers,
-        total_beats=len(markers),
         transient_accuracy=1.0 if markers else 0.0,
         chord_progression=bar_chords,
-        total_chord_changes=sum(1 for a, b in zip(bar_chords, bar_chords[1:]) if a.chord != b.chord),
-        harmonic_rhythm=0.5,
         chord_segments=chords,
         onset_times=list(beat_times),
         performance_metrics=PerformanceMetrics(analysis_time=0.1, realtime_factor=100.0,
                                                stage_seconds={}),
-        provenance=Provenance(songmap_version="0.1.0", models=[], settings={}),
+        provenance=Provenance(songmap_version="0.1.0", models=[], settings=AnalysisSettings()),
     )
 
 
