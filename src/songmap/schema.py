@@ -201,7 +201,7 @@ class Provenance(_Frozen):
 
 
 #: The derived fields: computed from the others (pydantic computed fields), written to the
-#: JSON and accepted (and ignored) on input, so results stored with them still load.
+#: JSON and accepted (and dropped) on input, so results stored with them still load.
 _DERIVED = frozenset({"tempo_curve", "total_bars", "average_bar_duration", "tempo_stability",
                       "total_beats", "total_chord_changes", "harmonic_rhythm"})
 #: Tolerance (s) of the time checks: times are rounded to 0.1 ms, the duration too.
@@ -217,6 +217,12 @@ class AnalysisResult(_Frozen):
     ``tempo_stability``, ``total_beats``, ``total_chord_changes``, ``harmonic_rhythm``) are
     computed from the others; they are in the JSON, in the order of the contract.
     """
+
+    # Extra keys are let in only to be dropped when they are the derived fields (stored
+    # results carry them) and refused otherwise, in the validator below. Not with a
+    # "before" validator: that made pydantic build Python objects from JSON first and
+    # doubled the time to load a stored result.
+    model_config = ConfigDict(frozen=True, extra="allow")
 
     schema_version: str = SCHEMA_VERSION
     filename: str
@@ -294,14 +300,6 @@ class AnalysisResult(_Frozen):
         bars = self.chord_progression
         return round(self.total_chord_changes / max(len(bars) - 1, 1), 4) if bars else 0.0
 
-    @model_validator(mode="before")
-    @classmethod
-    def _ignore_derived(cls, data: Any) -> Any:
-        """Results stored with the derived fields load: their values follow from the rest."""
-        if isinstance(data, dict) and not _DERIVED.isdisjoint(data):
-            return {k: v for k, v in data.items() if k not in _DERIVED}
-        return data
-
     @model_serializer(mode="wrap")
     def _in_contract_order(self, handler: SerializerFunctionWrapHandler):
         # computed fields would come last; the JSON keeps the contract's order. No return
@@ -312,6 +310,13 @@ class AnalysisResult(_Frozen):
 
     @model_validator(mode="after")
     def _check_invariants(self) -> AnalysisResult:
+        extra = self.__pydantic_extra__
+        if extra:
+            unknown = sorted(set(extra) - _DERIVED)
+            if unknown:
+                raise ValueError(f"unknown field(s) {', '.join(unknown)}")
+            # a stored result's derived values: they follow from the rest, so dropped
+            extra.clear()
         _check_result(self)
         return self
 

@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from songmap.config import AnalysisSettings
-from songmap.schema import AnalysisResult, Descriptors
+from songmap.schema import _DERIVED, AnalysisResult, Descriptors
 from tests.export.helpers import make_result
 
 #: ``songmap analyze example.flac --json --descriptors`` written by songmap before the
@@ -119,3 +119,13 @@ def test_the_json_schema_lists_the_derived_fields_for_readers():
     assert {"total_bars", "tempo_curve", "harmonic_rhythm"} <= set(schema["properties"])
     assert "total_bars" not in AnalysisResult.model_json_schema(mode="validation")["properties"]
     assert {"total_bars", "tempo_curve", "harmonic_rhythm"} <= set(schema["required"])
+
+
+def test_unknown_fields_are_refused_and_dropped_derived_ones_leave_no_trace(stored_text):
+    data = json.loads(stored_text)
+    data["tempo_curv"] = []
+    with pytest.raises(ValidationError, match="unknown field.*tempo_curv"):
+        AnalysisResult.model_validate(data)
+    old = AnalysisResult.model_validate_json(stored_text)  # with the derived fields
+    new = AnalysisResult.model_validate_json(old.model_dump_json(exclude=set(_DERIVED)))
+    assert old == new and old.model_extra == {}
