@@ -12,7 +12,7 @@ import argparse
 import logging
 import sys
 import warnings
-from typing import Callable, NoReturn, Sequence
+from typing import NoReturn, Sequence
 
 from songmap import errors
 
@@ -312,7 +312,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from songmap import __version__
+    from songmap._version import __version__
 
     parser = _Parser(
         prog="songmap",
@@ -355,14 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: Other modules add subcommands here: name -> (register function).
-EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
-
-
 def _load_extras(parser: argparse.ArgumentParser) -> None:
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    for mod in ("songmap.cli.extra", "songmap.cli.batch_cmd", "songmap.cli.serve_cmd",
-                "songmap.cli.export_cmd"):
+    for mod in ("songmap.cli.batch_cmd", "songmap.cli.serve_cmd", "songmap.cli.export_cmd"):
         try:
             module = __import__(mod, fromlist=["register"])
         except ImportError:

@@ -36,7 +36,7 @@ def build_jams(result: "AnalysisResult"):  # noqa: ANN201 - jams.JAMS
     """The result as a validated :class:`jams.JAMS` object."""
     import jams
 
-    from songmap import __version__
+    from songmap._version import __version__
     from songmap.export.grid import meter_sections, section_of_beats
 
     r = result

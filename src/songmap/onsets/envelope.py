@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from songmap.models.registry import Activations
+from songmap.signals import Activations
 
 _FRAME = 2048
 _BLOCK_FRAMES = 2000  # 20 s at 100 fps

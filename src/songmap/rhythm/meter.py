@@ -21,7 +21,7 @@ from songmap.rhythm.bars import decode_bar_lengths, merge_short_bars, rank_evide
 _JUMP = 1e-3
 
 if TYPE_CHECKING:
-    from songmap.models.registry import Activations
+    from songmap.signals import Activations
 
 
 @dataclass(frozen=True)
@@ -405,7 +405,7 @@ def _counting_level(
 
 def harmonic_change(beat_times: np.ndarray, chroma: "Activations") -> np.ndarray:
     """Per beat: 1 - cosine similarity of the mean chroma of the beat before and after it."""
-    from songmap.harmony.chords import segment_means
+    from songmap.signals import segment_means
 
     beats = np.asarray(beat_times, dtype=float)
     if len(beats) < 3:

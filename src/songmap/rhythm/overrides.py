@@ -23,7 +23,7 @@ from songmap.rhythm.meter import (
 )
 
 if TYPE_CHECKING:
-    from songmap.models.registry import Activations
+    from songmap.signals import Activations
 
 
 def fixed_meter_grid(
