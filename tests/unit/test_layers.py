@@ -281,6 +281,19 @@ def test_every_module_has_a_layer(edges, layers):
     assert listed <= parts, f"parts in no layer: {sorted(listed - parts)}"
 
 
+def test_the_version_has_one_home():
+    """pyproject.toml reads the version from songmap/_version.py; nothing else writes it."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
+    attr = project["tool"]["setuptools"]["dynamic"]["version"]["attr"]
+    assert attr == "songmap._version.__version__"
+    import songmap
+    from songmap import _version
+
+    assert songmap.__version__ is _version.__version__
+
+
 # ---- the checker on a tiny synthetic package ----------------------------------------------
 
 
