@@ -4,7 +4,10 @@ no two modules import each other, directly or round a circle.
 
 Imports under ``if TYPE_CHECKING:`` are annotations: Python never runs them, so they
 cannot make a circle or load a higher layer, and they are left out (a table builder
-below the schema may name ``AnalysisResult`` in its signature).
+below the schema may name ``AnalysisResult`` in its signature). Imports by name
+(``importlib.import_module("songmap.plot")``, an exporter's ``"songmap.plot:render_png"``)
+count: any string constant that is exactly a module's dotted name, or ``module:attribute``,
+is an edge (logger names excepted).
 
 The layer table is CONTRIBUTING.md's ``layers`` block (one place, read here). The graph
 is built from the source with :mod:`ast` (nothing is imported), so the test needs no
@@ -49,7 +52,7 @@ class Import:
     source: str  # importing module, dotted
     target: str  # imported module, dotted (the deepest existing module the statement names)
     line: int
-    where: str  # "module", "function" or "type-checking"
+    where: str  # "module", "function", "type-checking" or "by-name"
 
     def __str__(self) -> str:
         return f"{self.source} -> {self.target} (line {self.line}, {self.where}-level)"
@@ -123,6 +126,27 @@ def imports_of(module: str, path: Path, known: dict[str, Path]) -> list[Import]:
             target = _resolve(name, known)
             if target is not None and target != module:
                 found.append(Import(module, target, node.lineno, where))
+    return found + _by_name(module, tree, known)
+
+
+def _by_name(module: str, tree: ast.Module, known: dict[str, Path]) -> list[Import]:
+    """Modules named by a string constant: ``"songmap.plot"`` or ``"songmap.plot:render_png"``
+    (``importlib.import_module``, an exporter's target); ``getLogger`` names left out."""
+    loggers = {
+        id(arg)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "attr", getattr(node.func, "id", None)) == "getLogger"
+        for arg in node.args
+    }
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Constant) or not isinstance(node.value, str):
+            continue
+        name = node.value.split(":")[0] if node.value.count(":") == 1 else node.value
+        # a submodule's name only: the bare package name is also a word ("songmap")
+        if "." in name and name in known and name != module and id(node) not in loggers:
+            found.append(Import(module, name, node.lineno, "by-name"))
     return found
 
 
@@ -339,11 +363,20 @@ def test_new_upward_import_fails(tmp_path, source, where):
     root = _write(tmp_path, {**TINY, "pkg/signals.py": source})
     problems = layer_violations(import_graph(root), [["pkg"], *TINY_LAYERS], package="pkg")
     line = source.count("\n")
-    assert problems == [f"upward: pkg.signals -> pkg.cli (line {line}, {where}-level)  [signals -> cli]"]
+    expected = f"upward: pkg.signals -> pkg.cli (line {line}, {where}-level)  [signals -> cli]"
+    assert problems == [expected]
+
+
+def test_an_import_by_name_counts(tmp_path):
+    source = ('import importlib, logging\nlog = logging.getLogger("pkg.cli")\n'
+              'TARGET = "pkg.cli:main"\nNAME = "pkg"\n')
+    root = _write(tmp_path, {**TINY, "pkg/signals.py": source})
+    problems = layer_violations(import_graph(root), [["pkg"], *TINY_LAYERS], package="pkg")
+    assert problems == ["upward: pkg.signals -> pkg.cli (line 3, by-name-level)  [signals -> cli]"]
 
 
 def test_type_checking_imports_are_annotations_only(tmp_path):
-    source = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.cli import main\n"
+    source = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.cli import x\n"
     root = _write(tmp_path, {**TINY, "pkg/signals.py": source})
     assert layer_violations(import_graph(root), [["pkg"], *TINY_LAYERS], package="pkg") == []
     typed = import_graph(root, type_checking=True)
@@ -358,23 +391,22 @@ def test_pending_exempts_exactly_the_listed_edge(tmp_path):
     problems = layer_violations(
         graph, [["pkg"], *TINY_LAYERS], package="pkg", pending={("pkg.signals", "pkg.cli")}
     )
-    assert [p.split(":")[0] + ":" + p.split(":")[1].split("(")[0] for p in problems] == [
-        "upward: pkg.signals -> pkg.stage "
+    assert problems == [
+        "upward: pkg.signals -> pkg.stage (line 2, module-level)  [signals -> stage]"
     ]
 
 
 def test_same_layer_and_unlisted_parts_fail(tmp_path):
-    root = _write(
-        tmp_path,
-        {**TINY, "pkg/other.py": "from pkg import signals\n", "pkg/signals.py": "import pkg.extra\n",
-         "pkg/extra.py": ""},
-    )
+    files = {**TINY, "pkg/other.py": "from pkg import signals\n",
+             "pkg/signals.py": "import pkg.extra\n", "pkg/extra.py": ""}
     layers = [["pkg"], ["cli"], ["stage", "other"], ["signals"]]
-    problems = layer_violations(import_graph(root), layers, package="pkg")
+    problems = layer_violations(import_graph(_write(tmp_path, files)), layers, package="pkg")
     assert "pkg.extra: its part 'extra' is in no layer" in problems
-    root2 = _write(tmp_path / "b", {**TINY, "pkg/stage/core.py": "from pkg import other\n", "pkg/other.py": ""})
-    problems = layer_violations(import_graph(root2), layers, package="pkg")
-    assert problems == ["same layer: pkg.stage.core -> pkg.other (line 1, module-level)  [stage -> other]"]
+    files = {**TINY, "pkg/stage/core.py": "from pkg import other\n", "pkg/other.py": ""}
+    problems = layer_violations(import_graph(_write(tmp_path / "b", files)), layers, package="pkg")
+    assert problems == [
+        "same layer: pkg.stage.core -> pkg.other (line 1, module-level)  [stage -> other]"
+    ]
 
 
 def test_cycle_inside_a_part_is_found(tmp_path):
@@ -393,14 +425,20 @@ def test_read_layers_reads_the_block():
         read_layers("no block")
 
 
-if __name__ == "__main__":
-    graph = import_graph(PACKAGE_ROOT)
-    table = read_layers(CONTRIBUTING.read_text(encoding="utf-8")) if CONTRIBUTING.exists() else []
-    if len(sys.argv) > 1 and sys.argv[1] == "--raw":
-        table = []
-    if not table:  # no table yet: one layer per part, for the picture only
-        table = [[p] for p in sorted({part_of(m, "songmap", set()) for m in module_names(PACKAGE_ROOT)})]
+def _main(argv: list[str]) -> None:
+    """``[--raw] [PACKAGE_DIR]``: the picture of a package (default: this checkout's),
+    ``--raw`` with one part a line in name order instead of the layer table."""
+    root = Path(next((a for a in argv if not a.startswith("--")), PACKAGE_ROOT))
+    graph = import_graph(root)
+    table = [] if "--raw" in argv else read_layers(CONTRIBUTING.read_text(encoding="utf-8"))
+    if not table:
+        table = [[p] for p in sorted({part_of(m, "songmap", set()) for m in module_names(root)})]
     print(part_summary(graph, table, package="songmap"))
     print()
-    print("\n".join(layer_violations(graph, table, package="songmap", pending=PENDING)) or "no layer problems")
+    problems = layer_violations(graph, table, package="songmap", pending=PENDING)
+    print("\n".join(problems) or "no layer problems")
     print("\n".join(cycle_report(graph, find_cycles(graph))) or "no cycles")
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])
