@@ -31,6 +31,30 @@ def _log_filterbank(sr: int, n_fft: int, *, bands_per_octave: int = 24,
     return fb
 
 
+def _magnitude_blocks(samples: np.ndarray, hop: float, n_frames: int, bins: int):
+    """``(first frame, |STFT| of bins 0..bins-1)`` blocks of Hann-windowed frames centred
+    on ``i * hop``.
+
+    With a whole number of samples per hop and no weight on the Nyquist bin this is the
+    batched float32 STFT of the networks' front end. The numpy path below serves the
+    rest: ``Analyzer.analyze_audio`` takes audio at any rate when the network outputs are
+    given (22050 Hz at 100 fps is 220.5 samples a frame), which that front end cannot frame.
+    """
+    if float(hop).is_integer() and bins <= _FRAME // 2:
+        from songmap.models.frontend import stft_magnitude_blocks
+
+        yield from stft_magnitude_blocks(samples, frame_size=_FRAME, hop=int(hop), max_bin=bins)
+        return
+    window = np.hanning(_FRAME).astype(np.float32)
+    padded = np.concatenate([np.zeros(_FRAME // 2, np.float32), samples.astype(np.float32),
+                             np.zeros(_FRAME, np.float32)])
+    for b0 in range(0, n_frames, _BLOCK_FRAMES):
+        idx = np.arange(b0, min(b0 + _BLOCK_FRAMES, n_frames))
+        starts = np.round(idx * hop).astype(np.int64)
+        frames = padded[starts[:, None] + np.arange(_FRAME)[None, :]] * window
+        yield b0, np.abs(np.fft.rfft(frames, axis=1)).astype(np.float32)
+
+
 def max_filter(values: np.ndarray, size: int, *, axis: int = -1) -> np.ndarray:
     """Maximum over ``size`` (odd) neighbours along ``axis``, edges mirrored: exactly
     scipy.ndimage's ``maximum_filter1d`` default, without importing scipy.ndimage at
@@ -56,27 +80,17 @@ def mean_filter(values: np.ndarray, size: int) -> np.ndarray:
 
 
 def onset_envelope(samples: np.ndarray, sr: int, *, fps: float = 100.0) -> Activations:
-    """Onset strength per frame, normalised to [0, 1], at ``fps`` frames per second.
-
-    The spectrum is the networks' front end's (``stft_magnitude_blocks``: Hann-windowed
-    2048-sample frames centred on ``i * sr / fps``), so ``sr / fps`` must be a whole
-    number of samples (44100 Hz at 100 fps: 441), as it is for audio loaded by songmap.
-    """
+    """Onset strength per frame, normalised to [0, 1], at ``fps`` frames per second."""
     hop = sr / fps
-    if not float(hop).is_integer():
-        raise ValueError(f"{sr} Hz at {fps:g} fps is not a whole number of samples per frame; "
-                         "resample first (songmap.audio.load_audio gives 44100 Hz)")
     n_frames = int(np.ceil(len(samples) / hop)) if len(samples) else 0
     if n_frames == 0:
         return Activations(np.zeros(0, dtype=np.float32), fps)
-    from songmap.models.frontend import stft_magnitude_blocks  # scipy.fft: loaded on first use
-
     fb = _log_filterbank(sr, _FRAME)
     used = np.flatnonzero(fb.any(axis=1))
     bins = int(used[-1]) + 1 if len(used) else 1  # bins above the last filter carry no weight
     env = np.zeros(n_frames, dtype=np.float32)
     prev: np.ndarray | None = None
-    for b0, spec in stft_magnitude_blocks(samples, frame_size=_FRAME, hop=int(hop), max_bin=bins):
+    for b0, spec in _magnitude_blocks(samples, hop, n_frames, bins):
         logspec = np.log1p(spec[:, :bins] @ fb[:bins])
         # SuperFlux: compare with a frequency-max-filtered previous frame
         smoothed = max_filter(logspec, 3, axis=1)
