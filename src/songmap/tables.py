@@ -38,7 +38,7 @@ COLUMNS = {"beats": BEAT_COLUMNS, "bars": BAR_COLUMNS, "chords": CHORD_COLUMNS,
            "onsets": ONSET_COLUMNS}
 
 
-def chord_at(result: "AnalysisResult", time_s: float) -> str:
+def chord_at(result: AnalysisResult, time_s: float) -> str:
     """Harte label of the chord segment sounding at ``time_s`` ("N" outside every segment)."""
     segs = result.chord_segments
     i = bisect.bisect_right([s[0] for s in segs], time_s + 1e-9) - 1
@@ -47,7 +47,7 @@ def chord_at(result: "AnalysisResult", time_s: float) -> str:
     return "N"
 
 
-def beat_rows(result: "AnalysisResult") -> list[dict[str, Any]]:
+def beat_rows(result: AnalysisResult) -> list[dict[str, Any]]:
     bars = {b.bar: b for b in result.downbeat_timeline}
     bar_chords = {c.bar: c.chord for c in result.chord_progression}
     rows = []
@@ -70,7 +70,7 @@ def beat_rows(result: "AnalysisResult") -> list[dict[str, Any]]:
     return rows
 
 
-def bar_rows(result: "AnalysisResult") -> list[dict[str, Any]]:
+def bar_rows(result: AnalysisResult) -> list[dict[str, Any]]:
     chords = {c.bar: c for c in result.chord_progression}
     rows = []
     for d in result.downbeat_timeline:
@@ -85,15 +85,15 @@ def bar_rows(result: "AnalysisResult") -> list[dict[str, Any]]:
     return rows
 
 
-def chord_rows(result: "AnalysisResult") -> list[dict[str, Any]]:
+def chord_rows(result: AnalysisResult) -> list[dict[str, Any]]:
     return [{"start": s, "end": e, "chord": label} for s, e, label in result.chord_segments]
 
 
-def onset_rows(result: "AnalysisResult") -> list[dict[str, Any]]:
+def onset_rows(result: AnalysisResult) -> list[dict[str, Any]]:
     return [{"time": t} for t in result.onset_times]
 
 
-def rows(result: "AnalysisResult", table: str = "beats") -> list[dict[str, Any]]:
+def rows(result: AnalysisResult, table: str = "beats") -> list[dict[str, Any]]:
     """The rows of ``table`` (one of ``TABLES``)."""
     makers = {"beats": beat_rows, "bars": bar_rows, "chords": chord_rows, "onsets": onset_rows}
     if table not in makers:
@@ -101,7 +101,7 @@ def rows(result: "AnalysisResult", table: str = "beats") -> list[dict[str, Any]]
     return makers[table](result)
 
 
-def to_pandas(result: "AnalysisResult", table: str = "beats"):  # noqa: ANN201 - DataFrame
+def to_pandas(result: AnalysisResult, table: str = "beats"):
     """``table`` as a :class:`pandas.DataFrame` (pandas is optional; imported here)."""
     try:
         import pandas as pd

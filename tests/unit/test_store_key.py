@@ -27,10 +27,12 @@ def test_a_result_of_another_version_is_not_served(tmp_path):
         old.put("h", KEY, '{"old": true}')
         assert old.get("h", KEY) == '{"old": true}'
     with ResultStore(path) as store:
-        assert store.get("h", KEY) is None and not store.contains("h", KEY)
+        assert store.get("h", KEY) is None
+        assert not store.contains("h", KEY)
         assert store.count() == 0
         store.put("h", KEY, '{"new": true}')  # the re-analysis replaces the old row
-        assert store.get("h", KEY) == '{"new": true}' and store.count() == 1
+        assert store.get("h", KEY) == '{"new": true}'
+        assert store.count() == 1
     with ResultStore(path, producer="songmap 0.0.9; songmap networks") as old:
         assert old.get("h", KEY) is None  # one row per key: the old one is gone
 
@@ -57,10 +59,12 @@ def test_a_store_written_before_producers_opens_and_serves_nothing_old(tmp_path,
     db.commit()
     db.close()
     with ResultStore(path) as store:
-        assert store.get("h0", KEY) is None and not store.contains("h0", KEY)
+        assert store.get("h0", KEY) is None
+        assert not store.contains("h0", KEY)
         store.put("h0", KEY, '{"fresh": 1}')
         assert store.get("h0", KEY) == '{"fresh": 1}'
     with ResultStore(path) as again:  # reopening does not upgrade twice
-        assert again.get("h0", KEY) == '{"fresh": 1}' and again.count() == 1
+        assert again.get("h0", KEY) == '{"fresh": 1}'
+        assert again.count() == 1
         total = again.connect().execute("SELECT COUNT(*) FROM results").fetchone()[0]
         assert total == max(rows, 1)

@@ -53,8 +53,8 @@ def add_override_options(p: argparse.ArgumentParser) -> None:
     group = p.add_argument_group(
         "grid overrides", "what you know about the track; songmap follows it instead of guessing")
     group.add_argument("--bpm", metavar="BPM|LOW-HIGH",
-                       help="tempo of the beat: a value (e.g. 128; followed from 0.82x to 1.22x it) "
-                            "or a range (e.g. 120-130)")
+                       help="tempo of the beat: a value (e.g. 128; followed from 0.82x to "
+                            "1.22x it) or a range (e.g. 120-130)")
     group.add_argument("--time-signature", metavar="N/D",
                        help="meter of every bar, e.g. 4/4, 3/4, 6/8, 7/4")
     group.add_argument("--first-downbeat", dest="first_downbeat_s", type=float,

@@ -18,11 +18,11 @@ if TYPE_CHECKING:
     from songmap.schema import AnalysisResult
 
 
-def to_json(result: "AnalysisResult") -> str:
+def to_json(result: AnalysisResult) -> str:
     return result.model_dump_json(indent=2) + "\n"
 
 
-def to_csv(result: "AnalysisResult", table: str = "beats") -> str:
+def to_csv(result: AnalysisResult, table: str = "beats") -> str:
     """Comma-separated, header row, ``\\n`` line ends; empty cells for missing values."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS.get(table, ()), lineterminator="\n")
@@ -33,6 +33,6 @@ def to_csv(result: "AnalysisResult", table: str = "beats") -> str:
     return buf.getvalue()
 
 
-def to_jsonl(result: "AnalysisResult", table: str = "beats") -> str:
+def to_jsonl(result: AnalysisResult, table: str = "beats") -> str:
     """One JSON object per line (``null`` for missing values)."""
     return "".join(json.dumps(row) + "\n" for row in rows(result, table))
