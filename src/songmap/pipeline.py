@@ -30,9 +30,10 @@ from songmap.onsets import (
     nearest_transients,
     onset_envelope,
 )
+from songmap.rhythm.bar_phase import downbeat_probability
 from songmap.rhythm.bars import describe_sections
 from songmap.rhythm.beats import beat_probability, sample_at, track_beats
-from songmap.rhythm.meter import downbeat_probability, track_bars
+from songmap.rhythm.meter import track_bars
 from songmap.rhythm.overrides import apply_time_signature, rephase_bars
 from songmap.rhythm.steadiness import assess_grid
 from songmap.rhythm.tempo import estimate_tempo
