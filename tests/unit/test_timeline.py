@@ -23,7 +23,8 @@ def test_bars_beats_and_tempo_from_the_beats():
     assert [d.beats for d in timeline.downbeats] == [4, 4]
     np.testing.assert_allclose(timeline.bar_tempi, 120.0)
     assert [b.bar for b in timeline.beats] == [0, 1, 1, 1, 1, 2, 2, 2, 2]
-    assert timeline.beats[0].transient_time == 0.26 and timeline.beats[0].accuracy is None
+    assert timeline.beats[0].transient_time == 0.26
+    assert timeline.beats[0].accuracy is None
     assert [c.chord for c in timeline.chords] == ["N", "N"]
 
 
