@@ -164,7 +164,9 @@ def _view(result: AnalysisResult, env: tuple[np.ndarray, ...] | None, *,
     )
 
 
-def _figure(width_px: int, height_px: int, dpi: int, n_rows: int, title: str):  # noqa: ANN202
+def _figure(
+    width_px: int, height_px: int, dpi: int, n_rows: int, title: str,
+) -> tuple[Figure, RendererBase, np.ndarray]:
     """(figure, renderer, axes): three axes a row (waveform, chord band, spacer)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

@@ -28,7 +28,9 @@ def _first_states(intervals: np.ndarray) -> np.ndarray:
 
 
 @nb.njit(nogil=True, cache=True)
-def _transition_bands(log_trans: np.ndarray, has_trans: np.ndarray):  # noqa: ANN202
+def _transition_bands(
+    log_trans: np.ndarray, has_trans: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(trans_to, lo, hi): ``trans_to[j, i]`` is log P(i -> j), -inf where absent; the
     predecessors of tempo j with a transition lie in a band ``lo[j] <= i < hi[j]``."""
     n_tempi = log_trans.shape[0]
