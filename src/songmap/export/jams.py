@@ -26,6 +26,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import jams
+
     from songmap.schema import AnalysisResult
 
 
@@ -39,7 +41,7 @@ def _unit(x: float) -> float:
     return min(max(x, 0.0), 1.0)
 
 
-def _metadata(r: "AnalysisResult"):  # noqa: ANN202 - jams.AnnotationMetadata
+def _metadata(r: "AnalysisResult") -> jams.AnnotationMetadata:
     import jams
 
     return jams.AnnotationMetadata(
@@ -54,8 +56,8 @@ def _metadata(r: "AnalysisResult"):  # noqa: ANN202 - jams.AnnotationMetadata
     )
 
 
-def _annotation(namespace: str, *, metadata: Any, duration: float,
-                **sandbox: object):  # noqa: ANN202 - jams.Annotation
+def _annotation(namespace: str, *, metadata: jams.AnnotationMetadata, duration: float,
+                **sandbox: object) -> jams.Annotation:
     """An empty annotation over the whole track (``duration`` s) with songmap's metadata."""
     import jams
 
@@ -118,9 +120,9 @@ def _key_annotations(r: "AnalysisResult", ann: Callable[..., Any]) -> list[Any]:
     key = ann("key_mode", camelot=r.key.camelot, open_key=r.key.open_key,
               runner_up=r.key.runner_up, global_key=_key_mode(r.key.label))
     # one observation per key section; the global key alone for results without them
-    sections = [(k.start, k.end, k.key, k.confidence) for k in r.key_segments] or [
+    key_spans = [(k.start, k.end, k.key, k.confidence) for k in r.key_segments] or [
         (0.0, r.audio.duration, r.key.label, r.key.confidence)]
-    for start, end, label, conf in sections:
+    for start, end, label, conf in key_spans:
         key.append(time=start, duration=max(end - start, 0.0), value=_key_mode(label),
                    confidence=_unit(conf))
     return [key]

@@ -32,6 +32,8 @@ import numpy as np
 from songmap.harmony.notation import pitch_class
 
 if TYPE_CHECKING:
+    import mido
+
     from songmap.schema import AnalysisResult
 
 PPQ = 960
@@ -268,7 +270,7 @@ def _chord_events(r: "AnalysisResult", tmap: _TempoMap) -> list[_Event]:
     return events
 
 
-def _track(name: str, events: list[_Event]):  # noqa: ANN202 - mido.MidiTrack
+def _track(name: str, events: list[_Event]) -> mido.MidiTrack:
     """A named track of ``events`` in tick order (ties by their order), delta-timed."""
     import mido
 
