@@ -348,7 +348,8 @@ def main() -> int:
     args = ap.parse_args()
 
     from songmap.audio import load_audio
-    from songmap.pipeline import Analyzer, NetworkOutputs
+    from songmap.pipeline import Analyzer
+    from songmap.signals import NetworkOutputs
 
     from eval_form import to_eval_dict  # beside this script
 
