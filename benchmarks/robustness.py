@@ -77,7 +77,8 @@ def api_rows(cases: list[tuple[Case, Path]], data_dir: Path) -> list[Row]:
         groups.setdefault(case.max_duration_s, []).append((case, path))
     for limit, group in groups.items():
         settings = ServeSettings(data_dir=data_dir / f"limit-{limit}", workers=1, threads=2,
-                                 max_upload_mb=100.0, max_duration_s=limit)
+                                 max_upload_mb=100.0, max_duration_s=limit,
+                                 allowed_hosts=("testserver",))
         with TestClient(create_app(settings)) as client:
             for case, path in group:
                 rows.append(_api_case(client, case, path, status_for))

@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from songmap import __version__
 from songmap.api.errors import install_error_handlers
 from songmap.api.routes import analyze, health, jobs, library, web
+from songmap.api.security import AccessGuard
 from songmap.api.service import Service
 from songmap.api.settings import ServeSettings, get_settings
 from songmap.api.uploads import BodySizeLimit
@@ -59,6 +60,8 @@ def create_app(settings: ServeSettings | None = None, *,
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes + _MULTIPART_SLACK,
                        upload_limit=settings.max_upload_bytes)
+    # outermost: refusals of the guard carry the security headers too
+    app.add_middleware(AccessGuard, settings=settings)
     for module in (analyze, jobs, health, library, web):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.WEB_DIR), name="static")

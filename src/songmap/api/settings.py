@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from songmap.config import AnalysisSettings
 
@@ -65,6 +66,54 @@ class ServeSettings(BaseSettings):
         20.0, gt=0, description="How long to try reaching the Dask scheduler at start."
     )
 
+    # -- access control (songmap.api.security) ----------------------------------------------
+    api_key: SecretStr | None = Field(
+        None, description="Clients send it as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'. "
+                          "Required when listening beyond loopback (unless allow_no_api_key).",
+    )
+    allow_no_api_key: bool = Field(
+        False, description="Serve beyond loopback without a key (anyone who reaches the port "
+                           "can upload and read every result).",
+    )
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="Host names clients may use besides loopback names, IP addresses and "
+                        "the listen address (comma-separated; '.example.org' also allows its "
+                        "subdomains; '*' allows any). Other Host headers get 400: a web page "
+                        "on another site cannot reach this server by DNS rebinding.",
+    )
+    job_retention: float | None = Field(
+        7 * 86400.0, gt=0,
+        description="Seconds (or 30m, 12h, 7d) a finished job is kept; after it the job "
+                    "answers 410 and its record goes. 'never' keeps jobs for ever.",
+    )
+    # -- connection limits (songmap serve) ---------------------------------------------------
+    max_connections: int = Field(
+        200, ge=1, description="Open connections at once; past it a new one is closed at once "
+                               "(and requests past it get 503 from uvicorn).")
+    keep_alive_s: int = Field(5, ge=1, description="Idle keep-alive connections close after it.")
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="A connection whose request head has not arrived in this "
+                                "time is closed (slow or silent clients).")
+    body_idle_timeout_s: float = Field(
+        30.0, gt=0, description="An upload that sends nothing for this long is dropped (408).")
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(h.strip().lower() for h in value.split(",") if h.strip())
+        return value
+
+    @field_validator("job_retention", mode="before")
+    @classmethod
+    def _retention_seconds(cls, value: object) -> object:
+        return parse_duration(value) if isinstance(value, str) else value
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _no_empty_key(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1_000_000)
@@ -93,6 +142,24 @@ class ServeSettings(BaseSettings):
             values["max_duration_s"] = self.max_duration_s
         values["threads"] = self.threads or max(1, (os.cpu_count() or 1) // max(self.workers, 1))
         return AnalysisSettings(**values)
+
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds in ``"90"``, ``"30m"``, ``"12h"`` or ``"7d"``; ``None`` for ``"never"``."""
+    value = text.strip().lower()
+    if value in ("never", "none", "off"):
+        return None
+    unit = _UNITS.get(value[-1:]) if value[-1:].isalpha() else 1.0
+    number = value[:-1] if value[-1:].isalpha() else value
+    try:
+        if unit is None:
+            raise ValueError
+        return float(number) * unit
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration (e.g. 3600, 30m, 12h, 7d, never)") from None
 
 
 @lru_cache(maxsize=1)
