@@ -62,3 +62,23 @@ def guarded_protocol(*, header_timeout_s: float, max_connections: int) -> type[H
     return type("SongmapH11Protocol", (GuardedH11Protocol,),
                 {"header_timeout_s": header_timeout_s, "max_connections": max_connections})
 
+
+
+def uvicorn_options(settings: Any) -> dict[str, Any]:
+    """The ``uvicorn.run`` / ``uvicorn.Config`` options of ``songmap serve`` for a
+    ``ServeSettings``: address, the guarded protocol, connection and keep-alive limits."""
+    return {
+        "host": settings.host, "port": settings.port, "timeout_graceful_shutdown": 10,
+        "http": guarded_protocol(header_timeout_s=settings.header_timeout_s,
+                                 max_connections=settings.max_connections),
+        "limit_concurrency": settings.max_connections,
+        "timeout_keep_alive": settings.keep_alive_s,
+        "h11_max_incomplete_event_size": 16 * 1024,  # request heads past 16 KB: refused
+    }
+
+
+def uvicorn_config(app: Any, settings: Any, **extra: Any) -> Any:
+    """``uvicorn.Config`` with ``uvicorn_options`` (tests run it in a thread)."""
+    import uvicorn
+
+    return uvicorn.Config(app, **uvicorn_options(settings), **extra)

@@ -47,6 +47,10 @@ class JobNotFoundError(ServiceError):
     """No job has this id."""
 
 
+class UploadTimeoutError(ServiceError):
+    """The client stopped sending its upload (a stalled or deliberately slow client)."""
+
+
 class JobExpiredError(JobNotFoundError):
     """The job finished longer ago than the retention period and was removed."""
 
@@ -90,6 +94,7 @@ STATUS_CODES: list[tuple[type[BaseException], int]] = [
     (HostNotAllowedError, 400),
     (CrossSiteRequestError, 403),
     (DiskFullError, 507),
+    (UploadTimeoutError, 408),
     (JobExpiredError, 410),
     (QueueFullError, 503),
     (ServiceNotReadyError, 503),

@@ -101,13 +101,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"Dask cluster {settings.dask_scheduler}" if settings.dask_scheduler
         else f"{settings.workers} workers", settings.data_dir,
     )
-    from songmap.api.connections import guarded_protocol
+    from songmap.api.connections import uvicorn_options
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level="info", timeout_graceful_shutdown=10,
-                http=guarded_protocol(header_timeout_s=settings.header_timeout_s,
-                                      max_connections=settings.max_connections),
-                limit_concurrency=settings.max_connections,
-                timeout_keep_alive=settings.keep_alive_s,
-                h11_max_incomplete_event_size=16 * 1024)
+    uvicorn.run(create_app(settings), **uvicorn_options(settings), log_level="info")
     return 0
