@@ -58,7 +58,7 @@ class ServeSettings(BaseSettings):
                     "worker runs its stages in turn instead of competing with the others).",
     )
     dask_scheduler: str | None = Field(
-        None, description="Run the analyses on this Dask cluster (tcp://HOST:8786) instead of "
+        None, description="Run the analyses on this Dask cluster (tls://HOST:8786; README) instead of "
                           "local worker processes; uploads are sent to it as bytes, results "
                           "come back to this server's store. Needs the batch extra.",
     )

@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-upload-mb", type=float, help="largest upload accepted (default 200)")
     p.add_argument("--max-duration", type=float, metavar="SECONDS",
                    help="refuse longer audio (default 3 hours)")
-    p.add_argument("--scheduler", metavar="tcp://HOST:8786",
+    p.add_argument("--scheduler", metavar="tls://HOST:8786",
                    help="run the analyses on this Dask cluster instead of local workers "
                         "(needs the batch extra; --workers is then ignored)")
     p.add_argument("--api-key", metavar="KEY",
