@@ -9,6 +9,7 @@ line, a job slot) *before* a byte of the body is read, and no spool copy exists.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import hashlib
 import logging
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from fastapi import Request, UploadFile
+from fastapi import Request
 
 from songmap.api.errors import (
     DiskFullError,
@@ -54,7 +55,7 @@ class SavedUpload:
 
 
 def discard(path: str | Path) -> None:
-    """Delete an upload saved by ``save_upload`` and its private folder."""
+    """Delete an upload saved by ``IncomingUpload.save`` and its private folder."""
     p = Path(path)
     p.unlink(missing_ok=True)
     try:
@@ -63,8 +64,8 @@ def discard(path: str | Path) -> None:
         pass
 
 
-def client_filename(upload: UploadFile | str | None) -> str:
-    raw = upload if isinstance(upload, str) or upload is None else upload.filename
+def client_filename(raw: str | None) -> str:
+    """The client's file name without folders (at most 200 characters)."""
     name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
     return name[:200] or "upload"
 
@@ -86,35 +87,6 @@ def _too_large(limit: int) -> UploadTooLargeError:
         f"the upload is larger than the limit of {limit / 1e6:g} MB "
         "(set SONGMAP_MAX_UPLOAD_MB to raise it)"
     )
-
-
-async def save_upload(upload: UploadFile, folder: Path, *, max_bytes: int,
-                      stem: str | None = None) -> SavedUpload:
-    """Copy ``upload`` to ``folder/<stem>/<client's name>``; removed again on any error.
-
-    Keeping the client's (sanitised) name lets decoder messages name the file the user
-    knows, and its suffix is a hint for the decoders (the content decides).
-    """
-    filename = client_filename(upload)
-    path = folder / (stem or uuid.uuid4().hex) / _safe_name(filename)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    size = 0
-    try:
-        out = await asyncio.to_thread(open, path, "wb")
-        try:
-            while chunk := await upload.read(_CHUNK):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise _too_large(max_bytes)
-                # hashing and writing a megabyte are blocking work: off the event loop
-                await asyncio.to_thread(_hash_and_write, digest, out, chunk)
-        finally:
-            await asyncio.to_thread(out.close)
-    except BaseException:
-        discard(path)
-        raise
-    return SavedUpload(path, filename, digest.hexdigest(), size)
 
 
 def _hash_and_write(digest: Any, out: BinaryIO, chunk: bytes) -> None:
@@ -260,17 +232,15 @@ class IncomingUpload:
                 path = folder_for_file / _safe_name(reader.file_name)
                 out = await asyncio.to_thread(_open_new, path)
             await asyncio.to_thread(out.close)
-        except OSError as exc:
+        except BaseException as exc:
             if out is not None:
-                out.close()
+                with contextlib.suppress(OSError):  # a full disk fails the flush again
+                    out.close()
             if path is not None:
                 discard(path)
-            raise _disk_full(exc) or exc from None
-        except BaseException:
-            if out is not None:
-                out.close()
-            if path is not None:
-                discard(path)
+            full = _disk_full(exc) if isinstance(exc, OSError) else None
+            if full is not None:
+                raise full from None
             raise
         assert path is not None
         return SavedUpload(path, reader.file_name, digest.hexdigest(), reader.size), reader.fields

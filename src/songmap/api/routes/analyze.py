@@ -35,7 +35,9 @@ def incoming_upload(request: Request) -> IncomingUpload:
 
 def _json(body: str, source: str) -> Response:
     # X-Songmap-Cache: hit (stored result), shared (analysed once for simultaneous
-    # identical uploads), miss (analysed for this request)
+    # identical uploads), miss (analysed for this request). With an API key only key
+    # holders get here; a keyless server keeps it, since its open /library already lists
+    # every stored result by audio hash (README, "Access, limits").
     return Response(body, media_type="application/json", headers={"X-Songmap-Cache": source})
 
 
