@@ -54,6 +54,8 @@ def test_the_key_opens_every_route_in_either_header(keyed, clips):
 
 def test_the_page_and_liveness_stay_public_with_a_key(keyed):
     client, _ = keyed
+    spec = client.get("/openapi.json").json()  # /docs can send the key ("Authorize")
+    assert spec["components"]["securitySchemes"]["apiKey"]["name"] == "X-API-Key"
     for url in ("/", "/static/app.js", "/healthz", "/openapi.json"):
         r = client.get(url)
         assert r.status_code == 200, url
@@ -149,3 +151,18 @@ def test_a_keyless_app_answers_only_loopback_connections():
     assert guard.refusal({**scope, "server": ("127.0.0.1", 8000)}) is None
     open_guard = AccessGuard(None, settings=ServeSettings(allow_no_api_key=True))
     assert open_guard.refusal({**scope, "server": ("192.168.1.20", 8000)}) is None
+
+
+def test_no_api_key_beyond_loopback_starts_with_one_loud_warning(tmp_path, monkeypatch, caplog):
+    import uvicorn
+
+    started: list[dict] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: started.append(options))
+    with caplog.at_level("WARNING", logger="songmap"):
+        assert main(["serve", "--host", "0.0.0.0", "--no-api-key", "--data-dir",
+                     str(tmp_path)]) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "no API key" in warnings[0] and "\n" not in warnings[0]
+    options = started[0]
+    assert options["host"] == "0.0.0.0" and options["limit_concurrency"] == 200
+    assert options["http"].header_timeout_s == 10.0 and options["timeout_keep_alive"] == 5

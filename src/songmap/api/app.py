@@ -67,7 +67,27 @@ def create_app(settings: ServeSettings | None = None, *,
     app.mount("/static", StaticFiles(directory=web.WEB_DIR), name="static")
     if docs_assets:
         _serve_docs(app, docs_assets)
+    if settings.api_key is not None:
+        _document_the_key(app)
     return app
+
+
+def _document_the_key(app: FastAPI) -> None:
+    """Name the API key in the OpenAPI schema, so /docs offers "Authorize" and sends it."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        }
+        schema["security"] = [{"bearer": []}, {"apiKey": []}]
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _offline_docs_assets() -> Path | None:
