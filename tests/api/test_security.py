@@ -84,7 +84,8 @@ def test_allowed_hosts_and_subdomain_patterns():
     assert not host_allowed("badexample.org", allowed=(".example.org",), bind_host="127.0.0.1")
     assert host_allowed("box.lan", allowed=(), bind_host="box.lan")
     assert host_allowed("anything", allowed=("*",), bind_host="127.0.0.1")
-    assert not host_allowed("", allowed=(), bind_host="127.0.0.1")
+    assert not host_allowed(".", allowed=(), bind_host="127.0.0.1")
+    assert host_allowed("", allowed=(), bind_host="127.0.0.1")  # HTTP/1.0 without Host
 
 
 def _job_count(settings) -> int:

@@ -97,6 +97,8 @@ def split_host(value: str) -> str:
 def host_allowed(host: str, *, allowed: tuple[str, ...], bind_host: str) -> bool:
     """Whether a request's ``Host`` name may reach this server (see the module docstring)."""
     name = host.rstrip(".")
+    if not host:  # no Host at all (HTTP/1.0): not a browser, so not a rebinding page
+        return True
     if not name:
         return False
     if is_loopback(name) or _is_ip(name) or name == bind_host.lower().strip("[]"):
