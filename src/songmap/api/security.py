@@ -149,7 +149,7 @@ class AccessGuard:
         self.app = app
         self.key = settings.api_key.get_secret_value().encode() if settings.api_key else None
         self.allow_remote_without_key = settings.allow_no_api_key
-        self.allowed = settings.allowed_hosts
+        self.allowed = settings.allowed_host_names
         self.bind_host = settings.host
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:

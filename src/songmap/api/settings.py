@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from songmap.config import AnalysisSettings
 
@@ -75,8 +74,8 @@ class ServeSettings(BaseSettings):
         False, description="Serve beyond loopback without a key (anyone who reaches the port "
                            "can upload and read every result).",
     )
-    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
-        (), description="Host names clients may use besides loopback names, IP addresses and "
+    allowed_hosts: str = Field(
+        "", description="Host names clients may use besides loopback names, IP addresses and "
                         "the listen address (comma-separated; '.example.org' also allows its "
                         "subdomains; '*' allows any). Other Host headers get 400: a web page "
                         "on another site cannot reach this server by DNS rebinding.",
@@ -99,10 +98,14 @@ class ServeSettings(BaseSettings):
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod
-    def _split_hosts(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(h.strip().lower() for h in value.split(",") if h.strip())
-        return value
+    def _join_hosts(cls, value: object) -> object:
+        # a plain string, so that pydantic-settings does not read the variable as JSON
+        return ",".join(value) if isinstance(value, (list, tuple)) else value
+
+    @property
+    def allowed_host_names(self) -> tuple[str, ...]:
+        """``allowed_hosts`` as lower-case names."""
+        return tuple(h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip())
 
     @field_validator("job_retention", mode="before")
     @classmethod
