@@ -30,9 +30,10 @@ from songmap.onsets import (
     nearest_transients,
     onset_envelope,
 )
+from songmap.rhythm.bar_phase import downbeat_probability
 from songmap.rhythm.bars import describe_sections
 from songmap.rhythm.beats import beat_probability, sample_at, track_beats
-from songmap.rhythm.meter import downbeat_probability, track_bars
+from songmap.rhythm.meter import track_bars
 from songmap.rhythm.overrides import apply_time_signature, rephase_bars
 from songmap.rhythm.steadiness import assess_grid
 from songmap.rhythm.tempo import estimate_tempo
@@ -58,7 +59,7 @@ from songmap.schema import (
     TempoSegment,
     TimeSignature,
 )
-from songmap.timeline import build_timeline
+from songmap.timeline import TimelineBeats, build_timeline
 
 #: Peak level (linear) under which a recording counts as digital silence (-100 dBFS).
 _SILENCE_PEAK = 1e-5
@@ -398,11 +399,13 @@ class Analyzer:
                 beat_times, onset_times, env, window_s=s.transient_window_s
             )
             timeline = build_timeline(
-                beat_times=beat_times, positions=positions, beat_confidence=beat_conf,
-                downbeat_confidence=down_conf, transient_times=t_times,
-                transient_strength=t_strength, transient_accuracy=t_acc,
+                TimelineBeats(
+                    beat_times=beat_times, positions=positions, beat_confidence=beat_conf,
+                    downbeat_confidence=down_conf, transient_times=t_times,
+                    transient_strength=t_strength, transient_accuracy=t_acc,
+                    beat_tempo_bpm=beat_tempi(tempo_fit, len(beat_times))),
                 chord_segments=segments, chroma=networks.chroma if networks else None,
-                duration=audio.duration, beat_tempo=beat_tempi(tempo_fit, len(beat_times)),
+                duration_s=audio.duration,
             )
             tempo = estimate_tempo(
                 beat_times, bar_tempi=timeline.bar_tempi,

@@ -192,7 +192,7 @@ def test_the_result_lists_meter_sections():
 
 
 def test_the_body_is_the_longest_run_of_the_meter():
-    from songmap.rhythm.meter import body_grid
+    from songmap.rhythm.bar_phase import body_grid
 
     # 3 bars, a 3-beat bar, 6 bars: the body starts at beat 15
     positions = np.concatenate([np.tile([1, 2, 3, 4], 3), [1, 2, 3], np.tile([1, 2, 3, 4], 6)])

@@ -53,7 +53,7 @@ def _bar_phase_case(p_one: float, p_three: float):
 
 
 def test_harmony_breaks_a_tie_between_beat_one_and_three():
-    from songmap.rhythm.meter import tie_break_phase
+    from songmap.rhythm.bar_phase import tie_break_phase
 
     beats, b, d, fps, chroma = _bar_phase_case(0.5, 0.5)
     wrong = ((np.arange(64) + 2) % 4) + 1  # bars starting on beat 3
@@ -62,7 +62,7 @@ def test_harmony_breaks_a_tie_between_beat_one_and_three():
 
 
 def test_harmony_never_overrules_a_clear_network():
-    from songmap.rhythm.meter import tie_break_phase
+    from songmap.rhythm.bar_phase import tie_break_phase
 
     beats, b, d, fps, chroma = _bar_phase_case(0.2, 0.8)  # the network says beat 3
     positions = ((np.arange(64) + 2) % 4) + 1
@@ -129,7 +129,7 @@ def test_a_duple_bar_is_four_beats_unless_the_beat_divides_in_three():
 
 def test_accents_and_harmony_together_break_a_tie():
     from songmap.models.registry import Activations
-    from songmap.rhythm.meter import tie_break_phase
+    from songmap.rhythm.bar_phase import tie_break_phase
 
     beats, b, d, fps, chroma = _bar_phase_case(0.5, 0.5)
     level = np.full(int(66 * fps), -30.0, np.float32)
@@ -193,7 +193,7 @@ def test_chords_decide_three_against_four_when_the_network_cannot():
 
 def test_a_loud_backbeat_does_not_move_beat_one():
     from songmap.models.registry import Activations
-    from songmap.rhythm.meter import tie_break_phase
+    from songmap.rhythm.bar_phase import tie_break_phase
 
     fps = 100.0
     beats = np.arange(64, dtype=float) + 0.5
