@@ -102,7 +102,7 @@ def _is_result_json(p: Path) -> bool:
     return p.suffix.lower() == ".json"
 
 
-def _load_result(p: Path):
+def _load_result(p: Path):  # noqa: ANN202 - AnalysisResult
     from pydantic import ValidationError
 
     from songmap.errors import InvalidParameterError
@@ -117,7 +117,7 @@ def _load_result(p: Path):
         ) from None
 
 
-def _analyse(p: Path, args: argparse.Namespace):
+def _analyse(p: Path, args: argparse.Namespace):  # noqa: ANN202 - (AnalysisResult, Audio)
     from songmap.audio import load_audio
     from songmap.cli.main import _settings_from
     from songmap.cli.startup import announce_kernel_compile, ensure_numba_cache_dir
@@ -239,7 +239,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_channels(p: Path):
+def read_channels(p: Path):  # noqa: ANN201 - (samples, sr)
     """The file's own channels at its own rate when libsndfile reads it (loudness is
     defined on them), else the analyser's mono signal."""
     import soundfile as sf

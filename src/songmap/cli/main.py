@@ -12,8 +12,7 @@ import argparse
 import logging
 import sys
 import warnings
-from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Callable, NoReturn, Sequence
 
 from songmap import errors
 
@@ -36,7 +35,7 @@ def exit_code_for(exc: BaseException) -> int:
     return 1
 
 
-def _settings_from(args: argparse.Namespace):
+def _settings_from(args: argparse.Namespace):  # noqa: ANN202 - AnalysisSettings
     from pydantic import ValidationError
 
     from songmap.config import AnalysisSettings
@@ -101,7 +100,7 @@ def _hedge(confidence: float, *, sure: float, guess: float, uncertain_words: str
     return f"  (confidence {confidence:.2f})"
 
 
-def format_summary(result) -> str:
+def format_summary(result) -> str:  # noqa: ANN001 - AnalysisResult
     """A few readable lines for a terminal, saying where the answer is uncertain."""
     r = result
     tempo = f"  tempo      {r.tempo.bpm:.1f} BPM"
@@ -239,14 +238,15 @@ def _report(plan, path: str, exc: BaseException) -> None:
     plan.record_failure(path, exc, exit_code_for(exc))
 
 
-def _analyzer(args: argparse.Namespace, settings):
+def _analyzer(args: argparse.Namespace, settings):  # noqa: ANN001, ANN202 - Analyzer
     """The Analyzer for ``settings``, numba's kernel cache made usable first and the
     one-time kernel compilation announced."""
     from songmap.cli.startup import announce_kernel_compile, ensure_numba_cache_dir
 
     ensure_numba_cache_dir()
-    from songmap.netcache import NetworkCache, default_cache_dir
     from songmap.pipeline import Analyzer
+
+    from songmap.netcache import NetworkCache, default_cache_dir
 
     # networks' outputs kept on disk: analysing a file again with an override is quick
     analyzer = Analyzer(settings, network_cache=NetworkCache(directory=default_cache_dir()))
@@ -263,9 +263,9 @@ def _analyzer(args: argparse.Namespace, settings):
     return analyzer
 
 
-def _analyze_one(analyzer, path: str, args: argparse.Namespace,
-                 decoded=None,
-                 progress=None):
+def _analyze_one(analyzer, path: str, args: argparse.Namespace,  # noqa: ANN001, ANN202
+                 decoded=None,  # noqa: ANN001 - Future[Audio] of path, decoding already
+                 progress=None):  # noqa: ANN001 - ProgressCallback (the terminal's line)
     from songmap.limits import wall_time_limit
 
     timeout_code = exit_code_for(errors.AnalysisTimeoutError())
