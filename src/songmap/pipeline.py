@@ -9,19 +9,18 @@ import time
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import numpy as np
 
-from songmap import __version__
+from songmap._version import __version__
 from songmap.audio import Audio, display_name, load_audio
 from songmap.config import AnalysisSettings
 from songmap.harmony.analysis import analyze_harmony, describe_chord, key_at
 from songmap.harmony.chords import ChordSegment
 from songmap.harmony.key import KeySection, madmom_key_order_to_chromatic
 from songmap.harmony.notation import camelot, open_key, spell_key
-from songmap.models.registry import Activations, ModelRegistry, get_registry
+from songmap.models import ModelRegistry, get_registry
 from songmap.netcache import NetworkCache, audio_key
 from songmap.onsets import (
     detect_onsets,
@@ -32,7 +31,7 @@ from songmap.onsets import (
 )
 from songmap.rhythm.bar_phase import downbeat_probability
 from songmap.rhythm.bars import describe_sections
-from songmap.rhythm.beats import beat_probability, sample_at, track_beats
+from songmap.rhythm.beats import beat_probability, grid_beat_times, sample_at, track_beats
 from songmap.rhythm.meter import track_bars
 from songmap.rhythm.overrides import apply_time_signature, rephase_bars
 from songmap.rhythm.steadiness import assess_grid
@@ -40,7 +39,6 @@ from songmap.rhythm.tempo import estimate_tempo
 from songmap.rhythm.tempo_map import (
     TempoSegmentFit,
     beat_tempi,
-    grid_beat_times,
     segment_confidence,
     track_bpm,
 )
@@ -59,6 +57,7 @@ from songmap.schema import (
     TempoSegment,
     TimeSignature,
 )
+from songmap.signals import Activations, NetworkOutputs
 from songmap.timeline import TimelineBeats, build_timeline
 
 #: Peak level (linear) under which a recording counts as digital silence (-100 dBFS).
@@ -67,26 +66,6 @@ _SILENCE_PEAK = 1e-5
 #: after them: the key CNN's working memory grows with the input (~450 MB for an hour),
 #: and run beside the beat network it put a 60-minute file at 1.64 GB peak RSS.
 _CONCURRENT_NETWORKS_MAX_S = 600.0
-
-
-@dataclass(frozen=True)
-class NetworkOutputs:
-    """Everything the networks say about one signal; can be saved and reloaded."""
-
-    beats: Activations  # (frames, 2): beat, downbeat; 100 fps
-    key_probabilities: np.ndarray  # (24,) C major..B major, C minor..B minor
-    chroma: Activations  # (frames, 12) C..B; 10 fps
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        np.savez_compressed(path, beats=self.beats.values, beats_fps=self.beats.fps,
-                            key=self.key_probabilities, chroma=self.chroma.values,
-                            chroma_fps=self.chroma.fps)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> "NetworkOutputs":
-        with np.load(path) as z:
-            return cls(Activations(z["beats"], float(z["beats_fps"])), z["key"],
-                       Activations(z["chroma"], float(z["chroma_fps"])))
 
 
 #: Share of a typical analysis's CPU time per stage (measured on a 270 s song), so that

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import io
 import math
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -330,9 +328,3 @@ def render_png(
     fig.savefig(buf, format="png", dpi=100)
     return buf.getvalue()
 
-
-def save_plot(result: AnalysisResult, path: str | os.PathLike[str],
-              samples: np.ndarray | None = None, sr: int | None = None, **kwargs: int) -> Path:
-    p = Path(path)
-    p.write_bytes(render_png(result, samples, sr, **kwargs))
-    return p

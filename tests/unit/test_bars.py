@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from songmap.models.registry import Activations
 from songmap.rhythm.bars import (
     decode_bar_lengths,
     describe_sections,
@@ -12,6 +11,7 @@ from songmap.rhythm.bars import (
     renumber,
     sections_of,
 )
+from songmap.signals import Activations
 
 
 def bar_pattern(layout, hi=0.8, lo=0.05):
@@ -170,7 +170,8 @@ def test_the_result_lists_meter_sections():
     """The pipeline on given network outputs (4/4 with a 2-beat bar after bar 8, clicks
     as audio): three sections, the middle one a single 2/4 bar, each bar its own count."""
     from songmap.audio.decode import signal_from_array
-    from songmap.pipeline import Analyzer, NetworkOutputs
+    from songmap.pipeline import Analyzer
+    from songmap.signals import NetworkOutputs
 
     layout = [4] * 8 + [2] + [4] * 8
     beats = 1.0 + 0.5 * np.arange(sum(layout))

@@ -3,12 +3,11 @@
 import numpy as np
 import pytest
 
-from songmap.rhythm.beats import NETWORK_LAG_S, refine_beat_times
+from songmap.rhythm.beats import NETWORK_LAG_S, grid_beat_times, refine_beat_times
 from songmap.rhythm.tempo_map import (
     SNAP_TOLERANCE_S,
     beat_jitter,
     fit_tempo_map,
-    grid_beat_times,
     place_on_grid,
     segment_beats,
     track_bpm,

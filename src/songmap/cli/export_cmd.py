@@ -24,7 +24,7 @@ def _analysis_args(p: argparse.ArgumentParser) -> None:
                    help="refuse longer audio (default 3 hours)")
     p.add_argument("--vocabulary", choices=["majmin", "sevenths"], help="chord labels")
     p.add_argument("--threads", type=int, help="network runtime threads (default 2)")
-    from songmap.cli.main import add_override_options
+    from songmap.cli.options import add_override_options
 
     add_override_options(p)
 
@@ -119,10 +119,10 @@ def _load_result(p: Path):  # noqa: ANN202 - AnalysisResult
 
 def _analyse(p: Path, args: argparse.Namespace):  # noqa: ANN202 - (AnalysisResult, Audio)
     from songmap.audio import load_audio
-    from songmap.cli.main import _settings_from
+    from songmap.cli.options import settings_from_args
     from songmap.cli.startup import announce_kernel_compile, ensure_numba_cache_dir
 
-    settings = _settings_from(args)
+    settings = settings_from_args(args)
     ensure_numba_cache_dir()
     from songmap.pipeline import Analyzer
 

@@ -164,7 +164,7 @@ def build_jams(result: "AnalysisResult"):  # noqa: ANN201 - jams.JAMS
     """The result as a validated :class:`jams.JAMS` object."""
     import jams
 
-    from songmap import __version__
+    from songmap._version import __version__
 
     r = result
     ann = partial(_annotation, metadata=_metadata(r), duration=r.audio.duration)

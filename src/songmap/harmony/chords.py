@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from songmap.harmony.notation import PITCH_NAMES
-from songmap.models.registry import Activations
+from songmap.signals import Activations, segment_means
 
 _QUALITIES: dict[str, tuple[int, ...]] = {
     "maj": (0, 4, 7),
@@ -88,20 +88,6 @@ def chord_templates(vocabulary: str = "sevenths") -> tuple[list[str], np.ndarray
             labels.append(f"{PITCH_NAMES[root]}:{quality}")
             rows.append(t / np.linalg.norm(t))
     return labels, np.array(rows)
-
-
-def segment_means(chroma: Activations, boundaries: np.ndarray) -> np.ndarray:
-    """Mean chroma between consecutive ``boundaries`` (s), shape ``(len-1, 12)``."""
-    values = chroma.values
-    frames = np.clip(np.round(np.asarray(boundaries) * chroma.fps).astype(int), 0, len(values))
-    out = np.zeros((max(len(frames) - 1, 0), values.shape[1]), dtype=np.float64)
-    csum = np.vstack([np.zeros((1, values.shape[1])), np.cumsum(values, axis=0, dtype=np.float64)])
-    for i in range(len(frames) - 1):
-        a, b = frames[i], max(frames[i + 1], frames[i] + 1)
-        b = min(b, len(values))
-        a = min(a, b - 1) if b > 0 else 0
-        out[i] = (csum[b] - csum[a]) / max(b - a, 1)
-    return out
 
 
 def _diatonic_mask(labels: list[str], key: str | None) -> np.ndarray:

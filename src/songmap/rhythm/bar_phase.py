@@ -17,7 +17,7 @@ import numpy as np
 from songmap.rhythm.bars import decode_bar_lengths, merge_short_bars, rank_evidence, renumber
 
 if TYPE_CHECKING:
-    from songmap.models.registry import Activations
+    from songmap.signals import Activations
 
 def downbeat_probability(
     beat_times: np.ndarray, beat_activation: np.ndarray, downbeat_activation: np.ndarray, fps: float
@@ -32,7 +32,7 @@ def downbeat_probability(
 
 def harmonic_change(beat_times: np.ndarray, chroma: "Activations") -> np.ndarray:
     """Per beat: 1 - cosine similarity of the mean chroma of the beat before and after it."""
-    from songmap.harmony.chords import segment_means
+    from songmap.signals import segment_means
 
     beats = np.asarray(beat_times, dtype=float)
     if len(beats) < 3:

@@ -29,7 +29,7 @@ from songmap.rhythm.bar_phase import (
 _JUMP = 1e-3
 
 if TYPE_CHECKING:
-    from songmap.models.registry import Activations
+    from songmap.signals import Activations
 
 
 @dataclass(frozen=True)

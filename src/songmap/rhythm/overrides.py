@@ -19,7 +19,7 @@ from songmap.rhythm.bar_phase import downbeat_probability, tie_break_phase
 from songmap.rhythm.meter import BarGrid, decode_bar_positions
 
 if TYPE_CHECKING:
-    from songmap.models.registry import Activations
+    from songmap.signals import Activations
 
 
 def fixed_meter_grid(

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from songmap.harmony.chords import ChordSegment, bar_chords, segment_means
-from songmap.models.registry import Activations
+from songmap.harmony.chords import ChordSegment, bar_chords
 from songmap.schema import BarChord, BeatMarker, Downbeat
+from songmap.signals import Activations, segment_means
 
 
 @dataclass(frozen=True)
