@@ -77,7 +77,8 @@ def api_rows(cases: list[tuple[Case, Path]], data_dir: Path) -> list[Row]:
         groups.setdefault(case.max_duration_s, []).append((case, path))
     for limit, group in groups.items():
         settings = ServeSettings(data_dir=data_dir / f"limit-{limit}", workers=1, threads=2,
-                                 max_upload_mb=100.0, max_duration_s=limit)
+                                 max_upload_mb=100.0, max_duration_s=limit,
+                                 allowed_hosts=("testserver",))
         with TestClient(create_app(settings)) as client:
             for case, path in group:
                 rows.append(_api_case(client, case, path, status_for))
@@ -376,6 +377,157 @@ def _finding(stats: dict, out_dir: Path, suf: str, data: bytes, what: str, tb: s
     print(f"FUZZ FINDING {name}: {what}", file=sys.stderr)
 
 
+# -- service access and admission (issue 15) -----------------------------------------------
+def access_rows(work: Path) -> list[Row]:
+    """Access control, admission before upload and connection limits of ``songmap serve``,
+    against real processes; see tests/api/test_security.py, test_admission.py, test_retention.py."""
+    import socket
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.robustness.faults import ServeProcess, multipart, request_head
+
+    work.mkdir(parents=True, exist_ok=True)
+    rows: list[Row] = []
+    song = work / "song.wav"
+    write(song, clicks(8.0))
+    wav = song.read_bytes()
+    ct = {"Content-Type": "multipart/form-data; boundary=songmapBoundary42"}
+    part = (b'--songmapBoundary42\r\nContent-Disposition: form-data; name="file"; '
+            b'filename="a.wav"\r\n\r\n')
+
+    def stored(server: ServeProcess) -> int:
+        return sum(p.stat().st_size for p in server.leftovers() if p.is_file())
+
+    env = {"SONGMAP_MAX_JOBS": "5", "SONGMAP_PROCESS_JOBS": "false", "SONGMAP_MAX_QUEUE": "0",
+           "SONGMAP_HEADER_TIMEOUT_S": "2", "SONGMAP_BODY_IDLE_TIMEOUT_S": "2",
+           "SONGMAP_MAX_CONNECTIONS": "100"}
+    with ServeProcess(work / "open", env=env) as server:
+        server.wait_ready()
+        with ThreadPoolExecutor(40) as pool:
+            codes = list(pool.map(lambda i: server.upload("/jobs", f"s{i}.wav", wav).status,
+                                  range(40)))
+        rows.append(("serve: 40 concurrent POST /jobs, MAX_JOBS=5", "exactly 5 x 202, 35 x 503",
+                     f"{codes.count(202)} x 202, {codes.count(503)} x 503",
+                     codes.count(202) == 5 and codes.count(503) == 35))
+        before = stored(server)
+        socks = [server.raw(request_head("/jobs", 53_000_000) + part + bytes(65536))
+                 for _ in range(20)]
+        t0 = time.monotonic()
+        answers = [s.recv(64).split(b" ", 2)[1:2] for s in socks]
+        took = time.monotonic() - t0
+        for s in socks:
+            s.close()
+        grew = stored(server) - before
+        rows.append(("serve: 20 x 53 MB uploads to a full job queue",
+                     "503 each before the body, nothing stored",
+                     f"{sum(a == [b'503'] for a in answers)} x 503 in {took:.2f} s, "
+                     f"{grew} bytes stored", all(a == [b"503"] for a in answers) and grew == 0))
+        earlier = {p for p in server.leftovers() if p.is_file()}  # the 5 queued jobs' uploads
+        holder = server.raw(request_head("/analyze", 3_000_000) + part + bytes(2_000_000))
+        time.sleep(1.0)
+        files = [p for p in server.leftovers() if p.is_file() and p not in earlier]
+        spool = list(server.tmpdir.iterdir())
+        second = server.raw(request_head("/analyze", 3_000_000))
+        second.settimeout(5)
+        status = second.recv(64).split(b" ", 2)[1]
+        holder.close()
+        second.close()
+        rows.append(("serve: a 3 MB upload two-thirds sent, then a second one (1 worker, "
+                     "MAX_QUEUE=0)", "one file being written, no spool; the second 503 at once",
+                     f"{len(files)} file(s) ({sum(p.stat().st_size for p in files)} bytes), "
+                     f"{len(spool)} in TMPDIR, second {status.decode()}",
+                     len(files) == 1 and not spool and status == b"503"))
+        stalled = server.raw(request_head("/analyze", 1_000_000) + part + bytes(1000))
+        stalled.settimeout(10)
+        t0 = time.monotonic()
+        got = stalled.recv(64).split(b" ", 2)[1]
+        took = time.monotonic() - t0
+        stalled.close()
+        rows.append(("serve: an upload that stops sending (BODY_IDLE_TIMEOUT_S=2)", "408",
+                     f"{got.decode()} after {took:.1f} s", got == b"408"))
+        baseline = server.open_fds()
+        idle = []
+        for _ in range(1000):
+            try:
+                idle.append(socket.create_connection(("127.0.0.1", server.port), timeout=5))
+            except OSError:
+                break
+        for s in idle[:50]:  # slowloris: a header byte now and then
+            try:
+                s.sendall(b"GET /healthz HTTP/1.1\r\nX-a: ")
+            except OSError:  # already closed: past the cap
+                pass
+        time.sleep(0.5)  # connections past the cap are accepted, then closed at once
+        peak = server.open_fds()
+        time.sleep(3.0)
+        health = server.request("GET", "/healthz", timeout=5).status
+        after = server.open_fds()
+        for s in idle:
+            s.close()
+        rows.append(("serve: 1000 idle sockets, 50 of them trickling a header",
+                     "fds capped (MAX_CONNECTIONS=100), all closed after HEADER_TIMEOUT_S=2, "
+                     "/healthz 200", f"fds {baseline} -> peak {peak} -> {after}, healthz {health}",
+                     peak <= baseline + 110 and after <= baseline + 5 and health == 200))
+        evil = server.request("GET", "/library", headers={"Host": "evil.example:8000"}).status
+        rows.append(("serve: DNS-rebinding request (Host: evil.example)", "400", str(evil),
+                     evil == 400))
+        before_jobs = stored(server)
+        cross = server.request("POST", "/jobs", multipart({"file": ("x.wav", wav)}),
+                               {**ct, "Origin": "http://evil.example"})
+        rows.append(("serve: cross-site form post to /jobs (Origin: evil.example)",
+                     "403, no job, nothing stored", f"{cross.status}, "
+                     f"{stored(server) - before_jobs} bytes stored",
+                     cross.status == 403 and stored(server) == before_jobs))
+        answers = {u: server.request("GET", u) for u in ("/", "/healthz", "/nope")}
+        heads = {u: ("frame-ancestors 'none'" in a.headers.get("content-security-policy", "")
+                     and a.headers.get("x-content-type-options") == "nosniff")
+                 for u, a in answers.items()}
+        rows.append(("serve: security headers on /, /healthz, a 404", "CSP with frame-ancestors, "
+                     "nosniff on each", ", ".join(f"{u} {'yes' if ok else 'no'}"
+                                                  for u, ok in heads.items()),
+                     all(heads.values())))
+    key = "robustness-key"
+    with ServeProcess(work / "keyed", env={"SONGMAP_API_KEY": key,
+                                           "SONGMAP_JOB_RETENTION": "3"}) as server:
+        server.wait_ready()
+        plain = server.upload("/analyze", "song.wav", wav)
+        plain.headers = {k.lower(): v for k, v in plain.headers.items()}
+        wrong = server.request("GET", "/library", headers={"X-API-Key": "guess"}).status
+        body = multipart({"file": ("song.wav", wav)})
+        good = server.request("POST", "/analyze", body, {**ct, "Authorization": f"Bearer {key}"})
+        again = server.request("POST", "/analyze", body, {**ct, "X-API-Key": key})
+        again.headers = {k.lower(): v for k, v in again.headers.items()}
+        rows.append(("serve: API key: none / wrong / Bearer / X-API-Key",
+                     "401 (no X-Songmap-Cache) / 401 / 200 / 200 hit",
+                     f"{plain.status} (cache header: {'x-songmap-cache' in plain.headers}) / "
+                     f"{wrong} / {good.status} / {again.status} "
+                     f"{again.headers.get('x-songmap-cache')}",
+                     plain.status == 401 and "x-songmap-cache" not in plain.headers
+                     and wrong == 401 and good.status == 200 and again.status == 200
+                     and again.headers.get("x-songmap-cache") == "hit"))
+        job = server.request("POST", "/jobs", body, {**ct, "X-API-Key": key})
+        job_id = json.loads(job.body)["id"]
+        state = ""
+        for _ in range(300):
+            state = json.loads(server.request("GET", f"/jobs/{job_id}",
+                                              headers={"X-API-Key": key}).body)["state"]
+            if state in ("done", "failed"):
+                break
+            time.sleep(0.1)
+        time.sleep(3.5)
+        gone = server.request("GET", f"/jobs/{job_id}", headers={"X-API-Key": key}).status
+        rows.append(("serve: a finished job after SONGMAP_JOB_RETENTION=3", "410",
+                     f"{state}, then {gone}", state == "done" and gone == 410))
+    proc = subprocess.run([sys.executable, "-m", "songmap.cli.main", "serve", "--host", "0.0.0.0",
+                           "--data-dir", str(work / "exposed")], capture_output=True, text=True,
+                          timeout=60, check=False)
+    rows.append(("serve --host 0.0.0.0 without a key", "exit 2, one line naming --api-key",
+                 f"exit {proc.returncode}: {proc.stderr.strip()[:70]}...",
+                 proc.returncode == 2 and "--api-key" in proc.stderr
+                 and len(proc.stderr.strip().splitlines()) == 1))
+    return rows
+
+
 # -- main -----------------------------------------------------------------------------------
 def table(title: str, rows: list[Row]) -> str:
     lines = [f"### {title}", "", "| input | expected | got | pass |", "|---|---|---|---|"]
@@ -393,10 +545,17 @@ def main() -> int:
     ap.add_argument("--no-api", action="store_true")
     ap.add_argument("--faults-only", action="store_true",
                     help="only the store and service faults table")
+    ap.add_argument("--service-only", action="store_true",
+                    help="only the service access and admission table")
     ap.add_argument("--json", type=Path, help="write every row and the fuzz stats here")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="songmap-robustness-"))
+    access = access_rows(work / "access")
+    print(table("Service access and admission (`songmap serve`, real processes)", access),
+          flush=True)
+    if args.service_only:
+        return 0 if all(r[3] for r in access) else 1
     faults = fault_rows(work / "faults")
     print(table("Faults (store, `songmap serve`, `songmap analyze`; real processes)", faults),
           flush=True)

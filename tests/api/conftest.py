@@ -19,7 +19,8 @@ from songmap.examples import render_song
 
 def make_settings(data_dir: Path, **values: object) -> ServeSettings:
     base: dict[str, object] = {"data_dir": data_dir, "workers": 1, "max_upload_mb": 5.0,
-                               "max_duration_s": 30.0, "threads": 1}
+                               "max_duration_s": 30.0, "threads": 1,
+                               "allowed_hosts": ("testserver",)}  # TestClient's Host
     base.update(values)
     return ServeSettings(**base)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,20 +36,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """``songmap serve`` in a subprocess on loopback; yields its base URL."""
+@contextlib.contextmanager
+def serving(data: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``songmap serve`` on loopback in a subprocess (``env`` added to ours); yields its URL."""
     if not Path(CHROMIUM).exists():
         if IN_CI:
             pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    data = tmp_path_factory.mktemp("serve-data")
     port = _free_port()
-    log = open(data / "server.log", "w")
+    log = open(data / "server.log", "w")  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen(
         [sys.executable, "-m", "songmap.cli.main", "serve", "--host", "127.0.0.1",
          "--port", str(port), "--workers", "1", "--data-dir", str(data)],
-        stdout=log, stderr=subprocess.STDOUT,
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -71,6 +72,13 @@ def server(tmp_path_factory):
             proc.kill()
             proc.wait()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """``songmap serve`` in a subprocess on loopback; yields its base URL."""
+    with serving(tmp_path_factory.mktemp("serve-data")) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

@@ -48,7 +48,9 @@ def long_song(server, tmp_path_factory) -> tuple[Path, dict]:
 def page(browser, server, long_song):
     """A fresh page with the long song uploaded and shown; fails on any page error."""
     path, _ = long_song
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    # wait_for_function evaluates its predicate with eval(), which the page's CSP
+    # forbids (playwright issue 7395); tests/browser/test_key.py runs the page under it
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, bypass_csp=True)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(server + "/")

@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from songmap._version import __version__
 from songmap.api.errors import install_error_handlers
 from songmap.api.routes import analyze, health, jobs, library, web
+from songmap.api.security import AccessGuard
 from songmap.api.service import Service
 from songmap.api.settings import ServeSettings, get_settings
 from songmap.api.uploads import BodySizeLimit
@@ -59,12 +60,34 @@ def create_app(settings: ServeSettings | None = None, *,
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes + _MULTIPART_SLACK,
                        upload_limit=settings.max_upload_bytes)
+    # outermost: refusals of the guard carry the security headers too
+    app.add_middleware(AccessGuard, settings=settings)
     for module in (analyze, jobs, health, library, web):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.WEB_DIR), name="static")
     if docs_assets:
         _serve_docs(app, docs_assets)
+    if settings.api_key is not None:
+        _document_the_key(app)
     return app
+
+
+def _document_the_key(app: FastAPI) -> None:
+    """Name the API key in the OpenAPI schema, so /docs offers "Authorize" and sends it."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        }
+        schema["security"] = [{"bearer": []}, {"apiKey": []}]
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _offline_docs_assets() -> Path | None:

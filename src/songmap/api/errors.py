@@ -47,6 +47,30 @@ class JobNotFoundError(ServiceError):
     """No job has this id."""
 
 
+class UploadTimeoutError(ServiceError):
+    """The client stopped sending its upload (a stalled or deliberately slow client)."""
+
+
+class JobExpiredError(JobNotFoundError):
+    """The job finished longer ago than the retention period and was removed."""
+
+
+class NotAuthorizedError(ServiceError):
+    """The server has an API key and the request did not carry it."""
+
+
+class HostNotAllowedError(ServiceError):
+    """The request's Host header is not a name this server answers to (DNS rebinding)."""
+
+
+class CrossSiteRequestError(ServiceError):
+    """A state-changing request sent by a page of another site (a cross-site form post)."""
+
+
+class DiskFullError(ServiceError):
+    """The server's disk filled up while receiving an upload (the server's problem)."""
+
+
 class JobNotFinishedError(ServiceError):
     """The job has no result yet (or failed)."""
 
@@ -66,6 +90,12 @@ class ServiceNotReadyError(ServiceError):
 # -- the mapping: first match wins (subclasses before their parents) -----------------------
 STATUS_CODES: list[tuple[type[BaseException], int]] = [
     (UploadTooLargeError, 413),
+    (NotAuthorizedError, 401),
+    (HostNotAllowedError, 400),
+    (CrossSiteRequestError, 403),
+    (DiskFullError, 507),
+    (UploadTimeoutError, 408),
+    (JobExpiredError, 410),
     (QueueFullError, 503),
     (ServiceNotReadyError, 503),
     (JobNotFoundError, 404),
@@ -109,7 +139,8 @@ def error_payload(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, st
     """``(status, body, headers)`` for ``exc``; logs server faults with their id."""
     status = status_for(exc)
     error_id = None
-    if status >= 500 and not isinstance(exc, (QueueFullError, ServiceNotReadyError)):
+    if status >= 500 and not isinstance(exc, (QueueFullError, ServiceNotReadyError,
+                                              DiskFullError)):
         error_id = uuid.uuid4().hex[:12]
         log.error("error %s: %s: %s", error_id, type(exc).__name__, exc, exc_info=exc)
     if isinstance(exc, errors.SongmapError):
@@ -121,6 +152,10 @@ def error_payload(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, st
     headers: dict[str, str] = {}
     if isinstance(exc, QueueFullError):
         headers["Retry-After"] = str(exc.retry_after_s)
+    if isinstance(exc, NotAuthorizedError):
+        headers["WWW-Authenticate"] = 'Bearer realm="songmap"'
+    if isinstance(exc, DiskFullError):
+        headers["Retry-After"] = "60"
     body = ErrorBody(error=ErrorDetail(type=kind, message=message, id=error_id))
     return status, body.model_dump(), headers
 
@@ -136,8 +171,10 @@ ANALYSIS_ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": "Upload or audio longer than the limits."},
     415: {"model": ErrorBody, "description": "Not audio, or a format no decoder reads."},
     422: {"model": ErrorBody, "description": "Undecodable (truncated, corrupt) or too short."},
+    401: {"model": ErrorBody, "description": "The server has an API key; send it."},
     500: {"model": ErrorBody, "description": "Server fault; the body carries an error id."},
     503: {"model": ErrorBody, "description": "Queue full: retry after Retry-After seconds."},
+    507: {"model": ErrorBody, "description": "The server's disk is full."},
 }
 
 

@@ -1,7 +1,11 @@
 """Analysis jobs: persisted in SQLite, so none is lost when the server stops.
 
-A job is ``queued`` -> ``running`` -> ``done`` | ``failed``. Its upload stays in
-``<data_dir>/uploads`` until it ends. When the server starts, jobs it left ``running``
+A job is ``receiving`` (admitted, its upload arriving; invisible to clients) -> ``queued``
+-> ``running`` -> ``done`` | ``failed`` -> ``expired`` (after the retention period: the
+record is emptied and answers 410; one more period later it is deleted). Its upload stays
+in ``<data_dir>/uploads`` until it ends. A ``receiving`` job holds its place in the
+``max_jobs`` limit, taken in one transaction before the body is read, so concurrent posts
+can never pass the limit. When the server starts, jobs it left ``running``
 (it was killed or crashed mid-analysis) go back to ``queued`` while they have attempts
 left, else they fail with that reason; queued jobs simply run.
 """
@@ -27,6 +31,7 @@ from songmap.store import ResultStore, SQLiteFile
 log = logging.getLogger("songmap.api.jobs")
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+RECEIVING, EXPIRED = "receiving", "expired"
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,61 @@ class JobStore(SQLiteFile):
         assert job is not None
         return job
 
+    def reserve(self, *, settings_key: str, max_waiting: int) -> Job | None:
+        """A ``receiving`` job holding one of ``max_waiting`` places (queued or receiving),
+        or ``None`` when every place is taken. Count and insert are one transaction
+        (``BEGIN IMMEDIATE``), so this holds across threads and processes."""
+        job_id = uuid.uuid4().hex
+        with self.transaction() as db:
+            waiting = db.execute("SELECT COUNT(*) FROM jobs WHERE state IN (?, ?)",
+                                 (QUEUED, RECEIVING)).fetchone()[0]
+            if waiting >= max_waiting:
+                return None
+            db.execute(
+                "INSERT INTO jobs (id, state, filename, audio_hash, settings_key, created_at)"
+                " VALUES (?, ?, '', '', ?, ?)", (job_id, RECEIVING, settings_key, time.time()))
+        return self.get(job_id)
+
+    def admit(self, job_id: str, *, filename: str, upload_path: str | None, audio_hash: str,
+              settings_key: str, done: bool) -> Job:
+        """A ``receiving`` job whose upload arrived: ``queued`` (or ``done`` when the store
+        already has its result)."""
+        now = time.time()
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE jobs SET state = ?, filename = ?, upload_path = ?, audio_hash = ?,"
+                " settings_key = ?, progress = ?, created_at = ?, finished_at = ?"
+                " WHERE id = ? AND state = ?",
+                (DONE if done else QUEUED, filename, upload_path, audio_hash, settings_key,
+                 1.0 if done else 0.0, now, now if done else None, job_id, RECEIVING))
+        job = self.get(job_id)
+        assert job is not None
+        return job
+
+    def drop(self, job_id: str) -> None:
+        """Forget a ``receiving`` job whose upload failed."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM jobs WHERE id = ? AND state = ?", (job_id, RECEIVING))
+
+    def expire(self, *, retention_s: float, now: float | None = None) -> tuple[int, list[str]]:
+        """Finished jobs older than ``retention_s``: emptied to ``expired`` (their id still
+        answers 410), and expired ones older than twice that deleted.
+
+        Returns ``(expired now, upload files still named by them)``.
+        """
+        cutoff = (time.time() if now is None else now) - retention_s
+        with self.transaction() as db:
+            leftovers = [r[0] for r in db.execute(
+                "SELECT upload_path FROM jobs WHERE state IN (?, ?) AND finished_at < ?"
+                " AND upload_path IS NOT NULL", (DONE, FAILED, cutoff)).fetchall()]
+            expired = db.execute(
+                "UPDATE jobs SET state = ?, filename = '', upload_path = NULL, audio_hash = '',"
+                " error_message = NULL WHERE state IN (?, ?) AND finished_at < ?",
+                (EXPIRED, DONE, FAILED, cutoff)).rowcount
+            db.execute("DELETE FROM jobs WHERE state = ? AND finished_at < ?",
+                       (EXPIRED, cutoff - retention_s))
+        return expired, leftovers
+
     def get(self, job_id: str) -> Job | None:
         row = self.connect().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return None if row is None else Job(**dict(row))
@@ -137,6 +197,8 @@ class JobStore(SQLiteFile):
         Returns ``(requeued, failed)``.
         """
         with self.transaction() as db:
+            # uploads that were arriving when the server stopped: gone with their connection
+            db.execute("DELETE FROM jobs WHERE state = ?", (RECEIVING,))
             requeued = db.execute(
                 "UPDATE jobs SET state = ?, progress = 0 WHERE state = ? AND attempts < ?",
                 (QUEUED, RUNNING, max_attempts),
@@ -152,6 +214,7 @@ class JobStore(SQLiteFile):
         return requeued, failed
 
     def pending_uploads(self) -> set[str]:
+        # (a receiving job's file has no upload_path yet: recover() runs before any arrives)
         """Upload files that queued or running jobs still need."""
         rows = self.connect().execute(
             "SELECT upload_path FROM jobs WHERE state IN (?, ?) AND upload_path IS NOT NULL",
@@ -186,6 +249,7 @@ class JobRunner:
         self.max_attempts = max_attempts
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
+        self._sweep_task: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
 
     def recover(self) -> None:
@@ -205,12 +269,32 @@ class JobRunner:
     def start(self) -> None:
         self._loop_task = asyncio.ensure_future(self._loop())
 
+    def start_expiry(self, retention_s: float | None) -> None:
+        """Expire finished jobs every so often (none when ``retention_s`` is ``None``)."""
+        if retention_s is not None:
+            self._sweep_task = asyncio.ensure_future(self._sweep(retention_s))
+
+    async def _sweep(self, retention_s: float) -> None:
+        every = min(max(retention_s / 4, 0.2), 300.0)
+        while True:
+            try:
+                expired, leftovers = await asyncio.to_thread(self.jobs.expire,
+                                                             retention_s=retention_s)
+                for path in leftovers:
+                    discard(path)
+                if expired:
+                    log.info("%d finished jobs expired (retention %g s)", expired, retention_s)
+            except SongmapError as exc:  # a locked or damaged database: try again later
+                log.warning("expiring old jobs failed: %s", exc)
+            await asyncio.sleep(every)
+
     def notify(self) -> None:
         """A job was queued."""
         self._wake.set()
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._loop_task, *self._running) if t is not None]
+        tasks = [t for t in (self._loop_task, self._sweep_task, *self._running)
+                 if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

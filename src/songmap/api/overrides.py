@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Form, Query
+from fastapi import Query
 from pydantic import ValidationError
 
 from songmap.config import AnalysisSettings
@@ -25,28 +25,52 @@ _TS = "Time signature of every bar, e.g. 4/4, 3/4, 6/8, 7/4."
 _FD = "Seconds: the beat nearest this time is a downbeat (beat 1)."
 
 
-def grid_overrides(
+def query_overrides(
     bpm: str | None = Query(None, description=_BPM),
     time_signature: str | None = Query(None, description=_TS),
     first_downbeat: str | None = Query(None, description=_FD),
-    bpm_form: str | None = Form(None, alias="bpm", description=_BPM),
-    time_signature_form: str | None = Form(None, alias="time_signature", description=_TS),
-    first_downbeat_form: str | None = Form(None, alias="first_downbeat", description=_FD),
-) -> dict[str, Any]:
-    """FastAPI dependency: the overrides asked for, as AnalysisSettings field values."""
-    given = {"bpm": (bpm, bpm_form), "time_signature": (time_signature, time_signature_form),
-             "first_downbeat": (first_downbeat, first_downbeat_form)}
+) -> dict[str, str]:
+    """FastAPI dependency: the overrides given in the query, by request parameter name.
+
+    Checked at once, so a bad one is a 400 before the upload is read; the form fields come
+    with the body and are merged by ``grid_overrides``.
+    """
+    given = {name: value for name, value in
+             (("bpm", bpm), ("time_signature", time_signature),
+              ("first_downbeat", first_downbeat)) if value is not None}
+    grid_overrides(given, {})
+    return given
+
+
+def grid_overrides(query: dict[str, str], form: dict[str, str]) -> dict[str, Any]:
+    """The overrides asked for in the query and the form, as AnalysisSettings field values
+    (other form fields are ignored)."""
     values: dict[str, Any] = {}
-    for name, (query, form) in given.items():
-        if query is not None and form is not None and query.strip() != form.strip():
+    for name, field in PARAMETERS.items():
+        in_query, in_form = query.get(name), form.get(name)
+        if in_query is not None and in_form is not None and in_query.strip() != in_form.strip():
             raise InvalidParameterError(
-                f"{name} is given twice with different values ({query!r} in the query, "
-                f"{form!r} in the form); give it once")
-        value = query if query is not None else form
+                f"{name} is given twice with different values ({in_query!r} in the query, "
+                f"{in_form!r} in the form); give it once")
+        value = in_query if in_query is not None else in_form
         if value is not None and value.strip():
-            values[PARAMETERS[name]] = value.strip()
+            values[field] = value.strip()
     check_overrides(values)
     return values
+
+
+#: The multipart body of the upload routes, for the OpenAPI schema (the routes read the body
+#: themselves, after admission, so FastAPI cannot derive it from their parameters).
+UPLOAD_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    "multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"],
+        "properties": {
+            "file": {"type": "string", "format": "binary",
+                     "description": "The recording (WAV, FLAC, MP3, OGG, Opus, M4A, AIFF, ...)."},
+            "bpm": {"type": "string", "description": _BPM},
+            "time_signature": {"type": "string", "description": _TS},
+            "first_downbeat": {"type": "string", "description": _FD},
+        }}}}}}
 
 
 def check_overrides(values: dict[str, Any]) -> AnalysisSettings:

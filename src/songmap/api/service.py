@@ -9,17 +9,17 @@ import asyncio
 import json
 import logging
 import shutil
+import time
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import UploadFile
-
 from songmap.api.dask_pool import DaskPool
-from songmap.api.errors import JobNotFoundError, QueueFullError
-from songmap.api.jobs import DONE, QUEUED, Job, JobRunner, JobStore
+from songmap.api.errors import JobExpiredError, JobNotFoundError, QueueFullError
+from songmap.api.jobs import EXPIRED, RECEIVING, Job, JobRunner, JobStore
+from songmap.api.overrides import grid_overrides
 from songmap.api.pool import WorkerPool
 from songmap.api.settings import ServeSettings
-from songmap.api.uploads import save_upload
+from songmap.api.uploads import IncomingUpload
 from songmap.api.worker import analyze_file
 from songmap.errors import NotAudioError
 from songmap.schema import AnalysisResult
@@ -78,6 +78,7 @@ class Service:
         await asyncio.to_thread(self.runner.recover)
         if s.process_jobs:
             self.runner.start()
+        self.runner.start_expiry(s.job_retention)
 
     async def stop(self) -> None:
         if self.runner is not None:
@@ -95,30 +96,34 @@ class Service:
         return type(self.analysis_settings).model_validate(changed).cache_key()
 
     # -- analyse now ---------------------------------------------------------------------
-    async def analyze_upload(self, upload: UploadFile, overrides: dict[str, Any] | None = None
+    async def analyze_upload(self, incoming: IncomingUpload, query: dict[str, str] | None = None
                              ) -> tuple[AnalysisResult, str]:
-        """Analyse an upload, or find it in the store; ``overrides`` are AnalysisSettings
-        fields (``bpm``, ``time_signature``, ``first_downbeat_s``) for this upload only.
+        """Analyse an upload, or find it in the store. ``query`` holds the grid overrides
+        given in the query (``bpm``, ``time_signature``, ``first_downbeat``); the upload's
+        form fields may add them.
+
+        A place in the line is taken *before* the body is read (503 at once when the line
+        is full, with no byte of the upload read or stored).
 
         Returns ``(result, source)``; source is ``"hit"`` (from the store), ``"shared"``
         (the same audio was being analysed for another request) or ``"miss"``.
         """
         assert self.store is not None
-        settings_key = self.settings_key_for(overrides)
-        saved = await save_upload(upload, self.settings.scratch_dir,
-                                  max_bytes=self.settings.max_upload_bytes)
-        try:
-            if saved.size == 0:  # the one check cheap enough to skip the worker line for
-                raise NotAudioError(f"{saved.filename}: the file is empty (0 bytes)")
-            text = await asyncio.to_thread(self.store.get, saved.audio_hash, settings_key)
-            source = "hit"
-            if text is None:
-                async with self.pool.reserve():
+        async with self.pool.reserve():
+            saved, fields = await incoming.save(self.settings.scratch_dir)
+            try:
+                overrides = grid_overrides(query or {}, fields)
+                settings_key = self.settings_key_for(overrides)
+                if saved.size == 0:  # the one check cheap enough to skip the worker line for
+                    raise NotAudioError(f"{saved.filename}: the file is empty (0 bytes)")
+                text = await asyncio.to_thread(self.store.get, saved.audio_hash, settings_key)
+                source = "hit"
+                if text is None:
                     text, source = await self._analyze_once(
                         saved.audio_hash, str(saved.path), saved.filename, settings_key,
-                        overrides or {})
-        finally:
-            saved.discard()
+                        overrides)
+            finally:
+                saved.discard()
         return _named(AnalysisResult.model_validate_json(text), saved.filename), source
 
     async def _analyze_once(self, audio_hash: str, path: str, filename: str,
@@ -146,31 +151,40 @@ class Service:
         return text, "miss"
 
     # -- jobs ----------------------------------------------------------------------------
-    async def submit_job(self, upload: UploadFile, overrides: dict[str, Any] | None = None) -> Job:
-        """Queue an upload (``overrides`` as for ``analyze_upload``; the job keeps them in
-        its settings key, so they survive a restart)."""
+    async def submit_job(self, incoming: IncomingUpload, query: dict[str, str] | None = None
+                         ) -> Job:
+        """Queue an upload (overrides as for ``analyze_upload``; the job keeps them in its
+        settings key, so they survive a restart).
+
+        The job's place among ``max_jobs`` is taken atomically before the body is read.
+        """
         assert self.jobs is not None and self.store is not None and self.runner is not None
         s = self.settings
-        settings_key = self.settings_key_for(overrides)
-        if await asyncio.to_thread(self.jobs.count, QUEUED) >= s.max_jobs:
+        reserved = await asyncio.to_thread(self.jobs.reserve, settings_key=self.settings_key,
+                                           max_waiting=s.max_jobs)
+        if reserved is None:
             raise QueueFullError(
                 f"{s.max_jobs} jobs are already waiting; retry in {s.retry_after_s} s",
                 s.retry_after_s,
             )
-        saved = await save_upload(upload, s.uploads_dir, max_bytes=s.max_upload_bytes)
         try:
-            if await asyncio.to_thread(self.store.contains, saved.audio_hash, settings_key):
+            saved, fields = await incoming.save(s.uploads_dir)
+        except BaseException:
+            await asyncio.to_thread(self.jobs.drop, reserved.id)
+            raise
+        try:
+            settings_key = self.settings_key_for(grid_overrides(query or {}, fields))
+            done = await asyncio.to_thread(self.store.contains, saved.audio_hash, settings_key)
+            if done:
                 saved.discard()
-                return await asyncio.to_thread(
-                    self.jobs.create, filename=saved.filename, upload_path=None,
-                    audio_hash=saved.audio_hash, settings_key=settings_key, state=DONE,
-                )
             job = await asyncio.to_thread(
-                self.jobs.create, filename=saved.filename, upload_path=str(saved.path),
-                audio_hash=saved.audio_hash, settings_key=settings_key,
+                self.jobs.admit, reserved.id, filename=saved.filename,
+                upload_path=None if done else str(saved.path), audio_hash=saved.audio_hash,
+                settings_key=settings_key, done=done,
             )
         except BaseException:
             saved.discard()
+            await asyncio.to_thread(self.jobs.drop, reserved.id)
             raise
         self.runner.notify()
         return job
@@ -178,8 +192,15 @@ class Service:
     async def get_job(self, job_id: str) -> Job:
         assert self.jobs is not None
         job = await asyncio.to_thread(self.jobs.get, job_id)
-        if job is None:
+        if job is None or job.state == RECEIVING:
             raise JobNotFoundError(f"no job has the id {job_id!r}")
+        retention = self.settings.job_retention
+        if job.state == EXPIRED or (retention is not None and job.finished_at is not None
+                                    and time.time() - job.finished_at > retention):
+            kept = f"more than {retention:g} s ago " if retention is not None else ""
+            raise JobExpiredError(
+                f"job {job_id} finished {kept}and was removed (SONGMAP_JOB_RETENTION); "
+                "upload the file again")
         return job
 
     async def job_result(self, job: Job) -> AnalysisResult | None:

@@ -6,7 +6,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from songmap.config import AnalysisSettings
@@ -57,13 +57,65 @@ class ServeSettings(BaseSettings):
                     "worker runs its stages in turn instead of competing with the others).",
     )
     dask_scheduler: str | None = Field(
-        None, description="Run the analyses on this Dask cluster (tcp://HOST:8786) instead of "
+        None, description="Run the analyses on this Dask cluster (tls://HOST:8786; README) instead of "
                           "local worker processes; uploads are sent to it as bytes, results "
                           "come back to this server's store. Needs the batch extra.",
     )
     dask_connect_timeout_s: float = Field(
         20.0, gt=0, description="How long to try reaching the Dask scheduler at start."
     )
+
+    # -- access control (songmap.api.security) ----------------------------------------------
+    api_key: SecretStr | None = Field(
+        None, description="Clients send it as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'. "
+                          "Required when listening beyond loopback (unless allow_no_api_key).",
+    )
+    allow_no_api_key: bool = Field(
+        False, description="Serve beyond loopback without a key (anyone who reaches the port "
+                           "can upload and read every result).",
+    )
+    allowed_hosts: str = Field(
+        "", description="Host names clients may use besides loopback names, IP addresses and "
+                        "the listen address (comma-separated; '.example.org' also allows its "
+                        "subdomains; '*' allows any). Other Host headers get 400: a web page "
+                        "on another site cannot reach this server by DNS rebinding.",
+    )
+    job_retention: float | None = Field(
+        7 * 86400.0, gt=0,
+        description="Seconds (or 30m, 12h, 7d) a finished job is kept; after it the job "
+                    "answers 410 and its record goes. 'never' keeps jobs for ever.",
+    )
+    # -- connection limits (songmap serve) ---------------------------------------------------
+    max_connections: int = Field(
+        200, ge=1, description="Open connections at once; past it a new one is closed at once "
+                               "(and requests past it get 503 from uvicorn).")
+    keep_alive_s: int = Field(5, ge=1, description="Idle keep-alive connections close after it.")
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="A connection whose request head has not arrived in this "
+                                "time is closed (slow or silent clients).")
+    body_idle_timeout_s: float = Field(
+        30.0, gt=0, description="An upload that sends nothing for this long is dropped (408).")
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _join_hosts(cls, value: object) -> object:
+        # a plain string, so that pydantic-settings does not read the variable as JSON
+        return ",".join(value) if isinstance(value, (list, tuple)) else value
+
+    @property
+    def allowed_host_names(self) -> tuple[str, ...]:
+        """``allowed_hosts`` as lower-case names."""
+        return tuple(h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip())
+
+    @field_validator("job_retention", mode="before")
+    @classmethod
+    def _retention_seconds(cls, value: object) -> object:
+        return parse_duration(value) if isinstance(value, str) else value
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _no_empty_key(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def max_upload_bytes(self) -> int:
@@ -93,6 +145,24 @@ class ServeSettings(BaseSettings):
             values["max_duration_s"] = self.max_duration_s
         values["threads"] = self.threads or max(1, (os.cpu_count() or 1) // max(self.workers, 1))
         return AnalysisSettings(**values)
+
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds in ``"90"``, ``"30m"``, ``"12h"`` or ``"7d"``; ``None`` for ``"never"``."""
+    value = text.strip().lower()
+    if value in ("never", "none", "off"):
+        return None
+    unit = _UNITS.get(value[-1:]) if value[-1:].isalpha() else 1.0
+    number = value[:-1] if value[-1:].isalpha() else value
+    try:
+        if unit is None:
+            raise ValueError
+        return float(number) * unit
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration (e.g. 3600, 30m, 12h, 7d, never)") from None
 
 
 @lru_cache(maxsize=1)

@@ -27,9 +27,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-upload-mb", type=float, help="largest upload accepted (default 200)")
     p.add_argument("--max-duration", type=float, metavar="SECONDS",
                    help="refuse longer audio (default 3 hours)")
-    p.add_argument("--scheduler", metavar="tcp://HOST:8786",
+    p.add_argument("--scheduler", metavar="tls://HOST:8786",
                    help="run the analyses on this Dask cluster instead of local workers "
                         "(needs the batch extra; --workers is then ignored)")
+    p.add_argument("--api-key", metavar="KEY",
+                   help="clients must send it (Authorization: Bearer KEY or X-API-Key: KEY); "
+                        "better given as SONGMAP_API_KEY, which other users cannot see in ps")
+    p.add_argument("--no-api-key", action="store_true",
+                   help="allow listening beyond loopback without a key (anyone reaching the "
+                        "port can upload and read every result)")
+    p.add_argument("--allowed-hosts", metavar="NAME,...",
+                   help="host names clients use to reach this server, besides loopback names, "
+                        "IP addresses and --host ('.example.org' includes subdomains)")
+    p.add_argument("--job-retention", metavar="DURATION",
+                   help="keep finished jobs this long: seconds, 30m, 12h, 7d or never "
+                        "(default 7d)")
+    p.add_argument("--max-connections", type=int,
+                   help="open connections at once (default 200)")
     p.set_defaults(func=cmd_serve)
 
 
@@ -49,7 +63,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "host": args.host, "port": args.port, "workers": args.workers,
         "data_dir": args.data_dir, "store_path": args.store,
         "max_upload_mb": args.max_upload_mb, "max_duration_s": args.max_duration,
-        "dask_scheduler": args.scheduler,
+        "dask_scheduler": args.scheduler, "api_key": args.api_key,
+        "allow_no_api_key": True if args.no_api_key else None,
+        "allowed_hosts": args.allowed_hosts, "job_retention": args.job_retention,
+        "max_connections": args.max_connections,
     }
     try:
         settings = ServeSettings(**{k: v for k, v in values.items() if v is not None})
@@ -58,6 +75,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise InvalidParameterError(
             f"invalid setting {'.'.join(map(str, first['loc']))}: {first['msg']}"
         ) from None
+    from songmap.api.security import exposure_problem, is_loopback
+
+    problem = exposure_problem(settings)
+    if problem:
+        raise InvalidParameterError(problem)
+    log = logging.getLogger("songmap")
+    if settings.api_key is None and not is_loopback(settings.host):
+        log.warning("WARNING: no API key: anyone who can reach %s:%d can upload files and "
+                    "read every stored result", settings.host, settings.port)
     from songmap.api.service import check_databases
 
     check_databases(settings)  # a damaged store: a message and exit 1, not a traceback
@@ -69,12 +95,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from songmap.cli.startup import ensure_numba_cache_dir
 
     ensure_numba_cache_dir()  # before the worker processes start: they inherit it
-    logging.getLogger("songmap").setLevel(logging.INFO)
-    logging.getLogger("songmap").info(
+    log.setLevel(logging.INFO)
+    log.info(
         "serving on http://%s:%d (%s, data in %s)", settings.host, settings.port,
         f"Dask cluster {settings.dask_scheduler}" if settings.dask_scheduler
         else f"{settings.workers} workers", settings.data_dir,
     )
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level="info", timeout_graceful_shutdown=10)
+    from songmap.api.connections import uvicorn_options
+
+    uvicorn.run(create_app(settings), **uvicorn_options(settings), log_level="info")
     return 0

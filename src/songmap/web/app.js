@@ -138,17 +138,90 @@ function errorText(bodyOrText, status) {
   return `The server answered ${status}.`;
 }
 
+// ---------------------------------------------------------------- API key
+// A server started with an API key answers 401 without it. The page then asks for the key,
+// keeps it in memory (and in localStorage when "remember" is ticked) and sends it with
+// every request as X-API-Key: a custom header no page of another site can send here.
+const KEY_STORE = "songmap.apiKey";
+let apiKey = null;
+try { apiKey = localStorage.getItem(KEY_STORE); } catch (e) { /* storage disabled */ }
+let keyWaiters = [];
+
+function keyHeaders() { return apiKey ? { "X-API-Key": apiKey } : {}; }
+
+function askForKey(message) {
+  $("key-why").textContent = message || "This server needs its API key.";
+  $("key-form").hidden = false;
+  $("key-input").focus();
+  return new Promise((resolve) => keyWaiters.push(resolve));
+}
+
+function setupKeyForm() {
+  $("key-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    apiKey = $("key-input").value.trim() || null;
+    try {
+      if (apiKey && $("key-remember").checked) localStorage.setItem(KEY_STORE, apiKey);
+      else localStorage.removeItem(KEY_STORE);
+    } catch (e) { /* kept in memory only */ }
+    $("key-input").value = "";
+    $("key-form").hidden = true;
+    const waiting = keyWaiters;
+    keyWaiters = [];
+    for (const resolve of waiting) resolve();
+  });
+  // Downloads are links; with a key they are fetched with it and saved from a blob.
+  document.addEventListener("click", (ev) => {
+    const a = ev.target.closest && ev.target.closest("a[download]");
+    if (!a || !apiKey || !/^\/(jobs|library)\//.test(a.getAttribute("href") || "")) return;
+    ev.preventDefault();
+    downloadWithKey(a).catch((err) => showError(err.message || String(err)));
+  });
+}
+
+async function downloadWithKey(link) {
+  const r = await api(link.getAttribute("href"));
+  if (!r.ok) throw new Error(errorText(await r.text(), r.status));
+  const url = URL.createObjectURL(await r.blob());
+  const save = document.createElement("a");
+  save.href = url;
+  save.download = link.download || downloadName(r.headers.get("Content-Disposition")) || "songmap";
+  document.body.append(save);
+  save.click();
+  save.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+function downloadName(disposition) {
+  const m = /filename\*=UTF-8''([^;]+)/i.exec(disposition || "") || /filename="([^"]+)"/i.exec(disposition || "");
+  try { return m ? decodeURIComponent(m[1]) : null; } catch (e) { return null; }
+}
+
+// fetch() with the key; on 401 the page asks for the key and tries again.
+async function api(url, options = {}) {
+  for (;;) {
+    const r = await fetch(url, { ...options, headers: { ...(options.headers || {}), ...keyHeaders() } });
+    if (r.status !== 401) return r;
+    await askForKey(errorText(await r.text(), r.status));
+  }
+}
+
 // ---------------------------------------------------------------- upload and job
 function uploadJob(file, overrides = null) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/jobs");
+    for (const [name, value] of Object.entries(keyHeaders())) xhr.setRequestHeader(name, value);
     xhr.upload.onprogress = (e) => {
       if (e.lengthComputable) showStatus("Uploading…", e.loaded / e.total);
     };
     xhr.onload = () => {
       if (xhr.status === 202) resolve(JSON.parse(xhr.responseText));
-      else {
+      else if (xhr.status === 401) {
+        const err = new Error(errorText(xhr.responseText, xhr.status));
+        err.needKey = true;
+        reject(err);
+      } else {
         const retry = xhr.getResponseHeader("Retry-After");
         const err = new Error(errorText(xhr.responseText, xhr.status));
         err.retryAfter = xhr.status === 503 && retry ? Number(retry) : null;
@@ -172,7 +245,7 @@ async function waitForJob(job) {
     showStatus(job.state === "queued" ? "Waiting for a free worker…" : "Analysing…",
                job.state === "queued" ? 0 : Math.max(0.05, job.progress));
     await sleep(POLL_MS);
-    const r = await fetch(`/jobs/${job.id}`);
+    const r = await api(`/jobs/${job.id}`);
     if (!r.ok) throw new Error(errorText(await r.text(), r.status));
     job = await r.json();
   }
@@ -185,6 +258,10 @@ async function runJob(file, overrides = null) {
       job = await uploadJob(file, overrides);
       break;
     } catch (err) {
+      if (err.needKey) {
+        await askForKey(err.message);
+        continue;
+      }
       if (err.retryAfter && attempt < 5) {
         showStatus(`The server is busy; retrying in ${err.retryAfter} s…`, 0);
         await sleep(err.retryAfter * 1000);
@@ -195,7 +272,7 @@ async function runJob(file, overrides = null) {
   }
   job = await waitForJob(job);
   showStatus("Loading the result…", 1);
-  const r = await fetch(`/jobs/${job.id}/result`);
+  const r = await api(`/jobs/${job.id}/result`);
   if (!r.ok) throw new Error(errorText(await r.text(), r.status));
   return { job, result: await r.json() };
 }
@@ -1114,7 +1191,7 @@ async function renderDownloads(result) {
   }
   json.href = `/jobs/${state.jobId}/result?download=true`;
   try {
-    const info = await (await fetch("/version")).json();
+    const info = await (await api("/version")).json();
     for (const fmt of info.analysis_settings.formats || []) {
       if (fmt === "json") continue;
       const a = document.createElement("a");
@@ -1131,7 +1208,7 @@ async function renderDownloads(result) {
 async function loadLibrary() {
   try {
     const q = $("lib-q").value.trim();
-    const r = await fetch(`/library?limit=200&q=${encodeURIComponent(q)}`);
+    const r = await api(`/library?limit=200&q=${encodeURIComponent(q)}`);
     if (!r.ok) return;
     const list = await r.json();
     const rows = $("lib-rows");
@@ -1163,7 +1240,7 @@ async function loadLibrary() {
 async function openStored(id) {
   $("error").hidden = true;
   stopPlayback();
-  const r = await fetch(`/library/${id}`);
+  const r = await api(`/library/${id}`);
   if (!r.ok) throw new Error(errorText(await r.text(), r.status));
   const result = await r.json();
   state.jobId = null;
@@ -1331,4 +1408,5 @@ setupOverview();
 setupMapInput();
 setupSheet();
 setupGridEdit();
+setupKeyForm();
 setupLibrary();

@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from songmap.api.errors import ANALYSIS_ERRORS, ErrorBody, ErrorDetail, JobNotFinishedError
 from songmap.api.formats import check_format, content_disposition, export_response
 from songmap.api.jobs import DONE, FAILED, Job
 from songmap.api.models import JobInfo
-from songmap.api.overrides import grid_overrides
+from songmap.api.overrides import UPLOAD_BODY, query_overrides
+from songmap.api.routes.analyze import incoming_upload
 from songmap.api.service import Service
 from songmap.schema import AnalysisResult
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
-_FILE = File(..., description="The recording.")
-
-#: bpm, time_signature, first_downbeat: query parameters or form fields
-_OVERRIDES = Depends(grid_overrides)
+#: bpm, time_signature, first_downbeat: query parameters here, or form fields beside the file
+_OVERRIDES = Depends(query_overrides)
 
 
 def _service(request: Request) -> Service:
@@ -41,10 +38,9 @@ def job_info(job: Job) -> JobInfo:
 
 
 @router.post("", status_code=202, response_model=JobInfo, responses=ANALYSIS_ERRORS,
-             summary="Queue a recording for analysis")
-async def create_job(request: Request, file: UploadFile = _FILE,
-                     overrides: dict[str, Any] = _OVERRIDES) -> JSONResponse:
-    job = await _service(request).submit_job(file, overrides)
+             summary="Queue a recording for analysis", openapi_extra=UPLOAD_BODY)
+async def create_job(request: Request, overrides: dict[str, str] = _OVERRIDES) -> JSONResponse:
+    job = await _service(request).submit_job(incoming_upload(request), overrides)
     return JSONResponse(job_info(job).model_dump(mode="json"), status_code=202,
                         headers={"Location": f"/jobs/{job.id}"})
 
