@@ -1,7 +1,7 @@
 """Worker tasks for fault tests. They run in the worker processes, so they live in a module.
 
-``faulty_analysis`` is the real ``analyze_file`` except for uploads whose name asks for a
-fault: ``crash*`` kills the worker process, ``raise*`` raises a bug-like exception,
+``faulty_analysis`` is the real ``songmap.workers.analyze`` except for uploads whose name asks
+for a fault: ``crash*`` kills the worker process, ``raise*`` raises a bug-like exception,
 ``hang*`` sleeps past any timeout, ``wait-<path>*`` blocks until the file ``<path>`` exists,
 ``mark-<path>*`` creates the file ``<path>`` and then sleeps (a worker known to be busy).
 """
@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import time
 
-from songmap.api.worker import WorkerContext, analyze_file
+from songmap.workers import Job, WorkerContext, analyze
 
 
-def faulty_analysis(ctx: WorkerContext, path: str, filename: str) -> str:
+def faulty_analysis(ctx: WorkerContext, job: Job) -> str:
+    filename = job.name
     if filename.startswith("crash"):
         os._exit(3)
     if filename.startswith("raise"):
@@ -29,4 +30,4 @@ def faulty_analysis(ctx: WorkerContext, path: str, filename: str) -> str:
         flag = bytes.fromhex(filename.split("-")[1].split(".")[0]).decode()
         while not os.path.exists(flag):
             time.sleep(0.02)
-    return analyze_file(ctx, path, filename)
+    return analyze(ctx, job)

@@ -6,10 +6,11 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from songmap.config import AnalysisSettings
+from songmap.workers import WorkerSpec, default_memory_mb
 
 
 def _default_data_dir() -> Path:
@@ -51,10 +52,20 @@ class ServeSettings(BaseSettings):
     max_duration_s: float | None = Field(
         None, gt=0, description="Refuse longer audio (default: the analysis default, 3 h)."
     )
-    threads: int | None = Field(
+    analysis_threads: int | None = Field(
         None, ge=1, le=64,
-        description="Threads per worker (default: cores / workers, at least 1; with 1 a "
-                    "worker runs its stages in turn instead of competing with the others).",
+        # SONGMAP_THREADS: its name before it was told apart from the other "threads".
+        validation_alias=AliasChoices("analysis_threads", "SONGMAP_ANALYSIS_THREADS",
+                                      "threads", "SONGMAP_THREADS"),
+        description="Threads one analysis uses in a worker (default: cores / workers, at "
+                    "least 1; with 1 a worker runs its stages in turn instead of competing "
+                    "with the others). SONGMAP_THREADS is read too.",
+    )
+    worker_memory_mb: float | None = Field(
+        None, ge=0,
+        description="Memory cap of each worker process (MB of address space; an analysis "
+                    "beyond it answers 413). Default: the machine's RAM / workers + 1 GB "
+                    "(at least 2 GB); 0 turns the cap off. Not applied to Dask workers.",
     )
     dask_scheduler: str | None = Field(
         None, description="Run the analyses on this Dask cluster (tcp://HOST:8786) instead of "
@@ -91,8 +102,16 @@ class ServeSettings(BaseSettings):
         values: dict[str, object] = {}
         if self.max_duration_s is not None:
             values["max_duration_s"] = self.max_duration_s
-        values["threads"] = self.threads or max(1, (os.cpu_count() or 1) // max(self.workers, 1))
+        values["threads"] = self.analysis_threads or max(
+            1, (os.cpu_count() or 1) // max(self.workers, 1))
         return AnalysisSettings(**values)
+
+    def worker_spec(self) -> WorkerSpec:
+        """How each local worker process is set up."""
+        memory = self.worker_memory_mb
+        if memory is None:
+            memory = default_memory_mb(self.workers)
+        return WorkerSpec(self.analysis_settings(), memory_mb=memory or None)
 
 
 @lru_cache(maxsize=1)

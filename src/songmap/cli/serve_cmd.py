@@ -27,6 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-upload-mb", type=float, help="largest upload accepted (default 200)")
     p.add_argument("--max-duration", type=float, metavar="SECONDS",
                    help="refuse longer audio (default 3 hours)")
+    p.add_argument("--analysis-threads", "--threads", dest="analysis_threads", type=int,
+                   metavar="N", help="threads one analysis uses in a worker "
+                                     "(default: cores / workers, at least 1)")
+    p.add_argument("--max-memory", type=float, metavar="MB",
+                   help="memory cap of each worker; an analysis needing more answers 413 "
+                        "(default: the machine's RAM / workers + 1 GB, at least 2 GB; 0: none)")
     p.add_argument("--scheduler", metavar="tcp://HOST:8786",
                    help="run the analyses on this Dask cluster instead of local workers "
                         "(needs the batch extra; --workers is then ignored)")
@@ -49,7 +55,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "host": args.host, "port": args.port, "workers": args.workers,
         "data_dir": args.data_dir, "store_path": args.store,
         "max_upload_mb": args.max_upload_mb, "max_duration_s": args.max_duration,
-        "dask_scheduler": args.scheduler,
+        "dask_scheduler": args.scheduler, "analysis_threads": args.analysis_threads,
+        "worker_memory_mb": args.max_memory,
     }
     try:
         settings = ServeSettings(**{k: v for k, v in values.items() if v is not None})
@@ -63,7 +70,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     check_databases(settings)  # a damaged store: a message and exit 1, not a traceback
     if settings.dask_scheduler:
         # An unreachable scheduler: a message and exit 2 now, not a server that answers 503.
-        from songmap.batch.cluster import connect
+        from songmap.workers.dask import connect
 
         connect(settings.dask_scheduler, timeout_s=settings.dask_connect_timeout_s).close()
     from songmap.cli.startup import ensure_numba_cache_dir
