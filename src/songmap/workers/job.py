@@ -81,36 +81,38 @@ Task = Callable[..., Any]
 
 def analyze(ctx: Context, job: Job) -> str:
     """Analyse ``job``; the ``AnalysisResult`` as JSON text, progress reported after every
-    stage. Running out of memory is a ``MemoryLimitError`` naming the cap."""
+    stage."""
     analyzer = ctx.analyzer
     if job.overrides:
         analyzer = analyzer.with_settings(**job.overrides)
-    try:
-        with warnings.catch_warnings(), _local_copy(job) as path:
-            warnings.simplefilter("ignore")  # notes travel in result.warnings
-            result = analyzer.analyze(path, filename=job.name, progress=ctx.progress)
-    except MemoryError:
-        raise MemoryLimitError(_memory_message(ctx.memory_mb)) from None
-    except SongmapError:
-        raise
-    except (OSError, RuntimeError, ImportError) as exc:
-        # Under an address-space cap an allocation fails in C code in many shapes (a failed
-        # mmap, a thread that cannot start, a bad_alloc); only those that say so are the cap.
-        if ctx.memory_mb and _says_out_of_memory(exc):
-            raise MemoryLimitError(_memory_message(ctx.memory_mb)) from None
-        raise
+    with warnings.catch_warnings(), _local_copy(job) as path:
+        warnings.simplefilter("ignore")  # notes travel in result.warnings
+        result = analyzer.analyze(path, filename=job.name, progress=ctx.progress)
     return result.model_dump_json()
 
 
-def _memory_message(memory_mb: float | None) -> str:
-    if memory_mb:
-        return (f"the analysis needs more than the worker's memory cap of {memory_mb:g} MB; "
-                "try a shorter file or raise the cap")
-    return "the analysis ran out of memory; try a shorter file"
+def as_memory_limit(exc: BaseException, memory_mb: float | None) -> BaseException:
+    """``exc`` as the ``MemoryLimitError`` it is when a task ran out of memory, else itself.
+
+    Under an address-space cap an allocation fails in C code in many shapes besides
+    ``MemoryError`` (a failed mmap, a library that cannot be mapped, a thread that cannot
+    start); only those that say so are taken for the cap."""
+    if isinstance(exc, SongmapError):
+        return exc
+    if isinstance(exc, MemoryError) or (
+            memory_mb and isinstance(exc, (OSError, RuntimeError, ImportError))
+            and _says_out_of_memory(exc)):
+        if memory_mb:
+            message = (f"the analysis needs more than the worker's memory cap of "
+                       f"{memory_mb:g} MB; try a shorter file or raise the cap")
+        else:
+            message = "the analysis ran out of memory; try a shorter file"
+        return MemoryLimitError(message)
+    return exc
 
 
 _OUT_OF_MEMORY = ("cannot allocate memory", "out of memory", "bad_alloc", "unable to allocate",
-                  "can't start new thread", "failed to allocate")
+                  "can't start new thread", "failed to allocate", "failed to map segment")
 
 
 def _says_out_of_memory(exc: BaseException) -> bool:
@@ -153,10 +155,11 @@ def picklable_error(exc: BaseException) -> BaseException:
         return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
-def error_answer(exc: BaseException) -> Answer:
+def error_answer(exc: BaseException, memory_mb: float | None = None) -> Answer:
+    """The answer for a task that raised ``exc`` (in an ``except`` block: its traceback)."""
     import traceback
 
-    return ("error", picklable_error(exc), traceback.format_exc())
+    return ("error", picklable_error(as_memory_limit(exc, memory_mb)), traceback.format_exc())
 
 
 def unpack(answer: Answer, where: str, log: Any) -> Any:

@@ -90,9 +90,11 @@ def prepare(spec: WorkerSpec) -> Any:
             os.environ.setdefault(var, str(spec.blas_threads))
     analyzer = analyzer_for(spec.settings)
     if spec.memory_mb:
-        # The decoders load on first use: loaded now, so the cap is for the analysis itself.
+        # The decoders and the resampler load on first use: loaded now, so the cap is for
+        # the analysis itself (a library mapped under the cap fails as an ImportError).
         import av  # noqa: F401
         import soundfile  # noqa: F401
+        import soxr  # noqa: F401
 
         from songmap.limits import limit_memory
 
@@ -120,7 +122,7 @@ def serve(conn: Connection, spec: WorkerSpec) -> None:
         try:
             value = task(ctx, *args)
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the parent
-            conn.send(error_answer(exc))
+            conn.send(error_answer(exc, spec.memory_mb))
         else:
             conn.send(("ok", value))
         _trim_heap()
