@@ -59,3 +59,20 @@ def test_cli_refuses_a_negative_cap_in_one_line(library, tmp_path, capsys):
     assert code == 2
     assert err.strip().splitlines() == [
         "songmap: error: --max-memory must be positive (0: no cap)"]
+
+
+@pytest.mark.parametrize("option", ["--analysis-threads", "--threads"])  # --threads: old name
+def test_cli_passes_the_analysis_threads_and_the_cap(option, library, monkeypatch):
+    import songmap.batch
+    from songmap.batch.progress import BatchSummary
+
+    seen = {}
+
+    def fake_run_batch(paths, **kwargs):
+        seen.update(kwargs)
+        return BatchSummary()
+
+    monkeypatch.setattr(songmap.batch, "run_batch", fake_run_batch)
+    assert main(["batch", str(library), option, "3", "--max-memory", "2500"]) == 0
+    assert seen["analysis_threads"] == 3 and seen["memory_mb"] == 2500
+    assert seen["settings"].threads == AnalysisSettings().threads  # not the analysis's own

@@ -119,8 +119,8 @@ def run_batch(
             Path(output).parent if output else Path.cwd())
     discovery = discover_audio(paths)
     own_store = not isinstance(store, ResultStore)
-    results = ResultStore(store or default_store_path()) if own_store else store
-    assert isinstance(results, ResultStore)
+    results = store if isinstance(store, ResultStore) else \
+        ResultStore(store or default_store_path())
     batch = _Batch(results, settings.cache_key(), options, output=output,
                    exporters=exporters, export_root=export_root,
                    progress=progress or Progress(quiet=True, show_summary=False),

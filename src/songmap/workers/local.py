@@ -34,7 +34,6 @@ class LocalRunner:
         self._slots = [Slot(i, spec, name="songmap-batch") for i in range(workers)]
         self._queue: deque[Job] = deque()
         self._attempts: dict[str, int] = {}
-        self._ready: list[Outcome] = []
 
     @property
     def workers(self) -> int:
@@ -47,7 +46,7 @@ class LocalRunner:
 
     def pending(self) -> int:
         busy = sum(1 for s in self._slots if s.job is not None)
-        return busy + len(self._queue) + len(self._ready)
+        return busy + len(self._queue)
 
     def worker_pids(self) -> list[int]:
         return [s.proc.pid for s in self._slots if s.alive]
@@ -78,9 +77,6 @@ class LocalRunner:
 
     def wait(self, timeout: float | None = None) -> list[Outcome]:
         """Outcomes finished within ``timeout`` seconds (possibly none)."""
-        if self._ready:
-            out, self._ready = self._ready, []
-            return out
         busy = [s for s in self._slots if s.job is not None]
         if not busy:
             return []
