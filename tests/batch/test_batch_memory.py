@@ -30,16 +30,34 @@ def test_the_cap_defaults_to_the_machines_share_and_zero_turns_it_off():
 def test_files_past_the_cap_are_failure_records_with_the_reason(library, tmp_path):
     (library / "sub" / "broken.mp3").unlink()
     out, db = tmp_path / "r.jsonl", tmp_path / "s.sqlite"
-    # 1 MB: below what a worker already uses, so every analysis's first large allocation
-    # fails (a real MemoryError in songmap's code), and the worker lives on.
+    # 1 MB on top of the loaded worker: every analysis's first large allocation fails (a
+    # real MemoryError in songmap's code), and the worker lives on.
     summary = run_batch([library / "sub"], store=db, output=out, workers=1, memory_mb=1)
     assert (summary.ok, summary.failed) == (0, 2), summary.format()
     assert {f.kind for f in summary.failures} == {"MemoryLimitError"}
-    assert all("memory cap of 1 MB" in f.message for f in summary.failures)
+    assert all("the cap of 1 MB per analysis" in f.message for f in summary.failures)
     records = list(read_records(out))
     assert [r["error"]["type"] for r in records] == ["MemoryLimitError"] * 2
     with FailureLog(db) as failures:
         assert {f["error_type"] for f in failures.list()} == {"MemoryLimitError"}
+
+
+@pytest.mark.slow
+def test_a_long_file_past_the_cap_fails_and_short_ones_do_not(library, tmp_path):
+    import soundfile as sf
+
+    from songmap.examples import render_song
+
+    # Measured (2026-11-26, a worker with 1 analysis thread): a 9.5 s song needs 30-50 MB
+    # beyond the loaded worker, this 4.3-minute one 130-160 MB; 80 MB lies between.
+    song = render_song(bars=128, seed=1)
+    sf.write(library / "sub" / "long.wav", song.samples, song.sr, subtype="PCM_16")
+    (library / "sub" / "broken.mp3").unlink()
+    summary = run_batch([library / "sub"], store=tmp_path / "s.sqlite", workers=1,
+                        memory_mb=80)
+    assert (summary.ok, summary.failed) == (2, 1), summary.format()
+    [failure] = summary.failures
+    assert failure.path.endswith("long.wav") and failure.kind == "MemoryLimitError"
 
 
 @pytest.mark.slow
@@ -48,8 +66,8 @@ def test_cli_max_memory_reports_the_cap_and_exits_1(library, tmp_path, capsys):
                  "--workers", "1", "--max-memory", "1"])
     err = capsys.readouterr().err
     assert code == 1, err
-    assert "a.wav: MemoryLimitError: the analysis needs more than the worker's memory cap " \
-           "of 1 MB" in err
+    assert "a.wav: MemoryLimitError: the analysis needs more memory than the cap of 1 MB " \
+           "per analysis" in err
 
 
 def test_cli_refuses_a_negative_cap_in_one_line(library, tmp_path, capsys):

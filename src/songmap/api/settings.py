@@ -63,9 +63,10 @@ class ServeSettings(BaseSettings):
     )
     worker_memory_mb: float | None = Field(
         None, ge=0,
-        description="Memory cap of each worker process (MB of address space; an analysis "
-                    "beyond it answers 413). Default: the machine's RAM / workers + 1 GB "
-                    "(at least 2 GB); 0 turns the cap off. Not applied to Dask workers.",
+        description="Memory one analysis may use in a worker (MB of address space beyond "
+                    "the loaded worker's; past it the analysis answers 413). Default: the "
+                    "machine's RAM / workers (at least 1.5 GB); 0 turns the cap off. Not "
+                    "applied to Dask workers (they have --memory-limit).",
     )
     dask_scheduler: str | None = Field(
         None, description="Run the analyses on this Dask cluster (tcp://HOST:8786) instead of "

@@ -31,8 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    metavar="N", help="threads one analysis uses in a worker "
                                      "(default: cores / workers, at least 1)")
     p.add_argument("--max-memory", type=float, metavar="MB",
-                   help="memory cap of each worker; an analysis needing more answers 413 "
-                        "(default: the machine's RAM / workers + 1 GB, at least 2 GB; 0: none)")
+                   help="memory one analysis may use in a worker; past it the answer is 413 "
+                        "(default: the machine's RAM / workers, at least 1.5 GB; 0: no cap)")
     p.add_argument("--scheduler", metavar="tcp://HOST:8786",
                    help="run the analyses on this Dask cluster instead of local workers "
                         "(needs the batch extra; --workers is then ignored)")

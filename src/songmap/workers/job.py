@@ -103,8 +103,8 @@ def as_memory_limit(exc: BaseException, memory_mb: float | None) -> BaseExceptio
             memory_mb and isinstance(exc, (OSError, RuntimeError, ImportError))
             and _says_out_of_memory(exc)):
         if memory_mb:
-            message = (f"the analysis needs more than the worker's memory cap of "
-                       f"{memory_mb:g} MB; try a shorter file or raise the cap")
+            message = (f"the analysis needs more memory than the cap of {memory_mb:g} MB "
+                       "per analysis; try a shorter file or raise the cap")
         else:
             message = "the analysis ran out of memory; try a shorter file"
         return MemoryLimitError(message)

@@ -1,17 +1,24 @@
-"""The per-job memory cap of a worker process, sized from the machine."""
+"""The per-job memory cap of a worker process, sized from the machine.
+
+The cap is what one analysis may add to a worker once its models are loaded: the process's
+address space then (measured, not assumed: it differs between machines with the thread
+pools and libraries) plus the cap is its ``RLIMIT_AS``, so an allocation past it fails
+with ``MemoryError`` in the worker instead of the kernel's OOM killer ending it (or a
+neighbour) without a word.
+"""
 
 from __future__ import annotations
 
 import os
 
-#: Address space a worker needs before it analyses anything (MB): the interpreter, numpy,
-#: numba, the decoders and the networks, plus the thread stacks and allocator arenas it
-#: reserves but never touches. Measured (VmSize, the bundled example, 2026-11-26): 0.70 GB
-#: loaded and 0.73 GB after an analysis with 1 analysis thread, 0.81 / 0.96 GB with 2.
-BASE_MB = 1024.0
+#: A loaded worker's address space where the platform does not report it (MB). Measured
+#: on Linux (VmSize, the bundled example, 2026-11-26): 0.70 GB loaded and 0.73 GB after an
+#: analysis with 1 analysis thread, 0.81 / 0.96 GB with 2.
+LOADED_WORKER_MB = 1024.0
 
-#: Never cap a worker below this (MB): a 10-minute song needs ~0.5 GB on top of the base.
-FLOOR_MB = BASE_MB + 1024.0
+#: The smallest default cap (MB): a 60-minute file peaks at 1.38 GB RSS (issue 15), most
+#: of it the analysis's own.
+FLOOR_MB = 1536.0
 
 
 def physical_memory_mb() -> float | None:
@@ -32,14 +39,30 @@ def can_cap() -> bool:
 
 
 def default_memory_mb(workers: int) -> float | None:
-    """A worker's address-space cap (MB) when ``workers`` share this machine: its share of
-    the RAM plus the address space every worker reserves without using, never below
-    ``FLOOR_MB``; None where the platform cannot cap or does not say how much RAM it has.
-
-    The share keeps ``workers`` analyses of huge files together below the machine's RAM,
-    so one of them fails with a clear error instead of the kernel's OOM killer ending a
-    worker (or the server) without one."""
+    """What one analysis may use (MB) when ``workers`` share this machine: its share of the
+    RAM, at least ``FLOOR_MB``; None where the platform cannot cap or does not say how
+    much RAM it has. The share keeps ``workers`` analyses of huge files together within
+    the machine's RAM."""
     ram = physical_memory_mb()
     if ram is None or not can_cap():
         return None
-    return max(FLOOR_MB, BASE_MB + ram / max(workers, 1))
+    return max(FLOOR_MB, ram / max(workers, 1))
+
+
+def address_space_mb() -> float:
+    """This process's address space now (MB): VmSize on Linux, else the measured typical."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return LOADED_WORKER_MB
+
+
+def cap_this_process(memory_mb: float) -> None:
+    """Let this process grow by at most ``memory_mb`` beyond its address space now."""
+    from songmap.limits import limit_memory
+
+    limit_memory(address_space_mb() + memory_mb)

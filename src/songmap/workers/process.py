@@ -21,6 +21,7 @@ from typing import Any
 
 from songmap.config import AnalysisSettings
 from songmap.workers.job import error_answer
+from songmap.workers.memory import cap_this_process
 
 #: The BLAS/OpenMP pools a worker caps (read by the libraries when they load).
 _BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -32,8 +33,9 @@ class WorkerSpec:
 
     ``settings``: its Analyzer's settings (``settings.threads``: threads one analysis uses).
     ``blas_threads``: BLAS/OpenMP threads of the process (None: the libraries' default).
-    ``memory_mb``: the process's address-space cap once its models are loaded, MB (None:
-    none); an analysis beyond it fails with ``MemoryLimitError``.
+    ``memory_mb``: what one analysis may add to the process's address space once its
+    models are loaded, MB (None: no cap); an analysis beyond it fails with
+    ``MemoryLimitError``.
     """
 
     settings: AnalysisSettings
@@ -96,9 +98,7 @@ def prepare(spec: WorkerSpec) -> Any:
         import soundfile  # noqa: F401
         import soxr  # noqa: F401
 
-        from songmap.limits import limit_memory
-
-        limit_memory(spec.memory_mb)
+        cap_this_process(spec.memory_mb)
     return analyzer
 
 

@@ -42,7 +42,7 @@ def describe_death(exitcode: int | None, memory_mb: float | None = None) -> str:
         if exitcode == -signal.SIGKILL:
             hint = "; out of memory, or killed from outside?"
         elif memory_mb:
-            hint = f"; past its memory cap of {memory_mb:g} MB?"
+            hint = f"; past the memory cap of {memory_mb:g} MB per analysis?"
         return f"killed by {name}{hint}"
     return f"exit code {exitcode}"
 
