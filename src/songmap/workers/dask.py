@@ -91,8 +91,6 @@ class RemoteContext:
     """What a task gets on a Dask worker in place of a local worker's context: this
     process's Analyzer, and progress sent back to the client as a Dask event."""
 
-    memory_mb = None  # Dask workers manage their own memory (``--memory-limit``)
-
     def __init__(self, analyzer: Any, key: str) -> None:
         self.analyzer = analyzer
         self.key = key

@@ -15,7 +15,6 @@ import contextlib
 import os
 import pickle
 import tempfile
-import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -71,7 +70,6 @@ class Context(Protocol):
     """What a task gets from the process it runs in."""
 
     analyzer: Any  # songmap.pipeline.Analyzer, models loaded
-    memory_mb: float | None  # the process's memory cap (None: none)
 
     def progress(self, fraction: float) -> None: ...
 
@@ -197,7 +195,3 @@ def worker_id(pid: int | None = None) -> str:
     import socket
 
     return f"{socket.gethostname()}:{pid or os.getpid()}"
-
-
-def elapsed(t0: float) -> float:
-    return time.monotonic() - t0

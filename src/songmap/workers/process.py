@@ -49,7 +49,6 @@ class WorkerContext:
 
     analyzer: Any  # songmap.pipeline.Analyzer
     conn: Connection
-    memory_mb: float | None = None
 
     def progress(self, fraction: float) -> None:
         """Tell the parent how far the current task is (0..1)."""
@@ -109,7 +108,7 @@ def serve(conn: Connection, spec: WorkerSpec) -> None:
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which gives up
         conn.send(error_answer(exc))
         return
-    ctx = WorkerContext(analyzer, conn, spec.memory_mb)
+    ctx = WorkerContext(analyzer, conn)
     conn.send(("ready", os.getpid()))
     while True:
         try:

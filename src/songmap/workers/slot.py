@@ -155,7 +155,7 @@ class Slot:
         deadline = time.monotonic() + timeout_s
         self.on_progress = progress
         try:
-            self.send(task, args, job=task)
+            self.send(task, args, job=args)
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0 or not self.conn.poll(left):
