@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "is recorded as failed (default: the machine's RAM / workers, at "
                         "least 1.5 GB; 0: no cap)")
     p.add_argument("-q", "--quiet", action="store_true", help="only the summary at the end")
-    from songmap.cli.main import add_override_options
+    from songmap.cli.options import add_override_options
 
     add_override_options(p)  # the same grid for every file (e.g. a DJ set's --bpm 120-130)
     p.set_defaults(func=cmd_batch)
@@ -55,10 +55,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     export_formats(args.export)  # a typo in --export is answered before anything loads
     from songmap.batch import Progress, run_batch
-    from songmap.cli.main import _settings_from
+    from songmap.cli.options import settings_from_args
     from songmap.errors import InvalidParameterError
 
-    settings = _settings_from(args)  # (the threads are the workers', passed separately)
+    settings = settings_from_args(args)  # (the threads are the workers', passed separately)
     if args.analysis_threads is not None and args.analysis_threads < 1:
         raise InvalidParameterError("--analysis-threads must be at least 1")
     if args.timeout is not None and args.timeout <= 0:
