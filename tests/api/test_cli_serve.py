@@ -43,8 +43,11 @@ def test_serve_passes_threads_and_the_memory_cap_to_the_workers(argv, threads, m
 def test_the_old_threads_variable_still_sets_the_analysis_threads(monkeypatch):
     from songmap.api.settings import ServeSettings
 
+    monkeypatch.setenv("THREADS", "7")  # not songmap's: never read
+    assert ServeSettings(workers=64).analysis_settings().threads == 1
     monkeypatch.setenv("SONGMAP_THREADS", "3")
     assert ServeSettings().analysis_settings().threads == 3
+    assert ServeSettings(threads=2).analysis_threads == 2  # arguments win, old name too
     monkeypatch.setenv("SONGMAP_ANALYSIS_THREADS", "2")
     monkeypatch.delenv("SONGMAP_THREADS")
     assert ServeSettings().analysis_settings().threads == 2

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from songmap.config import AnalysisSettings
@@ -21,7 +22,8 @@ def _default_data_dir() -> Path:
 class ServeSettings(BaseSettings):
     """How ``songmap serve`` runs. Every field can be set as ``SONGMAP_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix="SONGMAP_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SONGMAP_", frozen=True, extra="ignore",
+                                      populate_by_name=True)
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
@@ -54,9 +56,9 @@ class ServeSettings(BaseSettings):
     )
     analysis_threads: int | None = Field(
         None, ge=1, le=64,
-        # SONGMAP_THREADS: its name before it was told apart from the other "threads".
-        validation_alias=AliasChoices("analysis_threads", "SONGMAP_ANALYSIS_THREADS",
-                                      "threads", "SONGMAP_THREADS"),
+        # SONGMAP_THREADS (and ``threads=``): its name before it was told apart from the
+        # other "threads". Only prefixed names: an alias is read from the environment as is.
+        validation_alias=AliasChoices("SONGMAP_ANALYSIS_THREADS", "SONGMAP_THREADS"),
         description="Threads one analysis uses in a worker (default: cores / workers, at "
                     "least 1; with 1 a worker runs its stages in turn instead of competing "
                     "with the others). SONGMAP_THREADS is read too.",
@@ -76,6 +78,17 @@ class ServeSettings(BaseSettings):
     dask_connect_timeout_s: float = Field(
         20.0, gt=0, description="How long to try reaching the Dask scheduler at start."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_names(cls, data: Any) -> Any:
+        """``threads=`` (the old name of ``analysis_threads``) still works; given in code,
+        it wins over the environment as every argument does."""
+        if isinstance(data, dict) and "threads" in data:
+            data = {k: v for k, v in data.items()
+                    if k not in ("SONGMAP_ANALYSIS_THREADS", "SONGMAP_THREADS")}
+            data.setdefault("analysis_threads", data.pop("threads"))
+        return data
 
     @property
     def max_upload_bytes(self) -> int:
