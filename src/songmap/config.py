@@ -94,7 +94,12 @@ class AnalysisSettings(BaseModel):
     chord_vocabulary: str = Field(
         "sevenths", pattern="^(majmin|sevenths)$", description="Chord labels produced."
     )
-    threads: int = Field(2, ge=1, le=64, description="Threads for the network runtime.")
+    threads: int = Field(
+        2, ge=1, le=64,
+        description="Threads one analysis uses: the network runtime's, and with more than 1 "
+        "the independent stages run side by side. Not the number of worker processes "
+        "(see songmap.workers). Does not change the result.",
+    )
     descriptors: bool = Field(
         False, description="Also compute loudness and track descriptors (docs/descriptors.md)."
     )

@@ -48,6 +48,18 @@ class AnalysisTimeoutError(ResourceLimitError):
     """An analysis ran past its wall-time limit."""
 
 
+class MemoryLimitError(ResourceLimitError):
+    """An analysis needed more memory than its worker's cap (or the machine) allows."""
+
+
+class WorkerCrashedError(SongmapError):
+    """The worker process died during an analysis (it is restarted)."""
+
+
+class AnalysisFailedError(SongmapError):
+    """The analysis raised something unexpected in the worker (a bug, not bad input)."""
+
+
 class ModelError(SongmapError):
     """A network could not be loaded or run (a broken installation, not bad input)."""
 

@@ -19,3 +19,35 @@ def test_serve_help(capsys):
 def test_serve_rejects_bad_settings(capsys):
     assert main(["serve", "--workers", "0"]) == 2
     assert "workers" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, threads, memory", [
+    (["--analysis-threads", "3", "--max-memory", "4096"], 3, 4096.0),
+    (["--threads", "2", "--max-memory", "0"], 2, None),  # --threads: the old name
+])
+def test_serve_passes_threads_and_the_memory_cap_to_the_workers(argv, threads, memory,
+                                                                 tmp_path, monkeypatch):
+    import uvicorn
+
+    import songmap.api.app
+
+    seen = {}
+    monkeypatch.setattr(songmap.api.app, "create_app", lambda settings: seen.setdefault(
+        "spec", settings.worker_spec()))
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)
+    assert main(["serve", "--data-dir", str(tmp_path), *argv]) == 0
+    assert seen["spec"].settings.threads == threads
+    assert seen["spec"].memory_mb == memory
+
+
+def test_the_old_threads_variable_still_sets_the_analysis_threads(monkeypatch):
+    from songmap.api.settings import ServeSettings
+
+    monkeypatch.setenv("THREADS", "7")  # not songmap's: never read
+    assert ServeSettings(workers=64).analysis_settings().threads == 1
+    monkeypatch.setenv("SONGMAP_THREADS", "3")
+    assert ServeSettings().analysis_settings().threads == 3
+    assert ServeSettings(threads=2).analysis_threads == 2  # arguments win, old name too
+    monkeypatch.setenv("SONGMAP_ANALYSIS_THREADS", "2")
+    monkeypatch.delenv("SONGMAP_THREADS")
+    assert ServeSettings().analysis_settings().threads == 2

@@ -15,9 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from songmap.api.app import create_app
-from songmap.api.worker import analyze_file
 from songmap.schema import AnalysisResult
 from songmap.store import ResultStore, content_hash
+from songmap.workers import Job, analyze
 
 from .conftest import leftovers, make_settings, upload
 from .test_jobs import wait_for
@@ -27,15 +27,15 @@ distributed = pytest.importorskip("distributed")
 pytestmark = pytest.mark.slow
 
 
-def crash_once(ctx, path: str, filename: str) -> str:
+def crash_once(ctx, job: Job) -> str:
     """A task whose first run kills its Dask worker process: for ``crash-<hex path>*`` names
     it creates the file ``<path>`` and exits, unless the file is already there."""
-    if filename.startswith("crash-"):
-        flag = bytes.fromhex(filename.split("-")[1].split(".")[0]).decode()
+    if job.name.startswith("crash-"):
+        flag = bytes.fromhex(job.name.split("-")[1].split(".")[0]).decode()
         if not os.path.exists(flag):
             open(flag, "w").close()
             os._exit(3)
-    return analyze_file(ctx, path, filename)
+    return analyze(ctx, job)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from songmap.api.worker import WorkerContext, analyze_file
+from songmap.workers import Job, WorkerContext, analyze
 
 
 class _Pipe:
@@ -18,7 +18,7 @@ class _Pipe:
 def test_progress_moves_through_the_stages(analyzer, example_file):
     pipe = _Pipe()
     ctx = WorkerContext(analyzer=analyzer, conn=pipe)
-    result = json.loads(analyze_file(ctx, str(example_file), "example.flac"))
+    result = json.loads(analyze(ctx, Job(str(example_file), "example.flac")))
     fractions = [m[1] for m in pipe.sent if m[0] == "progress"]
     assert len(fractions) >= 6
     assert fractions == sorted(fractions) and 0 < fractions[0] < 0.5 < fractions[-1] < 1

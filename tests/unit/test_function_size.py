@@ -24,13 +24,8 @@ MAX_COMPLEXITY = 14
 
 #: Functions being cut down on other branches of issue 14 ("workers": batch/); the
 #: integrator empties these sets when those branches land.
-PENDING_LENGTH = {
-    "songmap/batch/run.py::run_batch",
-}
-PENDING_COMPLEXITY = {
-    "songmap/batch/run.py::run_batch",
-    "songmap/batch/discover.py::discover_audio",
-}
+PENDING_LENGTH: set[str] = set()
+PENDING_COMPLEXITY: set[str] = set()
 
 PACKAGE = Path(songmap.__file__).resolve().parent
 

@@ -32,17 +32,9 @@ REPO = Path(__file__).resolve().parents[2]
 PACKAGE_ROOT = REPO / "src" / "songmap"
 CONTRIBUTING = REPO / "CONTRIBUTING.md"
 
-# Edges that branch `workers` (issue 14: one worker package for api and batch) removes:
-# the api <-> batch imports, and the api.jobs -> api.service import that closes a circle
-# inside api (both files are rewritten there). Listed exactly, so this test passes until
-# that branch lands; the integrator empties the set.
-PENDING: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("songmap.batch.cluster", "songmap.api.worker"),
-        ("songmap.api.dask_pool", "songmap.batch.cluster"),
-        ("songmap.api.jobs", "songmap.api.service"),
-    }
-)
+# Edges a branch in flight removes, listed exactly so this test passes until it lands (the
+# api <-> batch imports and api.jobs -> api.service went with branch `workers`: empty).
+PENDING: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclass(frozen=True)

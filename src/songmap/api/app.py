@@ -28,7 +28,7 @@ def create_app(settings: ServeSettings | None = None, *,
                task: Callable[..., Any] | None = None) -> FastAPI:
     """The app. Workers start (and load their models) in the lifespan, not here.
 
-    ``task`` replaces the function the workers run (``songmap.api.worker.analyze_file``);
+    ``task`` replaces the function the workers run (``songmap.workers.analyze``);
     it must be a module-level function so a worker process can import it.
     """
     settings = settings or get_settings()

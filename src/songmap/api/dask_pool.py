@@ -6,7 +6,7 @@ with local workers. Differences, all on purpose:
 
 - The upload's bytes go with the task (the cluster's machines need not see this disk);
   the result comes back here, and only this server writes its SQLite store.
-- Models are loaded once per Dask worker process by ``SongmapWorkerPlugin``, the batch's.
+- Models are loaded once per Dask worker process by ``SongmapWorkerPlugin`` (songmap.workers).
 - A Dask worker that dies mid-task is Dask's business: the scheduler reruns the task on
   another worker (up to ``distributed.scheduler.allowed-failures`` deaths, then
   ``KilledWorker``, answered here as ``WorkerCrashedError``, a 500).
@@ -19,17 +19,24 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from songmap.api.errors import (
-    ServiceNotReadyError,
-    WorkerCrashedError,
-)
-from songmap.api.pool import AdmissionLine, unpack_answer
+from songmap.api.errors import ServiceNotReadyError, WorkerCrashedError
+from songmap.api.pool import AdmissionLine
+from songmap.config import AnalysisSettings
 from songmap.errors import AnalysisTimeoutError
+from songmap.workers.dask import (
+    KILLED_WORKER_MESSAGE,
+    PLUGIN_NAME,
+    PROGRESS_TOPIC,
+    SongmapWorkerPlugin,
+    cluster_threads,
+    connect,
+    run_remote,
+    task_key,
+)
+from songmap.workers.job import Job, Task, unpack
 
 log = logging.getLogger("songmap.api.dask")
 
@@ -39,10 +46,10 @@ class DaskPool(AdmissionLine):
 
     _busy = "cluster workers"
 
-    def __init__(self, *, scheduler: str, settings_json: str, max_queue: int, timeout_s: float,
-                 retry_after_s: int = 5, connect_timeout_s: float = 20.0) -> None:
+    def __init__(self, *, scheduler: str, settings: AnalysisSettings, max_queue: int,
+                 timeout_s: float, retry_after_s: int = 5, connect_timeout_s: float = 20.0) -> None:
         self.scheduler = scheduler
-        self.settings_json = settings_json
+        self.settings = settings
         self.max_queue = max_queue
         self.timeout_s = timeout_s
         self.retry_after_s = retry_after_s
@@ -70,19 +77,11 @@ class DaskPool(AdmissionLine):
                  self.scheduler, self.size)
 
     def _connect(self) -> Any:
-        from songmap.batch.cluster import (
-            PLUGIN_NAME,
-            PROGRESS_TOPIC,
-            SongmapWorkerPlugin,
-            connect,
-        )
-
         client = connect(self.scheduler, timeout_s=self.connect_timeout_s)
         try:
-            client.register_plugin(SongmapWorkerPlugin(self.settings_json), name=PLUGIN_NAME)
+            client.register_plugin(SongmapWorkerPlugin(self.settings), name=PLUGIN_NAME)
             client.subscribe_topic(PROGRESS_TOPIC, self._on_progress)
-            workers = client.scheduler_info().get("workers", {}).values()
-            self.size = max(1, sum(w.get("nthreads", 1) for w in workers))
+            self.size = cluster_threads(client)
         except BaseException:
             client.close()
             raise
@@ -121,19 +120,18 @@ class DaskPool(AdmissionLine):
         await asyncio.to_thread(_close_client, client, futures)
 
     # -- work ------------------------------------------------------------------------------
-    async def run(self, task: Callable[..., Any], path: str, filename: str, *extra: Any,
+    async def run(self, task: Task, job: Job,
                   progress: Callable[[float], None] | None = None) -> Any:
-        """Run ``task(ctx, <a copy of path>, filename, *extra)`` on a Dask worker; its value."""
+        """Run ``task(ctx, job)`` on a Dask worker (the file's bytes go with it); its value."""
         if self.client is None or self._closing:
             reason = f": {self.start_error}" if self.start_error is not None else ""
             raise ServiceNotReadyError(f"the Dask cluster is not connected{reason}")
-        data = await asyncio.to_thread(Path(path).read_bytes)
-        key = f"songmap-serve-{uuid.uuid4().hex}"
+        job = await asyncio.to_thread(job.with_data)
+        key = task_key(job, "serve")
         if progress is not None:
             self._progress[key] = progress
         try:
-            message = await asyncio.to_thread(self._call, key, task, data, Path(path).name,
-                                              filename, extra)
+            answer = await asyncio.to_thread(self._call, key, task, job)
         except asyncio.CancelledError:
             # The request went away (or the server is stopping): free the cluster.
             future = self._futures.get(key)
@@ -142,22 +140,20 @@ class DaskPool(AdmissionLine):
             raise
         finally:
             self._progress.pop(key, None)
-        return unpack_answer(message, f"Dask task {key}")
+        return unpack(answer, f"Dask task {key}", log)
 
-    def _call(self, key: str, task: Callable[..., Any], data: bytes, basename: str,
-              filename: str, extra: tuple[Any, ...] = ()) -> tuple[Any, ...]:
-        """Submit and wait (blocking; runs in a thread)."""
+    def _call(self, key: str, task: Task, job: Job) -> tuple[Any, ...]:
+        """Submit and wait (blocking; runs in a thread); the task's answer."""
         from distributed import KilledWorker
-
-        from songmap.batch.cluster import run_service_task
 
         # The bytes are a plain argument, not scattered: they live on the scheduler with
         # the task, so a rerun after a worker's death still has them.
-        future = self.client.submit(run_service_task, task, data, basename, filename,
-                                    self.settings_json, key, *extra, key=key, pure=False)
+        future = self.client.submit(run_remote, task, job, self.settings, key, key=key,
+                                    pure=False)
         self._futures[key] = future
         try:
-            return future.result(timeout=self.timeout_s)
+            answer, _, _ = future.result(timeout=self.timeout_s)
+            return answer
         except (TimeoutError, asyncio.TimeoutError):  # one class from Python 3.11 on
             future.cancel()
             raise AnalysisTimeoutError(
@@ -169,10 +165,7 @@ class DaskPool(AdmissionLine):
             raise ServiceNotReadyError("the analysis was cancelled: the server is stopping") \
                 from None
         except KilledWorker:
-            raise WorkerCrashedError(
-                "every Dask worker that tried this file died (Dask's KilledWorker); "
-                "is the file huge or malformed?"
-            ) from None
+            raise WorkerCrashedError(KILLED_WORKER_MESSAGE) from None
         finally:
             self._futures.pop(key, None)
             future.release()

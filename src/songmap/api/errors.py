@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from songmap import errors
+from songmap.errors import AnalysisFailedError, WorkerCrashedError  # raised by the workers
 from songmap.export import MissingDependencyError
 
 log = logging.getLogger("songmap.api")
@@ -75,14 +76,6 @@ class JobNotFinishedError(ServiceError):
     """The job has no result yet (or failed)."""
 
 
-class WorkerCrashedError(ServiceError):
-    """The worker process died during an analysis (it is restarted)."""
-
-
-class AnalysisFailedError(ServiceError):
-    """The analysis raised something unexpected in the worker (a bug, not bad input)."""
-
-
 class ServiceNotReadyError(ServiceError):
     """The workers are not running (starting up or shutting down)."""
 
@@ -110,6 +103,7 @@ STATUS_CODES: list[tuple[type[BaseException], int]] = [
     (MissingDependencyError, 501),  # a format whose optional package is not installed
     (errors.InputNotFoundError, 400),
     (errors.AnalysisTimeoutError, 504),
+    (errors.MemoryLimitError, 413),  # the audio needs more memory than a worker may use
     (errors.ModelError, 500),
     (errors.SongmapError, 500),
 ]
@@ -168,7 +162,8 @@ def error_response(exc: BaseException) -> JSONResponse:
 #: Documented error answers for the OpenAPI schema of the analysis routes.
 ANALYSIS_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Bad parameter or missing file field."},
-    413: {"model": ErrorBody, "description": "Upload or audio longer than the limits."},
+    413: {"model": ErrorBody, "description": "Upload or audio longer than the limits, or "
+                                             "an analysis past the worker's memory cap."},
     415: {"model": ErrorBody, "description": "Not audio, or a format no decoder reads."},
     422: {"model": ErrorBody, "description": "Undecodable (truncated, corrupt) or too short."},
     401: {"model": ErrorBody, "description": "The server has an API key; send it."},

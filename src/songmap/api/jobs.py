@@ -16,7 +16,6 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,11 @@ from songmap.api.dask_pool import DaskPool
 from songmap.api.errors import ServiceNotReadyError, error_payload
 from songmap.api.pool import WorkerPool
 from songmap.api.uploads import discard
+from songmap.config import AnalysisSettings
 from songmap.errors import SongmapError
 from songmap.store import ResultStore, SQLiteFile
+from songmap.workers.job import Job as WorkerJob
+from songmap.workers.job import Task
 
 log = logging.getLogger("songmap.api.jobs")
 
@@ -223,24 +225,21 @@ class JobStore(SQLiteFile):
         return {r[0] for r in rows}
 
 
-def job_overrides(job: Job) -> tuple[str, ...]:
-    """The worker task's overrides argument for a job: they live in its settings key
-    (AnalysisSettings JSON), so a queued job keeps them across a restart."""
-    from songmap.api.service import task_overrides
-    from songmap.config import AnalysisSettings
-
+def job_overrides(job: Job) -> dict[str, Any]:
+    """A job's grid overrides: they live in its settings key (AnalysisSettings JSON), so a
+    queued job keeps them across a restart."""
     try:
         settings = AnalysisSettings.model_validate_json(job.settings_key)
     except ValueError:  # a key written by another version: analyse with no overrides
-        return ()
-    return task_overrides(settings.overrides())
+        return {}
+    return settings.overrides()
 
 
 class JobRunner:
     """Feeds queued jobs to the worker pool, at most one per worker at a time."""
 
     def __init__(self, *, jobs: JobStore, store: ResultStore, pool: WorkerPool | DaskPool,
-                 settings_key: str, task: Callable[..., Any], uploads_dir: Path,
+                 settings_key: str, task: Task, uploads_dir: Path,
                  max_attempts: int) -> None:
         self.jobs, self.store, self.pool = jobs, store, pool
         self.settings_key = settings_key
@@ -329,8 +328,9 @@ class JobRunner:
                 def progress(fraction: float) -> None:  # called in a pool thread
                     self.jobs.set_progress(job.id, fraction)
 
-                text = await self.pool.run(self.task, job.upload_path, job.filename,
-                                           *job_overrides(job), progress=progress)
+                work = WorkerJob(job.upload_path, job.filename, job.audio_hash,
+                                 overrides=job_overrides(job))
+                text = await self.pool.run(self.task, work, progress=progress)
                 await asyncio.to_thread(self.store.put, job.audio_hash, job.settings_key, text)
             await asyncio.to_thread(self.jobs.finish, job.id)
         except (asyncio.CancelledError, ServiceNotReadyError):

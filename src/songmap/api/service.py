@@ -6,11 +6,9 @@ Built in the app's lifespan and kept on ``app.state.service``; routes stay thin.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import shutil
 import time
-from collections.abc import Callable
 from typing import Any
 
 from songmap.api.dask_pool import DaskPool
@@ -20,10 +18,11 @@ from songmap.api.overrides import grid_overrides
 from songmap.api.pool import WorkerPool
 from songmap.api.settings import ServeSettings
 from songmap.api.uploads import IncomingUpload
-from songmap.api.worker import analyze_file
 from songmap.errors import NotAudioError
 from songmap.schema import AnalysisResult
 from songmap.store import ResultStore
+from songmap.workers.job import Job as WorkerJob
+from songmap.workers.job import Task, analyze
 
 log = logging.getLogger("songmap.api")
 
@@ -36,25 +35,24 @@ def check_databases(settings: ServeSettings) -> None:
 
 
 class Service:
-    def __init__(self, settings: ServeSettings, *, task: Callable[..., Any] | None = None) -> None:
+    def __init__(self, settings: ServeSettings, *, task: Task | None = None) -> None:
         self.settings = settings
         self.analysis_settings = settings.analysis_settings()
         self.settings_key = self.analysis_settings.cache_key()
-        self.task = task or analyze_file
+        self.task = task or analyze
         self.store: ResultStore | None = None
         self.jobs: JobStore | None = None
         self.pool: WorkerPool | DaskPool
         if settings.dask_scheduler:
             self.pool = DaskPool(
-                scheduler=settings.dask_scheduler,
-                settings_json=self.analysis_settings.model_dump_json(),
+                scheduler=settings.dask_scheduler, settings=self.analysis_settings,
                 max_queue=settings.max_queue, timeout_s=settings.analysis_timeout_s,
                 retry_after_s=settings.retry_after_s,
                 connect_timeout_s=settings.dask_connect_timeout_s,
             )
         else:
             self.pool = WorkerPool(
-                size=settings.workers, settings_json=self.analysis_settings.model_dump_json(),
+                size=settings.workers, spec=settings.worker_spec(),
                 max_queue=settings.max_queue, timeout_s=settings.analysis_timeout_s,
                 retry_after_s=settings.retry_after_s,
             )
@@ -135,7 +133,8 @@ class Service:
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._in_flight[flight] = future
         try:
-            text = await self.pool.run(self.task, path, filename, *task_overrides(overrides))
+            job = WorkerJob(path, filename, audio_hash, overrides=overrides)
+            text = await self.pool.run(self.task, job)
             assert self.store is not None
             await asyncio.to_thread(self.store.put, audio_hash, settings_key, text)
         except BaseException as exc:
@@ -208,12 +207,6 @@ class Service:
         text = await asyncio.to_thread(self.store.get, job.audio_hash, job.settings_key)
         return None if text is None else _named(AnalysisResult.model_validate_json(text),
                                                 job.filename)
-
-
-def task_overrides(overrides: dict[str, Any]) -> tuple[str, ...]:
-    """The extra argument of a worker task for these overrides: none when there are none
-    (tasks written before overrides existed keep working), else their JSON."""
-    return (json.dumps(overrides, sort_keys=True),) if overrides else ()
 
 
 def _named(result: AnalysisResult, filename: str) -> AnalysisResult:

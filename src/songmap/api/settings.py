@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from songmap.config import AnalysisSettings
+from songmap.workers import WorkerSpec, default_memory_mb
 
 
 def _default_data_dir() -> Path:
@@ -20,7 +22,8 @@ def _default_data_dir() -> Path:
 class ServeSettings(BaseSettings):
     """How ``songmap serve`` runs. Every field can be set as ``SONGMAP_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix="SONGMAP_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SONGMAP_", frozen=True, extra="ignore",
+                                      populate_by_name=True)
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
@@ -51,10 +54,21 @@ class ServeSettings(BaseSettings):
     max_duration_s: float | None = Field(
         None, gt=0, description="Refuse longer audio (default: the analysis default, 3 h)."
     )
-    threads: int | None = Field(
+    analysis_threads: int | None = Field(
         None, ge=1, le=64,
-        description="Threads per worker (default: cores / workers, at least 1; with 1 a "
-                    "worker runs its stages in turn instead of competing with the others).",
+        # SONGMAP_THREADS (and ``threads=``): its name before it was told apart from the
+        # other "threads". Only prefixed names: an alias is read from the environment as is.
+        validation_alias=AliasChoices("SONGMAP_ANALYSIS_THREADS", "SONGMAP_THREADS"),
+        description="Threads one analysis uses in a worker (default: cores / workers, at "
+                    "least 1; with 1 a worker runs its stages in turn instead of competing "
+                    "with the others). SONGMAP_THREADS is read too.",
+    )
+    worker_memory_mb: float | None = Field(
+        None, ge=0,
+        description="Memory one analysis may use in a worker (MB of address space beyond "
+                    "the loaded worker's; past it the analysis answers 413). Default: the "
+                    "machine's RAM / workers (at least 1.5 GB); 0 turns the cap off. Not "
+                    "applied to Dask workers (they have --memory-limit).",
     )
     dask_scheduler: str | None = Field(
         None, description="Run the analyses on this Dask cluster (tls://HOST:8786; README) instead of "
@@ -117,6 +131,17 @@ class ServeSettings(BaseSettings):
     def _no_empty_key(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _old_names(cls, data: Any) -> Any:
+        """``threads=`` (the old name of ``analysis_threads``) still works; given in code,
+        it wins over the environment as every argument does."""
+        if isinstance(data, dict) and "threads" in data:
+            data = {k: v for k, v in data.items()
+                    if k not in ("SONGMAP_ANALYSIS_THREADS", "SONGMAP_THREADS")}
+            data.setdefault("analysis_threads", data.pop("threads"))
+        return data
+
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1_000_000)
@@ -143,8 +168,16 @@ class ServeSettings(BaseSettings):
         values: dict[str, object] = {}
         if self.max_duration_s is not None:
             values["max_duration_s"] = self.max_duration_s
-        values["threads"] = self.threads or max(1, (os.cpu_count() or 1) // max(self.workers, 1))
+        values["threads"] = self.analysis_threads or max(
+            1, (os.cpu_count() or 1) // max(self.workers, 1))
         return AnalysisSettings(**values)
+
+    def worker_spec(self) -> WorkerSpec:
+        """How each local worker process is set up."""
+        memory = self.worker_memory_mb
+        if memory is None:
+            memory = default_memory_mb(self.workers)
+        return WorkerSpec(self.analysis_settings(), memory_mb=memory or None)
 
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}

@@ -160,23 +160,31 @@ def discover_audio(paths: Iterable[str | os.PathLike[str]]) -> Discovery:
             if not found:
                 missing.append((text, "folder contains no audio files"))
         elif glob.has_magic(text):
-            matches = [Path(m) for m in sorted(glob.glob(os.path.expanduser(text),
-                                                         recursive=True))]
-            # A folder the pattern matches ('Music/2023-*') is walked like a folder argument.
-            # A match that is neither (a FIFO, a loop) goes to add(), which records why.
-            files = [f for m in matches for f in (sorted(_walk(m)) if m.is_dir() else [m])]
-            base = _glob_base(text)
-            for f in files:
-                try:
-                    name = f.relative_to(base).as_posix()
-                except ValueError:
-                    name = f.name
+            files = _glob_files(text)
+            for f, name in files:
                 add(f, name)
             if not files:
                 missing.append((text, "pattern matched no files"))
         else:
             missing.append((text, "no such file or folder"))
     return Discovery(sources, missing)
+
+
+def _glob_files(pattern: str) -> list[tuple[Path, str]]:
+    """``(path, relative name)`` of what a glob matches. A folder the pattern matches
+    ('Music/2023-*') is walked like a folder argument; a match that is neither (a FIFO, a
+    loop) is returned too, for the caller to record why it is skipped."""
+    matches = [Path(m) for m in sorted(glob.glob(os.path.expanduser(pattern), recursive=True))]
+    files = [f for m in matches for f in (sorted(_walk(m)) if m.is_dir() else [m])]
+    base = _glob_base(pattern)
+    out = []
+    for f in files:
+        try:
+            name = f.relative_to(base).as_posix()
+        except ValueError:
+            name = f.name
+        out.append((f, name))
+    return out
 
 
 def _walk(folder: Path) -> Iterable[Path]:

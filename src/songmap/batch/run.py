@@ -14,16 +14,17 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from songmap.batch.discover import Source, discover_audio, escape_surrogates, hash_input
 from songmap.batch.failures import FailureLog
 from songmap.batch.jsonl import JsonlWriter, compact, read_records
 from songmap.batch.progress import BatchSummary, Failure, Progress
-from songmap.batch.work import Job, Outcome
 from songmap.config import AnalysisSettings
 from songmap.errors import InvalidParameterError
 from songmap.store import ResultStore
+from songmap.workers import Job, Outcome, WorkerSpec, default_memory_mb
 
 log = logging.getLogger("songmap.batch")
 
@@ -57,6 +58,23 @@ def default_workers() -> int:
                else (os.cpu_count() or 1))
 
 
+#: Threads one analysis uses in a batch worker: 1, measured faster than 2 even for a lone
+#: worker on 2 cores (benchmarks/batch.py: onnxruntime's extra threads spin on a busy
+#: machine). More workers beat more threads.
+DEFAULT_ANALYSIS_THREADS = 1
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How the files are analysed: the workers, not what the analysis does."""
+
+    workers: int
+    scheduler: str | Any | None
+    upload: bool
+    timeout_s: float | None
+    spec: WorkerSpec
+
+
 def run_batch(
     paths: Sequence[PathLike],
     *,
@@ -69,9 +87,11 @@ def run_batch(
     scheduler: str | Any | None = None,
     upload: bool = False,
     timeout_s: float | None = None,
-    threads: int | None = None,
+    analysis_threads: int | None = None,
+    memory_mb: float | None = None,
     progress: Progress | None = None,
     on_record: Callable[[Record, Any], None] | None = None,
+    threads: int | None = None,
 ) -> BatchSummary:
     """Analyse every audio file under ``paths``; return what happened.
 
@@ -80,184 +100,245 @@ def run_batch(
     ``export_dir`` (default: beside ``output``, else the current folder) under each file's
     relative name. ``workers``: local processes (default: one per core) unless
     ``scheduler`` (an address like ``tcp://host:8786`` or a ``distributed.Client``) is
-    given. ``threads``: network threads per worker (default 1); it does not change the
-    results, so it is not part of the store's key.
+    given. ``analysis_threads`` (old name ``threads``): threads one analysis uses in a
+    worker (default 1); it does not change the results, so it is not part of the store's
+    key. ``memory_mb``: each local worker's memory cap in MB (default: sized from the
+    machine, ``songmap.workers.default_memory_mb``; 0: none); a file needing more is
+    recorded as failed (``MemoryLimitError``).
     ``on_record(record, runner)`` is called after every file is recorded.
     """
     t0 = time.monotonic()
     settings = settings or AnalysisSettings()
-    settings_key = settings.cache_key()
+    options = _run_options(settings, workers=workers, scheduler=scheduler, upload=upload,
+                           timeout_s=timeout_s, threads=analysis_threads or threads,
+                           memory_mb=memory_mb)
+    exporters = _resolve_exporters(exports)
+    export_root = Path(".")
+    if exports:
+        export_root = Path(export_dir) if export_dir else (
+            Path(output).parent if output else Path.cwd())
+    discovery = discover_audio(paths)
+    own_store = not isinstance(store, ResultStore)
+    results = store if isinstance(store, ResultStore) else \
+        ResultStore(store or default_store_path())
+    batch = _Batch(results, settings.cache_key(), options, output=output,
+                   exporters=exporters, export_root=export_root,
+                   progress=progress or Progress(quiet=True, show_summary=False),
+                   on_record=on_record)
+    try:
+        batch.run(discovery)
+    finally:
+        if own_store:
+            results.close()
+        batch.summary.wall_seconds = time.monotonic() - t0
+    batch.progress.finish(batch.summary)
+    return batch.summary
+
+
+def _run_options(settings: AnalysisSettings, *, workers: int | None, scheduler: Any,
+                 upload: bool, timeout_s: float | None, threads: int | None,
+                 memory_mb: float | None) -> RunOptions:
+    """The workers' options, checked before anything starts."""
     if upload and scheduler is None:
         raise InvalidParameterError("--upload sends files to Dask workers; give --scheduler too")
     n_workers = workers or default_workers()
     if n_workers < 1:
         raise InvalidParameterError("--workers must be at least 1")
-    if threads is None:
-        # One network thread per worker: measured faster than 2 even for a lone worker on
-        # 2 cores (benchmarks/batch.py: onnxruntime's extra threads spin on a busy machine).
-        threads = 1
-    worker_settings = settings.model_copy(update={"threads": threads}).model_dump_json()
-    exporters = _resolve_exporters(exports)
-    if exports:
-        export_root = Path(export_dir) if export_dir else (
-            Path(output).parent if output else Path.cwd())
-    else:
-        export_root = Path(".")
+    if memory_mb is not None and memory_mb < 0:
+        raise InvalidParameterError("--max-memory must be positive (0: no cap)")
+    if memory_mb is None:
+        memory_mb = default_memory_mb(n_workers)
+    threads = threads or DEFAULT_ANALYSIS_THREADS
+    spec = WorkerSpec(settings.model_copy(update={"threads": threads}), blas_threads=threads,
+                      memory_mb=memory_mb or None)
+    return RunOptions(n_workers, scheduler, upload, timeout_s, spec)
 
-    discovery = discover_audio(paths)
-    summary = BatchSummary(total=len(discovery.sources) + len(discovery.missing))
-    progress = progress or Progress(quiet=True, show_summary=False)
 
-    own_store = not isinstance(store, ResultStore)
-    results = ResultStore(store or default_store_path()) if own_store else store
-    assert isinstance(results, ResultStore)
-    failures = FailureLog(results.path)
-    written: dict[str, str] = {}  # path -> audio_hash of an ok line already in the JSONL
-    seen_paths: set[str] = set()
-    if output is not None:
-        for rec in read_records(output):
+class _Batch:
+    """One run's state: the files in flight, the outputs, the counts."""
+
+    def __init__(self, results: ResultStore, settings_key: str, options: RunOptions, *,
+                 output: PathLike | None, exporters: dict[str, Any], export_root: Path,
+                 progress: Progress, on_record: Callable[[Record, Any], None] | None) -> None:
+        self.results, self.settings_key, self.options = results, settings_key, options
+        self.output, self.exporters, self.export_root = output, exporters, export_root
+        self.progress, self.on_record = progress, on_record
+        self.summary = BatchSummary()
+        self.failures = FailureLog(results.path)
+        self.written: dict[str, str] = {}  # path -> audio_hash of an ok line in the JSONL
+        self.seen_paths: set[str] = set()
+        self.writer: JsonlWriter | None = None
+        self.rewrites = 0
+        self.runner: Any = None
+        self.waiting: dict[str, list[Source]] = {}  # audio hash -> files with those bytes
+
+    def run(self, discovery: Any) -> None:
+        self.summary.total = len(discovery.sources) + len(discovery.missing)
+        self._read_output()
+        crashed = False
+        self.progress.start(self.summary)
+        try:
+            for arg, reason in discovery.missing:
+                self.record(Source(Path(arg), arg), "failed", "", kind="InputNotFoundError",
+                            message=reason)
+            self._loop(iter(discovery.sources))
+        except KeyboardInterrupt:
+            self.summary.interrupted = True
+        except BaseException:
+            crashed = True
+            raise
+        finally:
+            self._close(kill=self.summary.interrupted or crashed)
+
+    def _read_output(self) -> None:
+        """What the JSONL file already holds, so a rerun adds no duplicate lines."""
+        if self.output is None:
+            return
+        for rec in read_records(self.output):
             p = rec.get("path")
             if isinstance(p, str):
-                seen_paths.add(p)
+                self.seen_paths.add(p)
                 if rec.get("status") == "ok":
-                    written[p] = rec.get("audio_hash", "")
+                    self.written[p] = rec.get("audio_hash", "")
                 else:
-                    written.pop(p, None)
-    writer = JsonlWriter(output) if output is not None else None
-    rewrites = 0
-    runner: Any = None
+                    self.written.pop(p, None)
+        self.writer = JsonlWriter(self.output)
 
-    def record(source: Source, status: str, audio_hash: str, *, result_text: str | None = None,
-               outcome: Outcome | None = None, kind: str = "", message: str = "") -> None:
-        nonlocal rewrites
+    def _loop(self, sources: Iterator[Source]) -> None:
+        exhausted = False
+        while True:
+            if not exhausted:
+                exhausted = self._feed(sources)
+            if self.runner is None or self.runner.pending() == 0:
+                if exhausted:
+                    return
+                continue
+            for outcome in self.runner.wait(timeout=1.0):
+                self._finished(outcome)
+            self.progress.draw()
+
+    def _feed(self, sources: Iterator[Source]) -> bool:
+        """Send files until the runner is full; True when there are no more."""
+        while self.runner is None or self.runner.free_slots() > 0:
+            source = next(sources, None)
+            if source is None:
+                return True
+            self._start(source)
+        return False
+
+    def _start(self, source: Source) -> None:
+        """Skip, group or send one file."""
+        try:
+            audio_hash = hash_input(source.path)
+        except OSError as exc:
+            self.record(source, "failed", "", kind="InputNotFoundError",
+                        message=f"cannot read the file ({exc.strerror or exc})")
+            return
+        if audio_hash in self.waiting:  # the same bytes under another name
+            self.waiting[audio_hash].append(source)
+            return
+        text = self.results.get(audio_hash, self.settings_key)
+        if text is not None:
+            self.record(source, "skipped", audio_hash, result_text=text)
+            return
+        if self.runner is None:
+            self.runner = _make_runner(self.options)
+        self.waiting[audio_hash] = [source]
+        self.runner.submit(Job(str(source.path), _display_name(source.path), audio_hash))
+
+    def _finished(self, outcome: Outcome) -> None:
+        group = self.waiting.pop(outcome.audio_hash, [])
+        if outcome.ok:
+            assert outcome.result_json is not None
+            # Committed before anything else is written: the store is the truth a rerun
+            # starts from.
+            self.results.put(outcome.audio_hash, self.settings_key, outcome.result_json)
+        for i, source in enumerate(group):
+            if outcome.ok:
+                self.record(source, "ok" if i == 0 else "skipped", outcome.audio_hash,
+                            result_text=outcome.result_json, outcome=outcome)
+            else:
+                self.record(source, "failed", outcome.audio_hash, outcome=outcome,
+                            kind=outcome.error_type or "Error", message=outcome.error or "")
+
+    def record(self, source: Source, status: str, audio_hash: str, *,
+               result_text: str | None = None, outcome: Outcome | None = None,
+               kind: str = "", message: str = "") -> None:
+        """Count, log and write one file's outcome."""
         path = str(source.path)  # lossless (surrogates for bytes that are not UTF-8)
         shown = escape_surrogates(path)  # for the failure log and the terminal
         audio_s = 0.0
-        quick = status == "skipped" and not exporters and written.get(path) == audio_hash
+        quick = status == "skipped" and not self.exporters and self.written.get(path) == audio_hash
         if status in ("ok", "skipped") and not quick:
             assert result_text is not None
             try:
-                result_text, audio_s = _for_file(result_text, source, exporters, export_root,
-                                                 fresh=status == "ok")
+                result_text, audio_s = _for_file(result_text, source, self.exporters,
+                                                 self.export_root, fresh=status == "ok")
             except Exception as exc:  # noqa: BLE001 - an export failure fails this file only
                 status, kind, message = "failed", type(exc).__name__, f"export failed: {exc}"
-        if status == "ok":
-            summary.ok += 1
-            summary.audio_seconds += audio_s
-        elif status == "skipped":
-            summary.skipped += 1
-        else:
-            summary.failed += 1
+        if status == "failed":
             # an error's text names the file: it must be encodable text too
             kind, message = escape_surrogates(kind), escape_surrogates(message)
-            summary.failures.append(Failure(shown, kind, message))
-            failures.record(shown, settings_key, audio_hash, kind, message)
-        if writer is not None and not (status == "skipped" and written.get(path) == audio_hash):
-            if status == "failed":
-                line = json.dumps({"path": path, "name": source.name, "audio_hash": audio_hash,
-                                   "status": "failed",
-                                   "error": {"type": kind, "message": message}},
-                                  ensure_ascii=False, separators=(",", ":"))
-            else:
-                head = json.dumps({"path": path, "name": source.name, "audio_hash": audio_hash,
-                                   "status": "ok", "cached": status == "skipped"},
-                                  ensure_ascii=False, separators=(",", ":"))
-                line = head[:-1] + ',"result":' + result_text + "}"
-            writer.append_line(line)
-            if path in seen_paths:
-                rewrites += 1
-            seen_paths.add(path)
-            written[path] = audio_hash if status != "failed" else ""
-        if status != "failed":
-            failures.clear(shown, settings_key)
+        self._count(status, shown, audio_hash, audio_s, kind, message)
+        self._write_line(source, status, audio_hash, result_text, kind, message)
         wall = outcome.wall_seconds if outcome else 0.0
-        progress.record(status, shown, audio_seconds=audio_s, wall_seconds=wall,
-                        error=f"{kind}: {message}" if status == "failed" else None)
-        if on_record is not None:
-            on_record(Record(source, status, audio_hash, outcome), runner)
+        self.progress.record(status, shown, audio_seconds=audio_s, wall_seconds=wall,
+                             error=f"{kind}: {message}" if status == "failed" else None)
+        if self.on_record is not None:
+            self.on_record(Record(source, status, audio_hash, outcome), self.runner)
 
-    progress.start(summary)
-    waiting: dict[str, list[Source]] = {}  # audio hash -> files with those bytes, in flight
-    sources = iter(discovery.sources)
-    exhausted = False
-    crashed = False
-    try:
-        for arg, reason in discovery.missing:
-            record(Source(Path(arg), arg), "failed", "", kind="InputNotFoundError",
-                   message=reason)
-        while True:
-            while not exhausted and (runner is None or runner.free_slots() > 0):
-                source = next(sources, None)
-                if source is None:
-                    exhausted = True
-                    break
-                try:
-                    audio_hash = hash_input(source.path)
-                except OSError as exc:
-                    record(source, "failed", "", kind="InputNotFoundError",
-                           message=f"cannot read the file ({exc.strerror or exc})")
-                    continue
-                if audio_hash in waiting:  # the same bytes under another name
-                    waiting[audio_hash].append(source)
-                    continue
-                text = results.get(audio_hash, settings_key)
-                if text is not None:
-                    record(source, "skipped", audio_hash, result_text=text)
-                    continue
-                if runner is None:
-                    runner = _make_runner(worker_settings, n_workers, scheduler, upload,
-                                          timeout_s)
-                waiting[audio_hash] = [source]
-                runner.submit(Job(str(source.path), source.name, audio_hash))
-            if runner is None or runner.pending() == 0:
-                if exhausted:
-                    break
-                continue
-            for outcome in runner.wait(timeout=1.0):
-                group = waiting.pop(outcome.audio_hash, [])
-                if outcome.ok:
-                    assert outcome.result_json is not None
-                    # Committed before anything else is written: the store is the truth
-                    # a rerun starts from.
-                    results.put(outcome.audio_hash, settings_key, outcome.result_json)
-                for i, source in enumerate(group):
-                    if outcome.ok:
-                        record(source, "ok" if i == 0 else "skipped", outcome.audio_hash,
-                               result_text=outcome.result_json, outcome=outcome)
-                    else:
-                        record(source, "failed", outcome.audio_hash, outcome=outcome,
-                               kind=outcome.error_type or "Error",
-                               message=outcome.error or "")
-            progress.draw()
-    except KeyboardInterrupt:
-        summary.interrupted = True
-    except BaseException:
-        crashed = True
-        raise
-    finally:
-        if runner is not None:
-            runner.close(kill=summary.interrupted or crashed)
-        if writer is not None:
-            writer.close()
-            if rewrites and output is not None:
-                compact(output)
-        failures.close()
-        if own_store:
-            results.close()
-        summary.wall_seconds = time.monotonic() - t0
-    progress.finish(summary)
-    return summary
+    def _count(self, status: str, shown: str, audio_hash: str, audio_s: float, kind: str,
+               message: str) -> None:
+        if status == "ok":
+            self.summary.ok += 1
+            self.summary.audio_seconds += audio_s
+        elif status == "skipped":
+            self.summary.skipped += 1
+        else:
+            self.summary.failed += 1
+            self.summary.failures.append(Failure(shown, kind, message))
+            self.failures.record(shown, self.settings_key, audio_hash, kind, message)
+        if status != "failed":
+            self.failures.clear(shown, self.settings_key)
+
+    def _write_line(self, source: Source, status: str, audio_hash: str,
+                    result_text: str | None, kind: str, message: str) -> None:
+        path = str(source.path)
+        if self.writer is None or (status == "skipped" and self.written.get(path) == audio_hash):
+            return
+        head = {"path": path, "name": source.name, "audio_hash": audio_hash, "status": "ok"}
+        if status == "failed":
+            line = json.dumps({**head, "status": "failed",
+                               "error": {"type": kind, "message": message}},
+                              ensure_ascii=False, separators=(",", ":"))
+        else:
+            text = json.dumps({**head, "cached": status == "skipped"}, ensure_ascii=False,
+                              separators=(",", ":"))
+            line = text[:-1] + ',"result":' + str(result_text) + "}"
+        self.writer.append_line(line)
+        if path in self.seen_paths:
+            self.rewrites += 1
+        self.seen_paths.add(path)
+        self.written[path] = audio_hash if status != "failed" else ""
+
+    def _close(self, *, kill: bool) -> None:
+        if self.runner is not None:
+            self.runner.close(kill=kill)
+        if self.writer is not None:
+            self.writer.close()
+            if self.rewrites and self.output is not None:
+                compact(self.output)
+        self.failures.close()
 
 
-def _make_runner(settings_json: str, workers: int, scheduler: Any, upload: bool,
-                 timeout_s: float | None) -> Any:
-    if scheduler is not None:
-        from songmap.batch.cluster import DaskRunner
+def _make_runner(options: RunOptions) -> Any:
+    if options.scheduler is not None:
+        from songmap.workers.dask import DaskRunner
 
-        return DaskRunner(settings_json, scheduler, upload=upload)
-    from songmap.batch.local import LocalRunner
+        return DaskRunner(options.spec.settings, options.scheduler, upload=options.upload)
+    from songmap.workers.local import LocalRunner
 
-    return LocalRunner(settings_json, workers=workers, timeout_s=timeout_s)
+    return LocalRunner(options.spec, workers=options.workers, timeout_s=options.timeout_s)
 
 
 def _resolve_exporters(names: Sequence[str]) -> dict[str, Any]:
@@ -280,10 +361,9 @@ def _for_file(text: str, source: Source, exporters: dict[str, Any], root: Path,
               *, fresh: bool) -> tuple[str, float]:
     """The result JSON for this file (one line, this file's name) and its audio seconds;
     writes the exports (for a skipped file only those missing)."""
-    from songmap.audio import display_name  # numpy: not at import (see batch.work)
 
     data = json.loads(text)
-    name = display_name(source.path)
+    name = _display_name(source.path)
     if data.get("filename") != name or "\n" in text:
         data["filename"] = name
         text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
@@ -304,6 +384,12 @@ def _for_file(text: str, source: Source, exporters: dict[str, Any], root: Path,
                 if "location" in exporters[fmt].options else {}
             save(result, fmt, target, **options)
     return text, audio_s
+
+
+def _display_name(path: Path) -> str:
+    from songmap.audio import display_name  # numpy: not at import (a quick --help)
+
+    return display_name(path)
 
 
 def export_paths(source: Source, exporters: dict[str, Any], root: Path) -> dict[str, Path]:

@@ -36,8 +36,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-duration", type=float, metavar="SECONDS",
                    help="refuse longer audio (default 3 hours)")
     p.add_argument("--vocabulary", choices=["majmin", "sevenths"], help="chord labels")
-    p.add_argument("--threads", type=int,
-                   help="network threads per worker (default 1: more workers beat more threads)")
+    p.add_argument("--analysis-threads", "--threads", dest="analysis_threads", type=int,
+                   metavar="N", help="threads one analysis uses in a worker (default 1: more "
+                                     "workers beat more threads; --threads is the old name)")
+    p.add_argument("--max-memory", type=float, metavar="MB",
+                   help="memory one analysis may use in a local worker; a file needing more "
+                        "is recorded as failed (default: the machine's RAM / workers, at "
+                        "least 1.5 GB; 0: no cap)")
     p.add_argument("-q", "--quiet", action="store_true", help="only the summary at the end")
     from songmap.cli.options import add_override_options
 
@@ -53,11 +58,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from songmap.cli.options import settings_from_args
     from songmap.errors import InvalidParameterError
 
-    threads = args.threads
-    args.threads = None  # a property of the workers, passed to run_batch separately
-    settings = settings_from_args(args)
-    if threads is not None and threads < 1:
-        raise InvalidParameterError("--threads must be at least 1")
+    settings = settings_from_args(args)  # (the threads are the workers', passed separately)
+    if args.analysis_threads is not None and args.analysis_threads < 1:
+        raise InvalidParameterError("--analysis-threads must be at least 1")
     if args.timeout is not None and args.timeout <= 0:
         raise InvalidParameterError("--timeout must be positive")
     from songmap.cli.startup import announce_kernel_compile, ensure_numba_cache_dir
@@ -71,7 +74,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
         args.paths, store=args.store, settings=settings, output=args.output,
         exports=args.export, export_dir=args.export_dir, workers=args.workers,
         scheduler=args.scheduler, upload=args.upload, timeout_s=args.timeout,
-        threads=threads, progress=Progress(quiet=args.quiet),
+        analysis_threads=args.analysis_threads, memory_mb=args.max_memory,
+        progress=Progress(quiet=args.quiet),
     )
     return summary.exit_code
 

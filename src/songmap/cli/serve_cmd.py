@@ -27,6 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-upload-mb", type=float, help="largest upload accepted (default 200)")
     p.add_argument("--max-duration", type=float, metavar="SECONDS",
                    help="refuse longer audio (default 3 hours)")
+    p.add_argument("--analysis-threads", "--threads", dest="analysis_threads", type=int,
+                   metavar="N", help="threads one analysis uses in a worker "
+                                     "(default: cores / workers, at least 1)")
+    p.add_argument("--max-memory", type=float, metavar="MB",
+                   help="memory one analysis may use in a worker; past it the answer is 413 "
+                        "(default: the machine's RAM / workers, at least 1.5 GB; 0: no cap)")
     p.add_argument("--scheduler", metavar="tls://HOST:8786",
                    help="run the analyses on this Dask cluster instead of local workers "
                         "(needs the batch extra; --workers is then ignored)")
@@ -67,6 +73,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "allow_no_api_key": True if args.no_api_key else None,
         "allowed_hosts": args.allowed_hosts, "job_retention": args.job_retention,
         "max_connections": args.max_connections,
+        "analysis_threads": args.analysis_threads, "worker_memory_mb": args.max_memory,
     }
     try:
         settings = ServeSettings(**{k: v for k, v in values.items() if v is not None})
@@ -89,7 +96,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     check_databases(settings)  # a damaged store: a message and exit 1, not a traceback
     if settings.dask_scheduler:
         # An unreachable scheduler: a message and exit 2 now, not a server that answers 503.
-        from songmap.batch.cluster import connect
+        from songmap.workers.dask import connect
 
         connect(settings.dask_scheduler, timeout_s=settings.dask_connect_timeout_s).close()
     from songmap.cli.startup import ensure_numba_cache_dir
