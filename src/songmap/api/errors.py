@@ -81,6 +81,7 @@ STATUS_CODES: list[tuple[type[BaseException], int]] = [
     (errors.InputNotFoundError, 400),
     (errors.AnalysisTimeoutError, 504),
     (errors.ModelError, 500),
+    (errors.StorageError, 507),  # the server's disk or store, not the client's request
     (errors.SongmapError, 500),
 ]
 

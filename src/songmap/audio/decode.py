@@ -381,9 +381,17 @@ def _decode_pyav(p: Path, budget: _Budget) -> tuple[np.ndarray, int, int, str]:
             found = f" (it holds {', '.join(kinds)} streams only)" if kinds else ""
             raise NotAudioError(f"{p.name} has no audio stream{found}; is it a video without sound?")
         stream = streams[0]
+        codec = stream.codec_context
+        if codec is None:
+            # FFmpeg found a stream but no decoder for it: a WAV saying 64 or 65535 bits
+            # per sample, an unknown codec tag
+            raise UnsupportedAudioError(
+                f"{p.name}: FFmpeg has no decoder for its audio ({_stream_format(stream)}); "
+                "the header is probably damaged (or convert the file to 16/24-bit PCM)"
+            )
         declared = _declared_seconds(container, stream)
-        sr = int(stream.codec_context.sample_rate or stream.rate or 0)
-        channels = int(stream.codec_context.channels or 0)
+        sr = int(codec.sample_rate or stream.rate or 0)
+        channels = int(getattr(codec, "channels", 0) or 0)
         if sr <= 0:
             raise NotAudioError(f"{p.name}: the audio stream has no sample rate")
         budget.admit(sr, declared * sr if declared is not None else None)
@@ -393,7 +401,7 @@ def _decode_pyav(p: Path, budget: _Budget) -> tuple[np.ndarray, int, int, str]:
         got = 0
         try:
             for frame in container.decode(stream):
-                data = frame.to_ndarray()
+                data = _frame_array(frame, p.name)
                 if frame.format.is_planar:
                     arr = data.astype(np.float32, copy=False)
                 else:
@@ -415,6 +423,30 @@ def _decode_pyav(p: Path, budget: _Budget) -> tuple[np.ndarray, int, int, str]:
                 "the file looks truncated or corrupt"
             ) from exc
     return parts.array(), sr, max(channels, 1), "pyav"
+
+
+def _stream_format(stream) -> str:  # noqa: ANN001 - a PyAV stream
+    """What a stream's header says it is, for a message (codec tag, bits), best effort."""
+    params = getattr(stream, "codec_tag", None) or getattr(stream, "name", None)
+    return f"codec {params}" if params else "an unknown codec"
+
+
+def _frame_array(frame, name: str) -> np.ndarray:  # noqa: ANN001 - a PyAV frame
+    """A decoded frame's samples; a sample format numpy cannot take is the file's fault."""
+    fmt = frame.format.name
+    if fmt in ("s64", "s64p"):  # PyAV's to_ndarray has no 64-bit integer formats
+        planar = fmt.endswith("p")
+        per_plane = frame.samples * (1 if planar else len(frame.layout.channels))
+        planes = [np.frombuffer(bytes(plane), dtype="<i8")[:per_plane] for plane in frame.planes]
+        return np.stack(planes)
+    try:
+        return frame.to_ndarray()
+    except (ValueError, TypeError) as exc:
+        raise UnsupportedAudioError(
+            f"{name}: its samples come in a format songmap cannot read "
+            f"({frame.format.name}); the header is probably damaged (or convert the file "
+            "to 16/24-bit PCM)"
+        ) from exc
 
 
 def _declared_seconds(container, stream) -> float | None:  # noqa: ANN001 - PyAV objects
