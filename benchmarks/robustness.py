@@ -519,7 +519,7 @@ class _FuzzWorker:
 
         env = {**os.environ, "SONGMAP_CACHE_DIR": ""}  # no network cache on disk either
         self.proc = subprocess.Popen([sys.executable, "-c", _WORKER], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, preexec_fn=cap, env=env)
+                                     stdout=subprocess.PIPE, text=True, preexec_fn=cap, env=env)  # noqa: PLW1509
 
     def run(self, path: Path, timeout_s: float) -> dict[str, object]:
         import selectors
@@ -599,13 +599,13 @@ def header_fuzz(seconds: float, *, timeout_s: float = 120.0, memory_mb: int = 60
 def header_fuzz_table(seconds: float, stats: dict[str, object]) -> str:
     lines = [f"### Header-mutation fuzz ({seconds:g} s; WAV/AU/W64/FLAC of a 3 s clip)", "",
              "| measure | target | got |", "|---|---|---|",
-             f"| inputs (valid results / SongmapErrors) | - | {stats['inputs']} "
-             f"({stats['results']} / {stats['songmap_errors']}) |",
+             (f"| inputs (valid results / SongmapErrors) | - | {stats['inputs']} "
+              f"({stats['results']} / {stats['songmap_errors']}) |"),
              f"| non-songmap errors | 0 | {len(stats['other'])} |",  # type: ignore[arg-type]
              f"| hangs (> 120 s) | 0 | {len(stats['hangs'])} |",  # type: ignore[arg-type]
              f"| OOM kills | 0 | {len(stats['oom'])} |",  # type: ignore[arg-type]
-             f"| worst CPU vs the unmutated clip | <= 10x | {stats['worst_cpu_ratio']:.1f}x "
-             f"({stats['worst']}) |",
+             (f"| worst CPU vs the unmutated clip | <= 10x | {stats['worst_cpu_ratio']:.1f}x "
+              f"({stats['worst']}) |"),
              f"| peak RSS of the worker | - | {stats['max_rss_mb']:.0f} MB |", ""]
     for key in ("other", "hangs", "oom"):
         lines += [f"- {key}: {x}" for x in stats[key]]  # type: ignore[union-attr]

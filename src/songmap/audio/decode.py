@@ -18,6 +18,7 @@ from typing import Iterator
 
 import numpy as np
 
+from songmap.audio import blocks
 from songmap.config import NETWORK_SR
 from songmap.errors import (
     AudioTooLongError,
@@ -199,27 +200,35 @@ def _check_wav_length(p: Path) -> None:
 
 class _Samples:
     """Decoded mono blocks written into one array sized from the header's frame count, so
-    a long file is not held twice (a list of blocks and their concatenation)."""
+    a long file is not held twice (a list of blocks and their concatenation). A long one
+    (``blocks.should_spill``) is written to a file on disk instead of memory."""
 
-    def __init__(self, expected: int = 0) -> None:
-        self._buf = np.empty(max(int(expected), 0) or 1 << 20, dtype=np.float32)
+    def __init__(self, expected: int = 0, *, sr: int) -> None:
+        self._sr = sr
+        self._buf = self._allocate(max(int(expected), 0) or 1 << 20)
         self._n = 0
+
+    def _allocate(self, n: int) -> np.ndarray:
+        if blocks.should_spill(n, self._sr):
+            return blocks.spilled_samples(n)
+        return np.empty(n, dtype=np.float32)
 
     def append(self, block: np.ndarray) -> None:
         end = self._n + len(block)
         if end > len(self._buf):  # the header under-counted: grow geometrically
-            grown = np.empty(max(end, int(len(self._buf) * 1.5)), dtype=np.float32)
+            grown = self._allocate(max(end, int(len(self._buf) * 1.5)))
             grown[: self._n] = self._buf[: self._n]
             self._buf = grown
         self._buf[self._n:end] = block
+        blocks.release(self._buf, self._n, end)  # on disk: written, not kept mapped
         self._n = end
 
     def __len__(self) -> int:
         return self._n
 
     def array(self) -> np.ndarray:
-        # a view when full; a trimmed copy only if the header over-counted a lot
-        if self._n >= 0.9 * len(self._buf):
+        # a view when full or on disk; a trimmed copy only if the header over-counted a lot
+        if self._n >= 0.9 * len(self._buf) or blocks.should_spill(len(self._buf), self._sr):
             return self._buf[: self._n]
         return self._buf[: self._n].copy()
 
@@ -314,7 +323,7 @@ def _decode_soundfile(p: Path, budget: _Budget) -> tuple[np.ndarray, int, int, s
         budget.admit(sr, frames)
         limit = budget.limit(sr)
         block = _block_frames(sr, channels)
-        parts = _Samples(frames)
+        parts = _Samples(frames, sr=sr)
         got = 0
         try:
             while True:
@@ -397,7 +406,7 @@ def _decode_pyav(p: Path, budget: _Budget) -> tuple[np.ndarray, int, int, str]:
         budget.admit(sr, declared * sr if declared is not None else None)
         limit = budget.limit(sr)
         expected = int(min(declared * sr * 1.01, limit)) if declared else 0
-        parts = _Samples(expected)
+        parts = _Samples(expected, sr=sr)
         got = 0
         try:
             for frame in container.decode(stream):
@@ -471,18 +480,23 @@ def _to_unit_float(arr: np.ndarray, fmt: str) -> np.ndarray:
 
 
 def _clean(mono: np.ndarray) -> np.ndarray:
-    """Replace NaN/Inf samples by silence: one bad sample must not poison every frame."""
+    """Replace NaN/Inf samples by silence: one bad sample must not poison every frame.
+
+    In place (block by block, no full-length mask) on the decoder's own buffer."""
     mono = np.asarray(mono, dtype=np.float32)
-    bad = ~np.isfinite(mono)
-    if bad.any():
-        log.warning("%d non-finite samples replaced by 0", int(bad.sum()))
-        mono = np.where(bad, np.float32(0), mono)
+    if not mono.flags.writeable:
+        mono = mono.copy()
+    bad = blocks.replace_non_finite(mono)
+    if bad:
+        log.warning("%d non-finite samples replaced by 0", bad)
     return mono
 
 
 def _resample(mono: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
     if sr == target_sr or len(mono) == 0:
         return np.ascontiguousarray(mono, dtype=np.float32)
+    if blocks.should_spill(len(mono), sr):  # a long file: streamed, from disk to disk
+        return blocks.resample_blocks(mono, sr, target_sr)
     import soxr
 
     return soxr.resample(mono, sr, target_sr, quality="HQ").astype(np.float32, copy=False)
