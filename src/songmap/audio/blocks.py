@@ -57,6 +57,8 @@ def spilled_samples(n_samples: int, *, folder: str | None = None) -> np.ndarray:
             os.ftruncate(fd, size)
         buffer = mmap.mmap(fd, size)
     except OSError as exc:
+        if exc.errno == errno.ENOMEM:  # an address-space cap (RLIMIT_AS) counts the mapping
+            raise MemoryError(f"no address space to map {size} bytes of samples") from exc
         err = exc if exc.errno is not None else OSError(errno.EIO, str(exc))
         raise storage_error(f"the temporary file for a long recording in {folder or tempfile.gettempdir()}",
                             err) from exc
