@@ -382,6 +382,53 @@ def _finding(stats: dict, out_dir: Path, suf: str, data: bytes, what: str, tb: s
     print(f"FUZZ FINDING {name}: {what}", file=sys.stderr)
 
 
+# -- storage (issue 15) ---------------------------------------------------------------------
+def storage_rows(work: Path) -> list[Row]:
+    """Full disk, wrong-type and unwritable outputs and stores through the CLI and the store:
+    one line and exit 9 (HTTP 507), no traceback, no ``.tmp`` left. A full disk is
+    ``/dev/full`` behind a symlink where songmap writes (every write fails with ENOSPC)."""
+    from songmap.errors import StorageError
+    from songmap.store import ResultStore
+
+    work.mkdir(parents=True, exist_ok=True)
+    clip = write(work / "clip.wav", clicks(4.0))
+    rows: list[Row] = []
+
+    def cli(name: str, output: Path | str, folder: Path) -> None:
+        proc = subprocess.run([sys.executable, "-m", "songmap.cli.main", "analyze", str(clip),
+                               "-o", str(output)], capture_output=True, text=True, timeout=300,
+                              check=False)
+        err = proc.stderr.strip()
+        stray = sorted(p.name for p in folder.glob(".*.tmp"))
+        ok = proc.returncode == 9 and "Traceback" not in err and err.count("\n") == 0 \
+            and not stray
+        rows.append((name, "exit 9, one line, no .tmp",
+                     f"exit {proc.returncode}: {err[-110:]}" + (f"; left {stray}" if stray else ""),
+                     ok))
+
+    if Path("/dev/full").exists():
+        full = work / "full"
+        full.mkdir()
+        (full / ".out.json.tmp").symlink_to("/dev/full")
+        cli("-o FILE.json on a full disk", full / "out.json", full)
+        (full / "out.jsonl").symlink_to("/dev/full")
+        cli("-o FILE.jsonl on a full disk", full / "out.jsonl", full)
+    (work / "plain").write_text("x")
+    cli("-o DIR/ under a regular file", f"{work / 'plain' / 'sub'}/", work)
+    store_dir = work / "results.sqlite"
+    store_dir.mkdir()
+    for name, path in (("store path is a folder", store_dir),
+                       ("store under a regular file", work / "plain" / "results.sqlite")):
+        try:
+            ResultStore(path).close()
+            rows.append((name, "StorageError", "opened", False))
+        except StorageError as exc:
+            rows.append((name, "StorageError", f"StorageError: {str(exc)[:100]}", True))
+        except Exception as exc:  # noqa: BLE001 - the row says what it was
+            rows.append((name, "StorageError", f"{type(exc).__name__}: {exc}", False))
+    return rows
+
+
 # -- header-mutation fuzz (issue 15) -------------------------------------------------------
 #: Values a mutated header field takes: the edges of each integer width, tiny and huge rates,
 #: and the field's own value scaled (a plausible lie).
@@ -636,6 +683,7 @@ def main() -> int:
                     help="seconds of the byte-mutation fuzz (issue 7)")
     ap.add_argument("--header-fuzz-only", action="store_true",
                     help="only the header-mutation fuzz")
+    ap.add_argument("--storage-only", action="store_true", help="only the storage table")
     ap.add_argument("--slow-seconds", type=float, default=30.0)
     ap.add_argument("--no-api", action="store_true")
     ap.add_argument("--faults-only", action="store_true",
@@ -643,6 +691,10 @@ def main() -> int:
     ap.add_argument("--json", type=Path, help="write every row and the fuzz stats here")
     args = ap.parse_args()
 
+    if args.storage_only:
+        storage = storage_rows(Path(tempfile.mkdtemp(prefix="songmap-storage-")))
+        print(table("Storage (full disk, wrong-type and unwritable paths; issue 15)", storage))
+        return 0 if all(r[3] for r in storage) else 1
     if args.header_fuzz_only:
         stats = header_fuzz(args.fuzz_seconds)
         print(header_fuzz_table(args.fuzz_seconds, stats), flush=True)
@@ -655,6 +707,10 @@ def main() -> int:
           flush=True)
     if args.faults_only:
         return 0 if all(r[3] for r in faults) else 1
+    storage = storage_rows(work / "storage")
+    print(table("Storage (full disk, wrong-type and unwritable paths; issue 15)", storage),
+          flush=True)
+    faults += storage
     made = []
     for i, case in enumerate(CASES):
         d = work / f"case{i:02d}"

@@ -83,6 +83,7 @@ def storage_error(what: str, exc: OSError) -> StorageError:
         return StorageError(f"{what}: is a folder, not a file; give a file path inside it")
     if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         return StorageError(f"{what}: cannot be written ({reason}); choose a writable location")
-    if exc.errno in (errno.ENOTDIR, errno.ENOENT):
-        return StorageError(f"{what}: its folder does not exist or is not a folder ({reason})")
+    if exc.errno in (errno.ENOTDIR, errno.ENOENT, errno.EEXIST):
+        return StorageError(f"{what}: a folder on its path does not exist or is a file "
+                            f"({reason})")
     return StorageError(f"{what}: cannot be written ({reason})")
