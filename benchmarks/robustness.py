@@ -1,19 +1,25 @@
 """Every hostile input of issue 7 through the CLI and the API, then a fuzz run.
 
-    python benchmarks/robustness.py [--fuzz-seconds 60] [--json out.json] [--no-api]
+    python benchmarks/robustness.py [--fuzz-seconds 300] [--json out.json] [--no-api]
+    python benchmarks/robustness.py --header-fuzz-only --fuzz-seconds 300
 
 Prints a Markdown table (input, expected, got, pass) per surface: the CLI is run as a
 subprocess (``songmap analyze``), the API through FastAPI's ``TestClient`` with its
 real worker processes. Then a fuzz run of decode+analyse over mutated and random
 bytes for a fixed wall budget: anything but a ``SongmapError`` (or a valid result),
 or an input that takes longer than ``--slow-seconds``, is a finding, saved under
-``benchmarks/fuzz-findings/`` to become a regression test.
+``benchmarks/fuzz-findings/`` to become a regression test. Last, issue 15's
+header-mutation fuzz: the sample rate, channels, bits and lengths in the headers of a 3 s
+clip (WAV, AU, W64, FLAC) set to edge or scaled values, each mutant analysed with the
+CLI's default limits in a worker process under a memory cap, counting non-songmap errors,
+hangs, OOM kills and the worst CPU time against the unmutated clip.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -528,6 +534,291 @@ def access_rows(work: Path) -> list[Row]:
     return rows
 
 
+
+
+# -- storage (issue 15) ---------------------------------------------------------------------
+def storage_rows(work: Path) -> list[Row]:
+    """Full disk, wrong-type and unwritable outputs and stores through the CLI and the store:
+    one line and exit 9 (HTTP 507), no traceback, no ``.tmp`` left. A full disk is
+    ``/dev/full`` behind a symlink where songmap writes (every write fails with ENOSPC)."""
+    from songmap.errors import StorageError
+    from songmap.store import ResultStore
+
+    work.mkdir(parents=True, exist_ok=True)
+    clip = write(work / "clip.wav", clicks(4.0))
+    rows: list[Row] = []
+
+    def cli(name: str, output: Path | str, folder: Path) -> None:
+        proc = subprocess.run([sys.executable, "-m", "songmap.cli.main", "analyze", str(clip),
+                               "-o", str(output)], capture_output=True, text=True, timeout=300,
+                              check=False)
+        err = proc.stderr.strip()
+        stray = sorted(p.name for p in folder.glob(".*.tmp"))
+        ok = proc.returncode == 9 and "Traceback" not in err and err.count("\n") == 0 \
+            and not stray
+        rows.append((name, "exit 9, one line, no .tmp",
+                     f"exit {proc.returncode}: {err[-110:]}" + (f"; left {stray}" if stray else ""),
+                     ok))
+
+    if Path("/dev/full").exists():
+        full = work / "full"
+        full.mkdir()
+        (full / ".out.json.tmp").symlink_to("/dev/full")
+        cli("-o FILE.json on a full disk", full / "out.json", full)
+        (full / "out.jsonl").symlink_to("/dev/full")
+        cli("-o FILE.jsonl on a full disk", full / "out.jsonl", full)
+    (work / "plain").write_text("x")
+    cli("-o DIR/ under a regular file", f"{work / 'plain' / 'sub'}/", work)
+    store_dir = work / "results.sqlite"
+    store_dir.mkdir()
+    for name, path in (("store path is a folder", store_dir),
+                       ("store under a regular file", work / "plain" / "results.sqlite")):
+        try:
+            ResultStore(path).close()
+            rows.append((name, "StorageError", "opened", False))
+        except StorageError as exc:
+            rows.append((name, "StorageError", f"StorageError: {str(exc)[:100]}", True))
+        except Exception as exc:  # noqa: BLE001 - the row says what it was
+            rows.append((name, "StorageError", f"{type(exc).__name__}: {exc}", False))
+    return rows
+
+
+# -- header-mutation fuzz (issue 15) -------------------------------------------------------
+#: Values a mutated header field takes: the edges of each integer width, tiny and huge rates,
+#: and the field's own value scaled (a plausible lie).
+_EDGE_VALUES = (0, 1, 2, 3, 7, 8, 16, 24, 32, 64, 255, 256, 3_999, 4_000, 8_000, 65_535,
+                65_536, 96_000, 192_000, 384_000, 384_001, 2**31 - 1, 2**32 - 1)
+
+
+def _wav_fields(raw: bytes) -> dict[str, tuple[int, int, str]]:
+    """(offset, size, byte order) of the fields of a canonical 44-byte WAV header."""
+    data = raw.index(b"data")
+    return {"riff_size": (4, 4, "<"), "format": (20, 2, "<"), "channels": (22, 2, "<"),
+            "sample_rate": (24, 4, "<"), "byte_rate": (28, 4, "<"), "block_align": (32, 2, "<"),
+            "bits": (34, 2, "<"), "data_size": (data + 4, 4, "<")}
+
+
+def _au_fields(raw: bytes) -> dict[str, tuple[int, int, str]]:
+    return {"data_offset": (4, 4, ">"), "data_size": (8, 4, ">"), "encoding": (12, 4, ">"),
+            "sample_rate": (16, 4, ">"), "channels": (20, 4, ">")}
+
+
+def _w64_fields(raw: bytes) -> dict[str, tuple[int, int, str]]:
+    """Sony Wave64: 16-byte GUIDs and 8-byte sizes; the fmt chunk's WAVEFORMATEX at 64."""
+    data = raw.index(b"data", 40)
+    return {"riff_size": (16, 8, "<"), "fmt_size": (56, 8, "<"), "format": (64, 2, "<"),
+            "channels": (66, 2, "<"), "sample_rate": (68, 4, "<"), "byte_rate": (72, 4, "<"),
+            "block_align": (76, 2, "<"), "bits": (78, 2, "<"), "data_size": (data + 16, 8, "<")}
+
+
+#: FLAC STREAMINFO bit fields: (first bit from the file's start, width in bits).
+_FLAC_BITS = {"max_block": (80, 16), "sample_rate": (144, 20), "channels": (164, 3),
+              "bits": (167, 5), "total_samples": (172, 36)}
+
+
+def _set_field(raw: bytearray, suf: str, field: str, value: int) -> None:
+    if suf == ".flac":
+        first, width = _FLAC_BITS[field]
+        whole = int.from_bytes(raw[:32], "big")
+        shift = 256 - first - width
+        mask = ((1 << width) - 1) << shift
+        whole = (whole & ~mask) | ((value % (1 << width)) << shift)
+        raw[:32] = whole.to_bytes(32, "big")
+        return
+    fields = {".wav": _wav_fields, ".au": _au_fields, ".w64": _w64_fields}[suf](bytes(raw))
+    offset, size, order = fields[field]
+    raw[offset:offset + size] = (value % (1 << (8 * size))).to_bytes(
+        size, "little" if order == "<" else "big")
+
+
+def _field_names(suf: str, raw: bytes) -> list[str]:
+    if suf == ".flac":
+        return list(_FLAC_BITS)
+    return list({".wav": _wav_fields, ".au": _au_fields, ".w64": _w64_fields}[suf](raw))
+
+
+def _field_value(raw: bytes, suf: str, field: str) -> int:
+    if suf == ".flac":
+        first, width = _FLAC_BITS[field]
+        return (int.from_bytes(raw[:32], "big") >> (256 - first - width)) & ((1 << width) - 1)
+    fields = {".wav": _wav_fields, ".au": _au_fields, ".w64": _w64_fields}[suf](raw)
+    offset, size, order = fields[field]
+    return int.from_bytes(raw[offset:offset + size], "little" if order == "<" else "big")
+
+
+def header_seeds(work: Path) -> dict[str, bytes]:
+    """A 3 s click clip as WAV (16-bit and float), AU, W64 and FLAC."""
+    import soundfile as sf
+
+    sig = clicks(3.0)
+    seeds = {}
+    for name, fmt, subtype in (("pcm16.wav", "WAV", "PCM_16"), ("float.wav", "WAV", "FLOAT"),
+                               ("s.au", "AU", "PCM_16"), ("s.w64", "W64", "PCM_16"),
+                               ("s.flac", "FLAC", "PCM_16")):
+        p = work / name
+        sf.write(p, sig, 44100, format=fmt, subtype=subtype)
+        seeds[name] = p.read_bytes()
+    return seeds
+
+
+def mutate_header(seed_name: str, raw: bytes, rng) -> tuple[bytes, str]:  # noqa: ANN001
+    """1-3 header fields of ``raw`` set to edge values or scaled; returns (bytes, what)."""
+    suf = Path(seed_name).suffix
+    data = bytearray(raw)
+    names = _field_names(suf, raw)
+    what = []
+    for field in rng.choice(names, size=int(rng.integers(1, 4)), replace=False):
+        old = _field_value(raw, suf, field)
+        kind = rng.integers(0, 3)
+        if kind == 0:
+            value = int(rng.choice(_EDGE_VALUES))
+        elif kind == 1:
+            value = int(old * float(rng.choice([0.001, 0.1, 0.5, 2, 10, 1000])))
+        else:
+            value = int(rng.integers(0, 2**32))
+        _set_field(data, suf, str(field), value)
+        what.append(f"{field}={value}")
+    return bytes(data), f"{seed_name}: " + ", ".join(what)
+
+
+_WORKER = """
+import json, os, resource, sys, time, warnings
+from songmap import errors
+from songmap.pipeline import Analyzer
+analyzer = Analyzer()
+for line in sys.stdin:
+    path = line.strip()
+    analyzer.network_cache.clear()  # mutants often decode to the seed's samples
+    c0 = time.process_time()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            analyzer.analyze(path)
+        outcome = "result"
+    except errors.SongmapError as exc:
+        outcome = "songmap: " + type(exc).__name__
+    except MemoryError:
+        outcome = "oom: MemoryError"
+    except Exception as exc:
+        outcome = f"other: {type(exc).__name__}: {str(exc)[:200]}"
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"outcome": outcome, "cpu": time.process_time() - c0, "rss_mb": rss}),
+          flush=True)
+"""
+
+
+class _FuzzWorker:
+    """One process analysing paths from stdin with the CLI's default limits and a memory
+    cap (``RLIMIT_AS``): a crash, an OOM kill or a hang costs one worker, not the run."""
+
+    def __init__(self, memory_mb: int) -> None:
+        import resource
+
+        def cap() -> None:
+            limit = memory_mb * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+        env = {**os.environ, "SONGMAP_CACHE_DIR": ""}  # no network cache on disk either
+        self.proc = subprocess.Popen([sys.executable, "-c", _WORKER], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, preexec_fn=cap, env=env)  # noqa: PLW1509
+
+    def run(self, path: Path, timeout_s: float) -> dict[str, object]:
+        import selectors
+
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(f"{path}\n")
+        self.proc.stdin.flush()
+        sel = selectors.DefaultSelector()
+        sel.register(self.proc.stdout, selectors.EVENT_READ)
+        if not sel.select(timeout_s):
+            self.proc.kill()
+            self.proc.wait()
+            return {"outcome": "hang"}
+        line = self.proc.stdout.readline()
+        if not line:
+            code = self.proc.wait()
+            kind = "oom: killed" if code in (-9, 137) else f"crash: exit {code}"
+            return {"outcome": kind}
+        return json.loads(line)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def header_fuzz(seconds: float, *, timeout_s: float = 120.0, memory_mb: int = 6000,
+                seed: int = 15) -> dict[str, object]:
+    """Mutate the headers of a 3 s clip (rate, channels, bits, lengths) for ``seconds`` and
+    analyse each mutant in a worker process; count non-songmap errors, hangs (past
+    ``timeout_s``), OOM kills (past ``memory_mb``) and the worst CPU ratio against the
+    unmutated clip of the same format."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    work = Path(tempfile.mkdtemp(prefix="songmap-header-fuzz-"))
+    seeds = header_seeds(work)
+    worker = _FuzzWorker(memory_mb)
+    base_cpu = {}
+    for name, raw in seeds.items():  # twice: the first call also loads the models
+        (work / name).write_bytes(raw)
+        worker.run(work / name, timeout_s)
+        base_cpu[name] = float(worker.run(work / name, timeout_s)["cpu"])  # type: ignore[arg-type]
+    stats: dict[str, object] = {"inputs": 0, "results": 0, "songmap_errors": 0, "other": [],
+                                "hangs": [], "oom": [], "worst_cpu_ratio": 0.0, "worst": "",
+                                "base_cpu_s": base_cpu, "max_rss_mb": 0.0}
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        name = str(rng.choice(sorted(seeds)))
+        data, what = mutate_header(name, seeds[name], rng)
+        path = work / f"mutant{Path(name).suffix}"
+        path.write_bytes(data)
+        got = worker.run(path, timeout_s)
+        stats["inputs"] += 1  # type: ignore[operator]
+        outcome = str(got["outcome"])
+        if outcome in ("hang",) or outcome.startswith(("oom", "crash")):
+            key = "hangs" if outcome == "hang" else "oom" if outcome.startswith("oom") else "other"
+            stats[key].append(f"{what} ({outcome})")  # type: ignore[union-attr]
+            worker.close()
+            worker = _FuzzWorker(memory_mb)
+            worker.run(work / name, timeout_s)  # load the models again
+            continue
+        if outcome == "result":
+            stats["results"] += 1  # type: ignore[operator]
+        elif outcome.startswith("songmap"):
+            stats["songmap_errors"] += 1  # type: ignore[operator]
+        else:
+            stats["other"].append(f"{what} ({outcome})")  # type: ignore[union-attr]
+        ratio = float(got["cpu"]) / max(base_cpu[name], 1e-3)  # type: ignore[arg-type]
+        stats["max_rss_mb"] = max(float(stats["max_rss_mb"]), float(got["rss_mb"]))  # type: ignore[arg-type]
+        if ratio > float(stats["worst_cpu_ratio"]):  # type: ignore[arg-type]
+            stats["worst_cpu_ratio"], stats["worst"] = ratio, f"{what} ({outcome})"
+    worker.close()
+    return stats
+
+
+def header_fuzz_table(seconds: float, stats: dict[str, object]) -> str:
+    lines = [f"### Header-mutation fuzz ({seconds:g} s; WAV/AU/W64/FLAC of a 3 s clip)", "",
+             "| measure | target | got |", "|---|---|---|",
+             (f"| inputs (valid results / SongmapErrors) | - | {stats['inputs']} "
+              f"({stats['results']} / {stats['songmap_errors']}) |"),
+             f"| non-songmap errors | 0 | {len(stats['other'])} |",  # type: ignore[arg-type]
+             f"| hangs (> 120 s) | 0 | {len(stats['hangs'])} |",  # type: ignore[arg-type]
+             f"| OOM kills | 0 | {len(stats['oom'])} |",  # type: ignore[arg-type]
+             (f"| worst CPU vs the unmutated clip | <= 10x | {stats['worst_cpu_ratio']:.1f}x "
+              f"({stats['worst']}) |"),
+             f"| peak RSS of the worker | - | {stats['max_rss_mb']:.0f} MB |", ""]
+    for key in ("other", "hangs", "oom"):
+        lines += [f"- {key}: {x}" for x in stats[key]]  # type: ignore[union-attr]
+    return "\n".join(lines)
+
+
+def header_fuzz_ok(stats: dict[str, object]) -> bool:
+    """Issue 15's bar: no non-songmap error, hang or OOM kill, no input above 10x the CPU."""
+    return not (stats["other"] or stats["hangs"] or stats["oom"]) and \
+        float(stats["worst_cpu_ratio"]) <= 10.0  # type: ignore[arg-type]
+
+
 # -- main -----------------------------------------------------------------------------------
 def table(title: str, rows: list[Row]) -> str:
     lines = [f"### {title}", "", "| input | expected | got | pass |", "|---|---|---|---|"]
@@ -540,7 +831,13 @@ def table(title: str, rows: list[Row]) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--fuzz-seconds", type=float, default=60.0)
+    ap.add_argument("--fuzz-seconds", type=float, default=300.0,
+                    help="seconds of the header-mutation fuzz (issue 15)")
+    ap.add_argument("--bytes-fuzz-seconds", type=float, default=60.0,
+                    help="seconds of the byte-mutation fuzz (issue 7)")
+    ap.add_argument("--header-fuzz-only", action="store_true",
+                    help="only the header-mutation fuzz")
+    ap.add_argument("--storage-only", action="store_true", help="only the storage table")
     ap.add_argument("--slow-seconds", type=float, default=30.0)
     ap.add_argument("--no-api", action="store_true")
     ap.add_argument("--faults-only", action="store_true",
@@ -550,6 +847,16 @@ def main() -> int:
     ap.add_argument("--json", type=Path, help="write every row and the fuzz stats here")
     args = ap.parse_args()
 
+    if args.storage_only:
+        storage = storage_rows(Path(tempfile.mkdtemp(prefix="songmap-storage-")))
+        print(table("Storage (full disk, wrong-type and unwritable paths; issue 15)", storage))
+        return 0 if all(r[3] for r in storage) else 1
+    if args.header_fuzz_only:
+        stats = header_fuzz(args.fuzz_seconds)
+        print(header_fuzz_table(args.fuzz_seconds, stats), flush=True)
+        if args.json:
+            args.json.write_text(json.dumps({"header_fuzz": stats}, indent=2))
+        return 0 if header_fuzz_ok(stats) else 1
     work = Path(tempfile.mkdtemp(prefix="songmap-robustness-"))
     access = access_rows(work / "access")
     print(table("Service access and admission (`songmap serve`, real processes)", access),
@@ -561,6 +868,10 @@ def main() -> int:
           flush=True)
     if args.faults_only:
         return 0 if all(r[3] for r in faults) else 1
+    storage = storage_rows(work / "storage")
+    print(table("Storage (full disk, wrong-type and unwritable paths; issue 15)", storage),
+          flush=True)
+    faults += storage
     made = []
     for i, case in enumerate(CASES):
         d = work / f"case{i:02d}"
@@ -579,16 +890,20 @@ def main() -> int:
             api = api_rows(made, work / "api")
             print(table("API (`POST /analyze`, TestClient, real workers)", api), flush=True)
 
-    stats = fuzz(args.fuzz_seconds, args.slow_seconds, ROOT / "benchmarks" / "fuzz-findings")
-    print(f"### Fuzz\n\n{args.fuzz_seconds:g} s of decode+analyse: {stats['inputs']} inputs, "
+    stats = fuzz(args.bytes_fuzz_seconds, args.slow_seconds,
+                 ROOT / "benchmarks" / "fuzz-findings")
+    print(f"### Fuzz\n\n{args.bytes_fuzz_seconds:g} s of decode+analyse: {stats['inputs']} inputs, "
           f"{stats['songmap_errors']} SongmapErrors, {stats['results']} valid results, "
           f"{len(stats['findings'])} findings")
     for f in stats["findings"]:
         print(f"- {f['file']}: {f['what']}")
+    headers = header_fuzz(args.fuzz_seconds)
+    print(header_fuzz_table(args.fuzz_seconds, headers), flush=True)
     if args.json:
         args.json.write_text(json.dumps({"faults": faults, "cli": cli, "api": api,
-                                         "fuzz": stats}, indent=2))
-    ok = all(r[3] for r in faults + cli + api) and not stats["findings"]
+                                         "fuzz": stats, "header_fuzz": headers}, indent=2))
+    ok = all(r[3] for r in faults + cli + api) and not stats["findings"] and \
+        header_fuzz_ok(headers)
     return 0 if ok else 1
 
 

@@ -5,8 +5,11 @@
                                [--skip-reference] [--audio FILE ...]
 
 Audio: a 270 s and a 30 s song rendered by ``songmap.examples.render_song`` (so anyone
-can reproduce them), or the given files; ``--long`` adds a 60-minute file (the 270 s
-song looped) and checks that its chunked beats equal an unchunked run.
+can reproduce them), or the given files; ``--long`` adds the peak RSS of ``songmap
+analyze`` (fresh process, no network cache) on the 270 s song looped to 60 and 180
+minutes (``--long-minutes``) and the ratio between them (issue 15: memory must not grow
+with length); ``--long-only`` runs only that; ``--long-check`` also compares the chunked
+beats of the first long file with one unchunked run.
 
 Configurations, each measured in a fresh subprocess so ``ru_maxrss`` (peak RSS) is its own:
 
@@ -254,6 +257,32 @@ def run_cold(path: Path, runs: int) -> dict:
     return {"runs": out, "peak_rss_mb": max(peaks)}
 
 
+def long_memory(cache: Path, minutes: list[float]) -> list[dict]:
+    """Peak RSS (MB, from wait4) of ``songmap analyze`` in a fresh process, without the
+    network cache, on the 270 s song looped to each length; CPU and wall seconds too."""
+    src = render_clip(cache / "song_270s.flac", 270.0)
+    rows = []
+    for m in minutes:
+        path = loop_clip(src, cache / f"song_{int(m)}min.flac", m * 60.0)
+        res = run_cold(path, 1)
+        run = res["runs"][0]
+        rows.append({"minutes": m, "peak_rss_mb": res["peak_rss_mb"], "wall_s": run["wall"],
+                     "cpu_s": run["cpu"]})
+        print(f"{m:>6g} min  peak {res['peak_rss_mb']:.0f} MB  wall {run['wall']:.1f} s  "
+              f"cpu {run['cpu']:.1f} s", flush=True)
+    return rows
+
+
+def long_table(rows: list[dict]) -> str:
+    """Markdown: peak RSS per length and each length's peak over the first one's."""
+    first = rows[0]["peak_rss_mb"]
+    lines = ["| length | peak RSS | vs the first | CPU s | wall s |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['minutes']:g} min | {r['peak_rss_mb']:.0f} MB | "
+                     f"{r['peak_rss_mb'] / first:.3f} | {r['cpu_s']:.0f} | {r['wall_s']:.0f} |")
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------ report
 def summarise(name: str, res: dict, duration: float, ref_wall: float | None, load: tuple) -> dict:
     walls = [r["wall"] for r in res["runs"]]
@@ -295,7 +324,13 @@ def markdown(rows: list[dict]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--long", action="store_true", help="add a 60-minute file")
+    ap.add_argument("--long", action="store_true",
+                    help="peak RSS of `songmap analyze` on long files (--long-minutes)")
+    ap.add_argument("--long-minutes", default="60,180",
+                    help="lengths (minutes) of the long files, the 270 s song looped")
+    ap.add_argument("--long-only", action="store_true", help="only the --long table")
+    ap.add_argument("--long-check", action="store_true",
+                    help="also compare the first long file's chunked beats with an unchunked run")
     ap.add_argument("--long-runs", type=int, default=1)
     ap.add_argument("--out", default="bench-out/speed")
     ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "songmap-speed-audio"))
@@ -349,6 +384,11 @@ def main() -> int:
             print(f"{label:>8} {name:<24} wall {row['wall_s']:.2f} s  cpu {row['cpu_s']:.2f} s  "
                   f"peak {row['peak_rss_mb']:.0f} MB  load {before:.1f}", flush=True)
 
+    if args.long_only:
+        runs = long_memory(cache, [float(m) for m in args.long_minutes.split(",")])
+        print()
+        print(long_table(runs))
+        return 0
     for label, path in clips:
         measure(label, path, args.runs, not args.skip_reference, True)
     before = os.getloadavg()[0]
@@ -359,10 +399,11 @@ def main() -> int:
     print(f"{'missing':>8} {row['config']:<24} wall {row['wall_s']:.2f} s  cpu {row['cpu_s']:.2f} s",
           flush=True)
     if args.long and not args.audio:
-        long_path = loop_clip(cache / "song_270s.flac", cache / "song_60min.flac", 3600.0)
-        measure("60 min", long_path, args.long_runs, False, False)
-        extra["long_check"] = _run_worker(["long", str(long_path)])
-        print("60 min chunked vs unchunked:", extra["long_check"], flush=True)
+        extra["long"] = long_memory(cache, [float(m) for m in args.long_minutes.split(",")])
+        if args.long_check:
+            long_path = cache / f"song_{int(float(args.long_minutes.split(',')[0]))}min.flac"
+            extra["long_check"] = _run_worker(["long", str(long_path)])
+            print("chunked vs unchunked:", extra["long_check"], flush=True)
 
     info = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
             "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M")}
@@ -374,6 +415,8 @@ def main() -> int:
         c = extra["long_check"]
         table += (f"\n\n60-minute file, chunked vs one unchunked run: beat F {c['beat_f']:.4f} "
                   f"({c['beats_chunked']} vs {c['beats_unchunked']} beats).")
+    if "long" in extra:
+        table += "\n\n" + long_table(extra["long"])
     (out / "speed.md").write_text(table + "\n")
     print()
     print(table)

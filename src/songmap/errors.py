@@ -68,9 +68,38 @@ class MissingDependencyError(SongmapError, ImportError):
     """A format or table needs an optional package that is not installed."""
 
 
+class StorageError(SongmapError):
+    """A file songmap writes (``-o`` output, result store, jobs database) cannot be written:
+    a read-only or missing folder, a folder where a file should be."""
+
+
+class DiskFullError(StorageError):
+    """The disk (or quota) holding a file songmap writes is full (ENOSPC, EDQUOT)."""
+
+
 class StoreCorruptError(SongmapError):
     """A SQLite file of songmap (result store, jobs) is damaged or not a database.
 
     songmap never overwrites or recreates such a file: the message names it and says to
     move it aside, after which a new one is created.
     """
+
+
+def storage_error(what: str, exc: OSError) -> StorageError:
+    """The one-line error for an ``OSError`` raised while writing ``what`` (a phrase naming
+    the file, e.g. "the result store /srv/results.sqlite"): ``DiskFullError`` for a full
+    disk or quota, ``StorageError`` otherwise, with the likely fix."""
+    import errno
+
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFullError(f"{what}: cannot be written, the disk is full ({reason}); "
+                             "free some space and run again")
+    if exc.errno in (errno.EISDIR,):
+        return StorageError(f"{what}: is a folder, not a file; give a file path inside it")
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return StorageError(f"{what}: cannot be written ({reason}); choose a writable location")
+    if exc.errno in (errno.ENOTDIR, errno.ENOENT, errno.EEXIST):
+        return StorageError(f"{what}: a folder on its path does not exist or is a file "
+                            f"({reason})")
+    return StorageError(f"{what}: cannot be written ({reason})")

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from songmap.signals import NetworkOutputs
+from songmap.audio.blocks import iter_blocks
 
 if TYPE_CHECKING:
     from songmap.audio import Audio
@@ -36,7 +37,9 @@ def audio_key(audio: Audio) -> str:
     the same audio in two containers or under two names has one key."""
     digest = hashlib.sha256()  # the fastest exact hash here (~1 GB/s with SHA extensions)
     digest.update(f"{NETWORK_VERSION}:{audio.sr}:".encode())
-    digest.update(memoryview(np.ascontiguousarray(audio.samples, dtype=np.float32)).cast("B"))
+    # block by block: a long recording held on disk is not mapped whole (same digest)
+    for block in iter_blocks(np.ascontiguousarray(audio.samples, dtype=np.float32)):
+        digest.update(memoryview(block).cast("B"))
     return digest.hexdigest()
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from songmap._version import __version__
 from songmap.audio import Audio, display_name, load_audio
+from songmap.audio.blocks import peak_level
 from songmap.config import AnalysisSettings
 from songmap.harmony.analysis import Harmony, analyze_harmony, describe_chord, key_at
 from songmap.harmony.chords import ChordSegment
@@ -275,7 +276,7 @@ class Analyzer:
                 f"{filename}: {audio.duration:.2f} s of audio is too short to analyse; "
                 f"songmap needs at least {s.min_duration_s:g} s to find beats"
             )
-        silent = float(np.max(np.abs(audio.samples), initial=0.0)) < _SILENCE_PEAK
+        silent = peak_level(audio.samples) < _SILENCE_PEAK  # no full-length temporary
         # Stages that do not depend on each other run on two threads (the beat network
         # here, onsets then the harmony networks on the pool); BLAS stays on one thread
         # per stage so the two do not fight over the cores.

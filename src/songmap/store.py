@@ -28,6 +28,7 @@ committed result and drops the unfinished transaction.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import sqlite3
@@ -39,7 +40,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from songmap._version import __version__
-from songmap.errors import StoreCorruptError
+from songmap.errors import StoreCorruptError, storage_error
 
 #: Bytes read per step while hashing.
 _CHUNK = 1 << 20
@@ -49,6 +50,10 @@ _MAGIC = b"SQLite format 3\x00"
 
 #: SQLite result codes that mean the file itself is damaged (SQLITE_CORRUPT, SQLITE_NOTADB).
 _CORRUPT_CODES = {11, 26}
+#: SQLite result codes that mean the file cannot be written where it is, as the errno
+#: that says the same to a user: SQLITE_READONLY, SQLITE_CANTOPEN (a read-only or missing
+#: folder), SQLITE_FULL.
+_STORAGE_CODES = {8: errno.EROFS, 14: errno.EACCES, 13: errno.ENOSPC}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -97,11 +102,16 @@ class SQLiteFile:
 
     def __init__(self, path: str | os.PathLike[str], *, timeout_s: float = 30.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.timeout_s = timeout_s
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
+        if self.path.is_dir():
+            raise storage_error(f"the {self.what} {self.path}", OSError(errno.EISDIR, "a folder"))
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise storage_error(f"the {self.what} {self.path}", exc) from exc
         try:
             self._check_intact()
             if self.schema:
@@ -135,6 +145,8 @@ class SQLiteFile:
                 head = f.read(len(_MAGIC))
         except FileNotFoundError:
             return
+        except OSError as exc:  # unreadable, or a folder appeared meanwhile
+            raise storage_error(f"the {self.what} {self.path}", exc) from exc
         if not head:
             return  # a new (or never written) database
         if head != _MAGIC:
@@ -148,14 +160,34 @@ class SQLiteFile:
 
     @contextmanager
     def guarded(self) -> Iterator[None]:
-        """Turn SQLite's "malformed" / "not a database" errors into ``StoreCorruptError``."""
+        """Turn SQLite's "malformed" / "not a database" errors into ``StoreCorruptError``,
+        and a full disk, a read-only or unopenable file into ``StorageError``."""
         try:
             yield
         except sqlite3.DatabaseError as exc:
-            if getattr(exc, "sqlite_errorcode", None) in _CORRUPT_CODES or \
+            code = getattr(exc, "sqlite_errorcode", None)
+            if code in _CORRUPT_CODES or \
                     "malformed" in str(exc) or "not a database" in str(exc):
                 raise self.corrupt(str(exc)) from exc
+            storage = self._storage_errno(exc, code)
+            if storage is not None:
+                raise storage_error(f"the {self.what} {self.path}",
+                                    OSError(storage, str(exc))) from exc
             raise
+
+    @staticmethod
+    def _storage_errno(exc: sqlite3.DatabaseError, code: int | None) -> int | None:
+        """The errno a storage failure of SQLite stands for, or None for other errors
+        (``sqlite_errorcode`` is extended: its low byte is the primary code; Python
+        before 3.11 has none, so the message decides)."""
+        if code is not None:
+            return _STORAGE_CODES.get(code & 0xFF)
+        text = str(exc)
+        for words, number in (("disk is full", errno.ENOSPC), ("readonly", errno.EROFS),
+                              ("unable to open", errno.EACCES)):
+            if words in text:
+                return number
+        return None
 
     def connect(self) -> sqlite3.Connection:
         """This thread's connection (WAL, autocommit; use ``transaction()`` to group writes)."""
@@ -186,11 +218,11 @@ class SQLiteFile:
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
+                db.execute("COMMIT")
             except BaseException:
-                if db.in_transaction:  # SQLite may have rolled back already (corruption)
+                if db.in_transaction:  # SQLite may have rolled back already (corruption, full disk)
                     db.execute("ROLLBACK")
                 raise
-            db.execute("COMMIT")
 
     def close(self) -> None:
         """Close every connection this object opened (in any thread)."""

@@ -167,6 +167,30 @@ def wav_rate_mutated(d: Path) -> Path:
     return p
 
 
+def _wav_bits(d: Path, bits: int) -> Path:
+    """Issue 15: a 3 s 16-bit clip whose header says ``bits`` bits per sample."""
+    p = write(d / f"bits{bits}.wav", clicks(3.0))
+    raw = bytearray(p.read_bytes())
+    assert raw[12:16] == b"fmt "
+    raw[34:36] = bits.to_bytes(2, "little")
+    p.write_bytes(bytes(raw))
+    return p
+
+
+def wav_64_bits(d: Path) -> Path:
+    """64-bit integer PCM: FFmpeg decodes it, numpy's view of PyAV's frames has no s64."""
+    return _wav_bits(d, 64)
+
+
+def wav_65535_bits(d: Path) -> Path:
+    """A bit depth no decoder knows: FFmpeg opens the stream but has no codec for it."""
+    return _wav_bits(d, 65535)
+
+
+def wav_0_bits(d: Path) -> Path:
+    return _wav_bits(d, 0)
+
+
 def flac_bomb(d: Path) -> Path:
     """4 h of digital silence at 8 kHz in a FLAC of a few hundred KB."""
     p = d / "bomb.flac"
@@ -389,6 +413,13 @@ CASES: list[Case] = [
          "a sample rate of 1 Hz is outside what songmap decodes"),
     Case("WAV rate mutated to 7 Hz", wav_rate_mutated, errors.UnsupportedAudioError,
          "a sample rate of 7 Hz is outside what songmap decodes"),
+    # the 16-bit bytes read as 64-bit samples: a quarter of the 3 s
+    Case("WAV saying 64 bits per sample", wav_64_bits, errors.AudioTooShortError,
+         "0.75 s of audio is too short"),
+    Case("WAV saying 65535 bits per sample", wav_65535_bits, errors.UnsupportedAudioError,
+         "FFmpeg has no decoder for its audio"),
+    Case("WAV saying 0 bits per sample", wav_0_bits, errors.UnsupportedAudioError,
+         "FFmpeg has no decoder for its audio"),
     Case("FLAC bomb: 4 h of silence", flac_bomb, errors.AudioTooLongError,
          "longer than the limit of 10800 s", slow=True),
     Case("FLAC bomb, length not in header", flac_bomb_unknown_length, errors.AudioTooLongError,

@@ -105,6 +105,7 @@ STATUS_CODES: list[tuple[type[BaseException], int]] = [
     (errors.AnalysisTimeoutError, 504),
     (errors.MemoryLimitError, 413),  # the audio needs more memory than a worker may use
     (errors.ModelError, 500),
+    (errors.StorageError, 507),  # the server's disk or store, not the client's request
     (errors.SongmapError, 500),
 ]
 

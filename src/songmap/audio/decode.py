@@ -18,6 +18,7 @@ from typing import Iterator
 
 import numpy as np
 
+from songmap.audio import blocks
 from songmap.config import NETWORK_SR
 from songmap.errors import (
     AudioTooLongError,
@@ -199,27 +200,35 @@ def _check_wav_length(p: Path) -> None:
 
 class _Samples:
     """Decoded mono blocks written into one array sized from the header's frame count, so
-    a long file is not held twice (a list of blocks and their concatenation)."""
+    a long file is not held twice (a list of blocks and their concatenation). A long one
+    (``blocks.should_spill``) is written to a file on disk instead of memory."""
 
-    def __init__(self, expected: int = 0) -> None:
-        self._buf = np.empty(max(int(expected), 0) or 1 << 20, dtype=np.float32)
+    def __init__(self, expected: int = 0, *, sr: int) -> None:
+        self._sr = sr
+        self._buf = self._allocate(max(int(expected), 0) or 1 << 20)
         self._n = 0
+
+    def _allocate(self, n: int) -> np.ndarray:
+        if blocks.should_spill(n, self._sr):
+            return blocks.spilled_samples(n)
+        return np.empty(n, dtype=np.float32)
 
     def append(self, block: np.ndarray) -> None:
         end = self._n + len(block)
         if end > len(self._buf):  # the header under-counted: grow geometrically
-            grown = np.empty(max(end, int(len(self._buf) * 1.5)), dtype=np.float32)
+            grown = self._allocate(max(end, int(len(self._buf) * 1.5)))
             grown[: self._n] = self._buf[: self._n]
             self._buf = grown
         self._buf[self._n:end] = block
+        blocks.release(self._buf, self._n, end)  # on disk: written, not kept mapped
         self._n = end
 
     def __len__(self) -> int:
         return self._n
 
     def array(self) -> np.ndarray:
-        # a view when full; a trimmed copy only if the header over-counted a lot
-        if self._n >= 0.9 * len(self._buf):
+        # a view when full or on disk; a trimmed copy only if the header over-counted a lot
+        if self._n >= 0.9 * len(self._buf) or blocks.should_spill(len(self._buf), self._sr):
             return self._buf[: self._n]
         return self._buf[: self._n].copy()
 
@@ -314,7 +323,7 @@ def _decode_soundfile(p: Path, budget: _Budget) -> tuple[np.ndarray, int, int, s
         budget.admit(sr, frames)
         limit = budget.limit(sr)
         block = _block_frames(sr, channels)
-        parts = _Samples(frames)
+        parts = _Samples(frames, sr=sr)
         got = 0
         try:
             while True:
@@ -381,19 +390,27 @@ def _decode_pyav(p: Path, budget: _Budget) -> tuple[np.ndarray, int, int, str]:
             found = f" (it holds {', '.join(kinds)} streams only)" if kinds else ""
             raise NotAudioError(f"{p.name} has no audio stream{found}; is it a video without sound?")
         stream = streams[0]
+        codec = stream.codec_context
+        if codec is None:
+            # FFmpeg found a stream but no decoder for it: a WAV saying 64 or 65535 bits
+            # per sample, an unknown codec tag
+            raise UnsupportedAudioError(
+                f"{p.name}: FFmpeg has no decoder for its audio ({_stream_format(stream)}); "
+                "the header is probably damaged (or convert the file to 16/24-bit PCM)"
+            )
         declared = _declared_seconds(container, stream)
-        sr = int(stream.codec_context.sample_rate or stream.rate or 0)
-        channels = int(stream.codec_context.channels or 0)
+        sr = int(codec.sample_rate or stream.rate or 0)
+        channels = int(getattr(codec, "channels", 0) or 0)
         if sr <= 0:
             raise NotAudioError(f"{p.name}: the audio stream has no sample rate")
         budget.admit(sr, declared * sr if declared is not None else None)
         limit = budget.limit(sr)
         expected = int(min(declared * sr * 1.01, limit)) if declared else 0
-        parts = _Samples(expected)
+        parts = _Samples(expected, sr=sr)
         got = 0
         try:
             for frame in container.decode(stream):
-                data = frame.to_ndarray()
+                data = _frame_array(frame, p.name)
                 if frame.format.is_planar:
                     arr = data.astype(np.float32, copy=False)
                 else:
@@ -415,6 +432,30 @@ def _decode_pyav(p: Path, budget: _Budget) -> tuple[np.ndarray, int, int, str]:
                 "the file looks truncated or corrupt"
             ) from exc
     return parts.array(), sr, max(channels, 1), "pyav"
+
+
+def _stream_format(stream) -> str:  # noqa: ANN001 - a PyAV stream
+    """What a stream's header says it is, for a message (codec tag, bits), best effort."""
+    params = getattr(stream, "codec_tag", None) or getattr(stream, "name", None)
+    return f"codec {params}" if params else "an unknown codec"
+
+
+def _frame_array(frame, name: str) -> np.ndarray:  # noqa: ANN001 - a PyAV frame
+    """A decoded frame's samples; a sample format numpy cannot take is the file's fault."""
+    fmt = frame.format.name
+    if fmt in ("s64", "s64p"):  # PyAV's to_ndarray has no 64-bit integer formats
+        planar = fmt.endswith("p")
+        per_plane = frame.samples * (1 if planar else len(frame.layout.channels))
+        planes = [np.frombuffer(bytes(plane), dtype="<i8")[:per_plane] for plane in frame.planes]
+        return np.stack(planes)
+    try:
+        return frame.to_ndarray()
+    except (ValueError, TypeError) as exc:
+        raise UnsupportedAudioError(
+            f"{name}: its samples come in a format songmap cannot read "
+            f"({frame.format.name}); the header is probably damaged (or convert the file "
+            "to 16/24-bit PCM)"
+        ) from exc
 
 
 def _declared_seconds(container, stream) -> float | None:  # noqa: ANN001 - PyAV objects
@@ -439,18 +480,23 @@ def _to_unit_float(arr: np.ndarray, fmt: str) -> np.ndarray:
 
 
 def _clean(mono: np.ndarray) -> np.ndarray:
-    """Replace NaN/Inf samples by silence: one bad sample must not poison every frame."""
+    """Replace NaN/Inf samples by silence: one bad sample must not poison every frame.
+
+    In place (block by block, no full-length mask) on the decoder's own buffer."""
     mono = np.asarray(mono, dtype=np.float32)
-    bad = ~np.isfinite(mono)
-    if bad.any():
-        log.warning("%d non-finite samples replaced by 0", int(bad.sum()))
-        mono = np.where(bad, np.float32(0), mono)
+    if not mono.flags.writeable:
+        mono = mono.copy()
+    bad = blocks.replace_non_finite(mono)
+    if bad:
+        log.warning("%d non-finite samples replaced by 0", bad)
     return mono
 
 
 def _resample(mono: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
     if sr == target_sr or len(mono) == 0:
         return np.ascontiguousarray(mono, dtype=np.float32)
+    if blocks.should_spill(len(mono), sr):  # a long file: streamed, from disk to disk
+        return blocks.resample_blocks(mono, sr, target_sr)
     import soxr
 
     return soxr.resample(mono, sr, target_sr, quality="HQ").astype(np.float32, copy=False)

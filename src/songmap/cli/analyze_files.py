@@ -30,7 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from songmap.errors import InputNotFoundError, InvalidParameterError, SongmapError
+from songmap.errors import (
+    InputNotFoundError,
+    InvalidParameterError,
+    SongmapError,
+    StorageError,
+    storage_error,
+)
 
 if TYPE_CHECKING:
     from songmap.export import Exporter
@@ -50,22 +56,31 @@ class Plan:
     stdout_json: bool
     several: bool
     _jsonl: IO[str] | None = field(default=None, repr=False)
+    #: why the JSON-lines output stopped taking lines (a full disk), said for every later file
+    _jsonl_error: StorageError | None = field(default=None, repr=False)
 
     def open(self) -> None:
         """Create the output folder / JSON-lines file (after every check passed)."""
-        if self.mode == "dir" and self.output is not None:
-            self.output.mkdir(parents=True, exist_ok=True)
-        elif self.mode == "jsonl" and self.output is not None:
-            self._jsonl = open(self.output, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        try:
+            if self.mode == "dir" and self.output is not None:
+                self.output.mkdir(parents=True, exist_ok=True)
+            elif self.mode == "jsonl" and self.output is not None:
+                self._jsonl = open(self.output, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        except OSError as exc:
+            raise storage_error(f"-o {self.output}", exc) from exc
 
     def close(self) -> None:
         if self._jsonl is not None:
-            self._jsonl.close()
-            self._jsonl = None
+            jsonl, self._jsonl = self._jsonl, None
+            try:
+                jsonl.close()
+            except OSError:  # its lines were flushed one by one; the failure was reported
+                pass
 
     def record_failure(self, path: str, exc: BaseException, exit_code: int) -> None:
-        """The failed file's line in the JSON-lines output (nothing for other modes)."""
-        if self._jsonl is not None:
+        """The failed file's line in the JSON-lines output (nothing for other modes, nor
+        when that output is what failed)."""
+        if self._jsonl is not None and self._jsonl_error is None:
             error = {"type": type(exc).__name__, "message": str(exc), "exit_code": exit_code}
             self._line({"path": path, "name": Path(path).name, "status": "failed",
                         "error": error})
@@ -77,11 +92,10 @@ class Plan:
         elif self.mode == "dir" and self.output is not None:
             _write_atomic(self.output / f"{Path(path).stem}.json",
                           result.model_dump_json(indent=2) + "\n")
-        elif self._jsonl is not None:
+        elif self.mode == "jsonl":
             head = json.dumps({"path": path, "name": Path(path).name, "status": "ok"},
                               ensure_ascii=False, separators=(",", ":"))
-            self._jsonl.write(head[:-1] + ',"result":' + result.model_dump_json() + "}\n")
-            self._jsonl.flush()
+            self._write_line(head[:-1] + ',"result":' + result.model_dump_json() + "}\n")
         if not self.exporters:
             return
         from songmap.export import save
@@ -90,7 +104,10 @@ class Plan:
         for exporter in self.exporters:
             target = base.with_name(base.name + exporter.extension)
             options = {"location": str(Path(path).resolve())} if "location" in exporter.options else {}
-            save(result, exporter.name, target, **options)
+            try:
+                save(result, exporter.name, target, **options)
+            except OSError as exc:  # a full disk: this file's error, not a crash
+                raise storage_error(str(target), exc) from exc
             print(f"songmap: wrote {target}", file=sys.stderr)
 
     def write_stdout(self, result: AnalysisResult) -> None:
@@ -112,8 +129,20 @@ class Plan:
     def _line(self, record: dict[str, Any]) -> None:
         if self._jsonl is None:
             return
-        self._jsonl.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
-        self._jsonl.flush()
+        self._write_line(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+
+    def _write_line(self, line: str) -> None:
+        """One whole line to the JSON-lines output, or ``StorageError`` (a full disk)."""
+        if self._jsonl_error is not None:
+            raise self._jsonl_error
+        if self._jsonl is None:
+            return
+        try:
+            self._jsonl.write(line)
+            self._jsonl.flush()
+        except OSError as exc:
+            self._jsonl_error = storage_error(f"-o {self.output}", exc)
+            raise self._jsonl_error from exc
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -122,7 +151,21 @@ def _write_atomic(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
     except OSError as exc:  # a full disk, a read-only folder: this file's error, not a crash
-        raise SongmapError(f"{path}: cannot be written ({exc.strerror or exc})") from exc
+        tmp.unlink(missing_ok=True)  # nothing half-written left behind
+        raise storage_error(str(path), exc) from exc
+
+
+def _check_writable(output: str, folder: Path) -> None:
+    """``StorageError`` when nothing can be created in ``folder`` (or, if it does not exist
+    yet, in the nearest existing folder above it): said before the analysis, not after."""
+    for existing in (folder, *folder.parents):
+        if existing.exists():
+            if not existing.is_dir():
+                raise StorageError(f"-o {output}: {existing} is not a folder")
+            if not os.access(existing, os.W_OK | os.X_OK):
+                raise StorageError(f"-o {output}: the folder {existing} is not writable "
+                                   "(read-only or no permission); choose another location")
+            return
 
 
 def check_input(path: str) -> InputNotFoundError | None:
@@ -162,10 +205,12 @@ def output_mode(output: str | None, n_inputs: int) -> tuple[str, Path | None]:
     if output.endswith(("/", os.sep)) or p.is_dir():
         if p.exists() and not p.is_dir():
             raise InvalidParameterError(f"-o {output}: exists and is not a folder")
+        _check_writable(output, p)
         return "dir", p
     parent = p.parent
     if not parent.is_dir():
         raise InvalidParameterError(f"-o {output}: the folder {parent} does not exist")
+    _check_writable(output, parent)
     if p.suffix.lower() == ".jsonl":
         return "jsonl", p
     if n_inputs > 1:

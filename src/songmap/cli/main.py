@@ -3,7 +3,7 @@
 Exit codes (the one place they are decided): 0 ok, 1 analysis failed unexpectedly,
 2 bad arguments or settings, 3 input missing, 4 not audio / undecodable,
 5 too short, 6 too long, 7 past --timeout or --max-memory, 8 model problem,
-130 interrupted.
+9 an output or store cannot be written (full disk, read-only, wrong type), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (errors.AudioTooLongError, 6),
     (errors.ResourceLimitError, 7),  # AnalysisTimeoutError included
     (errors.ModelError, 8),
+    (errors.StorageError, 9),  # DiskFullError included
     (errors.SongmapError, 1),
 ]
 

@@ -136,8 +136,12 @@ def save(result: "AnalysisResult", fmt: str, path: str | os.PathLike[str], **opt
     data = export(result, fmt, **options)
     p = Path(path)
     tmp = p.with_name(f".{p.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(p)
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(p)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written file behind
+        raise
     return p
 
 
