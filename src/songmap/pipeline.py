@@ -238,7 +238,8 @@ class Analyzer:
         return result.model_copy(update={"descriptors": compute_descriptors(samples, sr, result)})
 
     def run_networks(
-        self, audio: Audio, timer: _Timer | None = None, *, pool: ThreadPoolExecutor | None = None
+        self, audio: Audio, timer: _Timer | None = None, *,
+        pool: ThreadPoolExecutor | _InlineExecutor | None = None,
     ) -> NetworkOutputs:
         """The beat network on this thread, the key and chroma networks meanwhile on
         ``pool`` (a second thread if none is given): they share nothing but the samples,

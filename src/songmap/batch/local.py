@@ -130,8 +130,8 @@ class LocalRunner:
     def wait(self, timeout: float | None = None) -> list[Outcome]:
         """Outcomes finished within ``timeout`` seconds (possibly none)."""
         if self._ready:
-            out, self._ready = self._ready, []
-            return out
+            finished, self._ready = self._ready, []
+            return finished
         busy = [s for s in self._slots if s.job is not None]
         if not busy:
             return []

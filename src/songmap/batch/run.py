@@ -109,8 +109,8 @@ def run_batch(
     progress = progress or Progress(quiet=True, show_summary=False)
 
     own_store = not isinstance(store, ResultStore)
-    results = ResultStore(store or default_store_path()) if own_store else store
-    assert isinstance(results, ResultStore)
+    results = store if isinstance(store, ResultStore) else ResultStore(
+        store or default_store_path())
     failures = FailureLog(results.path)
     written: dict[str, str] = {}  # path -> audio_hash of an ok line already in the JSONL
     seen_paths: set[str] = set()
@@ -162,6 +162,7 @@ def run_batch(
                 head = json.dumps({"path": path, "name": source.name, "audio_hash": audio_hash,
                                    "status": "ok", "cached": status == "skipped"},
                                   ensure_ascii=False, separators=(",", ":"))
+                assert result_text is not None  # ok and skipped files come with their result
                 line = head[:-1] + ',"result":' + result_text + "}"
             writer.append_line(line)
             if path in seen_paths:

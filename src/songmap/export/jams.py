@@ -93,9 +93,9 @@ def build_jams(result: "AnalysisResult"):  # noqa: ANN201 - jams.JAMS
         key = ann("key_mode", camelot=r.key.camelot, open_key=r.key.open_key,
                   runner_up=r.key.runner_up, global_key=_key_mode(r.key.label))
         # one observation per key section; the global key alone for results without them
-        sections = [(k.start, k.end, k.key, k.confidence) for k in r.key_segments] or [
+        key_spans = [(k.start, k.end, k.key, k.confidence) for k in r.key_segments] or [
             (0.0, duration, r.key.label, r.key.confidence)]
-        for start, end, label, conf in sections:
+        for start, end, label, conf in key_spans:
             key.append(time=start, duration=max(end - start, 0.0), value=_key_mode(label),
                        confidence=min(max(conf, 0.0), 1.0))
         annotations.append(key)

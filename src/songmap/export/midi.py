@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import io
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -111,7 +111,7 @@ def tempo_changes(ticks: list[int], times: list[float], *,
     out: list[tuple[int, int]] = []
     i, now = 0, 0.0  # grid point i starts at ``now`` seconds under the tempi written so far
     while i < len(k) - 1:
-        best = None
+        best: tuple[int, int] | None = None
         for j in range(i + 1, len(k)):
             us = (t[j] - now) * 1e6 * PPQ / (k[j] - k[i])
             tempo = min(max(int(round(us)), 1), _MAX_TEMPO_US)
@@ -119,6 +119,7 @@ def tempo_changes(ticks: list[int], times: list[float], *,
             if best is not None and np.max(np.abs(reach - t[i + 1:j + 1])) > tolerance_s:
                 break
             best = (j, tempo)  # one step always counts: the tempo aims at point j itself
+        assert best is not None  # the first step always counts (above)
         j, tempo = best
         if not out or out[-1][1] != tempo:
             out.append((int(k[i]), tempo))
@@ -193,7 +194,7 @@ def build_midi(result: "AnalysisResult"):  # noqa: ANN201 - mido.MidiFile
         measures.append((0, bpb))
     tmap = _TempoMap(grid_ticks, grid_times)
 
-    conductor: list[tuple[int, int, object]] = []  # (tick, order, message)
+    conductor: list[tuple[int, int, Any]] = []  # (tick, order, message)
     first_tempo = mido.bpm2tempo(r.tempo.bpm) if r.tempo.bpm > 0 else 500000
     for tick, tempo in tempo_changes(grid_ticks, grid_times) or [(0, first_tempo)]:
         conductor.append((tick, 1, mido.MetaMessage("set_tempo", tempo=tempo)))
@@ -212,7 +213,7 @@ def build_midi(result: "AnalysisResult"):  # noqa: ANN201 - mido.MidiFile
     if key:
         conductor.append((0, 0, mido.MetaMessage("key_signature", key=key)))
 
-    click: list[tuple[int, int, object]] = []
+    click: list[tuple[int, int, Any]] = []
     dur = beat_ticks // 4
     for k, b in enumerate(beats):
         tick = first_beat_tick + k * beat_ticks
@@ -223,7 +224,7 @@ def build_midi(result: "AnalysisResult"):  # noqa: ANN201 - mido.MidiFile
         off = mido.Message("note_off", channel=CLICK_CHANNEL, note=note, velocity=0)
         click += [(tick, 1, on), (tick + dur, 0, off)]
 
-    chords: list[tuple[int, int, object]] = [
+    chords: list[tuple[int, int, Any]] = [
         (0, 0, mido.Message("program_change", channel=CHORD_CHANNEL, program=0))]
     for start, end, label in r.chord_segments:
         t0, t1 = tmap.tick_of(start), tmap.tick_of(end)
