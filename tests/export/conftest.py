@@ -6,6 +6,14 @@ from tests.export.helpers import ritardando_waltz
 
 
 @pytest.fixture(scope="session")
+def example_result(golden_result):
+    """The bundled example's real result, read from ``tests/data/example_result.json``: the
+    exporters' tests format a result and need no networks (the root conftest's fixture of
+    this name analyses the example; tests/integration/test_golden.py checks they agree)."""
+    return golden_result
+
+
+@pytest.fixture(scope="session")
 def waltz_result():
     return ritardando_waltz()
 

@@ -42,6 +42,7 @@ def test_export_to_stdout(capsys, result_json, example_result):
     assert len(out.splitlines()) == example_result.total_beats
 
 
+@pytest.mark.models  # analyses the audio
 def test_export_rekordbox_from_audio_points_at_the_file(tmp_path, capsys, example_file):
     target = tmp_path / "c.xml"
     code, _, err = run(capsys, "export", str(example_file), "-f", "rekordbox", "-o", str(target))
@@ -68,6 +69,7 @@ def test_export_list(capsys):
     assert code == 0 and "rekordbox" in out and "jams" in out
 
 
+@pytest.mark.models  # analyses the audio
 def test_plot_command_draws_the_waveform(tmp_path, capsys, example_file):
     pytest.importorskip("matplotlib")
     from matplotlib.image import imread
@@ -81,6 +83,7 @@ def test_plot_command_draws_the_waveform(tmp_path, capsys, example_file):
     assert img[..., :3].std() > 0.05
 
 
+@pytest.mark.models  # analyses the audio
 def test_descriptors_command(capsys, example_file):
     code, out, err = run(capsys, "descriptors", str(example_file))
     assert code == 0, err

@@ -111,7 +111,8 @@ def test_louder_denser_track_has_more_energy():
     assert loud["replaygain_track_gain_db"] == pytest.approx(-18 - loud["integrated_lufs"], abs=0.01)
 
 
-def test_descriptors_of_the_bundled_example(example_file, example_result):
+def test_descriptors_of_the_bundled_example(example_file, golden_result):
+    example_result = golden_result  # the example's stored result: no networks needed
     import soundfile as sf
 
     x, sr = sf.read(example_file, always_2d=True)
