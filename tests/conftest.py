@@ -84,8 +84,10 @@ def click_track(bpm: float, seconds: float, sr: int = 44100) -> np.ndarray:
 
 
 #: Fixtures that load the networks (directly, or in the service's worker processes): a test
-#: using any of them, even through another fixture, is marked ``models``.
-MODEL_FIXTURES = frozenset({"analyzer", "example_result", "steady_click_result", "service"})
+#: using any of them, even through another fixture, is marked ``models``. ``service`` and
+#: ``dask_service`` are tests/api's apps, ``server`` the browser tests' ``songmap serve``.
+MODEL_FIXTURES = frozenset({"analyzer", "example_result", "steady_click_result", "service",
+                            "dask_service", "server"})
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects: the marks added here must count
