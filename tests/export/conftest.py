@@ -6,22 +6,15 @@ from tests.export.helpers import ritardando_waltz
 
 
 @pytest.fixture(scope="session")
-def example_result(golden_result):
-    """The bundled example's real result, read from ``tests/data/example_result.json``: the
-    exporters' tests format a result and need no networks (the root conftest's fixture of
-    this name analyses the example; tests/integration/test_golden.py checks they agree)."""
-    return golden_result
-
-
-@pytest.fixture(scope="session")
 def waltz_result():
     return ritardando_waltz()
 
 
 @pytest.fixture(params=["example", "waltz"])
-def any_result(request, example_result, waltz_result):
-    """The real analysis of the bundled example, and a constructed 3/4 ritardando with pickups."""
-    return example_result if request.param == "example" else waltz_result
+def any_result(request, golden_result, waltz_result):
+    """The real analysis of the bundled example (stored: ``golden_result``), and a
+    constructed 3/4 ritardando with pickups."""
+    return golden_result if request.param == "example" else waltz_result
 
 
 @pytest.fixture(scope="session")
