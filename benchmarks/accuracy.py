@@ -348,7 +348,8 @@ def main() -> int:
     args = ap.parse_args()
 
     from songmap.audio import load_audio
-    from songmap.pipeline import Analyzer, NetworkOutputs
+    from songmap.pipeline import Analyzer
+    from songmap.signals import NetworkOutputs
 
     analyzer = Analyzer()
     out_dir = Path(args.out) / args.system

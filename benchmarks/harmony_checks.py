@@ -37,7 +37,7 @@ SEVENTHS = ("7", "maj7", "min7")
 
 
 def _networks(analyzer, audio, path: Path):
-    from songmap.pipeline import NetworkOutputs
+    from songmap.signals import NetworkOutputs
 
     if path.exists():
         return NetworkOutputs.load(path)

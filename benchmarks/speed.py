@@ -105,7 +105,7 @@ def worker_reference(path: str, runs: int) -> dict:
     from madmom.features.onsets import OnsetPeakPickingProcessor, SpectralOnsetProcessor
 
     from songmap.audio import load_audio
-    from songmap.models.registry import _quiet_onnxruntime
+    from songmap.models.reference import _quiet_onnxruntime
 
     _quiet_onnxruntime()
     procs = {

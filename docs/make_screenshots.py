@@ -23,27 +23,32 @@ DOCS = Path(__file__).resolve().parent
 REPO = DOCS.parent
 
 
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
 def make_plots() -> list[Path]:
     import soundfile as sf
 
     from songmap.audio import load_audio
     from songmap.examples import example_path, render_song
     from songmap.pipeline import Analyzer
-    from songmap.plot import save_plot
+    from songmap.plot import render_png
 
     analyzer = Analyzer()
     written = []
     example = example_path()
     audio = load_audio(example)
-    written.append(save_plot(analyzer.analyze(example), DOCS / "plot_example.png",
-                             audio.samples, audio.sr, width_px=1200))
+    written.append(_write(DOCS / "plot_example.png",
+                          render_png(analyzer.analyze(example), audio.samples, audio.sr, width_px=1200)))
     song = render_song(bpm=124.0, bars=310, seed=5, progression=(
         "A:min", "F:maj", "C:maj", "G:maj", "A:min", "F:maj", "E:min", "E:min"))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "ten_minutes.flac"
         sf.write(path, song.samples, song.sr)
-        written.append(save_plot(analyzer.analyze(path), DOCS / "plot_long.png",
-                                 song.samples, song.sr, width_px=1400))
+        written.append(_write(DOCS / "plot_long.png",
+                              render_png(analyzer.analyze(path), song.samples, song.sr, width_px=1400)))
     return written
 
 

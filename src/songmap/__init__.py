@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from songmap._version import __version__
 
 if TYPE_CHECKING:
     from songmap.netcache import NetworkCache

@@ -52,6 +52,10 @@ class ModelError(SongmapError):
     """A network could not be loaded or run (a broken installation, not bad input)."""
 
 
+class MissingDependencyError(SongmapError, ImportError):
+    """A format or table needs an optional package that is not installed."""
+
+
 class StoreCorruptError(SongmapError):
     """A SQLite file of songmap (result store, jobs) is damaged or not a database.
 

@@ -114,12 +114,3 @@ def example_path() -> Path:
     """Path of the bundled example (20 s, 120 BPM, 4/4, C Am F G), made by ``render_song``."""
     return Path(str(resources.files("songmap") / "data" / "example.flac"))
 
-
-def write_example(path: str | Path) -> Path:
-    """Re-render the bundled example with the project's own synthesiser."""
-    import soundfile as sf
-
-    song = render_song(bpm=120.0, bars=10)
-    p = Path(path)
-    sf.write(p, song.samples, song.sr, subtype="PCM_16")
-    return p

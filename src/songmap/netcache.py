@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from songmap.signals import NetworkOutputs
+
 if TYPE_CHECKING:
     from songmap.audio import Audio
-    from songmap.pipeline import NetworkOutputs
 
 log = logging.getLogger("songmap")
 
@@ -107,8 +108,6 @@ class NetworkCache:
         path = self._path(key)
         if path is None or not path.is_file():
             return None
-        from songmap.pipeline import NetworkOutputs
-
         try:
             outputs = NetworkOutputs.load(path)
             os.utime(path)  # most recently used: pruned last

@@ -9,19 +9,18 @@ import time
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import numpy as np
 
-from songmap import __version__
+from songmap._version import __version__
 from songmap.audio import Audio, display_name, load_audio
 from songmap.config import AnalysisSettings
 from songmap.harmony.analysis import analyze_harmony, describe_chord, key_at
 from songmap.harmony.chords import ChordSegment
 from songmap.harmony.key import KeySection, madmom_key_order_to_chromatic
 from songmap.harmony.notation import camelot, open_key, spell_key
-from songmap.models.registry import Activations, ModelRegistry, get_registry
+from songmap.models import ModelRegistry, get_registry
 from songmap.netcache import NetworkCache, audio_key
 from songmap.onsets import (
     detect_onsets,
@@ -30,16 +29,16 @@ from songmap.onsets import (
     nearest_transients,
     onset_envelope,
 )
+from songmap.rhythm.bar_phase import downbeat_probability
 from songmap.rhythm.bars import describe_sections
-from songmap.rhythm.beats import beat_probability, sample_at, track_beats
-from songmap.rhythm.meter import downbeat_probability, track_bars
+from songmap.rhythm.beats import beat_probability, grid_beat_times, sample_at, track_beats
+from songmap.rhythm.meter import track_bars
 from songmap.rhythm.overrides import apply_time_signature, rephase_bars
 from songmap.rhythm.steadiness import assess_grid
 from songmap.rhythm.tempo import estimate_tempo
 from songmap.rhythm.tempo_map import (
     TempoSegmentFit,
     beat_tempi,
-    grid_beat_times,
     segment_confidence,
     track_bpm,
 )
@@ -58,7 +57,8 @@ from songmap.schema import (
     TempoSegment,
     TimeSignature,
 )
-from songmap.timeline import build_timeline
+from songmap.signals import Activations, NetworkOutputs
+from songmap.timeline import TimelineBeats, build_timeline
 
 #: Peak level (linear) under which a recording counts as digital silence (-100 dBFS).
 _SILENCE_PEAK = 1e-5
@@ -66,26 +66,6 @@ _SILENCE_PEAK = 1e-5
 #: after them: the key CNN's working memory grows with the input (~450 MB for an hour),
 #: and run beside the beat network it put a 60-minute file at 1.64 GB peak RSS.
 _CONCURRENT_NETWORKS_MAX_S = 600.0
-
-
-@dataclass(frozen=True)
-class NetworkOutputs:
-    """Everything the networks say about one signal; can be saved and reloaded."""
-
-    beats: Activations  # (frames, 2): beat, downbeat; 100 fps
-    key_probabilities: np.ndarray  # (24,) C major..B major, C minor..B minor
-    chroma: Activations  # (frames, 12) C..B; 10 fps
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        np.savez_compressed(path, beats=self.beats.values, beats_fps=self.beats.fps,
-                            key=self.key_probabilities, chroma=self.chroma.values,
-                            chroma_fps=self.chroma.fps)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> "NetworkOutputs":
-        with np.load(path) as z:
-            return cls(Activations(z["beats"], float(z["beats_fps"])), z["key"],
-                       Activations(z["chroma"], float(z["chroma_fps"])))
 
 
 #: Share of a typical analysis's CPU time per stage (measured on a 270 s song), so that
@@ -399,11 +379,13 @@ class Analyzer:
                 beat_times, onset_times, env, window_s=s.transient_window_s
             )
             timeline = build_timeline(
-                beat_times=beat_times, positions=positions, beat_confidence=beat_conf,
-                downbeat_confidence=down_conf, transient_times=t_times,
-                transient_strength=t_strength, transient_accuracy=t_acc,
+                TimelineBeats(
+                    beat_times=beat_times, positions=positions, beat_confidence=beat_conf,
+                    downbeat_confidence=down_conf, transient_times=t_times,
+                    transient_strength=t_strength, transient_accuracy=t_acc,
+                    beat_tempo_bpm=beat_tempi(tempo_fit, len(beat_times))),
                 chord_segments=segments, chroma=networks.chroma if networks else None,
-                duration=audio.duration, beat_tempo=beat_tempi(tempo_fit, len(beat_times)),
+                duration_s=audio.duration,
             )
             tempo = estimate_tempo(
                 beat_times, bar_tempi=timeline.bar_tempi,

@@ -231,7 +231,7 @@ class AnalysisResult(_Frozen):
 
     def to_pandas(self, table: str = "beats") -> Any:
         """One table of the result as a pandas DataFrame: beats, bars, chords or onsets."""
-        from songmap.export.tables import to_pandas
+        from songmap.tables import to_pandas
 
         return to_pandas(self, table)
 

@@ -1,7 +1,10 @@
 """The result store: analysis results in SQLite, keyed by audio content and settings.
 
 A result is stored under ``(content_hash(file), AnalysisSettings.cache_key())``, so the same
-bytes analysed with the same settings are found again whatever the file was called. The
+bytes analysed with the same settings are found again whatever the file was called, and
+with the producer that made it (``result_producer()``: songmap's version and the model
+backend). A store serves only its own producer's results: after an upgrade, or with the
+other backend, a stored result is analysed again (and replaced), never served stale. The
 service (``songmap serve``) and batch analysis share this module::
 
     store = ResultStore("results.sqlite")
@@ -35,6 +38,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from songmap._version import __version__
 from songmap.errors import StoreCorruptError
 
 #: Bytes read per step while hashing.
@@ -52,9 +56,21 @@ CREATE TABLE IF NOT EXISTS results (
     settings_key TEXT NOT NULL,
     result_json  TEXT NOT NULL,
     created_at   REAL NOT NULL,
+    producer     TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (audio_hash, settings_key)
 ) WITHOUT ROWID;
 """
+
+
+def result_producer(backend: str | None = None) -> str:
+    """What makes this process's results: songmap's version and the model backend
+    (``SONGMAP_MODEL_BACKEND``'s choice unless ``backend`` is given), e.g.
+    ``"songmap 0.1.0; songmap networks"``."""
+    if backend is None:
+        from songmap.models.backends import backend_name
+
+        backend = backend_name()
+    return f"songmap {__version__}; {backend} networks"
 
 
 def content_hash(path: str | os.PathLike[str]) -> str:
@@ -93,9 +109,14 @@ class SQLiteFile:
                     for statement in self.schema.split(";"):
                         if statement.strip():
                             db.execute(statement)
+                    self.migrate(db)
         except BaseException:
             self.close()
             raise
+
+    def migrate(self, db: sqlite3.Connection) -> None:
+        """Bring a file written by an older songmap up to ``schema`` (in the opening
+        transaction, so two processes opening it at once do it once)."""
 
     def corrupt(self, detail: str) -> StoreCorruptError:
         """The error for this file being damaged (``detail``: what SQLite said)."""
@@ -190,23 +211,39 @@ class SQLiteFile:
 
 
 class ResultStore(SQLiteFile):
-    """Analysis results (JSON text) keyed by ``(audio_hash, settings_key)``.
+    """Analysis results (JSON text) keyed by ``(audio_hash, settings_key)``, each marked
+    with its ``producer``.
 
     ``path`` is a file (created with its folder if missing). Values are the JSON text of
     ``AnalysisResult``; the store does not parse them, so readers choose how (and whether)
-    to validate.
+    to validate. ``get``, ``contains`` and ``count`` see only the results of ``producer``
+    (default: ``result_producer()``, this songmap and its model backend); ``put`` replaces
+    whatever another producer stored under the same key.
     """
 
     schema = _SCHEMA
     what = "result store"
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout_s: float = 30.0,
+                 producer: str | None = None) -> None:
+        self.producer = producer or result_producer()
+        super().__init__(path, timeout_s=timeout_s)
+
+    def migrate(self, db: sqlite3.Connection) -> None:
+        # stores written before results were marked: their rows get producer '' (served
+        # by no songmap, so analysed again and replaced)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(results)")}
+        if "producer" not in columns:
+            db.execute("ALTER TABLE results ADD COLUMN producer TEXT NOT NULL DEFAULT ''")
 
     # -- results ---------------------------------------------------------------
     def get(self, audio_hash: str, settings_key: str) -> str | None:
         """The stored result JSON, or None."""
         with self.guarded():
             row = self.connect().execute(
-                "SELECT result_json FROM results WHERE audio_hash = ? AND settings_key = ?",
-                (audio_hash, settings_key),
+                "SELECT result_json FROM results"
+                " WHERE audio_hash = ? AND settings_key = ? AND producer = ?",
+                (audio_hash, settings_key, self.producer),
             ).fetchone()
         return None if row is None else row[0]
 
@@ -214,16 +251,17 @@ class ResultStore(SQLiteFile):
         """Store (or replace) a result."""
         with self.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO results (audio_hash, settings_key, result_json, created_at)"
-                " VALUES (?, ?, ?, ?)",
-                (audio_hash, settings_key, result_json, time.time()),
+                "INSERT OR REPLACE INTO results"
+                " (audio_hash, settings_key, result_json, created_at, producer)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (audio_hash, settings_key, result_json, time.time(), self.producer),
             )
 
     def contains(self, audio_hash: str, settings_key: str) -> bool:
         with self.guarded():
             row = self.connect().execute(
-                "SELECT 1 FROM results WHERE audio_hash = ? AND settings_key = ?",
-                (audio_hash, settings_key),
+                "SELECT 1 FROM results WHERE audio_hash = ? AND settings_key = ? AND producer = ?",
+                (audio_hash, settings_key, self.producer),
             ).fetchone()
         return row is not None
 
@@ -240,9 +278,11 @@ class ResultStore(SQLiteFile):
             return cur.rowcount
 
     def count(self) -> int:
-        """Number of stored results."""
+        """Number of stored results this store serves (its producer's)."""
         with self.guarded():
-            return int(self.connect().execute("SELECT COUNT(*) FROM results").fetchone()[0])
+            return int(self.connect().execute(
+                "SELECT COUNT(*) FROM results WHERE producer = ?", (self.producer,)
+            ).fetchone()[0])
 
     def __len__(self) -> int:
         return self.count()

@@ -58,7 +58,7 @@ def test_folder_output_with_exports(tmp_path, capsys, example_file, waltz_file):
 
 
 def test_stdout_json_lines_and_models_loaded_once(capsys, example_file, waltz_file):
-    from songmap.models.registry import get_registry
+    from songmap.models import get_registry
 
     waltz, _ = waltz_file
     code, out, err = run(capsys, "analyze", str(example_file), str(waltz), "--json")

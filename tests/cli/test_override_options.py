@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from songmap.cli.main import _load_extras, _settings_from, build_parser
+from songmap.cli.main import _load_extras, build_parser
+from songmap.cli.options import settings_from_args
 
 
 @pytest.mark.parametrize("command", [["analyze", "x.wav"], ["batch", "music/"],
@@ -18,7 +19,7 @@ def test_every_analysing_command_takes_the_overrides(command):
                               "--first-downbeat", "0.25"])
     if command[0] == "batch":
         args.threads = None
-    settings = _settings_from(args)
+    settings = settings_from_args(args)
     assert settings.bpm == (120.0, 130.0)
     assert settings.time_signature == "6/8" and settings.first_downbeat_s == 0.25
     assert '"bpm":[120.0,130.0]' in settings.cache_key()
@@ -27,4 +28,4 @@ def test_every_analysing_command_takes_the_overrides(command):
 def test_no_override_leaves_the_settings_alone():
     parser = build_parser()
     args = parser.parse_args(["analyze", "x.wav"])
-    assert _settings_from(args).overrides() == {}
+    assert settings_from_args(args).overrides() == {}

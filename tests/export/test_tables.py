@@ -11,7 +11,7 @@ import pytest
 
 from songmap.errors import InvalidParameterError
 from songmap.export import export
-from songmap.export.tables import BEAT_COLUMNS, chord_at, to_pandas
+from songmap.tables import BEAT_COLUMNS, chord_at, to_pandas
 
 
 def test_csv_round_trip_with_csv_module(any_result):

@@ -39,7 +39,8 @@ _OPEN_TX_WRITER = textwrap.dedent("""
     store.put("before-2", "k", "{}")
     with store.transaction() as db:
         for i in range(500):
-            db.execute("INSERT INTO results VALUES (?, ?, ?, ?)", (f"open-{i}", "k", "{}", 0.0))
+            db.execute("INSERT INTO results (audio_hash, settings_key, result_json, created_at)"
+                       " VALUES (?, ?, ?, ?)", (f"open-{i}", "k", "{}", 0.0))
         print("in transaction", flush=True)
         time.sleep(60)
 """)
@@ -166,7 +167,8 @@ def test_open_check_is_cheap(tmp_path):
     """quick_check reads every page: measured so a big store does not slow every start."""
     path = tmp_path / "big.sqlite"
     with ResultStore(path) as store, store.transaction() as db:
-        db.executemany("INSERT INTO results VALUES (?, ?, ?, ?)",
+        db.executemany("INSERT INTO results (audio_hash, settings_key, result_json, created_at)"
+                       " VALUES (?, ?, ?, ?)",
                        ((f"h{i}", "k", "z" * 50_000 + str(i), 0.0) for i in range(1000)))
     assert path.stat().st_size > 45e6
     t0 = time.perf_counter()

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from songmap.models.registry import Activations
 from songmap.rhythm.bars import (
     decode_bar_lengths,
     describe_sections,
@@ -12,6 +11,7 @@ from songmap.rhythm.bars import (
     renumber,
     sections_of,
 )
+from songmap.signals import Activations
 
 
 def bar_pattern(layout, hi=0.8, lo=0.05):
@@ -170,7 +170,8 @@ def test_the_result_lists_meter_sections():
     """The pipeline on given network outputs (4/4 with a 2-beat bar after bar 8, clicks
     as audio): three sections, the middle one a single 2/4 bar, each bar its own count."""
     from songmap.audio.decode import signal_from_array
-    from songmap.pipeline import Analyzer, NetworkOutputs
+    from songmap.pipeline import Analyzer
+    from songmap.signals import NetworkOutputs
 
     layout = [4] * 8 + [2] + [4] * 8
     beats = 1.0 + 0.5 * np.arange(sum(layout))
@@ -192,7 +193,7 @@ def test_the_result_lists_meter_sections():
 
 
 def test_the_body_is_the_longest_run_of_the_meter():
-    from songmap.rhythm.meter import body_grid
+    from songmap.rhythm.bar_phase import body_grid
 
     # 3 bars, a 3-beat bar, 6 bars: the body starts at beat 15
     positions = np.concatenate([np.tile([1, 2, 3, 4], 3), [1, 2, 3], np.tile([1, 2, 3, 4], 6)])

@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from songmap.models.registry import Activations
 from songmap.rhythm.beats import regrid_beats, track_beats
 from songmap.rhythm.meter import infer_bars
 from songmap.rhythm.tempo import estimate_tempo
+from songmap.signals import Activations
 
 
 def activation_for(beat_times, downbeat_times, seconds, fps=100.0):

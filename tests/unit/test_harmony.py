@@ -6,7 +6,7 @@ import pytest
 from songmap.harmony.chords import bar_chords, chord_templates, recognize_chords
 from songmap.harmony.key import estimate_key
 from songmap.harmony.notation import camelot, open_key
-from songmap.models.registry import Activations
+from songmap.signals import Activations
 
 
 @pytest.mark.parametrize(

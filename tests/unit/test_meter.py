@@ -33,7 +33,7 @@ def test_noisy_bar_lines_are_still_found():
 def _bar_phase_case(p_one: float, p_three: float):
     """16 bars of 4/4, one beat per second; chords change on beat 1 only."""
     from songmap.harmony.chords import chord_templates
-    from songmap.models.registry import Activations
+    from songmap.signals import Activations
 
     beats = np.arange(64, dtype=float) + 0.5
     fps = 100.0
@@ -53,7 +53,7 @@ def _bar_phase_case(p_one: float, p_three: float):
 
 
 def test_harmony_breaks_a_tie_between_beat_one_and_three():
-    from songmap.rhythm.meter import tie_break_phase
+    from songmap.rhythm.bar_phase import tie_break_phase
 
     beats, b, d, fps, chroma = _bar_phase_case(0.5, 0.5)
     wrong = ((np.arange(64) + 2) % 4) + 1  # bars starting on beat 3
@@ -62,7 +62,7 @@ def test_harmony_breaks_a_tie_between_beat_one_and_three():
 
 
 def test_harmony_never_overrules_a_clear_network():
-    from songmap.rhythm.meter import tie_break_phase
+    from songmap.rhythm.bar_phase import tie_break_phase
 
     beats, b, d, fps, chroma = _bar_phase_case(0.2, 0.8)  # the network says beat 3
     positions = ((np.arange(64) + 2) % 4) + 1
@@ -72,7 +72,7 @@ def test_harmony_never_overrules_a_clear_network():
 
 def _envelope_with_divisions(beats, fractions, fps=100.0, seconds=None):
     """An onset envelope with a peak on every beat and smaller ones at ``fractions`` of it."""
-    from songmap.models.registry import Activations
+    from songmap.signals import Activations
 
     seconds = seconds or beats[-1] + 1.0
     env = np.zeros(int(seconds * fps), np.float32)
@@ -128,8 +128,8 @@ def test_a_duple_bar_is_four_beats_unless_the_beat_divides_in_three():
 
 
 def test_accents_and_harmony_together_break_a_tie():
-    from songmap.models.registry import Activations
-    from songmap.rhythm.meter import tie_break_phase
+    from songmap.rhythm.bar_phase import tie_break_phase
+    from songmap.signals import Activations
 
     beats, b, d, fps, chroma = _bar_phase_case(0.5, 0.5)
     level = np.full(int(66 * fps), -30.0, np.float32)
@@ -168,8 +168,8 @@ def test_chords_decide_three_against_four_when_the_network_cannot():
     """A network that marks every beat alike (a near tie between 3 and 4) and chords
     that change every third beat: 3/4."""
     from songmap.harmony.chords import chord_templates
-    from songmap.models.registry import Activations
     from songmap.rhythm.meter import infer_bars
+    from songmap.signals import Activations
 
     fps = 100.0
     beats = 0.5 + np.arange(60, dtype=float)  # 60 BPM: too slow for six-beat bars
@@ -192,8 +192,8 @@ def test_chords_decide_three_against_four_when_the_network_cannot():
 
 
 def test_a_loud_backbeat_does_not_move_beat_one():
-    from songmap.models.registry import Activations
-    from songmap.rhythm.meter import tie_break_phase
+    from songmap.rhythm.bar_phase import tie_break_phase
+    from songmap.signals import Activations
 
     fps = 100.0
     beats = np.arange(64, dtype=float) + 0.5

@@ -8,9 +8,8 @@ import pytest
 pytest.importorskip("numba")
 
 from songmap.examples import render_song
-from songmap.models import fast
+from songmap.models import fast, get_registry
 from songmap.models.reference import MadmomRegistry
-from songmap.models.registry import get_registry
 from songmap.rhythm.beats import track_beats
 
 SR = 44100

@@ -2,9 +2,8 @@
 
 import numpy as np
 
-from songmap.models.registry import Activations
 from songmap.netcache import NetworkCache
-from songmap.pipeline import NetworkOutputs
+from songmap.signals import Activations, NetworkOutputs
 
 
 def _outputs(seed: int) -> NetworkOutputs:

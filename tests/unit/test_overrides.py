@@ -8,9 +8,9 @@ import pytest
 from pydantic import ValidationError
 
 from songmap.config import AnalysisSettings, counted_beats, parse_bpm
-from songmap.models.registry import Activations
 from songmap.rhythm.meter import BarGrid
 from songmap.rhythm.overrides import apply_time_signature, fixed_meter_grid, rephase_bars
+from songmap.signals import Activations
 
 
 @pytest.mark.parametrize(("value", "expected"), [

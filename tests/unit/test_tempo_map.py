@@ -3,12 +3,11 @@
 import numpy as np
 import pytest
 
-from songmap.rhythm.beats import NETWORK_LAG_S, refine_beat_times
+from songmap.rhythm.beats import NETWORK_LAG_S, grid_beat_times, refine_beat_times
 from songmap.rhythm.tempo_map import (
     SNAP_TOLERANCE_S,
     beat_jitter,
     fit_tempo_map,
-    grid_beat_times,
     place_on_grid,
     segment_beats,
     track_bpm,
@@ -110,7 +109,7 @@ def test_grid_beat_times_stay_inside_the_track():
 
 def test_bar_tempo_comes_from_snapped_segments():
     from songmap.rhythm.tempo_map import beat_tempi
-    from songmap.timeline import build_timeline
+    from songmap.timeline import TimelineBeats, build_timeline
 
     rng = np.random.default_rng(4)
     beats = 0.5 + np.arange(32) * 0.5 + rng.normal(0, 0.003, 32)
@@ -119,11 +118,11 @@ def test_bar_tempo_comes_from_snapped_segments():
     nan = np.full(32, np.nan)
 
     def bar_tempi(beat_tempo):
-        return build_timeline(
+        beats = TimelineBeats(
             beat_times=placed, positions=np.tile([1, 2, 3, 4], 8), beat_confidence=np.ones(32),
             downbeat_confidence=np.ones(32), transient_times=nan, transient_strength=nan,
-            transient_accuracy=nan, chord_segments=[], chroma=None, duration=17.0,
-            beat_tempo=beat_tempo).bar_tempi
+            transient_accuracy=nan, beat_tempo_bpm=beat_tempo)
+        return build_timeline(beats, chord_segments=[], chroma=None, duration_s=17.0).bar_tempi
 
     assert segs[0].snapped
     np.testing.assert_allclose(bar_tempi(beat_tempi(segs, 32)), segs[0].bpm)

@@ -12,7 +12,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from songmap import __version__
+from songmap._version import __version__
 from songmap.api.errors import install_error_handlers
 from songmap.api.routes import analyze, health, jobs, library, web
 from songmap.api.service import Service

@@ -52,11 +52,6 @@ def analyze_file(ctx: WorkerContext, path: str, filename: str, overrides_json: s
     return result.model_dump_json()
 
 
-def ping(ctx: WorkerContext) -> int:
-    """The worker's pid (a cheap round trip)."""
-    return os.getpid()
-
-
 def serve(conn: Connection, settings_json: str) -> None:
     """Entry point of a worker process."""
     # The parent decides when workers stop: Ctrl-C in a terminal reaches the whole

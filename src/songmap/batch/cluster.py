@@ -175,23 +175,6 @@ def _takes_n_workers(client: Any) -> bool:
     return "n_workers" in inspect.signature(client.scheduler_info).parameters
 
 
-def submit_analysis(client: Any, path: str, *, settings_json: str, upload: bool = False,
-                    audio_hash: str = "") -> Any:
-    """Send one file to the cluster; a ``distributed.Future`` of its ``Outcome``.
-
-    For callers other than the batch (e.g. a service handing its jobs to the same cluster):
-    ``client.register_plugin(SongmapWorkerPlugin(settings_json), name=PLUGIN_NAME)`` once,
-    then call this per file and ``future.result()`` (or ``await`` with an async client).
-    """
-    data = None
-    if upload:
-        with open(path, "rb") as f:
-            data = f.read()
-    job = Job(path, os.path.basename(path), audio_hash, data)
-    return client.submit(analyze_job, job, settings_json, pure=False,
-                         key=f"songmap-analyze-{audio_hash[:16] or 'file'}-{uuid.uuid4().hex[:8]}")
-
-
 # -- the service's analyses on the cluster (``songmap serve`` with SONGMAP_DASK_SCHEDULER) ---
 
 #: Dask event topic on which service tasks report progress: ``[task key, fraction]``.

@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int,
                    help="network threads per worker (default 1: more workers beat more threads)")
     p.add_argument("-q", "--quiet", action="store_true", help="only the summary at the end")
-    from songmap.cli.main import add_override_options
+    from songmap.cli.options import add_override_options
 
     add_override_options(p)  # the same grid for every file (e.g. a DJ set's --bpm 120-130)
     p.set_defaults(func=cmd_batch)
@@ -50,12 +50,12 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     export_formats(args.export)  # a typo in --export is answered before anything loads
     from songmap.batch import Progress, run_batch
-    from songmap.cli.main import _settings_from
+    from songmap.cli.options import settings_from_args
     from songmap.errors import InvalidParameterError
 
     threads = args.threads
     args.threads = None  # a property of the workers, passed to run_batch separately
-    settings = _settings_from(args)
+    settings = settings_from_args(args)
     if threads is not None and threads < 1:
         raise InvalidParameterError("--threads must be at least 1")
     if args.timeout is not None and args.timeout <= 0:

@@ -11,7 +11,10 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from songmap.export import Exporter
 
 log = logging.getLogger("songmap")
 
@@ -21,7 +24,7 @@ def _analysis_args(p: argparse.ArgumentParser) -> None:
                    help="refuse longer audio (default 3 hours)")
     p.add_argument("--vocabulary", choices=["majmin", "sevenths"], help="chord labels")
     p.add_argument("--threads", type=int, help="network runtime threads (default 2)")
-    from songmap.cli.main import add_override_options
+    from songmap.cli.options import add_override_options
 
     add_override_options(p)
 
@@ -116,10 +119,10 @@ def _load_result(p: Path):  # noqa: ANN202 - AnalysisResult
 
 def _analyse(p: Path, args: argparse.Namespace):  # noqa: ANN202 - (AnalysisResult, Audio)
     from songmap.audio import load_audio
-    from songmap.cli.main import _settings_from
+    from songmap.cli.options import settings_from_args
     from songmap.cli.startup import announce_kernel_compile, ensure_numba_cache_dir
 
-    settings = _settings_from(args)
+    settings = settings_from_args(args)
     ensure_numba_cache_dir()
     from songmap.pipeline import Analyzer
 
@@ -153,20 +156,44 @@ def _write(data: bytes, target: str | Path) -> None:
     tmp.replace(t)
 
 
-def cmd_export(args: argparse.Namespace) -> int:
+def _chosen_exporters(args: argparse.Namespace) -> list[Exporter]:
+    """The exporters ``--format`` names (comma-separated, repeatable); a clear error
+    without an input or a format."""
     from songmap.errors import InvalidParameterError
     from songmap.export import EXPORTERS, get_exporter
 
-    if args.list:
-        for e in EXPORTERS.values():
-            print(f"{e.name:10s} {e.extension:7s} {e.description}")
-        return 0
     if not args.input:
         raise InvalidParameterError("give RESULT.json or AUDIO to export (or --list)")
     formats = [f for spec in args.format for f in spec.split(",") if f.strip()]
     if not formats:
         raise InvalidParameterError(f"give --format, one of: {', '.join(EXPORTERS)}")
-    exporters = [get_exporter(f) for f in formats]
+    return [get_exporter(f) for f in formats]
+
+
+def _export_options(exporter: Exporter, args: argparse.Namespace, src: Path,
+                    audio: Any) -> dict[str, Any]:
+    """The options ``exporter`` takes, from the command line and the input."""
+    options: dict[str, Any] = {}
+    if "location" in exporter.options:
+        location = args.location or (None if _is_result_json(src) else str(src.resolve()))
+        if location:
+            options["location"] = location
+    if "table" in exporter.options and args.table:
+        options["table"] = args.table
+    if exporter.name == "png" and audio is not None:
+        options.update(samples=audio.samples, sr=audio.sr)
+    return options
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from songmap.errors import InvalidParameterError
+    from songmap.export import EXPORTERS
+
+    if args.list:
+        for e in EXPORTERS.values():
+            print(f"{e.name:10s} {e.extension:7s} {e.description}")
+        return 0
+    exporters = _chosen_exporters(args)
     _check_inputs(args)  # before the writers' packages load (matplotlib: ~0.5 s)
     for e in exporters:
         e.function()  # a missing package fails before a long analysis
@@ -180,16 +207,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
     exts = [e.extension for e in exporters]
     for e in exporters:
-        options: dict[str, Any] = {}
-        if "location" in e.options:
-            location = args.location or (None if _is_result_json(src) else str(src.resolve()))
-            if location:
-                options["location"] = location
-        if "table" in e.options and args.table:
-            options["table"] = args.table
-        if e.name == "png" and audio is not None:
-            options.update(samples=audio.samples, sr=audio.sr)
-        data = e.to_bytes(result, **options)
+        data = e.to_bytes(result, **_export_options(e, args, src, audio))
         tag = f".{e.name}" if exts.count(e.extension) > 1 else ""
         if not several and args.output:
             target: str | Path = args.output

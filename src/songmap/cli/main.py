@@ -12,9 +12,10 @@ import argparse
 import logging
 import sys
 import warnings
-from typing import Callable, NoReturn, Sequence
+from typing import NoReturn, Sequence
 
 from songmap import errors
+from songmap.cli.options import add_override_options, settings_from_args
 
 EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (errors.InvalidParameterError, 2),
@@ -33,52 +34,6 @@ def exit_code_for(exc: BaseException) -> int:
         if isinstance(exc, cls):
             return code
     return 1
-
-
-def _settings_from(args: argparse.Namespace):  # noqa: ANN202 - AnalysisSettings
-    from pydantic import ValidationError
-
-    from songmap.config import AnalysisSettings
-
-    values = {}
-    if getattr(args, "max_duration", None) is not None:
-        values["max_duration_s"] = args.max_duration
-    if getattr(args, "vocabulary", None):
-        values["chord_vocabulary"] = args.vocabulary
-    if getattr(args, "threads", None):
-        values["threads"] = args.threads
-    if getattr(args, "descriptors", False):
-        values["descriptors"] = True
-    for field in _OVERRIDE_OPTIONS.values():
-        if getattr(args, field, None) is not None:
-            values[field] = getattr(args, field)
-    try:
-        return AnalysisSettings(**values)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else ""
-        what = next((o for o, f in _OVERRIDE_OPTIONS.items() if f == field), None)
-        where = what or f"setting {'.'.join(map(str, first['loc']))}"
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise errors.InvalidParameterError(f"invalid {where}: {message}") from None
-
-
-#: The grid overrides: command-line option -> AnalysisSettings field.
-_OVERRIDE_OPTIONS = {"--bpm": "bpm", "--time-signature": "time_signature",
-                     "--first-downbeat": "first_downbeat_s"}
-
-
-def add_override_options(p: argparse.ArgumentParser) -> None:
-    """``--bpm``, ``--time-signature``, ``--first-downbeat``: fix the grid as a DJ would."""
-    group = p.add_argument_group(
-        "grid overrides", "what you know about the track; songmap follows it instead of guessing")
-    group.add_argument("--bpm", metavar="BPM|LOW-HIGH",
-                       help="tempo of the beat: a value (e.g. 128; followed from 0.82x to 1.22x it) "
-                            "or a range (e.g. 120-130)")
-    group.add_argument("--time-signature", metavar="N/D",
-                       help="meter of every bar, e.g. 4/4, 3/4, 6/8, 7/4")
-    group.add_argument("--first-downbeat", dest="first_downbeat_s", type=float,
-                       metavar="SECONDS", help="a downbeat: the beat nearest this time is beat 1")
 
 
 #: Tempo and meter: below the first confidence an answer is shown as uncertain, below
@@ -200,7 +155,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             for path, why in missing_inputs:
                 _report(plan, path, why)
             return exit_code_for(missing_inputs[0][1])
-        settings = _settings_from(args)
+        settings = settings_from_args(args)
         first = next(i for i, (_, missing) in enumerate(plan.inputs) if missing is None)
         decoded = None
         if not args.max_memory:  # (under --max-memory, decoding is part of the capped work)
@@ -313,7 +268,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from songmap import __version__
+    from songmap._version import __version__
 
     parser = _Parser(
         prog="songmap",
@@ -356,14 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: Other modules add subcommands here: name -> (register function).
-EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
-
-
 def _load_extras(parser: argparse.ArgumentParser) -> None:
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    for mod in ("songmap.cli.extra", "songmap.cli.batch_cmd", "songmap.cli.serve_cmd",
-                "songmap.cli.export_cmd"):
+    for mod in ("songmap.cli.batch_cmd", "songmap.cli.serve_cmd", "songmap.cli.export_cmd"):
         try:
             module = __import__(mod, fromlist=["register"])
         except ImportError:

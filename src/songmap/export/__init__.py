@@ -21,14 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from songmap.errors import InvalidParameterError, SongmapError
+from songmap.errors import InvalidParameterError, MissingDependencyError
 
 if TYPE_CHECKING:
     from songmap.schema import AnalysisResult
-
-
-class MissingDependencyError(SongmapError, ImportError):
-    """A format needs an optional package that is not installed."""
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,6 +32,8 @@ import numpy as np
 from songmap.harmony.notation import pitch_class
 
 if TYPE_CHECKING:
+    import mido
+
     from songmap.schema import AnalysisResult
 
 PPQ = 960
@@ -128,123 +131,171 @@ def tempo_changes(ticks: list[int], times: list[float], *,
     return out
 
 
-def build_midi(result: "AnalysisResult"):  # noqa: ANN201 - mido.MidiFile
-    import mido
+#: A timed event: (tick, order among events at the same tick, mido message).
+_Event = tuple[int, int, Any]
 
+
+@dataclass(frozen=True)
+class _MidiGrid:
+    """Where songmap's beats and bars sit in MIDI ticks.
+
+    ``ticks[i]`` is at ``times[i]`` seconds (t=0, the lead-in beats, every tracked beat);
+    ``measures`` are (start tick, counted beats) of every MIDI bar."""
+
+    beat_ticks: int
+    first_beat_tick: int
+    ticks: list[int]
+    times: list[float]
+    measures: list[tuple[int, int]]
+
+
+def _lead_in_beats(times: list[float], bpm: float, beat_ticks: int) -> int:
+    """Whole beats before the first beat (at 0 s): at roughly the opening tempo, bounded
+    by the slowest tempo ``set_tempo`` can hold."""
+    if times[0] <= 1e-4:
+        return 0
+    period = times[1] - times[0] if len(times) > 1 else 60.0 / max(bpm, 1.0)
+    return max(1, round(times[0] / period),
+               math.ceil(times[0] * 1e6 * PPQ / beat_ticks / _MAX_TEMPO_US))
+
+
+def _bar_measures(r: "AnalysisResult", pre: int, beat_ticks: int) -> list[tuple[int, int]]:
+    """(start tick, counted beats) of the MIDI bars: the ``pre`` counted beats before the
+    first downbeat in bars of the first section's meter (a short one first), then one
+    bar per songmap bar."""
     from songmap.export.grid import meter_sections
 
-    r = result
+    bpb = r.time_signature.beats_per_bar
+    sections = meter_sections(r)
+    first_bpb = sections[0].beats_per_bar if sections else bpb
+    measures: list[tuple[int, int]] = []
+    tick = 0
+    if pre % first_bpb:
+        measures.append((0, pre % first_bpb))
+        tick = (pre % first_bpb) * beat_ticks
+    while tick < pre * beat_ticks:
+        measures.append((tick, first_bpb))
+        tick += first_bpb * beat_ticks
+    section_bpb = {}
+    for sec in sections:
+        for bar in range(sec.first_bar, sec.first_bar + sec.bars):
+            section_bpb[bar] = sec.beats_per_bar
+    for i, d in enumerate(r.downbeat_timeline):
+        # the last bar is usually cut short by the end of the recording, not a
+        # change of meter: keep its section's meter there
+        last = i == len(r.downbeat_timeline) - 1
+        n = max(d.beats, section_bpb.get(d.bar, bpb)) if last else d.beats
+        measures.append((tick, n))
+        tick += n * beat_ticks
+    return measures
+
+
+def _midi_grid(r: "AnalysisResult", beat_ticks: int) -> _MidiGrid:
+    """The lead-in, one MIDI beat per tracked beat, and the bars on them."""
+    bpb = r.time_signature.beats_per_bar
     beats = r.beat_transient_markers
+    if not beats:
+        return _MidiGrid(beat_ticks, 0, [0], [0.0], [(0, bpb)])
+    times = [b.beat_time for b in beats]
+    lead_units = _lead_in_beats(times, r.tempo.bpm, beat_ticks)
+    ticks = [u * beat_ticks for u in range(lead_units)]
+    grid_times = [times[0] * u / lead_units for u in range(lead_units)]
+    first_beat_tick = lead_units * beat_ticks
+    ticks += [first_beat_tick + k * beat_ticks for k in range(len(times))]
+    grid_times += times
+    if not r.downbeat_timeline:
+        return _MidiGrid(beat_ticks, first_beat_tick, ticks, grid_times, [(0, bpb)])
+    pickups = sum(1 for b in beats if b.bar == 0)
+    measures = _bar_measures(r, lead_units + pickups, beat_ticks)
+    return _MidiGrid(beat_ticks, first_beat_tick, ticks, grid_times, measures)
+
+
+def _conductor_events(r: "AnalysisResult", grid: _MidiGrid, tmap: _TempoMap) -> list[_Event]:
+    """Track 0: tempo changes, time signatures, a marker per bar and the key."""
+    import mido
+
     six_eight = r.time_signature.label == "6/8"
-    beat_ticks = PPQ * 3 // 2 if six_eight else PPQ
     denominator = 8 if six_eight else int(r.time_signature.label.split("/")[1])
     units_per_beat = 3 if six_eight else 1  # time-signature numerator units per counted beat
-    bpb = r.time_signature.beats_per_bar
-
-    def numerator(n_beats: int) -> int:
-        return max(1, n_beats * units_per_beat)
-
-    # Grid points (tick, seconds): t=0, lead-in beats, every tracked beat.
-    grid_ticks: list[int] = []
-    grid_times: list[float] = []
-    measures: list[tuple[int, int]] = []  # (start tick, counted beats)
-    first_beat_tick = 0
-    if beats:
-        times = [b.beat_time for b in beats]
-        period = times[1] - times[0] if len(times) > 1 else 60.0 / max(r.tempo.bpm, 1.0)
-        lead_units = 0
-        if times[0] > 1e-4:
-            # whole beats at roughly the opening tempo, bounded by what set_tempo can hold
-            lead_units = max(1, round(times[0] / period),
-                             math.ceil(times[0] * 1e6 * PPQ / beat_ticks / _MAX_TEMPO_US))
-            for u in range(lead_units):
-                grid_ticks.append(u * beat_ticks)
-                grid_times.append(times[0] * u / lead_units)
-        first_beat_tick = lead_units * beat_ticks
-        for k, t in enumerate(times):
-            grid_ticks.append(first_beat_tick + k * beat_ticks)
-            grid_times.append(t)
-        sections = meter_sections(r)
-        first_bpb = sections[0].beats_per_bar if sections else bpb
-        pickups = sum(1 for b in beats if b.bar == 0)
-        pre = lead_units + pickups  # counted beats before the first downbeat
-        if r.downbeat_timeline:
-            tick = 0
-            if pre % first_bpb:
-                measures.append((0, pre % first_bpb))
-                tick = (pre % first_bpb) * beat_ticks
-            while tick < (lead_units + pickups) * beat_ticks:
-                measures.append((tick, first_bpb))
-                tick += first_bpb * beat_ticks
-            section_bpb = {}
-            for sec in sections:
-                for bar in range(sec.first_bar, sec.first_bar + sec.bars):
-                    section_bpb[bar] = sec.beats_per_bar
-            for i, d in enumerate(r.downbeat_timeline):
-                # the last bar is usually cut short by the end of the recording, not a
-                # change of meter: keep its section's meter there
-                last = i == len(r.downbeat_timeline) - 1
-                n = max(d.beats, section_bpb.get(d.bar, bpb)) if last else d.beats
-                measures.append((tick, n))
-                tick += n * beat_ticks
-        else:
-            measures.append((0, bpb))
-    else:
-        grid_ticks, grid_times = [0], [0.0]
-        measures.append((0, bpb))
-    tmap = _TempoMap(grid_ticks, grid_times)
-
-    conductor: list[tuple[int, int, Any]] = []  # (tick, order, message)
+    events: list[_Event] = []
     first_tempo = mido.bpm2tempo(r.tempo.bpm) if r.tempo.bpm > 0 else 500000
-    for tick, tempo in tempo_changes(grid_ticks, grid_times) or [(0, first_tempo)]:
-        conductor.append((tick, 1, mido.MetaMessage("set_tempo", tempo=tempo)))
+    for tick, tempo in tempo_changes(grid.ticks, grid.times) or [(0, first_tempo)]:
+        events.append((tick, 1, mido.MetaMessage("set_tempo", tempo=tempo)))
     prev_num = None
-    for tick, n in measures:
-        num = numerator(n)
+    for tick, n in grid.measures:
+        num = max(1, n * units_per_beat)
         if num != prev_num:
-            conductor.append((tick, 0, mido.MetaMessage(
+            events.append((tick, 0, mido.MetaMessage(
                 "time_signature", numerator=num, denominator=denominator,
                 clocks_per_click=36 if six_eight else 24, notated_32nd_notes_per_beat=8)))
             prev_num = num
     for d in r.downbeat_timeline:
         marker = mido.MetaMessage("marker", text=f"Bar {d.bar}")
-        conductor.append((tmap.tick_of(d.timestamp), 2, marker))
+        events.append((tmap.tick_of(d.timestamp), 2, marker))
     key = _mido_key(r.key.label)
     if key:
-        conductor.append((0, 0, mido.MetaMessage("key_signature", key=key)))
+        events.append((0, 0, mido.MetaMessage("key_signature", key=key)))
+    return events
 
-    click: list[tuple[int, int, Any]] = []
-    dur = beat_ticks // 4
-    for k, b in enumerate(beats):
-        tick = first_beat_tick + k * beat_ticks
+
+def _click_events(r: "AnalysisResult", grid: _MidiGrid) -> list[_Event]:
+    """Track 1: a wood block on every beat, the higher and louder one on downbeats."""
+    import mido
+
+    events: list[_Event] = []
+    dur = grid.beat_ticks // 4
+    for k, b in enumerate(r.beat_transient_markers):
+        tick = grid.first_beat_tick + k * grid.beat_ticks
         accent = b.beat_position == 1 and b.bar >= 1
         note = DOWNBEAT_NOTE if accent else BEAT_NOTE
         vel = DOWNBEAT_VELOCITY if accent else BEAT_VELOCITY
         on = mido.Message("note_on", channel=CLICK_CHANNEL, note=note, velocity=vel)
         off = mido.Message("note_off", channel=CLICK_CHANNEL, note=note, velocity=0)
-        click += [(tick, 1, on), (tick + dur, 0, off)]
+        events += [(tick, 1, on), (tick + dur, 0, off)]
+    return events
 
-    chords: list[tuple[int, int, Any]] = [
+
+def _chord_events(r: "AnalysisResult", tmap: _TempoMap) -> list[_Event]:
+    """Track 2: the Harte label and the chord tones of every chord segment."""
+    import mido
+
+    events: list[_Event] = [
         (0, 0, mido.Message("program_change", channel=CHORD_CHANNEL, program=0))]
     for start, end, label in r.chord_segments:
         t0, t1 = tmap.tick_of(start), tmap.tick_of(end)
-        chords.append((t0, 2, mido.MetaMessage("text", text=label)))
+        events.append((t0, 2, mido.MetaMessage("text", text=label)))
         for p in chord_pitches(label):
             on = mido.Message("note_on", channel=CHORD_CHANNEL, note=p, velocity=70)
             off = mido.Message("note_off", channel=CHORD_CHANNEL, note=p, velocity=0)
-            chords += [(t0, 3, on), (max(t1, t0 + 1), 1, off)]
+            events += [(t0, 3, on), (max(t1, t0 + 1), 1, off)]
+    return events
 
+
+def _track(name: str, events: list[_Event]) -> mido.MidiTrack:
+    """A named track of ``events`` in tick order (ties by their order), delta-timed."""
+    import mido
+
+    track = mido.MidiTrack()
+    track.append(mido.MetaMessage("track_name", name=name, time=0))
+    now = 0
+    for tick, _, msg in sorted(events, key=lambda e: (e[0], e[1])):
+        track.append(msg.copy(time=tick - now))
+        now = tick
+    track.append(mido.MetaMessage("end_of_track", time=0))
+    return track
+
+
+def build_midi(result: "AnalysisResult"):  # noqa: ANN201 - mido.MidiFile
+    """The type-1 MIDI file of ``result``: tempo map, click and chord tracks."""
+    import mido
+
+    six_eight = result.time_signature.label == "6/8"
+    grid = _midi_grid(result, PPQ * 3 // 2 if six_eight else PPQ)
+    tmap = _TempoMap(grid.ticks, grid.times)
     mid = mido.MidiFile(type=1, ticks_per_beat=PPQ)
-    for name, events in (("songmap tempo map", conductor), ("songmap click", click),
-                         ("songmap chords", chords)):
-        track = mido.MidiTrack()
-        track.append(mido.MetaMessage("track_name", name=name, time=0))
-        now = 0
-        for tick, _, msg in sorted(events, key=lambda e: (e[0], e[1])):
-            track.append(msg.copy(time=tick - now))
-            now = tick
-        track.append(mido.MetaMessage("end_of_track", time=0))
-        mid.tracks.append(track)
+    mid.tracks.append(_track("songmap tempo map", _conductor_events(result, grid, tmap)))
+    mid.tracks.append(_track("songmap click", _click_events(result, grid)))
+    mid.tracks.append(_track("songmap chords", _chord_events(result, tmap)))
     return mid
 
 

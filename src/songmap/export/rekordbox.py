@@ -178,7 +178,7 @@ def _track_element(parent: ET.Element, result: "AnalysisResult", track_id: int,
 def collection_xml(results: Sequence["AnalysisResult"],
                    locations: Sequence[str | os.PathLike[str] | None] | None = None) -> str:
     """One collection holding several analysed tracks (for batch runs)."""
-    from songmap import __version__
+    from songmap._version import __version__
 
     locs = list(locations) if locations is not None else [None] * len(results)
     if len(locs) != len(results):

@@ -24,7 +24,7 @@ from songmap.harmony.key import (
     track_key_sections,
 )
 from songmap.harmony.notation import ChordFunction, roman_numeral, spell_chord
-from songmap.models.registry import Activations
+from songmap.signals import Activations
 
 #: Bar length (s) assumed for key sections when there are no downbeats to count bars on.
 _FALLBACK_BAR_S = 2.0

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from songmap.harmony.notation import PITCH_NAMES
-from songmap.models.registry import Activations
+from songmap.signals import Activations, segment_means
 
 _QUALITIES: dict[str, tuple[int, ...]] = {
     "maj": (0, 4, 7),
@@ -88,20 +88,6 @@ def chord_templates(vocabulary: str = "sevenths") -> tuple[list[str], np.ndarray
             labels.append(f"{PITCH_NAMES[root]}:{quality}")
             rows.append(t / np.linalg.norm(t))
     return labels, np.array(rows)
-
-
-def segment_means(chroma: Activations, boundaries: np.ndarray) -> np.ndarray:
-    """Mean chroma between consecutive ``boundaries`` (s), shape ``(len-1, 12)``."""
-    values = chroma.values
-    frames = np.clip(np.round(np.asarray(boundaries) * chroma.fps).astype(int), 0, len(values))
-    out = np.zeros((max(len(frames) - 1, 0), values.shape[1]), dtype=np.float64)
-    csum = np.vstack([np.zeros((1, values.shape[1])), np.cumsum(values, axis=0, dtype=np.float64)])
-    for i in range(len(frames) - 1):
-        a, b = frames[i], max(frames[i + 1], frames[i] + 1)
-        b = min(b, len(values))
-        a = min(a, b - 1) if b > 0 else 0
-        out[i] = (csum[b] - csum[a]) / max(b - a, 1)
-    return out
 
 
 def _diatonic_mask(labels: list[str], key: str | None) -> np.ndarray:
@@ -245,11 +231,11 @@ def recognize_chords(
         return []
     means = segment_means(chroma, bounds)
     labels, templates = chord_templates(vocabulary)
-    n_states = len(labels) + 1  # last state is N
     norms = np.linalg.norm(means, axis=1, keepdims=True)
     cos = (means / np.maximum(norms, 1e-9)) @ templates.T
     strength = means.max(axis=1)
-    # N explains a segment as well as a perfect template when the chroma is silent
+    # states: the chords, then N (last); N explains a segment as well as a perfect
+    # template when the chroma is silent
     n_score = np.where(strength < _SILENT, 1.0, 0.5)
     emit = _SHARPNESS * np.column_stack([cos, n_score])
     centres = (bounds[:-1] + bounds[1:]) / 2
@@ -263,13 +249,24 @@ def recognize_chords(
         outside = (centres < music_span[0]) | (centres > music_span[1])
         emit[outside, :-1] = -1e6  # only N
 
-    # a segment starts on a bar line if its start beat has position 1
-    starts_bar = np.zeros(len(means), dtype=bool)
-    if len(beats):
-        pos_of = {round(float(t), 6): int(p) for t, p in zip(beats, positions)}
-        starts_bar = np.array([pos_of.get(round(float(b), 6), 0) == 1 for b in bounds[:-1]])
+    path = _decode_changes(emit, _starts_bar(bounds, beats, positions))
+    return _segments_on_path(path, emit, bounds, labels + ["N"])
 
-    n = len(means)
+
+def _starts_bar(bounds: np.ndarray, beat_times: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Whether each segment (between ``bounds``, s) starts on a bar line: its start beat
+    has position 1."""
+    starts_bar = np.zeros(len(bounds) - 1, dtype=bool)
+    if len(beat_times):
+        pos_of = {round(float(t), 6): int(p) for t, p in zip(beat_times, positions)}
+        starts_bar = np.array([pos_of.get(round(float(b), 6), 0) == 1 for b in bounds[:-1]])
+    return starts_bar
+
+
+def _decode_changes(emit: np.ndarray, starts_bar: np.ndarray) -> np.ndarray:
+    """Best state per segment (Viterbi over ``emit``, segments x states); changing the
+    chord costs ``_CHANGE_ON_BAR`` on a bar line, ``_CHANGE_IN_BAR`` elsewhere."""
+    n, n_states = emit.shape
     delta = emit[0].copy()
     back = np.zeros((n, n_states), dtype=np.int32)
     for i in range(1, n):
@@ -284,11 +281,16 @@ def recognize_chords(
     path[-1] = int(delta.argmax())
     for i in range(n - 1, 0, -1):
         path[i - 1] = back[i, path[i]]
+    return path
 
-    # per-segment confidence: softmax share of the chosen chord among all states
+
+def _segments_on_path(path: np.ndarray, emit: np.ndarray, bounds: np.ndarray,
+                      all_labels: list[str]) -> list[ChordSegment]:
+    """Runs of one state as chord segments, each with the mean softmax share of its
+    chord among all states as confidence."""
+    n = len(path)
     soft = np.exp(emit - emit.max(axis=1, keepdims=True))
     soft /= soft.sum(axis=1, keepdims=True)
-    all_labels = labels + ["N"]
     segments: list[ChordSegment] = []
     start = 0
     for i in range(1, n + 1):

@@ -6,10 +6,7 @@ import os
 # $TMPDIR; songmap leaves no files behind
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
-from songmap.models.registry import (
-    Activations,
-    ModelRegistry,
-    get_registry,
-)
+from songmap.models.backends import get_registry
+from songmap.models.registry import ModelRegistry
 
-__all__ = ["Activations", "ModelRegistry", "get_registry"]
+__all__ = ["ModelRegistry", "get_registry"]

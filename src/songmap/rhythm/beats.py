@@ -6,7 +6,8 @@ import itertools
 
 import numpy as np
 
-from songmap.models.registry import Activations
+from songmap.rhythm.tempo_map import TempoSegmentFit, fit_tempo_map, place_on_grid
+from songmap.signals import Activations
 
 
 def beat_probability(activations: Activations) -> np.ndarray:
@@ -80,8 +81,6 @@ def hold_phase(beat_times: np.ndarray, activation: np.ndarray, fps: float) -> np
     activation) and its neighbour is clearly phased, the ambiguous stretch (and the slide
     between them) takes its neighbour's phase: its beats move to those halfway points.
     """
-    from songmap.rhythm.tempo_map import fit_tempo_map
-
     beats = np.asarray(beat_times, dtype=float)
     if len(beats) < 2 * _PHASE_STRETCH_BEATS:
         return beats
@@ -194,3 +193,23 @@ def refine_beat_times(
         hi = np.concatenate([mids, [np.inf]])
         refined = np.clip(refined, lo + 1e-6, hi - 1e-6)
     return np.maximum(refined, 0.0)
+
+
+def grid_beat_times(
+    beat_times: np.ndarray, beat_activation: np.ndarray, fps: float, *, duration: float,
+) -> tuple[np.ndarray, list[TempoSegmentFit]]:
+    """Sub-frame beat times and their tempo map, for the final (counted) beats.
+
+    Beats are refined between frames (``refine_beat_times``), the tempo map is fitted to
+    them, and the beats of every snapped segment are placed on its line; times stay in
+    ``[0, duration]``.
+    """
+    beats = np.asarray(beat_times, dtype=float)
+    if len(beats) < 2:
+        return beats, []
+    refined = refine_beat_times(beats, beat_activation, fps)
+    tempo_map = fit_tempo_map(refined)
+    placed = np.clip(place_on_grid(refined, tempo_map), 0.0, duration)
+    if np.any(np.diff(placed) <= 0):  # clipping at the ends merged beats: keep the refined ones
+        return np.clip(refined, 0.0, duration), tempo_map
+    return placed, tempo_map

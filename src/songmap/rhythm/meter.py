@@ -1,27 +1,35 @@
-"""Meter, counting level and bar phase decided on the tracked beats.
+"""Meter and counting level decided on the tracked beats: how many beats a bar counts.
 
 Each beat carries ``p``, the network's probability that it is a downbeat given that it
 is a beat. For every candidate number of beats per bar ``m`` an HMM over beats whose
 states are the positions 1..m (advancing by one each beat, with a small chance of a
 re-sync jump) explains the sequence; the meter whose best path explains ``p`` best wins.
-The song's steady grid is laid from that path; ``songmap.rhythm.bars`` then lets bars
-change length where the music does (the positions returned keep those changes).
+The period of the chord changes, the beat's division and the network's answer between
+beats decide the close calls and the level the beats are counted at (the tempo octave).
+The song's steady grid is laid from that path; where its bars begin, and bars that change
+length where the music does, are ``songmap.rhythm.bar_phase``'s.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from songmap.rhythm.bars import decode_bar_lengths, merge_short_bars, rank_evidence, renumber
+from songmap.rhythm.bar_phase import (
+    downbeat_probability,
+    follow_bars,
+    harmonic_change,
+    tie_break_phase,
+)
 
 #: Probability per beat of leaving the regular cycle (an added or dropped beat).
 _JUMP = 1e-3
 
 if TYPE_CHECKING:
-    from songmap.models.registry import Activations
+    from songmap.signals import Activations
 
 
 @dataclass(frozen=True)
@@ -192,9 +200,11 @@ def track_bars(
         bpm = 60.0 / float(np.median(np.diff(tracked)))
         if (midpoint_ratio(tracked, b + d, fps) >= _HALFWAY_BEATS
                 and 2 * bpm <= max_bpm):
-            lo, hi = max(min_bpm, 2 * bpm * _RETRACK_RANGE[0]), min(max_bpm, 2 * bpm * _RETRACK_RANGE[1])
+            lo = max(min_bpm, 2 * bpm * _RETRACK_RANGE[0])
+            hi = min(max_bpm, 2 * bpm * _RETRACK_RANGE[1])
             faster = bars(track_beats(activations, min_bpm=lo, max_bpm=hi))
-            if abs(faster.tracked_per_beat - 1.0) < 1e-6 and len(faster.beat_times) > 1.5 * len(tracked):
+            if (abs(faster.tracked_per_beat - 1.0) < 1e-6
+                    and len(faster.beat_times) > 1.5 * len(tracked)):
                 return faster
     if abs(grid.tracked_per_beat - 1.0) < 1e-6 or len(grid.beat_times) < 4:
         return grid
@@ -225,17 +235,6 @@ def midpoint_ratio(beat_times: np.ndarray, beat_activation: np.ndarray, fps: flo
     on = float(np.median(sample_at(beat_activation, beats, fps)))
     mid = float(np.median(sample_at(beat_activation, (beats[:-1] + beats[1:]) / 2, fps)))
     return mid / max(on, 1e-9)
-
-
-def downbeat_probability(
-    beat_times: np.ndarray, beat_activation: np.ndarray, downbeat_activation: np.ndarray, fps: float
-) -> np.ndarray:
-    """P(downbeat | beat) for every beat, from the network's two outputs."""
-    from songmap.rhythm.beats import sample_at
-
-    d = sample_at(downbeat_activation, beat_times, fps)
-    b = sample_at(beat_activation + downbeat_activation, beat_times, fps)
-    return d / np.maximum(b, 1e-6)
 
 
 def infer_bars(
@@ -275,11 +274,10 @@ def infer_bars(
     4. Bar phase: ``tie_break_phase`` with the network, ``chroma`` and ``loudness``
        gives the song's steady grid.
     5. Bars that follow the music (``follow``, bars counted at the tracked level):
-       ``bars.decode_bar_lengths`` lets bars take another length (2-7 beats) where the
-       network and the chord changes earn it; a first pass finds the song's body
-       (``body_grid``), whose phase the second holds the song's ends to; each run of
-       bars of the main meter then gets its own ``tie_break_phase``. Bars counted at
-       another level keep the steady grid of step 4.
+       ``bar_phase.follow_bars`` lets bars take another length (2-7 beats) where the
+       network and the chord changes earn it, holding the song's ends to the phase of
+       its body and giving each run of bars of the main meter its own
+       ``tie_break_phase``. Bars counted at another level keep the steady grid of step 4.
     """
     beats = np.asarray(beat_times, dtype=float)
     if len(beats) < 2:
@@ -289,56 +287,77 @@ def infer_bars(
     # six tracked beats per bar only make sense at the eighth-note level, where a
     # dotted-quarter beat (three of them) is still a tempo
     extra = {6} if tracked_bpm / 3 >= min_bpm else set()
-    tracked_meters = tuple(sorted(set(meters) | extra))
-    decision = decide_meter(p, meters=tracked_meters)
-    any_beat = beat_activation + downbeat_activation
-    n, tracked_positions = decision.beats_per_bar, decision.positions
+    decision = decide_meter(p, meters=tuple(sorted(set(meters) | extra)))
+    level = partial(counting_level, beats, beat_activation=beat_activation + downbeat_activation,
+                    fps=fps, tracked_bpm=tracked_bpm, min_bpm=min_bpm, max_bpm=max_bpm)
     # the evidence beside the network, as log-priors per beat, for the confidence
-    adjusted = dict(decision.scores)
-    if chroma is not None and n in (3, 4) and {3, 4} <= set(decision.scores):
-        # three or four: the network is unsure, the chords' period decides
-        other = 7 - n
-        if decision.scores[n] - decision.scores[other] < _METER_TIE:
-            period = harmonic_period(harmonic_change(beats, chroma))
-            if period is not None:
-                adjusted[7 - period] -= _METER_TIE
-            if period == other:
-                n, tracked_positions = other, decode_bar_positions(p, other)[0]
-    k, grid, positions = _counting_level(beats, tracked_positions, n, any_beat, fps,
-                                         tracked_bpm, min_bpm, max_bpm)
+    n, tracked_positions, adjusted = _three_or_four(decision, p, beats, chroma)
+    k, grid, positions = level(tracked_positions, n)
     division = 2
     if onset_envelope is not None and len(onset_envelope.values):
         division = beat_division(onset_envelope.values, beats, onset_envelope.fps)
-    # a duple bar counted at the tracked level: the rarer reading for this division of
-    # the beat (2/4 against 4/4, 12/8 against 6/8) must explain clearly more
-    rare, common = (4, 2) if division == 3 else (2, 4)
-    duple_prior = _COMPOUND_DUPLE_PRIOR if division == 3 else _DUPLE_PRIOR
-    if k == n == rare and common in decision.scores:
-        adjusted[rare] += duple_prior
-        if decision.scores[rare] + duple_prior < decision.scores[common]:
-            n = common
-            k, grid, positions = _counting_level(beats, decode_bar_positions(p, n)[0], n,
-                                                 any_beat, fps, tracked_bpm, min_bpm, max_bpm)
+    if k == n:
+        duple, prior = _duple_reading(decision.scores, n, division)
+        if prior:
+            adjusted[n] += prior
+        if duple != n:
+            n = duple
+            k, grid, positions = level(decode_bar_positions(p, n)[0], n)
     if k == n and k > 1 and follow:
-        # counted at the tracked level: bars may change length where the music does.
-        # A first free pass finds the song's body (its longest run of bars of its
-        # meter); the second holds the song's ends to the body's phase
-        cue = None
-        if chroma is not None:
-            cue = rank_evidence(harmonic_change(beats, chroma), weight=_HARMONY_WEIGHT)
-        body = body_grid(decode_bar_lengths(p, beats_per_bar=k, bar_line_evidence=cue), k)
-        positions = decode_bar_lengths(p, beats_per_bar=k, bar_line_evidence=cue,
-                                       reference=body)
-        positions = _tie_break_runs(grid, positions, k, beat_activation, downbeat_activation,
-                                    fps, chroma, loudness)
+        positions = follow_bars(beats, grid, p, beats_per_bar=k, beat_activation=beat_activation,
+                                downbeat_activation=downbeat_activation, fps=fps, chroma=chroma,
+                                loudness=loudness)
     elif k > 1:
         positions = tie_break_phase(grid, positions, k, beat_activation, downbeat_activation,
                                     fps, chroma, loudness)
-    compound = k == 2 and (n in (3, 6) or division == 3)
-    label = {4: "4/4", 3: "3/4", 2: "6/8" if compound else "2/4"}.get(k, f"{k}/4")
     confidence = meter_confidence(adjusted, n, len(beats))
-    return BarGrid(grid, positions, k, label, confidence, tracked_per_beat=n / k)
+    return BarGrid(grid, positions, k, _meter_label(k, n, division), confidence,
+                   tracked_per_beat=n / k)
 
+
+def _three_or_four(
+    decision: MeterDecision, downbeat_prob: np.ndarray, beat_times: np.ndarray,
+    chroma: "Activations | None",
+) -> tuple[int, np.ndarray, dict[int, float]]:
+    """Tracked beats per bar, their positions and the meters' scores with the chords'
+    log-prior: when the HMM scores 3 and 4 within ``_METER_TIE`` the network is unsure,
+    and the period of the chord changes (``harmonic_period``) decides."""
+    n, positions = decision.beats_per_bar, decision.positions
+    adjusted = dict(decision.scores)
+    if chroma is None or n not in (3, 4) or not {3, 4} <= set(decision.scores):
+        return n, positions, adjusted
+    other = 7 - n
+    if not decision.scores[n] - decision.scores[other] < _METER_TIE:
+        return n, positions, adjusted
+    period = harmonic_period(harmonic_change(beat_times, chroma))
+    if period is not None:
+        adjusted[7 - period] -= _METER_TIE
+    if period == other:
+        return other, decode_bar_positions(downbeat_prob, other)[0], adjusted
+    return n, positions, adjusted
+
+
+def _duple_reading(
+    scores: dict[int, float], beats_per_bar: int, division: int,
+) -> tuple[int, float]:
+    """Beats per bar for a bar counted at the tracked level, and the log-prior per beat
+    (0 if none) added to its reading's score.
+
+    For a duple bar the rarer reading for this division of the beat (2/4 against 4/4,
+    12/8 against 6/8) must explain clearly more than the common one."""
+    rare, common = (4, 2) if division == 3 else (2, 4)
+    prior = _COMPOUND_DUPLE_PRIOR if division == 3 else _DUPLE_PRIOR
+    if beats_per_bar != rare or common not in scores:
+        return beats_per_bar, 0.0
+    return (common if scores[rare] + prior < scores[common] else rare), prior
+
+
+def _meter_label(beats_per_bar: int, tracked_per_bar: int, division: int) -> str:
+    """Time signature of bars of ``beats_per_bar`` counted beats (``tracked_per_bar``
+    tracked beats): two beats are 6/8 when compound (three tracked, or divided in three)."""
+    k = beats_per_bar
+    compound = k == 2 and (tracked_per_bar in (3, 6) or division == 3)
+    return {4: "4/4", 3: "3/4", 2: "6/8" if compound else "2/4"}.get(k, f"{k}/4")
 
 #: Meters whose HMM scores (nats per beat) are closer than this are a tie for the network.
 _METER_TIE = 0.1
@@ -365,11 +384,16 @@ def harmonic_period(change: np.ndarray) -> int | None:
     return 3 if ternary > binary else 4
 
 
-def _counting_level(
-    beats: np.ndarray, tracked_positions: np.ndarray, n: int, any_beat: np.ndarray,
+def counting_level(
+    beats: np.ndarray, tracked_positions: np.ndarray, n: int, *, beat_activation: np.ndarray,
     fps: float, tracked_bpm: float, min_bpm: float, max_bpm: float,
 ) -> tuple[int, np.ndarray, np.ndarray]:
-    """Beats per bar ``k``, beat times and positions for bars of ``n`` tracked beats."""
+    """Beats per bar ``k``, beat times (s) and positions for bars of ``n`` tracked beats
+    (``beats``, s; ``tracked_positions`` 1-based; ``tracked_bpm`` their tempo, BPM).
+
+    ``beat_activation`` is the network's probability of any beat (beat or downbeat) per
+    frame at ``fps``; readings are scored by it as ``infer_bars`` step 2 says."""
+    any_beat = beat_activation
     from songmap.rhythm.beats import regrid_beats, sample_at
 
     first = int(np.argmax(tracked_positions == 1)) if (tracked_positions == 1).any() else 0
@@ -401,155 +425,3 @@ def _counting_level(
     grid = grids[k]
     positions = (np.round((np.arange(len(grid)) * step + start - first) / step).astype(int) % k) + 1
     return k, grid, positions
-
-
-def harmonic_change(beat_times: np.ndarray, chroma: "Activations") -> np.ndarray:
-    """Per beat: 1 - cosine similarity of the mean chroma of the beat before and after it."""
-    from songmap.harmony.chords import segment_means
-
-    beats = np.asarray(beat_times, dtype=float)
-    if len(beats) < 3:
-        return np.zeros(len(beats))
-    bounds = np.concatenate([[max(0.0, 2 * beats[0] - beats[1])], beats,
-                             [beats[-1] + (beats[-1] - beats[-2])]])
-    seg = segment_means(chroma, bounds)  # seg[i] ends at beat i, seg[i + 1] starts there
-    norm = np.linalg.norm(seg, axis=1) + 1e-9
-    return 1.0 - np.sum(seg[:-1] * seg[1:], axis=1) / (norm[:-1] * norm[1:])
-
-
-def _sign_z(values: np.ndarray, first: np.ndarray, second: np.ndarray) -> float:
-    """Sign-test z of ``values[first] > values[second]`` (paired by index): (wins - losses)
-    / sqrt(wins + losses). Robust to outliers such as the silence after the last note."""
-    diff = values[first] - values[second]
-    wins, losses = int(np.sum(diff > 0)), int(np.sum(diff < 0))
-    if wins + losses == 0:
-        return 0.0
-    return (wins - losses) / np.sqrt(wins + losses)
-
-
-def tie_break_phase(
-    beat_times: np.ndarray,
-    positions: np.ndarray,
-    beats_per_bar: int,
-    beat_activation: np.ndarray,
-    downbeat_activation: np.ndarray,
-    fps: float,
-    chroma: "Activations | None" = None,
-    loudness: "Activations | None" = None,
-) -> np.ndarray:
-    """Re-choose which beat is "one" from up to three kinds of evidence.
-
-    For the decoded bar lines and every cyclic shift of them, each bar gives a paired
-    difference (shifted minus decoded) of: the network's downbeat log-odds, the harmonic
-    change (chords tend to change on bar lines) and, for the shift by half a bar only,
-    the level in the first 100 ms after the beat (beat 1 tends to be louder than beat 3;
-    against beats 2 and 4 a loud backbeat would mislead). Each kind of evidence becomes
-    a sign-test z (``_sign_z``), so none counts for more because of its units, and a
-    shift wins when the sum is positive and the largest: harmony and accents overrule
-    the network only where it is unsure and they agree.
-    """
-    k = beats_per_bar
-    n = len(beat_times)
-    if n < 2 * k or k < 2:
-        return positions
-    p = np.clip(downbeat_probability(beat_times, beat_activation, downbeat_activation, fps),
-                1e-3, 1 - 1e-3)
-    evidence = [np.log(p) - np.log1p(-p)]
-    if chroma is not None:
-        evidence.append(harmonic_change(beat_times, chroma))
-    accent = None
-    if loudness is not None and len(loudness.values) and k % 2 == 0:
-        accent = _accent(loudness, beat_times)
-    bar_lines = np.flatnonzero(positions == 1)
-    best_shift, best_total = 0, 0.0
-    for shift in range(1, k):
-        # the bar lines of a shift are ``shift`` beats after the decoded ones
-        here = bar_lines[bar_lines + shift < n]
-        if len(here) < 2:
-            continue
-        total = sum(_sign_z(e, here + shift, here) for e in evidence)
-        if accent is not None and 2 * shift == k:
-            total += _sign_z(accent, here + shift, here)
-        if total > best_total:
-            best_shift, best_total = shift, total
-    if best_shift == 0:
-        return positions
-    return ((positions - 1 - best_shift) % k) + 1
-
-
-#: Most (nats) the chord change at one beat says for or against a bar line there. Chosen
-#: on the irregular synthetic set (1.0: downbeat F .951, 1.5: .974, where songs without
-#: drums leave the network unsure); fof (real) .893 -> .896, dev and seed7 unchanged.
-_HARMONY_WEIGHT = 1.5
-def body_grid(positions: np.ndarray, beats_per_bar: int) -> np.ndarray:
-    """Positions of a steady grid in the phase of the longest run of ``beats_per_bar``-beat
-    bars in ``positions`` (the song's body); the steady grid from 1 if there is none."""
-    k = beats_per_bar
-    pos = np.asarray(positions, dtype=int)
-    lines = np.flatnonzero(pos == 1)
-    best_len, best_line = 0, 0
-    b = 0
-    lengths = np.diff(np.append(lines, len(pos)))
-    while b < len(lines):
-        e = b
-        while e + 1 < len(lines) and lengths[e + 1] == lengths[b]:
-            e += 1
-        if lengths[b] == k and e - b + 1 > best_len:
-            best_len, best_line = e - b + 1, int(lines[b])
-        b = e + 1
-    return ((np.arange(len(pos)) - best_line) % k) + 1
-
-
-#: A run of bars of the main length shorter than this keeps the decoded phase.
-_MIN_RUN_BARS = 4
-
-
-def _tie_break_runs(
-    beat_times: np.ndarray, positions: np.ndarray, beats_per_bar: int,
-    beat_activation: np.ndarray, downbeat_activation: np.ndarray, fps: float,
-    chroma: "Activations | None", loudness: "Activations | None",
-) -> np.ndarray:
-    """``tie_break_phase`` on each run of at least ``_MIN_RUN_BARS`` bars of the main
-    length, as if it were a song of its own; a run whose "one" moves gives its first
-    beats to the bar before it (or to the pickup) and ends on a shorter bar."""
-    k = beats_per_bar
-    pos = np.asarray(positions, dtype=int)
-    lines = np.flatnonzero(pos == 1)
-    if len(lines) == 0:
-        return pos
-    lengths = np.diff(np.append(lines, len(pos)))
-    mask = pos == 1
-    b = 0
-    while b < len(lines):
-        if lengths[b] != k:
-            b += 1
-            continue
-        e = b
-        while e + 1 < len(lines) and lengths[e + 1] == k:
-            e += 1
-        # the song's last bar may be cut short: it extends the run before it
-        if e + 2 == len(lines) and lengths[e + 1] < k:
-            e += 1
-        start, stop = int(lines[b]), int(lines[e] + lengths[e])
-        if e - b + 1 >= _MIN_RUN_BARS:
-            run = np.arange(start, stop)
-            local = ((np.arange(len(run))) % k) + 1
-            shifted = tie_break_phase(beat_times[run], local, k, beat_activation,
-                                      downbeat_activation, fps, chroma, loudness)
-            if not np.array_equal(shifted, local):
-                mask[run] = shifted == 1
-        b = e + 1
-    out = renumber(mask, pickup_bar=k)
-    return merge_short_bars(out) if not np.array_equal(mask, pos == 1) else pos
-
-
-def _accent(loudness: "Activations", beat_times: np.ndarray, *, window_s: float = 0.1) -> np.ndarray:
-    """Level (dB) of the sound from 10 ms before each beat to ``window_s`` after it."""
-    values = np.asarray(loudness.values, dtype=float)
-    if len(values) == 0:
-        return np.zeros(len(beat_times))
-    power = np.concatenate([[0.0], np.cumsum(10.0 ** (values / 10.0))])
-    frames = np.asarray(beat_times) * loudness.fps
-    start = np.clip(np.round(frames - 0.01 * loudness.fps).astype(int), 0, len(values) - 1)
-    stop = np.clip(np.round(frames + window_s * loudness.fps).astype(int), start + 1, len(values))
-    return 10.0 * np.log10((power[stop] - power[start]) / (stop - start) + 1e-10)

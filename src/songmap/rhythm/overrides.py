@@ -15,15 +15,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from songmap.config import counted_beats, parse_time_signature
-from songmap.rhythm.meter import (
-    BarGrid,
-    decode_bar_positions,
-    downbeat_probability,
-    tie_break_phase,
-)
+from songmap.rhythm.bar_phase import downbeat_probability, tie_break_phase
+from songmap.rhythm.meter import BarGrid, decode_bar_positions
 
 if TYPE_CHECKING:
-    from songmap.models.registry import Activations
+    from songmap.signals import Activations
 
 
 def fixed_meter_grid(

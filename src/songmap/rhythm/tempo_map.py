@@ -361,25 +361,3 @@ _ZERO_CONFIDENCE_RMS_S = 0.035
 def segment_confidence(seg: TempoSegmentFit) -> float:
     """How well the steady grid fits the tracked beats: 1 - residual RMS / 35 ms (0..1)."""
     return float(np.clip(1.0 - seg.rms_s / _ZERO_CONFIDENCE_RMS_S, 0.0, 1.0))
-
-
-def grid_beat_times(
-    beat_times: np.ndarray, beat_activation: np.ndarray, fps: float, *, duration: float,
-) -> tuple[np.ndarray, list[TempoSegmentFit]]:
-    """Sub-frame beat times and their tempo map, for the final (counted) beats.
-
-    Beats are refined between frames (``refine_beat_times``), the tempo map is fitted to
-    them, and the beats of every snapped segment are placed on its line; times stay in
-    ``[0, duration]``.
-    """
-    from songmap.rhythm.beats import refine_beat_times
-
-    beats = np.asarray(beat_times, dtype=float)
-    if len(beats) < 2:
-        return beats, []
-    refined = refine_beat_times(beats, beat_activation, fps)
-    tempo_map = fit_tempo_map(refined)
-    placed = np.clip(place_on_grid(refined, tempo_map), 0.0, duration)
-    if np.any(np.diff(placed) <= 0):  # clipping at the ends merged beats: keep the refined ones
-        return np.clip(refined, 0.0, duration), tempo_map
-    return placed, tempo_map

@@ -18,29 +18,26 @@ import numpy as np
 
 
 @nb.njit(nogil=True, cache=True)
-def _viterbi(log_dens: np.ndarray, intervals: np.ndarray, beat_len: np.ndarray,
-             log_trans: np.ndarray, has_trans: np.ndarray) -> tuple[np.ndarray, float]:
-    """Best state path (madmom's state numbering) and its log probability.
-
-    log_dens (frames, 2): log densities for non-beat (0) and beat (1) states;
-    intervals (tempi,): states per tempo; beat_len (tempi,): how many leading states of a
-    tempo are beat states; log_trans (tempi, tempi): log P(tempo i -> j) at a beat
-    boundary; has_trans: whether that transition exists (madmom drops tiny ones).
-    """
-    n_frames = log_dens.shape[0]
+def _first_states(intervals: np.ndarray) -> np.ndarray:
+    """Index of each tempo's first state (madmom numbers the states tempo by tempo)."""
     n_tempi = intervals.shape[0]
     first = np.zeros(n_tempi, np.int64)
     for j in range(1, n_tempi):
         first[j] = first[j - 1] + intervals[j - 1]
-    n_states = first[n_tempi - 1] + intervals[n_tempi - 1]
-    prev = np.full(n_states, np.log(1.0 / n_states))
-    cur = np.empty(n_states)
-    back = np.zeros((max(n_frames, 1), n_tempi), np.int16)  # best previous tempo per first state
-    trans_to = np.empty((n_tempi, n_tempi))  # [j, i]: log P(i -> j), -inf where absent
+    return first
+
+
+@nb.njit(nogil=True, cache=True)
+def _transition_bands(
+    log_trans: np.ndarray, has_trans: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(trans_to, lo, hi): ``trans_to[j, i]`` is log P(i -> j), -inf where absent; the
+    predecessors of tempo j with a transition lie in a band ``lo[j] <= i < hi[j]``."""
+    n_tempi = log_trans.shape[0]
+    trans_to = np.empty((n_tempi, n_tempi))
     for i in range(n_tempi):
         for j in range(n_tempi):
             trans_to[j, i] = log_trans[i, j] if has_trans[i, j] else -np.inf
-    # predecessors of tempo j with a transition lie in a band lo[j] <= i < hi[j]
     lo = np.zeros(n_tempi, np.int64)
     hi = np.zeros(n_tempi, np.int64)
     for j in range(n_tempi):
@@ -51,38 +48,53 @@ def _viterbi(log_dens: np.ndarray, intervals: np.ndarray, beat_len: np.ndarray,
                     lo[j] = i
                     found = True
                 hi[j] = i + 1
-    last_v = np.empty(n_tempi)
-    for t in range(n_frames):
-        d0 = log_dens[t, 0]
-        d1 = log_dens[t, 1]
-        for i in range(n_tempi):
-            last_v[i] = prev[first[i] + intervals[i] - 1]
-        for j in range(n_tempi):
-            f = first[j]
-            # first state of tempo j: predecessors are the last states of all tempi,
-            # visited in madmom's order (ascending), strict > keeps the first maximum
-            best = -np.inf
-            arg = 0  # madmom leaves the pointer unset when nothing is reachable
-            row = trans_to[j]
-            for i in range(lo[j], hi[j]):
-                v = last_v[i] + row[i] + d1
-                if v > best:
-                    best = v
-                    arg = i
-            cur[f] = best
-            back[t, j] = arg
-            # the other states advance one position with probability 1 (log 0.0)
-            for k in range(1, beat_len[j]):
-                cur[f + k] = prev[f + k - 1] + 0.0 + d1
-            for k in range(max(beat_len[j], 1), intervals[j]):
-                cur[f + k] = prev[f + k - 1] + 0.0 + d0
-        prev, cur = cur, prev
+    return trans_to, lo, hi
+
+
+@nb.njit(nogil=True, cache=True)
+def _step(prev: np.ndarray, cur: np.ndarray, back_row: np.ndarray, last_v: np.ndarray,
+          first: np.ndarray, intervals: np.ndarray, beat_len: np.ndarray,
+          trans_to: np.ndarray, lo: np.ndarray, hi: np.ndarray, d0: float, d1: float) -> None:
+    """One frame of the Viterbi recursion: ``cur`` from ``prev``, with the best previous
+    tempo of every tempo's first state in ``back_row`` (d0 / d1: the frame's non-beat /
+    beat log densities)."""
+    n_tempi = intervals.shape[0]
+    for i in range(n_tempi):
+        last_v[i] = prev[first[i] + intervals[i] - 1]
+    for j in range(n_tempi):
+        f = first[j]
+        # first state of tempo j: predecessors are the last states of all tempi,
+        # visited in madmom's order (ascending), strict > keeps the first maximum
+        best = -np.inf
+        arg = 0  # madmom leaves the pointer unset when nothing is reachable
+        row = trans_to[j]
+        for i in range(lo[j], hi[j]):
+            v = last_v[i] + row[i] + d1
+            if v > best:
+                best = v
+                arg = i
+        cur[f] = best
+        back_row[j] = arg
+        # the other states advance one position with probability 1 (log 0.0)
+        for k in range(1, beat_len[j]):
+            cur[f + k] = prev[f + k - 1] + 0.0 + d1
+        for k in range(max(beat_len[j], 1), intervals[j]):
+            cur[f + k] = prev[f + k - 1] + 0.0 + d0
+
+
+@nb.njit(nogil=True, cache=True)
+def _backtrack(last: np.ndarray, back: np.ndarray, first: np.ndarray,
+               intervals: np.ndarray, n_frames: int) -> tuple[np.ndarray, float]:
+    """The best path ending in the best state of ``last`` (the last frame's scores) and
+    its log probability."""
+    n_tempi = intervals.shape[0]
+    n_states = last.shape[0]
     # madmom: argmax (first maximum) of the last frame
     state = 0
     for s in range(1, n_states):
-        if prev[s] > prev[state]:
+        if last[s] > last[state]:
             state = s
-    log_prob = prev[state]
+    log_prob = last[state]
     path = np.empty(n_frames, np.int64)
     tempo_of = np.empty(n_states, np.int64)
     for j in range(n_tempi):
@@ -97,6 +109,32 @@ def _viterbi(log_dens: np.ndarray, intervals: np.ndarray, beat_len: np.ndarray,
         else:
             state = state - 1
     return path, log_prob
+
+
+@nb.njit(nogil=True, cache=True)
+def _viterbi(log_dens: np.ndarray, intervals: np.ndarray, beat_len: np.ndarray,
+             log_trans: np.ndarray, has_trans: np.ndarray) -> tuple[np.ndarray, float]:
+    """Best state path (madmom's state numbering) and its log probability.
+
+    log_dens (frames, 2): log densities for non-beat (0) and beat (1) states;
+    intervals (tempi,): states per tempo; beat_len (tempi,): how many leading states of a
+    tempo are beat states; log_trans (tempi, tempi): log P(tempo i -> j) at a beat
+    boundary; has_trans: whether that transition exists (madmom drops tiny ones).
+    """
+    n_frames = log_dens.shape[0]
+    n_tempi = intervals.shape[0]
+    first = _first_states(intervals)
+    n_states = first[n_tempi - 1] + intervals[n_tempi - 1]
+    prev = np.full(n_states, np.log(1.0 / n_states))
+    cur = np.empty(n_states)
+    back = np.zeros((max(n_frames, 1), n_tempi), np.int16)  # best previous tempo per first state
+    trans_to, lo, hi = _transition_bands(log_trans, has_trans)
+    last_v = np.empty(n_tempi)
+    for t in range(n_frames):
+        _step(prev, cur, back[t], last_v, first, intervals, beat_len, trans_to, lo, hi,
+              log_dens[t, 0], log_dens[t, 1])
+        prev, cur = cur, prev
+    return _backtrack(prev, back, first, intervals, n_frames)
 
 
 def exponential_transition(from_intervals: np.ndarray, to_intervals: np.ndarray,
@@ -125,8 +163,9 @@ def beat_state_model(*, min_bpm: float, max_bpm: float, fps: float, transition_l
     max_interval = 60.0 * fps / min_bpm
     intervals = np.arange(np.round(min_interval), np.round(max_interval) + 1).astype(np.int64)
     # beat states: position k / interval < 1 / observation_lambda
-    beat_len = np.array([int(np.sum(np.linspace(0, 1, n, endpoint=False) < 1.0 / observation_lambda))
-                         for n in intervals], dtype=np.int64)
+    beat_len = np.array(
+        [int(np.sum(np.linspace(0, 1, n, endpoint=False) < 1.0 / observation_lambda))
+         for n in intervals], dtype=np.int64)
     prob = exponential_transition(intervals, intervals, transition_lambda)
     has = prob != 0
     with np.errstate(divide="ignore"):

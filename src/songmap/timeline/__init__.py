@@ -1,5 +1,5 @@
 """Assembling stage outputs into bars, beats and chords of the result."""
 
-from songmap.timeline.build import Timeline, build_timeline
+from songmap.timeline.build import Timeline, TimelineBeats, build_timeline
 
-__all__ = ["Timeline", "build_timeline"]
+__all__ = ["Timeline", "TimelineBeats", "build_timeline"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from songmap import __version__
+from songmap._version import __version__
 from songmap.api.formats import available_formats
 from songmap.api.models import Health, Readiness, VersionInfo
 from songmap.schema import SCHEMA_VERSION
