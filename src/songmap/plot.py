@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -110,13 +110,15 @@ class _Label:
 
 def _place_labels(
     ax: Axes, renderer: RendererBase, labels: list[_Label], *, y: float, right_limit_px: float,
-    **text_kw: object,
+    **text_kw: Any,
 ) -> None:
     """Draw ``labels`` left-aligned at their x, skipping any that would touch the previous one."""
     from matplotlib.transforms import offset_copy
 
     # a few points right of its line, so the text never sits on the line it names
-    shifted = offset_copy(ax.transData, fig=ax.figure, x=3, y=0, units="points")
+    # (typed for a Figure; a SubFigure serves as well: only its dpi_scale_trans is read)
+    shifted = offset_copy(ax.transData, fig=ax.figure, x=3, y=0,  # type: ignore[arg-type]
+                          units="points")
     last_right = -math.inf
     for lab in labels:
         t = ax.text(lab.x_s, y, lab.text, ha="left", va="center", clip_on=False,

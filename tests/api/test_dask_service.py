@@ -104,6 +104,7 @@ def test_jobs_run_on_the_cluster(dask_service, clips):
     assert leftovers(settings) == []
 
 
+@pytest.mark.models
 def test_a_dead_dask_worker_is_retried_by_dask(cluster, clips, tmp_path):
     settings = make_settings(tmp_path / "data", dask_scheduler=cluster.scheduler_address)
     flag = tmp_path / "crashed"

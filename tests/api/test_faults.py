@@ -22,6 +22,8 @@ from tests.robustness.faults import ServeProcess, multipart, request_head
 from .conftest import leftovers, make_settings, upload
 from .tasks import faulty_analysis
 
+pytestmark = pytest.mark.models  # every test runs the service's worker, which loads the networks
+
 
 @pytest.fixture(scope="module")
 def faulty(tmp_path_factory):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from fastapi.testclient import TestClient
 
 from songmap import __version__
@@ -25,6 +26,7 @@ def test_health_and_readiness(service):
     assert r.json() == {"status": "ready", "workers": 1, "workers_ready": 1, "detail": None}
 
 
+@pytest.mark.models  # its own app's worker loads them
 def test_readiness_is_separate_from_liveness(tmp_path):
     """Right after start the process is alive while the workers still load their models."""
     with TestClient(create_app(make_settings(tmp_path))) as client:

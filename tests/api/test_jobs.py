@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from fastapi.testclient import TestClient
 
 from songmap.api.app import create_app
@@ -62,6 +63,7 @@ def test_unknown_job_is_404(service):
     assert client.get("/jobs/nope/result").status_code == 404
 
 
+@pytest.mark.models
 def test_queued_jobs_survive_a_restart_and_the_queue_has_a_limit(tmp_path, clips):
     accept_only = make_settings(tmp_path, process_jobs=False, max_jobs=1)
     with TestClient(create_app(accept_only)) as client:
@@ -82,6 +84,7 @@ def test_queued_jobs_survive_a_restart_and_the_queue_has_a_limit(tmp_path, clips
     assert leftovers(accept_only) == []
 
 
+@pytest.mark.models
 def test_jobs_left_running_by_a_killed_server_are_retried_or_failed(tmp_path, clips):
     """A server killed mid-analysis leaves jobs 'running': retried while attempts remain."""
     settings = make_settings(tmp_path, job_attempts=2)

@@ -14,7 +14,7 @@ from songmap.schema import AnalysisResult
 
 distributed = pytest.importorskip("distributed")
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.models]  # batches analysed on a Dask cluster
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ pytestmark = pytest.mark.slow
 KEY = AnalysisSettings().cache_key()
 
 
+@pytest.mark.models
 def test_batch_analyses_a_folder_records_the_bad_file_and_resumes(library, songs, tmp_path):
     (library / "copy-of-a.wav").write_bytes((library / "a.wav").read_bytes())
     out, db = tmp_path / "results.jsonl", tmp_path / "store.sqlite"
@@ -59,6 +60,7 @@ def test_batch_analyses_a_folder_records_the_bad_file_and_resumes(library, songs
     assert len(out.read_text().splitlines()) == 6  # the old failure line stays, once
 
 
+@pytest.mark.models
 def test_a_worker_killed_mid_file_loses_nothing(library, tmp_path):
     killed: list[str] = []
 
@@ -76,6 +78,7 @@ def test_a_worker_killed_mid_file_loses_nothing(library, tmp_path):
     assert (summary.ok, summary.failed) == (4, 0), summary.format()
 
 
+@pytest.mark.models
 def test_cli_writes_jsonl_exports_and_a_summary(library, tmp_path, capsys):
     out = tmp_path / "out" / "r.jsonl"
     code = main(["batch", str(library / "sub"), str(library / "*.flac"), "-o", str(out),
@@ -101,6 +104,7 @@ def test_cli_refuses_an_unknown_export_format_before_any_work(library, tmp_path,
         ResultStore(tmp_path / "s.sqlite").count() == 0
 
 
+@pytest.mark.models
 def test_ctrl_c_then_rerun_skips_what_was_done(library, tmp_path):
     (library / "sub" / "broken.mp3").unlink()
     out, db = tmp_path / "r.jsonl", tmp_path / "s.sqlite"

@@ -105,6 +105,7 @@ def test_names_that_are_not_utf8_survive_the_jsonl_losslessly(tmp_path):
     assert escape_surrogates("plain Кино") == "plain Кино"
 
 
+@pytest.mark.models
 def test_a_batch_goes_on_past_every_odd_input(library, tmp_path):
     """One real run: the songs are analysed, every odd entry is one failure with a reason,
     and the file with a non-UTF-8 name is analysed too (it failed with a traceback)."""
@@ -133,6 +134,7 @@ def test_a_batch_goes_on_past_every_odd_input(library, tmp_path):
         log.close()
 
 
+@pytest.mark.models
 def test_songmap_analyze_of_a_non_utf8_name_gives_a_result(library, tmp_path):
     target = os.fsencode(tmp_path) + b"/caf\xe9.wav"
     shutil.copy(library / "a.wav", target)

@@ -20,6 +20,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+@pytest.mark.models
 def test_analyze_writes_json_and_prints_summary(tmp_path, capsys, example_file):
     out_file = tmp_path / "ex.json"
     code, out, err = run(capsys, "analyze", str(example_file), "-o", str(out_file))
@@ -31,6 +32,7 @@ def test_analyze_writes_json_and_prints_summary(tmp_path, capsys, example_file):
     assert data["beat_transient_markers"][0]["beat_number"] == 1
 
 
+@pytest.mark.models
 def test_json_on_stdout_when_asked(capsys, example_file):
     code, out, _ = run(capsys, "analyze", str(example_file), "--json")
     assert code == 0
@@ -118,6 +120,7 @@ def test_bad_setting_is_a_usage_error(capsys, example_file):
     assert code == 2 and "max_duration_s" in err
 
 
+@pytest.mark.models
 def test_analyze_exports_and_descriptors(tmp_path, capsys, example_file):
     import jams
     import mir_eval

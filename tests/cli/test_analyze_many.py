@@ -10,7 +10,7 @@ import pytest
 
 from songmap.cli.main import main
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.models]
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

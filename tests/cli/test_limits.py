@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.models]  # analyses under the limits
 
 
 def songmap(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess:

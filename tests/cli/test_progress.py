@@ -101,6 +101,7 @@ def _run_cli(args: list[str], *, stderr_tty: bool) -> tuple[int, str, str]:
     return p.returncode, out, err
 
 
+@pytest.mark.models
 @pytest.mark.slow
 def test_progress_on_a_terminal_never_in_json_or_piped(example_file):
     code, out, err = _run_cli(["analyze", str(example_file)], stderr_tty=True)

@@ -158,6 +158,7 @@ def test_numba_cache_dir_falls_back_to_temp_when_nothing_is_writable(tmp_path):
     assert run_python(code, cwd=tmp_path, env=env).split() == ["None", str(tmp_path / "mine")]
 
 
+@pytest.mark.models
 @pytest.mark.slow
 def test_first_run_says_it_compiles_and_the_next_does_not(tmp_path, example_file):
     # no network cache: the first run must run (and so compile) every kernel

@@ -11,9 +11,10 @@ def waltz_result():
 
 
 @pytest.fixture(params=["example", "waltz"])
-def any_result(request, example_result, waltz_result):
-    """The real analysis of the bundled example, and a constructed 3/4 ritardando with pickups."""
-    return example_result if request.param == "example" else waltz_result
+def any_result(request, golden_result, waltz_result):
+    """The real analysis of the bundled example (stored: ``golden_result``), and a
+    constructed 3/4 ritardando with pickups."""
+    return golden_result if request.param == "example" else waltz_result
 
 
 @pytest.fixture(scope="session")

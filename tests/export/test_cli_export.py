@@ -12,9 +12,9 @@ from songmap.cli.main import main
 
 
 @pytest.fixture()
-def result_json(tmp_path, example_result):
+def result_json(tmp_path, golden_result):
     p = tmp_path / "example.json"
-    p.write_text(example_result.model_dump_json())
+    p.write_text(golden_result.model_dump_json())
     return p
 
 
@@ -24,7 +24,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_export_several_formats_from_a_saved_result(tmp_path, capsys, result_json, example_result):
+def test_export_several_formats_from_a_saved_result(tmp_path, capsys, result_json, golden_result):
     out_dir = tmp_path / "out"
     code, out, err = run(capsys, "export", str(result_json), "-f", "lab,beats", "--format", "midi",
                          "-o", str(out_dir))
@@ -33,15 +33,16 @@ def test_export_several_formats_from_a_saved_result(tmp_path, capsys, result_jso
     import mir_eval
 
     _, labels = mir_eval.io.load_labeled_intervals(str(out_dir / "example.lab"))
-    assert labels == [c for _, _, c in example_result.chord_segments]
+    assert labels == [c for _, _, c in golden_result.chord_segments]
 
 
-def test_export_to_stdout(capsys, result_json, example_result):
+def test_export_to_stdout(capsys, result_json, golden_result):
     code, out, _ = run(capsys, "export", str(result_json), "-f", "sv-beats", "-o", "-")
     assert code == 0
-    assert len(out.splitlines()) == example_result.total_beats
+    assert len(out.splitlines()) == golden_result.total_beats
 
 
+@pytest.mark.models  # analyses the audio
 def test_export_rekordbox_from_audio_points_at_the_file(tmp_path, capsys, example_file):
     target = tmp_path / "c.xml"
     code, _, err = run(capsys, "export", str(example_file), "-f", "rekordbox", "-o", str(target))
@@ -68,6 +69,7 @@ def test_export_list(capsys):
     assert code == 0 and "rekordbox" in out and "jams" in out
 
 
+@pytest.mark.models  # analyses the audio
 def test_plot_command_draws_the_waveform(tmp_path, capsys, example_file):
     pytest.importorskip("matplotlib")
     from matplotlib.image import imread
@@ -81,6 +83,7 @@ def test_plot_command_draws_the_waveform(tmp_path, capsys, example_file):
     assert img[..., :3].std() > 0.05
 
 
+@pytest.mark.models  # analyses the audio
 def test_descriptors_command(capsys, example_file):
     code, out, err = run(capsys, "descriptors", str(example_file))
     assert code == 0, err

@@ -53,9 +53,9 @@ def test_jams_round_trip(any_result):
     np.testing.assert_allclose(onsets.to_event_values()[0], r.onset_times, atol=1e-3)
 
 
-def test_jams_chords_score_perfectly_against_themselves_with_mir_eval(example_result):
+def test_jams_chords_score_perfectly_against_themselves_with_mir_eval(golden_result):
     """The file is usable as-is for evaluation: jams.eval reads both sides from it."""
-    jam = _load(example_result)
+    jam = _load(golden_result)
     seg = _layer(jam, "chord_segments")
     scores = jams.eval.chord(seg, seg)
     assert scores["majmin"] == pytest.approx(1.0)

@@ -20,10 +20,10 @@ def test_lab_round_trip_with_mir_eval(tmp_path, any_result):
         mir_eval.chord.encode(label)  # every label is valid Harte syntax
 
 
-def test_lab_lines_are_tab_separated_triples(example_result):
+def test_lab_lines_are_tab_separated_triples(golden_result):
     from songmap.export import export
 
-    lines = export(example_result, "lab").decode().splitlines()
+    lines = export(golden_result, "lab").decode().splitlines()
     assert all(len(line.split("\t")) == 3 for line in lines)
 
 

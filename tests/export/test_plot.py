@@ -26,8 +26,8 @@ def _pixels(png: bytes) -> np.ndarray:
     return imread(io.BytesIO(png), format="png")
 
 
-def test_png_has_the_asked_size_and_is_not_blank(example_result, example_audio):
-    png = render_png(example_result, example_audio.samples, example_audio.sr,
+def test_png_has_the_asked_size_and_is_not_blank(golden_result, example_audio):
+    png = render_png(golden_result, example_audio.samples, example_audio.sr,
                      width_px=1200, height_px=400)
     img = _pixels(png)
     assert img.shape[:2] == (400, 1200)
@@ -41,14 +41,14 @@ def test_png_has_the_asked_size_and_is_not_blank(example_result, example_audio):
     assert red.sum() > 200
 
 
-def test_figure_carries_title_bar_numbers_and_chords(example_result, example_audio):
-    fig = plot_timeline(example_result, example_audio.samples, example_audio.sr)
+def test_figure_carries_title_bar_numbers_and_chords(golden_result, example_audio):
+    fig = plot_timeline(golden_result, example_audio.samples, example_audio.sr)
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
-    assert fig._suptitle.get_text() == title_for(example_result)
-    assert "C major" in title_for(example_result) and "120.0 BPM" in title_for(example_result)
-    assert "4/4" in title_for(example_result)
+    assert fig._suptitle.get_text() == title_for(golden_result)
+    assert "C major" in title_for(golden_result) and "120.0 BPM" in title_for(golden_result)
+    assert "4/4" in title_for(golden_result)
     bar_numbers = {t.strip() for t in texts if t.strip().isdigit()}
-    assert bar_numbers == {str(d.bar) for d in example_result.downbeat_timeline}
+    assert bar_numbers == {str(d.bar) for d in golden_result.downbeat_timeline}
     chords = [t for t in texts if ":" in t]
     assert chords[:4] == ["C:maj", "A:min", "F:maj", "G:maj"]
 

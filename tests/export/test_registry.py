@@ -10,9 +10,9 @@ from tests.export.helpers import silent_result
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:jsonschema.*")
 
 
-def test_every_format_writes_nonempty_bytes_for_a_real_result(example_result):
+def test_every_format_writes_nonempty_bytes_for_a_real_result(golden_result):
     for name, exp in EXPORTERS.items():
-        data = export(example_result, name)
+        data = export(golden_result, name)
         assert isinstance(data, bytes) and len(data) > 50, name
         assert exp.extension.startswith("."), name
 
@@ -29,21 +29,21 @@ def test_unknown_format_names_the_choices():
     assert get_exporter(" MIDI ").name == "midi"
 
 
-def test_unknown_option_is_refused(example_result):
+def test_unknown_option_is_refused(golden_result):
     with pytest.raises(InvalidParameterError, match="location"):
-        export(example_result, "jams", location="/x.wav")
+        export(golden_result, "jams", location="/x.wav")
 
 
-def test_missing_library_says_which_extra_to_install(example_result):
+def test_missing_library_says_which_extra_to_install(golden_result):
     fake = Exporter("fake", ".x", "text/plain", "", "songmap.export.mirex:to_beats",
                     requires=("no_such_module_songmap",))
     with pytest.raises(MissingDependencyError, match=r"songmap\[export\]"):
-        fake.write(example_result)
+        fake.write(golden_result)
 
 
-def test_save_writes_the_same_bytes(tmp_path, example_result):
-    p = save(example_result, "lab", tmp_path / "x.lab")
-    assert p.read_bytes() == export(example_result, "lab")
+def test_save_writes_the_same_bytes(tmp_path, golden_result):
+    p = save(golden_result, "lab", tmp_path / "x.lab")
+    assert p.read_bytes() == export(golden_result, "lab")
     assert not list(tmp_path.glob(".*tmp"))
 
 

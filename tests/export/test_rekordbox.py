@@ -159,8 +159,8 @@ def test_wandering_beats_get_entries_as_needed_and_stay_within_5ms():
                                atol=DJ_GRID_TOLERANCE_S)
 
 
-def test_collection_holds_several_tracks(example_result, waltz_result):
-    root = ET.fromstring(collection_xml([example_result, waltz_result], ["/a.flac", None]))
+def test_collection_holds_several_tracks(golden_result, waltz_result):
+    root = ET.fromstring(collection_xml([golden_result, waltz_result], ["/a.flac", None]))
     tracks = root.findall("COLLECTION/TRACK")
     assert [t.get("TrackID") for t in tracks] == ["1", "2"]
     assert root.find("COLLECTION").get("Entries") == "2"

@@ -42,8 +42,8 @@ def test_csv_and_jsonl_read_with_pandas(any_result):
 
 
 @pytest.mark.parametrize("table", ["bars", "chords", "onsets"])
-def test_other_tables(table, example_result):
-    r = example_result
+def test_other_tables(table, golden_result):
+    r = golden_result
     lines = export(r, "jsonl", table=table).decode().splitlines()
     rows = [json.loads(line) for line in lines]
     if table == "bars":
@@ -58,16 +58,16 @@ def test_other_tables(table, example_result):
     assert len(text.splitlines()) == len(rows) + 1
 
 
-def test_to_pandas(example_result):
+def test_to_pandas(golden_result):
     pytest.importorskip("pandas")
-    df = to_pandas(example_result)
+    df = to_pandas(golden_result)
     assert list(df.columns) == list(BEAT_COLUMNS)
-    assert len(df) == example_result.total_beats
-    bars = to_pandas(example_result, "bars")
+    assert len(df) == golden_result.total_beats
+    bars = to_pandas(golden_result, "bars")
     assert bars["duration"].sum() == pytest.approx(
-        sum(d.duration for d in example_result.downbeat_timeline))
+        sum(d.duration for d in golden_result.downbeat_timeline))
     with pytest.raises(InvalidParameterError):
-        to_pandas(example_result, "notes")
+        to_pandas(golden_result, "notes")
 
 
 def test_chord_at_edges():

@@ -83,6 +83,7 @@ def test_many_channels_and_float_wav(tmp_path, analyzer, example_file):
     assert r.audio.channels == 6 and r.time_signature.label == "4/4"
 
 
+@pytest.mark.models
 def test_library_call_matches_cli(tmp_path, example_file):
     out = tmp_path / "r.json"
     subprocess.run([sys.executable, "-m", "songmap.cli.main", "analyze", str(example_file),

@@ -61,6 +61,7 @@ def test_disk_cache_is_shared_between_analyzers(analyzer, example_file, tmp_path
     assert two.analyze(example_file).tempo.bpm == pytest.approx(120.0, abs=1.0)
 
 
+@pytest.mark.models
 def test_library_overrides_and_bad_values(example_file):
     result = songmap.analyze(example_file, time_signature="6/8")
     assert result.time_signature.label == "6/8"
@@ -70,6 +71,7 @@ def test_library_overrides_and_bad_values(example_file):
         songmap.analyze(example_file, bpm="120-110")
 
 
+@pytest.mark.models
 def test_cli_overrides_and_summary(example_file, capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("SONGMAP_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / "r.json"

@@ -20,6 +20,8 @@ from songmap.examples import render_song
 
 from .faults import ServeProcess, multipart, request_head
 
+pytestmark = pytest.mark.models  # songmap analyze / serve on real audio
+
 
 @pytest.fixture(scope="module")
 def audio(tmp_path_factory) -> dict[str, Path]:

@@ -111,15 +111,15 @@ def test_louder_denser_track_has_more_energy():
     assert loud["replaygain_track_gain_db"] == pytest.approx(-18 - loud["integrated_lufs"], abs=0.01)
 
 
-def test_descriptors_of_the_bundled_example(example_file, example_result):
+def test_descriptors_of_the_bundled_example(example_file, golden_result):
     import soundfile as sf
 
     x, sr = sf.read(example_file, always_2d=True)
-    d = compute_descriptors(x, sr, example_result)
+    d = compute_descriptors(x, sr, golden_result)
     assert -30 < d["integrated_lufs"] < -10
     assert d["true_peak_dbtp"] >= d["sample_peak_dbfs"] - 1e-6
-    assert d["key_camelot"] == example_result.key.camelot
-    assert d["tempo_alternative_bpm"] == example_result.tempo.alternative_bpm
+    assert d["key_camelot"] == golden_result.key.camelot
+    assert d["tempo_alternative_bpm"] == golden_result.tempo.alternative_bpm
     for k in ("energy", "danceability", "beat_strength", "pulse_clarity", "tempo_fit"):
         assert 0.0 <= d[k] <= 1.0, k
     # a steady 120 BPM drum pattern with a transient on every beat is very danceable

@@ -10,6 +10,9 @@ from songmap.models import blstm
 from songmap.models.bundled import weights_path
 from songmap.models.onnx_weights import read_onnx_graph
 
+# every test reads the downbeat networks' weights (songmap's bundled ones or madmom's files)
+pytestmark = pytest.mark.models
+
 
 @pytest.fixture(scope="module")
 def blstm_files() -> list[str]:

@@ -69,6 +69,7 @@ def test_max_pool_and_elu():
     np.testing.assert_allclose(y, [np.expm1(-2.0), 0.0, 3.0], atol=1e-7)
 
 
+@pytest.mark.models
 def test_key_network_from_the_bundled_weights():
     net = convnet.KeyCnn.from_npz(weights_path("key"))
     assert net.layers.count("conv") == 9 and net.layers[-1] == "mean"
@@ -79,6 +80,7 @@ def test_key_network_from_the_bundled_weights():
         net(spec[:7])  # 3 pools of 2 leave no frame
 
 
+@pytest.mark.models
 def test_chroma_network_from_the_bundled_weights():
     net = convnet.DenseNet.from_npz(weights_path("chroma"))
     out = net(np.random.default_rng(0).random((30, 1575)).astype(np.float32))
@@ -103,6 +105,7 @@ def test_manifest_names_each_weight_file_with_its_hash_and_source():
     json.loads((WEIGHTS_DIR / MANIFEST_NAME).read_text(encoding="utf-8"))
 
 
+@pytest.mark.models
 def test_weight_files_load_without_pickles():
     for name in FILES:
         with np.load(weights_path(name), allow_pickle=False) as z:
@@ -118,6 +121,7 @@ def spectrogram() -> np.ndarray:
     return chroma_spectrogram(song.samples, sr=44100)
 
 
+@pytest.mark.models
 @pytest.mark.reference
 def test_key_network_matches_onnxruntime(spectrogram):
     from madmom.ml.nn import NeuralNetworkEnsemble
@@ -131,6 +135,7 @@ def test_key_network_matches_onnxruntime(spectrogram):
         assert np.abs(ours(spec) - ref).max() < 1e-4
 
 
+@pytest.mark.models
 @pytest.mark.reference
 def test_chroma_network_matches_onnxruntime(spectrogram):
     from madmom.ml.nn import NeuralNetworkEnsemble
@@ -143,6 +148,7 @@ def test_chroma_network_matches_onnxruntime(spectrogram):
     assert np.abs(convnet.DenseNet.from_npz(weights_path("chroma"))(x) - ref).max() < 1e-5
 
 
+@pytest.mark.models
 @pytest.mark.reference
 def test_shipped_weights_equal_a_fresh_conversion():
     import subprocess

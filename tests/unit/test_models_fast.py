@@ -26,6 +26,7 @@ def registries():
 
 
 @pytest.mark.slow
+@pytest.mark.models
 @pytest.mark.reference
 def test_networks_match_the_reference(clip, registries):
     ours, ref = registries
@@ -41,6 +42,7 @@ def test_networks_match_the_reference(clip, registries):
 
 
 @pytest.mark.slow
+@pytest.mark.models
 def test_chunked_beats_equal_unchunked(clip, registries, monkeypatch):
     ours, _ = registries
     long_clip = np.tile(clip, 3)  # ~40 s
@@ -90,6 +92,7 @@ def test_backend_is_chosen_by_environment(monkeypatch):
         get_registry(3)
 
 
+@pytest.mark.models
 def test_key_of_a_long_input_is_the_weighted_mean_of_equal_pieces(monkeypatch):
     # 7 frames over the piece length used to make a 7-frame last piece, too short for the
     # network (3 max pools of 2); pieces are now equal

@@ -148,10 +148,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     plan = analyze_files.plan(args)  # cheap: options, export formats, outputs, paths
     try:
-        if all(missing for _, missing in plan.inputs):
-            for path, missing in plan.inputs:
-                _report(plan, path, missing)
-            return exit_code_for(plan.inputs[0][1])
+        missing_inputs = [(path, why) for path, why in plan.inputs if why is not None]
+        if len(missing_inputs) == len(plan.inputs):
+            for path, why in missing_inputs:
+                _report(plan, path, why)
+            return exit_code_for(missing_inputs[0][1])
         settings = settings_from_args(args)
         first = next(i for i, (_, missing) in enumerate(plan.inputs) if missing is None)
         decoded = None

@@ -46,9 +46,9 @@ def section_start_beats(result: "AnalysisResult") -> dict[int, "MeterSection"]:
         if b.bar >= 1 and b.bar not in first_beat_of_bar:
             first_beat_of_bar[b.bar] = i
     for s in sorted(meter_sections(result), key=lambda x: x.first_bar)[1:]:
-        i = first_beat_of_bar.get(s.first_bar)
-        if i is not None:
-            starts[i] = s
+        beat = first_beat_of_bar.get(s.first_bar)
+        if beat is not None:
+            starts[beat] = s
     return starts
 
 

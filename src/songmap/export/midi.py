@@ -114,7 +114,7 @@ def tempo_changes(ticks: list[int], times: list[float], *,
     out: list[tuple[int, int]] = []
     i, now = 0, 0.0  # grid point i starts at ``now`` seconds under the tempi written so far
     while i < len(k) - 1:
-        best = None
+        best: tuple[int, int] | None = None
         for j in range(i + 1, len(k)):
             us = (t[j] - now) * 1e6 * PPQ / (k[j] - k[i])
             tempo = min(max(int(round(us)), 1), _MAX_TEMPO_US)
@@ -122,6 +122,7 @@ def tempo_changes(ticks: list[int], times: list[float], *,
             if best is not None and np.max(np.abs(reach - t[i + 1:j + 1])) > tolerance_s:
                 break
             best = (j, tempo)  # one step always counts: the tempo aims at point j itself
+        assert best is not None  # the first step always counts (above)
         j, tempo = best
         if not out or out[-1][1] != tempo:
             out.append((int(k[i]), tempo))

@@ -158,8 +158,9 @@ def _upper_triad(root: int, quality: str) -> str | None:
     return None
 
 
-def tone_log_odds(level: np.ndarray, on_level: np.ndarray, off_level: np.ndarray,
-                  spread: np.ndarray) -> np.ndarray:
+def tone_log_odds(level: np.ndarray | float, on_level: np.ndarray | float,
+                  off_level: np.ndarray | float, spread: np.ndarray | float
+                  ) -> np.ndarray | float:
     """Log-likelihood ratio that a pitch class at chroma ``level`` sounds (a chord tone,
     around ``on_level``) rather than not (around ``off_level``), equal Gaussian spreads."""
     return ((level - off_level) ** 2 - (level - on_level) ** 2) / (2.0 * spread ** 2)

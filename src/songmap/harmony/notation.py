@@ -192,12 +192,14 @@ def roman_numeral(label: str, key: str) -> ChordFunction | None:
         return ChordFunction(_numeral(offset, quality, minor) + inversion)
     target = (offset + 5) % 12
     target_chord = next((q for q in ("maj", "min") if (target, q) in _DIATONIC[minor]), None)
-    resolves = target_chord is not None and target != 0  # V of the tonic is diatonic
-    if quality == "7" and resolves:
-        return ChordFunction(f"V7/{_numeral(target, target_chord, minor)}", secondary=True)
+    # the chord it would resolve to, unless that is the tonic (V of the tonic is diatonic)
+    resolves_to = (_numeral(target, target_chord, minor)
+                   if target_chord is not None and target != 0 else None)
+    if quality == "7" and resolves_to:
+        return ChordFunction(f"V7/{resolves_to}", secondary=True)
     if (offset, quality) in _DIATONIC[not minor]:
         return ChordFunction(_numeral(offset, quality, minor) + inversion, borrowed=True)
-    if quality == "maj" and resolves:
-        return ChordFunction(f"V/{_numeral(target, target_chord, minor)}", secondary=True)
+    if quality == "maj" and resolves_to:
+        return ChordFunction(f"V/{resolves_to}", secondary=True)
     return ChordFunction(_numeral(offset, quality if quality in _INTERVALS else "maj", minor)
                          + inversion)

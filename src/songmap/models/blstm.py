@@ -186,13 +186,14 @@ def nets_to_arrays(nets: Sequence[NetWeights]) -> dict[str, np.ndarray]:
 
 def nets_from_arrays(arrays: dict[str, np.ndarray]) -> list[NetWeights]:
     """The inverse of ``nets_to_arrays``."""
-    nets = []
+    nets: list[NetWeights] = []
     while f"net{len(nets)}.out.weight" in arrays:
         n = len(nets)
-        lstms = []
+        lstms: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         while f"net{n}.lstm{len(lstms)}.W" in arrays:
             k = len(lstms)
-            lstms.append(tuple(arrays[f"net{n}.lstm{k}.{key}"] for key in "WRBP"))
+            w, r, b, p = (arrays[f"net{n}.lstm{k}.{key}"] for key in "WRBP")
+            lstms.append((w, r, b, p))
         if not lstms or len(lstms) % 2:
             raise ValueError(f"network {n}: {len(lstms)} LSTMs, expected pairs of directions")
         nets.append((lstms, arrays[f"net{n}.out.weight"], arrays[f"net{n}.out.bias"]))

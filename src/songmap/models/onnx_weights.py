@@ -11,7 +11,9 @@ itself never reads ONNX at run time.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -52,12 +54,14 @@ def _varint(buf: bytes, pos: int) -> tuple[int, int]:
         shift += 7
 
 
-def _fields(buf: bytes):
-    """Yield ``(field_number, wire_type, value)``; length-delimited values are bytes."""
+def _fields(buf: bytes) -> Iterator[tuple[int, int, Any]]:
+    """Yield ``(field_number, wire_type, value)``; length-delimited values are bytes,
+    varints int (``Any``: which one a field holds is known from its number)."""
     pos, end = 0, len(buf)
     while pos < end:
         key, pos = _varint(buf, pos)
         number, wire = key >> 3, key & 7
+        value: int | bytes
         if wire == 0:
             value, pos = _varint(buf, pos)
         elif wire == 1:
@@ -116,7 +120,8 @@ def _signed(v: int) -> int:
 
 
 def _attribute(buf: bytes) -> tuple[str, float | int | bytes | tuple[int, ...] | None]:
-    name, value = "", None
+    name = ""
+    value: float | int | bytes | tuple[int, ...] | None = None
     for number, wire, v in _fields(buf):
         if number == _ATTR_NAME:
             name = bytes(v).decode()
@@ -127,7 +132,8 @@ def _attribute(buf: bytes) -> tuple[str, float | int | bytes | tuple[int, ...] |
         elif number == _ATTR_S:
             value = bytes(v)
         elif number == _ATTR_INTS:
-            value = (*(value or ()), *(_signed(x) for x in _packed_varints(v, wire)))
+            earlier = value if isinstance(value, tuple) else ()  # a repeated field's parts
+            value = (*earlier, *(_signed(x) for x in _packed_varints(v, wire)))
     return name, value
 
 
