@@ -362,7 +362,7 @@ EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 def _load_extras(parser: argparse.ArgumentParser) -> None:
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     for mod in ("songmap.cli.extra", "songmap.cli.batch_cmd", "songmap.cli.serve_cmd",
-                "songmap.cli.export_cmd"):
+                "songmap.cli.export_cmd", "songmap.cli.live_cmd"):
         try:
             module = __import__(mod, fromlist=["register"])
         except ImportError:
