@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from songmap import __version__
 from songmap.api.errors import install_error_handlers
-from songmap.api.routes import analyze, health, jobs, library, web
+from songmap.api.routes import analyze, health, jobs, library, live, web
 from songmap.api.service import Service
 from songmap.api.settings import ServeSettings, get_settings
 from songmap.api.uploads import BodySizeLimit
@@ -59,7 +59,7 @@ def create_app(settings: ServeSettings | None = None, *,
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes + _MULTIPART_SLACK,
                        upload_limit=settings.max_upload_bytes)
-    for module in (analyze, jobs, health, library, web):
+    for module in (analyze, jobs, health, library, web, live):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.WEB_DIR), name="static")
     if docs_assets:
