@@ -99,9 +99,10 @@ def _mean(rows: list[dict], col: str) -> float | None:
     return float(np.mean(vals))
 
 
-def hour_memory(analyzer, samples: np.ndarray, block: int, kwargs: dict) -> dict:
-    """Feed an hour of ``samples`` looped; RSS (MB) and state size after the first
-    minute and at the end."""
+def hour_memory(analyzer, samples: np.ndarray, block: int, kwargs: dict,
+                minutes: float = 60.0) -> dict:
+    """Feed ``minutes`` (an hour) of ``samples`` looped; RSS (MB) and state size after
+    the first minute and at the end."""
     import pickle
 
     from songmap.live import LiveAnalyzer
@@ -120,7 +121,7 @@ def hour_memory(analyzer, samples: np.ndarray, block: int, kwargs: dict) -> dict
 
     live = LiveAnalyzer(analyzer, **kwargs)
     fed, marks, n_events = 0, {}, 0
-    total = 3600 * 44100
+    total = int(minutes * 60 * 44100)
     t0 = time.process_time()
     while fed < total:
         for i in range(0, len(samples), block):
@@ -133,7 +134,8 @@ def hour_memory(analyzer, samples: np.ndarray, block: int, kwargs: dict) -> dict
     marks["end"] = (rss_mb(), state_kb(live))
     return {"rss_start_mb": marks["start"][0], "rss_end_mb": marks["end"][0],
             "state_start_kb": marks["start"][1], "state_end_kb": marks["end"][1],
-            "events": n_events, "cpu_s_per_s": (time.process_time() - t0) / 3600.0}
+            "events": n_events, "minutes": minutes,
+            "cpu_s_per_s": (time.process_time() - t0) / (minutes * 60.0)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,9 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hop", type=float, default=None)
     ap.add_argument("--lookahead", type=float, default=None)
     ap.add_argument("--beat-nets", type=int, default=None)
-    ap.add_argument("--no-tempo-prior", action="store_true")
+    ap.add_argument("--prior", choices=["grid", "tempo", "none"], default=None,
+                    help="what guides the causal beat filter (default: LiveAnalyzer's)")
     ap.add_argument("--json", type=Path, help="write per-clip rows and the summary here")
-    ap.add_argument("--hour", action="store_true", help="also a one-hour stream's memory")
+    ap.add_argument("--hour", action="store_true", help="also a long stream's memory")
+    ap.add_argument("--hour-minutes", type=float, default=60.0,
+                    help="length of that stream (default 60 minutes)")
     args = ap.parse_args(argv)
 
     from songmap.audio import load_audio
@@ -159,8 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     kwargs = {k: v for k, v in (("window_s", args.window), ("hop_s", args.hop),
                                 ("lookahead_s", args.lookahead),
                                 ("beat_nets", args.beat_nets)) if v is not None}
-    if args.no_tempo_prior:
-        kwargs["tempo_prior"] = False
+    if args.prior:
+        kwargs["prior"] = args.prior
     analyzer = Analyzer()
     block = max(1, int(args.block_ms / 1000 * 44100))
     out: dict = {"settings": {**kwargs, "block_ms": args.block_ms}, "sets": {}}
@@ -200,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                              "delay_s": delay, "cpu_s_per_s": cpu / max(audio_s, 1e-9),
                              "rows": [{k: _ratio(v) for k, v in r.items()} for r in rows]}
     if args.hour and first_audio is not None:
-        out["hour"] = hour_memory(analyzer, first_audio, block, kwargs)
+        out["hour"] = hour_memory(analyzer, first_audio, block, kwargs, args.hour_minutes)
     print(render(out))
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
@@ -225,7 +230,7 @@ def render(out: dict) -> str:
             for k in KINDS) + " |")
     if "hour" in out:
         h = out["hour"]
-        lines += ["", f"one hour: RSS {h['rss_start_mb']:.1f} MB after 1 min, "
+        lines += ["", f"{h['minutes']:g} minutes of stream: RSS {h['rss_start_mb']:.1f} MB after 1 min, "
                       f"{h['rss_end_mb']:.1f} MB at the end; state {h['state_start_kb']:.1f} kB "
                       f"-> {h['state_end_kb']:.1f} kB; {h['events']} events; "
                       f"CPU {h['cpu_s_per_s']:.3f} s/s"]

@@ -112,3 +112,20 @@ def test_tempo_prior_keeps_an_agreeing_tempo():
         tracker.favour_tempo(121.0)
         beats = tracker.step(_pulses(120.0, 1.0))
     assert abs(tracker.bpm - 120.0) < 2.5 and len(beats) == 2
+
+
+def test_grid_guide_sets_the_phase():
+    """Pulses heard at both 0.0 and 0.25 s phases: the guide picks the one it is told."""
+    act = np.full(1000, 0.02)
+    act[::50] = 0.6
+    act[25::50] = 0.6
+    for phase in (0.0, 0.25):
+        tracker = OnlineBeatTracker()
+        tracker.step(act[:500])
+        beats = []
+        for a in range(500, 1000, 100):
+            tracker.favour_grid(120.0, a / 100.0 + phase)
+            beats += tracker.step(act[a:a + 100])
+        late = np.array([b.time for b in beats if b.time > 7.0])
+        assert len(late) >= 4
+        assert np.abs(((late - phase) + 0.25) % 0.5 - 0.25).max() < 0.03

@@ -97,3 +97,27 @@ class OnlineBeatTracker:
         spread = np.repeat(g / self.intervals, self.intervals)
         if spread.sum() > 0:
             self.alpha = (1.0 - inject) * self.alpha + inject * spread / spread.sum()
+
+    def favour_grid(self, bpm: float, next_beat_s: float, *, width: float = 0.1,
+                    phase_width_s: float = 0.025, floor: float = 0.05,
+                    inject: float = 1e-3) -> None:
+        """Pull the filter towards a beat grid of tempo ``bpm`` whose next beat falls at
+        ``next_beat_s`` (s, on this tracker's clock; from surer but later evidence: the
+        offline analysis of the last seconds, extrapolated). As ``favour_tempo``, with a
+        state's weight also falling with the distance (s, circular in its beat period)
+        between the beat it expects next and ``next_beat_s``."""
+        tempi = 60.0 * self.fps / self.intervals
+        g_tempo = np.exp(-0.5 * (np.log(tempi / bpm) / width) ** 2)
+        # the state after frame ``self.frame - 1`` at position p expects its next beat
+        # (position 0) in ``interval - p`` frames
+        pos = np.arange(self.alpha.size) - np.repeat(self.first, self.intervals)
+        n = np.repeat(self.intervals, self.intervals)
+        expected_s = (self.frame - 1 + (n - pos)) / self.fps
+        period_s = n / self.fps
+        d = np.abs(expected_s - next_beat_s) % period_s
+        d = np.minimum(d, period_s - d)
+        g = np.repeat(g_tempo, self.intervals) * np.exp(-0.5 * (d / phase_width_s) ** 2)
+        self.alpha *= np.maximum(g, floor)
+        self.alpha /= self.alpha.sum()
+        if g.sum() > 0:
+            self.alpha = (1.0 - inject) * self.alpha + inject * g / g.sum()
