@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 import warnings
 from collections import defaultdict
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 warnings.filterwarnings("ignore")
 
-from accuracy import score_clip  # noqa: E402
+from accuracy import score_clip
 
 COLUMNS = ["beatF", "CMLt", "dbeatF", "majmin_seg", "key"]
 KINDS = ["beat", "downbeat", "chord", "tempo", "key", "revise"]
@@ -47,7 +47,7 @@ def events_to_prediction(events: list, duration: float) -> dict:
     beats = [e.time for e in events if e.type == "beat"]
     downs = [e.time for e in events if e.type == "downbeat"]
     chords = [e for e in events if e.type == "chord"]
-    segs = [[a.time, b.time, a.label] for a, b in zip(chords, chords[1:]) if b.time > a.time]
+    segs = [[a.time, b.time, a.label] for a, b in pairwise(chords) if b.time > a.time]
     if chords:
         segs.append([chords[-1].time, max(duration, chords[-1].time), chords[-1].label])
     keys = [e for e in events if e.type == "key"]
@@ -151,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--beat-nets", type=int, default=None)
     ap.add_argument("--prior", choices=["grid", "tempo", "none"], default=None,
                     help="what guides the causal beat filter (default: LiveAnalyzer's)")
+    ap.add_argument("--key-from", choices=["decision", "network", "both"], default=None)
     ap.add_argument("--json", type=Path, help="write per-clip rows and the summary here")
     ap.add_argument("--hour", action="store_true", help="also a long stream's memory")
     ap.add_argument("--hour-minutes", type=float, default=60.0,
@@ -166,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
                                 ("beat_nets", args.beat_nets)) if v is not None}
     if args.prior:
         kwargs["prior"] = args.prior
+    if args.key_from:
+        kwargs["key_from"] = args.key_from
     analyzer = Analyzer()
     block = max(1, int(args.block_ms / 1000 * 44100))
     out: dict = {"settings": {**kwargs, "block_ms": args.block_ms}, "sets": {}}
@@ -213,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def render(out: dict) -> str:
-    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"
     lines = [f"settings: {out['settings']}", "",
              "| set | clips | vs | " + " | ".join(COLUMNS) + " | CPU s/s |",
              "|---|---|---|" + "---|" * (len(COLUMNS) + 1)]
@@ -230,10 +233,10 @@ def render(out: dict) -> str:
             for k in KINDS) + " |")
     if "hour" in out:
         h = out["hour"]
-        lines += ["", f"{h['minutes']:g} minutes of stream: RSS {h['rss_start_mb']:.1f} MB after 1 min, "
-                      f"{h['rss_end_mb']:.1f} MB at the end; state {h['state_start_kb']:.1f} kB "
-                      f"-> {h['state_end_kb']:.1f} kB; {h['events']} events; "
-                      f"CPU {h['cpu_s_per_s']:.3f} s/s"]
+        lines += ["", (f"{h['minutes']:g} minutes of stream: RSS {h['rss_start_mb']:.1f} MB "
+                       f"after 1 min, {h['rss_end_mb']:.1f} MB at the end; state "
+                       f"{h['state_start_kb']:.1f} kB -> {h['state_end_kb']:.1f} kB; "
+                       f"{h['events']} events; CPU {h['cpu_s_per_s']:.3f} s/s")]
     return "\n".join(lines)
 
 

@@ -13,7 +13,8 @@ import argparse
 import json
 import sys
 import time
-from typing import BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import BinaryIO
 
 import numpy as np
 

@@ -15,5 +15,13 @@ from songmap.live.events import (
 )
 from songmap.live.stream import LiveAnalyzer
 
-__all__ = ["LiveAnalyzer", "LiveEvent", "BeatEvent", "DownbeatEvent", "TempoEvent",
-           "ChordEvent", "KeyEvent", "ReviseEvent"]
+__all__ = [
+    "BeatEvent",
+    "ChordEvent",
+    "DownbeatEvent",
+    "KeyEvent",
+    "LiveAnalyzer",
+    "LiveEvent",
+    "ReviseEvent",
+    "TempoEvent",
+]

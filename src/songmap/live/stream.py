@@ -96,7 +96,8 @@ class LiveAnalyzer:
     def __init__(self, analyzer=None, *, sample_rate: int = NETWORK_SR, channels: int = 1,
                  window_s: float = WINDOW_S, hop_s: float = HOP_S,
                  lookahead_s: float = LOOKAHEAD_S, beat_nets: int | None = None,
-                 prior: str = "grid", beat_source: str = "grid") -> None:
+                 prior: str = "grid", beat_source: str = "grid",
+                 key_from: str = "decision") -> None:
         if not 4_000 <= int(sample_rate) <= 384_000:
             raise InvalidParameterError(
                 f"sample rate {sample_rate} Hz is outside 4000-384000 Hz")
@@ -123,6 +124,9 @@ class LiveAnalyzer:
         if beat_source not in ("grid", "filter"):
             raise InvalidParameterError(f"beat_source {beat_source!r}: choose grid or filter")
         self.beat_source = beat_source
+        if key_from not in ("decision", "network", "both"):
+            raise InvalidParameterError(f"key_from {key_from!r}: choose decision, network or both")
+        self.key_from = key_from
         self._resampler = None
         if self.sample_rate != NETWORK_SR:
             import soxr
@@ -304,7 +308,7 @@ class LiveAnalyzer:
         events: list[LiveEvent] = []
         events += self._commit_bars(result, start, now, commit_until)
         events += self._commit_chords(result, start, now, commit_until)
-        events += self._update_key(result, now)
+        events += self._update_key(result, networks.key_probabilities, now)
         self._guide_beats(result, start, now, commit_until)
         self._committed_until = commit_until
         return events
@@ -407,13 +411,19 @@ class LiveAnalyzer:
                                          confidence=round(seg.confidence, 4)))
         return events
 
-    def _update_key(self, result, now: float) -> list[LiveEvent]:
+    def _update_key(self, result, key_probabilities: np.ndarray, now: float) -> list[LiveEvent]:
+        """The running key: every analysis so far votes with its window's key decision
+        weighted by its confidence (``key_from="decision"``), or with the key network's
+        24 probabilities (``"network"``), or both."""
         from songmap.harmony.notation import key_label, parse_key
 
         if result.key.label == "N":
             return []
-        tonic, minor = parse_key(result.key.label)
-        self._key_votes[tonic + 12 * minor] += result.key.confidence
+        if self.key_from in ("decision", "both"):
+            tonic, minor = parse_key(result.key.label)
+            self._key_votes[tonic + 12 * minor] += result.key.confidence
+        if self.key_from in ("network", "both"):
+            self._key_votes += np.asarray(key_probabilities, dtype=float)
         best = int(np.argmax(self._key_votes))
         label = key_label(best % 12, best >= 12)
         if label == self._key:

@@ -66,7 +66,7 @@ async def _refuse(ws: WebSocket, code: int, reason: str) -> None:
 
 @router.websocket("/live")
 async def live(ws: WebSocket, rate: int = 44100, channels: int = 1,
-               format: str = "f32le") -> None:  # noqa: A002 - the query parameter's name
+               format: str = "f32le") -> None:
     from songmap.errors import SongmapError
     from songmap.live.pcm import raw_format
 
