@@ -97,7 +97,7 @@ class LiveAnalyzer:
                  window_s: float = WINDOW_S, hop_s: float = HOP_S,
                  lookahead_s: float = LOOKAHEAD_S, beat_nets: int | None = None,
                  prior: str = "grid", beat_source: str = "grid",
-                 key_from: str = "decision") -> None:
+                 key_from: str = "both") -> None:
         if not 4_000 <= int(sample_rate) <= 384_000:
             raise InvalidParameterError(
                 f"sample rate {sample_rate} Hz is outside 4000-384000 Hz")
@@ -414,7 +414,8 @@ class LiveAnalyzer:
     def _update_key(self, result, key_probabilities: np.ndarray, now: float) -> list[LiveEvent]:
         """The running key: every analysis so far votes with its window's key decision
         weighted by its confidence (``key_from="decision"``), or with the key network's
-        24 probabilities (``"network"``), or both."""
+        24 probabilities (``"network"``), or both (the default: on the first 16 dev songs
+        key scored 0.825, 0.706 and 0.869; fof has no key labels)."""
         from songmap.harmony.notation import key_label, parse_key
 
         if result.key.label == "N":
