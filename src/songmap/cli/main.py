@@ -311,7 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _load_extras(parser: argparse.ArgumentParser) -> None:
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    for mod in ("songmap.cli.batch_cmd", "songmap.cli.serve_cmd", "songmap.cli.export_cmd"):
+    for mod in ("songmap.cli.batch_cmd", "songmap.cli.serve_cmd", "songmap.cli.export_cmd",
+                "songmap.cli.live_cmd"):
         try:
             module = __import__(mod, fromlist=["register"])
         except ImportError:
