@@ -212,7 +212,7 @@ def meter_section_row(gt: dict, pred: dict) -> dict[str, float]:
     bar_beats = pred.get("bar_beats") or []
     ref_d = np.asarray(gt.get("downbeats", []), dtype=float)
     found = total = 0
-    for start, first_bar, bars, beats in truth:
+    for _start, first_bar, bars, beats in truth:
         if beats == main:
             continue
         for b in range(first_bar - 1, first_bar - 1 + bars):
@@ -295,12 +295,12 @@ def aggregate(rows: list[dict]) -> dict[str, float | None]:
 
 
 def markdown_table(table: dict[str, tuple[int, dict]], title: str) -> str:
-    head = "| " + " | ".join([title, "n"] + COLUMNS) + " |"
+    head = "| " + " | ".join([title, "n", *COLUMNS]) + " |"
     sep = "|" + "---|" * (len(COLUMNS) + 2)
     lines = [head, sep]
     for group, (n, agg) in table.items():
         cells = ["—" if agg[c] is None else f"{agg[c]:.3f}" for c in COLUMNS]
-        lines.append("| " + " | ".join([group, str(n)] + cells) + " |")
+        lines.append("| " + " | ".join([group, str(n), *cells]) + " |")
     return "\n".join(lines)
 
 
@@ -347,11 +347,11 @@ def main() -> int:
     ap.add_argument("--group-by", default="source")
     args = ap.parse_args()
 
+    from eval_form import to_eval_dict  # beside this script
+
     from songmap.audio import load_audio
     from songmap.pipeline import Analyzer
     from songmap.signals import NetworkOutputs
-
-    from eval_form import to_eval_dict  # beside this script
 
     analyzer = Analyzer()
     out_dir = Path(args.out) / args.system

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 warnings.filterwarnings("ignore")
 
-from accuracy import score_clip
+from accuracy import score_clip  # noqa: E402 - benchmarks/ is put on sys.path above
 
 COLUMNS = ["beatF", "CMLt", "dbeatF", "majmin_seg", "key"]
 KINDS = ["beat", "downbeat", "chord", "tempo", "key", "revise"]
@@ -216,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def render(out: dict) -> str:
-    fmt = lambda v: "-" if v is None else f"{v:.3f}"
+    def fmt(v):
+        return "-" if v is None else f"{v:.3f}"
     lines = [f"settings: {out['settings']}", "",
              "| set | clips | vs | " + " | ".join(COLUMNS) + " | CPU s/s |",
              "|---|---|---|" + "---|" * (len(COLUMNS) + 1)]

@@ -202,7 +202,7 @@ def main() -> int:
         port = free_port()
         base = f"http://{HOST}:{port}"
         log_path = folder / "server.log"
-        log = open(log_path, "w")
+        log = open(log_path, "w")  # noqa: SIM115 - the server writes to it until the run ends
         server = subprocess.Popen(
             [sys.executable, "-m", "songmap.cli.main", "serve", "--host", HOST,
              "--port", str(port), "--workers", str(args.workers), "--data-dir",
@@ -247,7 +247,7 @@ def main() -> int:
     problems = [a["problem"] for a in answers if a["problem"]]
     kinds = sorted({a["kind"] for a in answers})
     rows = []
-    for kind in kinds + ["all"]:
+    for kind in [*kinds, "all"]:
         secs = [a["seconds"] for a in answers if kind in ("all", a["kind"])]
         statuses = sorted({a["status"] for a in answers if kind in ("all", a["kind"])})
         rows.append((kind, len(secs), "/".join(map(str, statuses)), percentile(secs, 0.5),

@@ -97,7 +97,7 @@ def api_rows(cases: list[tuple[Case, Path]], data_dir: Path) -> list[Row]:
     return rows
 
 
-def _api_case(client, case: Case, path: Path, status_for) -> Row:  # noqa: ANN001
+def _api_case(client, case: Case, path: Path, status_for) -> Row:
     status = 200 if case.error is None else status_for(case.error(""))
     expected = f"{status}" + (f", '{case.message}'" if case.error else ", JSON")
     with open(path, "rb") as f:
@@ -111,14 +111,14 @@ def _api_case(client, case: Case, path: Path, status_for) -> Row:  # noqa: ANN00
     if resp.status_code != 200:
         return case.name, expected, f"{resp.status_code}: {resp.text[:110]}", False
     result = AnalysisResult.model_validate_json(resp.text)
-    if result.filename != path.name:  # the service keeps the client's name, trimmed
-        if result.filename == path.name.strip()[:200]:
-            result = result.model_copy(update={"filename": path.name})
+    # the service keeps the client's name, trimmed
+    if result.filename != path.name and result.filename == path.name.strip()[:200]:
+        result = result.model_copy(update={"filename": path.name})
     got, ok = _judge_result(case, result)
     return case.name, expected, f"200, {got}", ok
 
 
-def _api_dotdot(client, settings, data_dir: Path) -> Row:  # noqa: ANN001
+def _api_dotdot(client, settings, data_dir: Path) -> Row:
     """An upload named ``../../x.wav``: analysed under its base name, nothing written outside."""
     src = write(data_dir / "dotdot-src.wav", clicks(6.0))
     before = set(data_dir.parent.rglob("*"))
@@ -661,7 +661,7 @@ def header_seeds(work: Path) -> dict[str, bytes]:
     return seeds
 
 
-def mutate_header(seed_name: str, raw: bytes, rng) -> tuple[bytes, str]:  # noqa: ANN001
+def mutate_header(seed_name: str, raw: bytes, rng) -> tuple[bytes, str]:
     """1-3 header fields of ``raw`` set to edge values or scaled; returns (bytes, what)."""
     suf = Path(seed_name).suffix
     data = bytearray(raw)
@@ -720,12 +720,13 @@ class _FuzzWorker:
 
         env = {**os.environ, "SONGMAP_CACHE_DIR": ""}  # no network cache on disk either
         self.proc = subprocess.Popen([sys.executable, "-c", _WORKER], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, preexec_fn=cap, env=env)  # noqa: PLW1509
+                                     stdout=subprocess.PIPE, text=True, preexec_fn=cap, env=env)
 
     def run(self, path: Path, timeout_s: float) -> dict[str, object]:
         import selectors
 
-        assert self.proc.stdin is not None and self.proc.stdout is not None
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
         self.proc.stdin.write(f"{path}\n")
         self.proc.stdin.flush()
         sel = selectors.DefaultSelector()
@@ -826,7 +827,7 @@ def table(title: str, rows: list[Row]) -> str:
         got = got.replace("|", "/").replace("\n", " ")
         lines.append(f"| {name} | {expected} | {got} | {'yes' if ok else '**NO**'} |")
     passed = sum(r[3] for r in rows)
-    return "\n".join(lines + ["", f"{passed}/{len(rows)} pass", ""])
+    return "\n".join([*lines, "", f"{passed}/{len(rows)} pass", ""])
 
 
 def main() -> int:

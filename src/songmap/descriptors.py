@@ -157,7 +157,7 @@ def tempo_fit(bpm: float) -> float:
     return math.exp(-0.5 * (math.log2(bpm / 120.0) / 0.5) ** 2)
 
 
-def rhythm_scores(result: "AnalysisResult", integrated_lufs: float | None) -> dict[str, float]:
+def rhythm_scores(result: AnalysisResult, integrated_lufs: float | None) -> dict[str, float]:
     """The 0..1 scores that need only the result and the loudness (formulas in the module doc)."""
     r = result
     beats = r.beat_transient_markers
@@ -180,7 +180,7 @@ def rhythm_scores(result: "AnalysisResult", integrated_lufs: float | None) -> di
     }
 
 
-def compute_descriptors(samples: np.ndarray, sr: int, result: "AnalysisResult") -> dict[str, Any]:
+def compute_descriptors(samples: np.ndarray, sr: int, result: AnalysisResult) -> dict[str, Any]:
     """All descriptors of one track.
 
     ``samples``: ``(n,)`` or ``(n, channels)`` floats in -1..1 at ``sr`` Hz. Pass the file's

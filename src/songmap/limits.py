@@ -14,7 +14,7 @@ import faulthandler
 import os
 import sys
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 #: Seconds after the wall-time limit when the C-level backstop ends the process.
 _BACKSTOP_S = 5.0

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from songmap.signals import NetworkOutputs
 from songmap.audio.blocks import iter_blocks
+from songmap.signals import NetworkOutputs
 
 if TYPE_CHECKING:
     from songmap.audio import Audio
@@ -39,7 +39,7 @@ def audio_key(audio: Audio) -> str:
     digest.update(f"{NETWORK_VERSION}:{audio.sr}:".encode())
     # block by block: a long recording held on disk is not mapped whole (same digest)
     for block in iter_blocks(np.ascontiguousarray(audio.samples, dtype=np.float32)):
-        digest.update(memoryview(block).cast("B"))
+        digest.update(block.data.cast("B"))  # a slice of a contiguous 1-D array
     return digest.hexdigest()
 
 

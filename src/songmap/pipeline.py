@@ -7,10 +7,10 @@ import os
 import threading
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -138,7 +138,7 @@ class _InlineExecutor:
             future.set_exception(exc)
         return future
 
-    def __enter__(self) -> "_InlineExecutor":
+    def __enter__(self) -> _InlineExecutor:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -183,7 +183,7 @@ class Analyzer:
         #: the networks' outputs of recent signals: a re-analysis with an override is quick
         self.network_cache = network_cache if network_cache is not None else NetworkCache()
 
-    def with_settings(self, **changes: object) -> "Analyzer":
+    def with_settings(self, **changes: object) -> Analyzer:
         """An Analyzer with some settings changed (e.g. the overrides ``bpm``,
         ``time_signature``, ``first_downbeat_s``) sharing this one's models and network
         cache. ``pydantic.ValidationError`` for a bad value."""

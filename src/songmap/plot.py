@@ -98,7 +98,7 @@ def row_spans(
     """
     starts = [0.0] + [float(t) for t in downbeat_times[bars_per_row::bars_per_row]
                       if 0.0 < t < duration_s]
-    ends = starts[1:] + [duration_s]
+    ends = [*starts[1:], duration_s]
     return list(zip(starts, ends))
 
 
@@ -181,7 +181,7 @@ def _figure(
     ratios = []
     for _ in range(n_rows):
         ratios += [5, 1.3, 0.9]  # waveform, chord band, spacer holding the time ticks
-    axes = fig.subplots(3 * n_rows, 1, gridspec_kw={"height_ratios": ratios[:-1] + [0.01],
+    axes = fig.subplots(3 * n_rows, 1, gridspec_kw={"height_ratios": [*ratios[:-1], 0.01],
                                                     "hspace": 0.0})
     axes = np.atleast_1d(axes)
     fig.suptitle(title, fontsize=12, y=1 - 10 / height_px, va="top")

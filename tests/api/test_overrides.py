@@ -62,7 +62,7 @@ def test_first_downbeat_and_bpm_on_the_timeline(service, clips):
     assert 118 <= features["tempo"]["bpm"] <= 122
 
 
-@pytest.mark.parametrize(("params", "data", "name"), [
+@pytest.mark.parametrize("params, data, name", [
     ({"bpm": "fast"}, {}, "bpm"),
     ({"bpm": "130-120"}, {}, "bpm"),
     ({}, {"time_signature": "4/5"}, "time_signature"),

@@ -27,7 +27,7 @@ def _library(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture()
+@pytest.fixture
 def library(_library, tmp_path) -> Path:
     """A fresh copy of the library for one test (tests may add or delete files)."""
     return Path(shutil.copytree(_library, tmp_path / "library"))

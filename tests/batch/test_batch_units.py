@@ -67,7 +67,7 @@ def test_jsonl_appends_whole_lines_and_repairs_a_torn_tail(tmp_path):
 def test_jsonl_refuses_multiline_records(tmp_path):
     import pytest
 
-    with JsonlWriter(tmp_path / "r.jsonl") as w, pytest.raises(ValueError):
+    with JsonlWriter(tmp_path / "r.jsonl") as w, pytest.raises(ValueError, match="single line"):
         w.append_line('{"a":\n1}')
 
 

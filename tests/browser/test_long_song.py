@@ -85,7 +85,7 @@ def test_overview_shows_every_bar_in_one_screen(page, long_song, tmp_path):
     cells = page.eval_on_selector_all(
         ".ov-bar", "els => els.map(e => [Number(e.dataset.bar), parseFloat(e.style.left)])")
     assert [c[0] for c in cells] == list(range(1, n + 1))
-    for (bar, left), d in zip(cells, result["downbeat_timeline"]):
+    for (_bar, left), d in zip(cells, result["downbeat_timeline"]):
         assert left == pytest.approx(100 * d["timestamp"] / duration, abs=1e-3)
     box = page.locator("#overview").bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= 1280  # the whole track, no scrolling
@@ -118,7 +118,8 @@ def test_zoom_minimap_and_keyboard(page, long_song, tmp_path):
     page.select_option("#zoom", str(result["total_bars"]))  # all bars on one screen
     start, end = _window(page)
     assert start == pytest.approx(0, abs=0.01) and end >= result["audio"]["duration"] - 0.05
-    assert page.evaluate("document.getElementById('scroller').scrollWidth <= document.getElementById('scroller').clientWidth + 1")
+    assert page.evaluate("document.getElementById('scroller').scrollWidth"
+                         " <= document.getElementById('scroller').clientWidth + 1")
     page.select_option("#zoom", "16")
     # the minimap: a click three quarters along shows (and plays from) that part
     box = page.locator("#overview").bounding_box()
@@ -130,7 +131,8 @@ def test_zoom_minimap_and_keyboard(page, long_song, tmp_path):
     assert float(page.get_attribute("#playhead", "data-time")) == pytest.approx(target, abs=1.0)
     # arrows step by bar (shift: four), from the bar the playhead is in
     page.evaluate(f"document.getElementById('audio').currentTime = {bars[99]['timestamp']}")
-    page.wait_for_function(f"Math.abs(Number(document.getElementById('playhead').dataset.time) - {bars[99]['timestamp']}) < 0.01")
+    page.wait_for_function("Math.abs(Number(document.getElementById('playhead').dataset.time)"
+                           f" - {bars[99]['timestamp']}) < 0.01")
     page.keyboard.press("ArrowRight")
     assert float(page.get_attribute("#playhead", "data-time")) == pytest.approx(bars[100]["timestamp"], abs=0.002)
     page.keyboard.press("Shift+ArrowLeft")
@@ -280,7 +282,8 @@ def test_dj_facts_and_confidence_in_words(page, long_song):
     camelot = result["key"]["camelot"]
     codes = page.eval_on_selector_all("#dj-keys .dj-key b", "els => els.map(e => e.textContent)")
     n, letter = int(camelot[:-1]), camelot[-1]
-    wrap = lambda k: (k - 1) % 12 + 1
+    def wrap(k):
+        return (k - 1) % 12 + 1
     other = "B" if letter == "A" else "A"
     assert codes == [camelot, f"{wrap(n - 1)}{letter}", f"{wrap(n + 1)}{letter}", f"{n}{other}"]
     assert result["key"]["open_key"] in page.text_content("#dj-keys")

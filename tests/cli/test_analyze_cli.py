@@ -130,7 +130,7 @@ def test_analyze_exports_and_descriptors(tmp_path, capsys, example_file):
                        "--export", "lab,jams", "--descriptors")
     assert code == 0, err
     data = json.loads(out.read_text())
-    intervals, labels = mir_eval.io.load_labeled_intervals(str(tmp_path / "ex.lab"))
+    _intervals, labels = mir_eval.io.load_labeled_intervals(str(tmp_path / "ex.lab"))
     assert labels[:len(data["chord_segments"])] == [s[2] for s in data["chord_segments"]]
     assert jams.load(str(tmp_path / "ex.jams"), validate=False).file_metadata.duration > 20
     d = data["descriptors"]

@@ -19,7 +19,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-@pytest.fixture()
+@pytest.fixture
 def not_audio(tmp_path: Path) -> Path:
     path = tmp_path / "notes.mp3"
     path.write_text("these are my notes, not a song\n" * 20)

@@ -36,14 +36,14 @@ def probe(cwd: Path, *argv: str) -> tuple[dict, str]:
     return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
 
 
-@pytest.fixture()
+@pytest.fixture
 def clip(tmp_path: Path) -> Path:
     path = tmp_path / "clip.flac"
     path.write_bytes(b"not decoded: every case below fails before decoding")
     return path
 
 
-@pytest.mark.parametrize(("argv", "code", "message"), [
+@pytest.mark.parametrize("argv, code, message", [
     (["analyze", "missing.mp3"], 3, "songmap: error: missing.mp3: no such file"),
     (["analyze", "missing.mp3", "gone.flac"], 3, "songmap: error: gone.flac: no such file"),
     (["analyze", "{clip}", "--export", "wav"], 2, "unknown export format 'wav'"),

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from songmap.config import AnalysisSettings
 from songmap.schema import (
-    AnalysisResult, AudioInfo, BarChord, BeatMarker, Downbeat, KeyInfo, PerformanceMetrics,
-    Provenance, TempoInfo, TimeSignature,
+    AnalysisResult,
+    AudioInfo,
+    BarChord,
+    BeatMarker,
+    Downbeat,
+    KeyInfo,
+    PerformanceMetrics,
+    Provenance,
+    TempoInfo,
+    TimeSignature,
 )
 
 

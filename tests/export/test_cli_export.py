@@ -11,7 +11,7 @@ import pytest
 from songmap.cli.main import main
 
 
-@pytest.fixture()
+@pytest.fixture
 def result_json(tmp_path, golden_result):
     p = tmp_path / "example.json"
     p.write_text(golden_result.model_dump_json())
@@ -26,7 +26,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 def test_export_several_formats_from_a_saved_result(tmp_path, capsys, result_json, golden_result):
     out_dir = tmp_path / "out"
-    code, out, err = run(capsys, "export", str(result_json), "-f", "lab,beats", "--format", "midi",
+    code, _out, err = run(capsys, "export", str(result_json), "-f", "lab,beats", "--format", "midi",
                          "-o", str(out_dir))
     assert code == 0, err
     assert sorted(p.name for p in out_dir.iterdir()) == ["example.beats", "example.lab", "example.mid"]

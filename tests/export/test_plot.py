@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 pytest.importorskip("matplotlib")
-from matplotlib.image import imread  # noqa: E402
+from matplotlib.image import imread
 
-from songmap.export import export  # noqa: E402
-from songmap.plot import plot_timeline, render_png, title_for  # noqa: E402
+from songmap.export import export
+from songmap.plot import plot_timeline, render_png, title_for
 
 
 @pytest.fixture(scope="module")

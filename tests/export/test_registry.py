@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from songmap.errors import InvalidParameterError
-from songmap.export import EXPORTERS, MissingDependencyError, Exporter, export, get_exporter, save
+from songmap.export import EXPORTERS, Exporter, MissingDependencyError, export, get_exporter, save
 from tests.export.helpers import silent_result
 
 # jams validates through an older jsonschema API

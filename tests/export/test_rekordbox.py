@@ -11,7 +11,6 @@ import pytest
 from songmap.export import export, save
 from songmap.export.rekordbox import collection_xml, location_uri, tonality
 
-
 #: How close (s) the grid a player rebuilds from the TEMPO entries must stay to every beat.
 DJ_GRID_TOLERANCE_S = 0.005
 

@@ -96,7 +96,7 @@ def test_progress_is_reported_after_every_stage_and_increases(analyzer, example_
     seen: list[float] = []
     result = analyzer.analyze(example_file, progress=seen.append)
     assert len(seen) == len(result.performance_metrics.stage_seconds)
-    assert seen == sorted(seen) and 0 < seen[0] and seen[-1] < 1
+    assert seen == sorted(seen) and seen[0] > 0 and seen[-1] < 1
 
 
 def test_one_thread_gives_the_same_result(example_file, example_result):

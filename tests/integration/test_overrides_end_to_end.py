@@ -88,7 +88,7 @@ def test_cli_overrides_and_summary(example_file, capsys, tmp_path, monkeypatch):
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 1  # the next run skips the networks
 
 
-@pytest.mark.parametrize(("argv", "words"), [
+@pytest.mark.parametrize("argv, words", [
     (["--bpm", "fast"], "invalid --bpm"),
     (["--bpm", "130-120"], "runs backwards"),
     (["--time-signature", "4/5"], "invalid --time-signature"),

@@ -18,16 +18,17 @@ from songmap.api.settings import ServeSettings
 from songmap.examples import render_song
 
 
-@pytest.fixture()
+@pytest.fixture
 def client(tmp_path):
     # no lifespan (no worker processes): /live needs none
-    app = create_app(ServeSettings(data_dir=tmp_path, workers=1, max_duration_s=60.0))
+    app = create_app(ServeSettings(data_dir=tmp_path, workers=1, max_duration_s=60.0,
+                                   allowed_hosts=("testserver",)))  # TestClient's Host
     app.state.live_limits = LiveLimits(max_speed=1000.0, max_message_bytes=200_000)
     return TestClient(app)
 
 
 def _closed_with(ws) -> tuple[int, str]:
-    with pytest.raises(WebSocketDisconnect) as info:
+    with pytest.raises(WebSocketDisconnect) as info:  # noqa: PT012 - read until the close
         while True:
             ws.receive_text()
     return info.value.code, info.value.reason
@@ -89,3 +90,51 @@ def test_too_fast_and_too_long(client):
             ws.send_bytes(np.full(80_000, 128, np.uint8).tobytes())
         code, reason = _closed_with(ws)
     assert code == 1008 and "60 s" in reason
+
+
+KEY = "live-key-for-tests"
+
+
+@pytest.fixture
+def keyed(tmp_path):
+    app = create_app(ServeSettings(data_dir=tmp_path, workers=1, api_key=KEY,
+                                   allowed_hosts=("testserver",)))
+    return TestClient(app)
+
+
+def _refused(client, url: str, **headers: str) -> str:
+    with pytest.raises(WebSocketDisconnect) as info:  # noqa: SIM117 - the handshake is refused
+        with client.websocket_connect(url, headers=headers):
+            pass
+    assert info.value.code == 1008
+    return info.value.reason
+
+
+def test_a_keyed_server_refuses_a_stream_without_its_key(keyed):
+    assert "API key" in _refused(keyed, "/live?format=mp3")
+    assert "not this server's" in _refused(keyed, "/live?format=mp3&key=wrong")
+    assert "not this server's" in _refused(keyed, "/live?format=mp3", **{"X-API-Key": "x"})
+
+
+@pytest.mark.parametrize("how", ["query", "header", "bearer"])
+def test_the_key_opens_a_stream_in_the_query_or_a_header(keyed, how):
+    url, headers = "/live?format=mp3", {}
+    if how == "query":
+        url += f"&key={KEY}"
+    else:
+        headers = {"X-API-Key": KEY} if how == "header" else {"Authorization": f"Bearer {KEY}"}
+    with keyed.websocket_connect(url, headers=headers) as ws:  # past the guard: the route
+        code, reason = _closed_with(ws)                       # itself refuses the format
+    assert code == 1008 and "format" in reason
+
+
+def test_a_page_of_another_site_cannot_open_a_stream(client, keyed):
+    reason = _refused(client, "/live?format=mp3", origin="https://evil.example")
+    assert "another site" in reason
+    assert "another site" in _refused(keyed, f"/live?key={KEY}", origin="https://evil.example")
+    with client.websocket_connect("/live?format=mp3", headers={"origin": "http://testserver"}) as ws:
+        assert _closed_with(ws)[0] == 1008  # its own page is let through (to the format check)
+
+
+def test_a_rebinding_host_name_cannot_open_a_stream(client):
+    assert "host name" in _refused(client, "/live?format=mp3", host="evil.example")

@@ -8,9 +8,9 @@ or a valid result, checked by ``check``.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import soundfile as sf
@@ -352,41 +352,41 @@ def long_name(d: Path) -> Path:
 
 
 # -- checks of valid results ----------------------------------------------------------------
-def _finite_and_inside(r) -> None:  # noqa: ANN001 - AnalysisResult
+def _finite_and_inside(r) -> None:
     times = r.beat_times()
     assert np.all(np.isfinite(times)) and np.all((times >= 0) & (times <= r.audio.duration))
     assert np.all(np.diff(times) > 0)
 
 
-def near_120_bpm(r) -> None:  # noqa: ANN001
+def near_120_bpm(r) -> None:
     _finite_and_inside(r)
     assert abs(r.tempo.bpm - 120.0) < 3 or abs(r.tempo.bpm - 60.0) < 2, r.tempo.bpm
     assert r.total_beats >= 4
 
 
-def silent_result(r) -> None:  # noqa: ANN001
+def silent_result(r) -> None:
     assert r.total_beats == 0 and r.total_bars == 0 and r.key.label == "N"
     assert any("silence" in w for w in r.warnings)
 
 
-def any_valid(r) -> None:  # noqa: ANN001
+def any_valid(r) -> None:
     _finite_and_inside(r)
 
 
-def video_checks(r) -> None:  # noqa: ANN001
+def video_checks(r) -> None:
     near_120_bpm(r)
     assert r.audio.decoder == "pyav" and abs(r.audio.duration - 6.0) < 0.2
 
 
-def facts(sr: int, channels: int, check=near_120_bpm):  # noqa: ANN001, ANN201
-    def _check(r) -> None:  # noqa: ANN001
+def facts(sr: int, channels: int, check=near_120_bpm):
+    def _check(r) -> None:
         assert (r.audio.sample_rate, r.audio.channels) == (sr, channels)
         check(r)
     return _check
 
 
-def named(name: str):  # noqa: ANN201
-    def _check(r) -> None:  # noqa: ANN001
+def named(name: str):
+    def _check(r) -> None:
         assert r.filename == name
         near_120_bpm(r)
     return _check

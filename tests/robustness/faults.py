@@ -147,7 +147,7 @@ class ServeProcess:
         sock.sendall(data)
         return sock
 
-    def __enter__(self) -> ServeProcess:  # noqa: PYI034
+    def __enter__(self) -> ServeProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -151,7 +151,7 @@ def test_the_jobs_database_is_checked_too(tmp_path):
 
     path = tmp_path / "jobs.sqlite"
     path.write_bytes(b"not a database at all\n" * 100)
-    with pytest.raises(StoreCorruptError, match="jobs database .*jobs.sqlite is damaged"):
+    with pytest.raises(StoreCorruptError, match=r"jobs database .*jobs\.sqlite is damaged"):
         JobStore(path)
 
 

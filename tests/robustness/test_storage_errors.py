@@ -42,7 +42,7 @@ def test_a_folder_where_the_store_file_should_be(tmp_path):
 
 
 def test_a_store_in_a_read_only_place(tmp_path, monkeypatch):
-    def read_only(self, *a, **kw):  # noqa: ANN001, ANN202 - Path.mkdir's signature
+    def read_only(self, *a, **kw):
         raise OSError(errno.EROFS, "Read-only file system", str(self))
 
     monkeypatch.setattr(Path, "mkdir", read_only)
@@ -74,7 +74,7 @@ def test_a_full_disk_while_storing_is_one_error_and_the_store_stays_usable(tmp_p
 def test_a_full_disk_under_o_file_leaves_no_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".out.json.tmp").symlink_to("/dev/full")  # where the atomic write goes
-    with pytest.raises(errors.DiskFullError, match="out.json: cannot be written, the disk is full"):
+    with pytest.raises(errors.DiskFullError, match=r"out\.json: cannot be written, the disk is full"):
         analyze_files._write_atomic(tmp_path / "out.json", "{}\n" * 10_000)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
@@ -84,7 +84,7 @@ def test_a_full_disk_under_o_jsonl_is_said_for_every_file(tmp_path):
     out = tmp_path / "all.jsonl"
     out.symlink_to("/dev/full")
     plan = analyze_files.plan(_args(["a.wav", "b.wav"], str(out)))
-    with pytest.raises(errors.DiskFullError):
+    with pytest.raises(errors.DiskFullError):  # noqa: PT012 - whichever write meets the disk
         plan.record_failure("a.wav", errors.NotAudioError("x"), 4)
         plan._write_line("{}\n")
     with pytest.raises(errors.DiskFullError):  # the next file hears it too
@@ -96,7 +96,7 @@ def test_a_full_disk_under_o_jsonl_is_said_for_every_file(tmp_path):
 def test_o_into_a_read_only_folder_is_refused_before_the_analysis(tmp_path, monkeypatch):
     real_access = os.access
 
-    def no_write(path, mode, *a, **kw):  # noqa: ANN001, ANN202 - os.access's signature
+    def no_write(path, mode, *a, **kw):
         if mode & os.W_OK and Path(path) == tmp_path:
             return False
         return real_access(path, mode, *a, **kw)

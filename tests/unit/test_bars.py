@@ -135,7 +135,7 @@ def test_track_bars_keeps_the_bar_line_after_an_inserted_bar():
 
     layout = [4] * 8 + [2] + [4] * 8
     beats = 1.0 + 0.5 * np.arange(sum(layout))
-    lines = np.cumsum([0] + layout[:-1])
+    lines = np.cumsum([0, *layout[:-1]])
     grid = track_bars(_activations(beats, beats[lines], beats[-1] + 2.0))
     found = grid.beat_times[grid.positions == 1]
     assert len(found) == len(lines)
@@ -175,7 +175,7 @@ def test_the_result_lists_meter_sections():
 
     layout = [4] * 8 + [2] + [4] * 8
     beats = 1.0 + 0.5 * np.arange(sum(layout))
-    lines = np.cumsum([0] + layout[:-1])
+    lines = np.cumsum([0, *layout[:-1]])
     seconds = beats[-1] + 2.0
     sr = 22050
     samples = np.zeros(int(seconds * sr), np.float32)

@@ -8,8 +8,13 @@ import numpy as np
 import pytest
 
 from songmap.descriptors import (
-    compute_descriptors, integrated_loudness, k_weighting_coefficients, loudness_range,
-    rhythm_scores, tempo_fit, true_peak,
+    compute_descriptors,
+    integrated_loudness,
+    k_weighting_coefficients,
+    loudness_range,
+    rhythm_scores,
+    tempo_fit,
+    true_peak,
 )
 from tests.export.helpers import make_result
 

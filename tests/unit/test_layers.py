@@ -345,7 +345,7 @@ def test_clean_tiny_package_passes(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("source", "where"),
+    "source, where",
     [
         ("from pkg.cli import main\n", "module"),
         ("import os\n\ndef f():\n    from .cli import main\n", "function"),

@@ -45,7 +45,7 @@ def _bar_phase_case(p_one: float, p_three: float):
         p = {0: p_one, 2: p_three}.get(i % 4, 0.05)
         down_act[f], beat_act[f] = 0.8 * p, 0.8 * (1 - p)
     names, templates = chord_templates("majmin")
-    rows = np.zeros((int(66 * 10), 12), np.float32)
+    rows = np.zeros(((66 * 10), 12), np.float32)
     for bar in range(16):
         chord = templates[names.index(["C:maj", "F:maj", "G:maj", "A:min"][bar % 4])]
         rows[int((0.5 + 4 * bar) * 10): int((4.5 + 4 * bar) * 10)] = chord

@@ -17,7 +17,7 @@ def test_clicks_are_found_where_they_are():
 def test_nearest_transient_within_window_only():
     env = onset_envelope(click_track(120.0, 4.0), 44100)
     onsets = np.array([0.5, 1.0, 1.5])
-    t, s, acc = nearest_transients(np.array([0.51, 1.2, 1.5]), onsets, env, window_s=0.07)
+    t, _s, acc = nearest_transients(np.array([0.51, 1.2, 1.5]), onsets, env, window_s=0.07)
     assert t[0] == 0.5 and np.isnan(t[1]) and t[2] == 1.5
     assert acc[2] == 1.0 and 0 < acc[0] < 1
 

@@ -13,7 +13,7 @@ from songmap.rhythm.overrides import apply_time_signature, fixed_meter_grid, rep
 from songmap.signals import Activations
 
 
-@pytest.mark.parametrize(("value", "expected"), [
+@pytest.mark.parametrize("value, expected", [
     (128, (128.0, 128.0)), ("128", (128.0, 128.0)), ("127.5", (127.5, 127.5)),
     ("120-130", (120.0, 130.0)), (" 120 - 130 ", (120.0, 130.0)), ([90, 95], (90.0, 95.0)),
     (None, None),
@@ -36,7 +36,7 @@ def test_bpm_override_narrows_the_tracker_range():
     assert AnalysisSettings().beat_tempo_range() == (55.0, 215.0)
 
 
-@pytest.mark.parametrize(("label", "normal", "beats"), [
+@pytest.mark.parametrize("label, normal, beats", [
     ("4/4", "4/4", 4), ("3/4", "3/4", 3), (" 6 / 8", "6/8", 2), ("7/4", "7/4", 7),
     ("12/8", "12/8", 4), ("9/8", "9/8", 3), ("5/8", "5/8", 5), ("2/2", "2/2", 2),
     ("3/8", "3/8", 3),

@@ -93,7 +93,7 @@ def test_empty_result_gives_empty_arrays():
     assert r.total_bars == 0 and r.average_bar_duration == 0.0 and r.harmonic_rhythm == 0.0
 
 
-@pytest.mark.parametrize(("change", "message"), [
+@pytest.mark.parametrize("change, message", [
     (lambda d: d["beat_transient_markers"][3].update(beat_time=-1.0), "beat times must be finite"),
     (lambda d: d["beat_transient_markers"].reverse(), "beat"),
     (lambda d: d["downbeat_timeline"][1].update(bar=5), "bar numbers"),
@@ -124,7 +124,7 @@ def test_the_json_schema_lists_the_derived_fields_for_readers():
 def test_unknown_fields_are_refused_and_dropped_derived_ones_leave_no_trace(stored_text):
     data = json.loads(stored_text)
     data["tempo_curv"] = []
-    with pytest.raises(ValidationError, match="unknown field.*tempo_curv"):
+    with pytest.raises(ValidationError, match=r"unknown field.*tempo_curv"):
         AnalysisResult.model_validate(data)
     old = AnalysisResult.model_validate_json(stored_text)  # with the derived fields
     new = AnalysisResult.model_validate_json(old.model_dump_json(exclude=set(_DERIVED)))

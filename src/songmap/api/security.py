@@ -18,6 +18,13 @@ Why each rule:
   the API docs stay public (they hold no data), everything else needs it.
 - **Keyless servers answer loopback connections only** unless ``allow_no_api_key``: this holds
   however the app is started (``songmap serve`` checks it too, with a clearer message).
+- **WebSockets** (``/live``) follow the same rules, refused before the handshake completes
+  (HTTP 403 to the client, the reason in the server log). Browsers send no CORS preflight for
+  a WebSocket and always name the page in ``Origin``, so a cross-site page could otherwise
+  open a stream with the user's access (cross-site WebSocket hijacking): ``Origin``, when
+  present, must be this server. A browser cannot set headers on a WebSocket, so the key may
+  also come as the query parameter ``key`` there (only there): query strings can end up in
+  proxy access logs, which is why plain HTTP requests do not accept it.
 """
 
 from __future__ import annotations
@@ -25,8 +32,9 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from songmap.api.errors import (
     CrossSiteRequestError,
@@ -124,7 +132,7 @@ def _origin_matches(origin: str, host_header: str, scheme: str) -> bool:
     parts = urlsplit(origin)
     if not parts.hostname:
         return False
-    default = {"http": 80, "https": 443}
+    default = {"http": 80, "https": 443, "ws": 80, "wss": 443}
     origin_port = parts.port or default.get(parts.scheme)
     host = split_host(host_header)
     rest = host_header.strip().lower().removeprefix(f"[{host}]").removeprefix(host)
@@ -153,13 +161,16 @@ class AccessGuard:
         self.bind_host = settings.host
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
         csp = (DOCS_CSP if path in _DOCS_PATHS else PAGE_CSP).encode()
 
-        async def with_headers(message: dict[str, Any]) -> None:
+        async def with_headers(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", [])
                            if k.lower() not in (b"content-security-policy",)]
@@ -173,11 +184,28 @@ class AccessGuard:
             return
         await self.app(scope, receive, with_headers)
 
+    async def _websocket(self, scope: dict[str, Any], receive: Callable[[], Awaitable[Any]],
+                         send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        problem = self.refusal(scope)
+        if problem is None:
+            await self.app(scope, receive, send)
+            return
+        log.warning("refused a WebSocket to %s: %s", scope.get("path", ""), problem)
+        message = await receive()  # websocket.connect; a close now answers the handshake 403
+        if message.get("type") == "websocket.connect":
+            await send({"type": "websocket.close", "code": 1008,
+                        "reason": str(problem)[:120]})
+
     def refusal(self, scope: dict[str, Any]) -> Exception | None:
         """The error a request is refused with, or ``None`` to let it through."""
         headers: dict[bytes, bytes] = {}
         for name, value in scope.get("headers", ()):
             headers.setdefault(name.lower(), value)
+        websocket = scope.get("type") == "websocket"
+        if websocket and b"authorization" not in headers and b"x-api-key" not in headers:
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            if query.get("key"):
+                headers[b"x-api-key"] = query["key"][0].encode("latin-1")
         host_header = headers.get(b"host", b"").decode("latin-1")
         host = split_host(host_header)
         if not host_allowed(host, allowed=self.allowed, bind_host=self.bind_host):
@@ -185,7 +213,7 @@ class AccessGuard:
             return HostNotAllowedError(
                 f"this server does not answer to the host name {host!r}; if that is its "
                 "name, start it with --allowed-hosts " + (host or "NAME"))
-        if scope.get("method", "GET") in _UNSAFE_METHODS:
+        if websocket or scope.get("method", "GET") in _UNSAFE_METHODS:
             site = headers.get(b"sec-fetch-site", b"").decode("latin-1").lower()
             origin = headers.get(b"origin", b"").decode("latin-1")
             if (site and site not in ("same-origin", "none")) or (
@@ -201,7 +229,8 @@ class AccessGuard:
             if not public and (given is None or not hmac.compare_digest(given, self.key)):
                 return NotAuthorizedError(
                     "this server needs its API key: send 'Authorization: Bearer KEY' or "
-                    "'X-API-Key: KEY'" if given is None else "the API key is not this server's")
+                    "'X-API-Key: KEY'" + (" (or ?key=KEY on a WebSocket)" if websocket else "")
+                    if given is None else "the API key is not this server's")
         elif not self.allow_remote_without_key and not public:
             server = (scope.get("server") or ("", 0))[0] or ""
             if _is_ip(server) and not is_loopback(server):

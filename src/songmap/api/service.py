@@ -157,7 +157,9 @@ class Service:
 
         The job's place among ``max_jobs`` is taken atomically before the body is read.
         """
-        assert self.jobs is not None and self.store is not None and self.runner is not None
+        assert self.jobs is not None
+        assert self.store is not None
+        assert self.runner is not None
         s = self.settings
         reserved = await asyncio.to_thread(self.jobs.reserve, settings_key=self.settings_key,
                                            max_waiting=s.max_jobs)

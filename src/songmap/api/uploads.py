@@ -33,8 +33,11 @@ try:
     from python_multipart.exceptions import FormParserError
     from python_multipart.multipart import MultipartParser, parse_options_header
 except ImportError:  # python-multipart before 0.0.13 has only the old module name
-    from multipart.exceptions import FormParserError  # type: ignore[no-redef]
-    from multipart.multipart import MultipartParser, parse_options_header  # type: ignore[no-redef]
+    from multipart.exceptions import FormParserError  # type: ignore[no-redef,import-untyped]
+    from multipart.multipart import (  # type: ignore[no-redef,import-untyped]
+        MultipartParser,
+        parse_options_header,
+    )
 
 log = logging.getLogger("songmap.api")
 
@@ -194,16 +197,17 @@ class IncomingUpload:
         self.max_bytes = max_bytes
         self.idle_timeout_s = idle_timeout_s
         content_type, params = parse_options_header(request.headers.get("content-type", ""))
-        self.boundary = params.get(b"boundary")
-        if content_type != b"multipart/form-data" or not self.boundary:
+        boundary = params.get(b"boundary")
+        if content_type != b"multipart/form-data" or not boundary:
             raise InvalidParameterError(f"the request is not multipart/form-data; {_HOW}")
+        self.boundary: bytes = boundary
 
     async def save(self, folder: Path, *, stem: str | None = None
                    ) -> tuple[SavedUpload, dict[str, str]]:
         """The file part saved to ``folder/<stem>/<client's name>`` and the other form
         fields; the file is removed again on any error."""
         reader = _FormReader(max_bytes=self.max_bytes)
-        parser = MultipartParser(self.boundary, reader.callbacks())
+        parser = MultipartParser(self.boundary, reader.callbacks())  # type: ignore[arg-type]
         folder_for_file = folder / (stem or uuid.uuid4().hex)
         digest = hashlib.sha256()
         path: Path | None = None
@@ -304,9 +308,7 @@ class BodySizeLimit:
                 state["started"] = True
             await send(message)
 
-        try:
+        with contextlib.suppress(UploadTooLargeError):
             await self.app(scope, limited_receive, guarded_send)
-        except UploadTooLargeError:
-            pass
         if state["exceeded"] and not state["started"]:
             await error_response(_too_large(self.upload_limit))(scope, receive, send)

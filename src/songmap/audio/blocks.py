@@ -81,7 +81,7 @@ def _release_pages(buffer: mmap.mmap, stop: threading.Event) -> None:
 def _mapping(samples: np.ndarray) -> tuple[mmap.mmap, int] | None:
     """The file mapping under ``samples`` and the byte offset of its first sample, or None
     for an array in ordinary memory."""
-    base = samples
+    base: object = samples
     while isinstance(base, np.ndarray):
         base = base.base
     if isinstance(base, memoryview):  # np.frombuffer's base

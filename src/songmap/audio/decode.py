@@ -12,9 +12,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -434,13 +434,13 @@ def _decode_pyav(p: Path, budget: _Budget) -> tuple[np.ndarray, int, int, str]:
     return parts.array(), sr, max(channels, 1), "pyav"
 
 
-def _stream_format(stream) -> str:  # noqa: ANN001 - a PyAV stream
+def _stream_format(stream) -> str:
     """What a stream's header says it is, for a message (codec tag, bits), best effort."""
     params = getattr(stream, "codec_tag", None) or getattr(stream, "name", None)
     return f"codec {params}" if params else "an unknown codec"
 
 
-def _frame_array(frame, name: str) -> np.ndarray:  # noqa: ANN001 - a PyAV frame
+def _frame_array(frame, name: str) -> np.ndarray:
     """A decoded frame's samples; a sample format numpy cannot take is the file's fault."""
     fmt = frame.format.name
     if fmt in ("s64", "s64p"):  # PyAV's to_ndarray has no 64-bit integer formats
@@ -458,7 +458,7 @@ def _frame_array(frame, name: str) -> np.ndarray:  # noqa: ANN001 - a PyAV frame
         ) from exc
 
 
-def _declared_seconds(container, stream) -> float | None:  # noqa: ANN001 - PyAV objects
+def _declared_seconds(container, stream) -> float | None:
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
     if container.duration is not None:

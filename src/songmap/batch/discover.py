@@ -14,14 +14,14 @@ import hashlib
 import os
 import re
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 #: Extensions picked up when walking a folder (a file named explicitly is always taken).
 AUDIO_EXTENSIONS = frozenset(
-    ".wav .wave .flac .mp3 .ogg .oga .opus .m4a .mp4 .aac .aif .aiff .aifc .wma .alac "
-    ".caf .mka .webm .w64 .au .snd".split()
+    [".wav", ".wave", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".mp4", ".aac", ".aif",
+     ".aiff", ".aifc", ".wma", ".alac", ".caf", ".mka", ".webm", ".w64", ".au", ".snd"]
 )
 
 

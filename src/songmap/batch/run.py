@@ -12,9 +12,9 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from songmap.batch.discover import Source, discover_audio, escape_surrogates, hash_input

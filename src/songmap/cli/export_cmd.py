@@ -102,7 +102,7 @@ def _is_result_json(p: Path) -> bool:
     return p.suffix.lower() == ".json"
 
 
-def _load_result(p: Path):  # noqa: ANN202 - AnalysisResult
+def _load_result(p: Path):
     from pydantic import ValidationError
 
     from songmap.errors import InvalidParameterError
@@ -117,7 +117,7 @@ def _load_result(p: Path):  # noqa: ANN202 - AnalysisResult
         ) from None
 
 
-def _analyse(p: Path, args: argparse.Namespace):  # noqa: ANN202 - (AnalysisResult, Audio)
+def _analyse(p: Path, args: argparse.Namespace):
     from songmap.audio import load_audio
     from songmap.cli.options import settings_from_args
     from songmap.cli.startup import announce_kernel_compile, ensure_numba_cache_dir
@@ -239,7 +239,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_channels(p: Path):  # noqa: ANN201 - (samples, sr)
+def read_channels(p: Path):
     """The file's own channels at its own rate when libsndfile reads it (loudness is
     defined on them), else the analyser's mono signal."""
     import soundfile as sf

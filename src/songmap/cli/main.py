@@ -12,7 +12,8 @@ import argparse
 import logging
 import sys
 import warnings
-from typing import NoReturn, Sequence
+from collections.abc import Sequence
+from typing import NoReturn
 
 from songmap import errors
 from songmap.cli.options import add_override_options, settings_from_args
@@ -56,7 +57,7 @@ def _hedge(confidence: float, *, sure: float, guess: float, uncertain_words: str
     return f"  (confidence {confidence:.2f})"
 
 
-def format_summary(result) -> str:  # noqa: ANN001 - AnalysisResult
+def format_summary(result) -> str:
     """A few readable lines for a terminal, saying where the answer is uncertain."""
     r = result
     tempo = f"  tempo      {r.tempo.bpm:.1f} BPM"
@@ -192,15 +193,14 @@ def _report(plan, path: str, exc: BaseException) -> None:
     plan.record_failure(path, exc, exit_code_for(exc))
 
 
-def _analyzer(args: argparse.Namespace, settings):  # noqa: ANN001, ANN202 - Analyzer
+def _analyzer(args: argparse.Namespace, settings):
     """The Analyzer for ``settings``, numba's kernel cache made usable first and the
     one-time kernel compilation announced."""
     from songmap.cli.startup import announce_kernel_compile, ensure_numba_cache_dir
 
     ensure_numba_cache_dir()
-    from songmap.pipeline import Analyzer
-
     from songmap.netcache import NetworkCache, default_cache_dir
+    from songmap.pipeline import Analyzer
 
     # networks' outputs kept on disk: analysing a file again with an override is quick
     analyzer = Analyzer(settings, network_cache=NetworkCache(directory=default_cache_dir()))
@@ -217,9 +217,9 @@ def _analyzer(args: argparse.Namespace, settings):  # noqa: ANN001, ANN202 - Ana
     return analyzer
 
 
-def _analyze_one(analyzer, path: str, args: argparse.Namespace,  # noqa: ANN001, ANN202
-                 decoded=None,  # noqa: ANN001 - Future[Audio] of path, decoding already
-                 progress=None):  # noqa: ANN001 - ProgressCallback (the terminal's line)
+def _analyze_one(analyzer, path: str, args: argparse.Namespace,
+                 decoded=None,
+                 progress=None):
     from songmap.limits import wall_time_limit
 
     timeout_code = exit_code_for(errors.AnalysisTimeoutError())

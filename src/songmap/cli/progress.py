@@ -104,7 +104,7 @@ class ProgressLine:
             if self.enabled:
                 self._draw()
 
-    def __enter__(self) -> ProgressLine:  # noqa: PYI034 - typing.Self is 3.11+
+    def __enter__(self) -> ProgressLine:
         if self.enabled:
             self._t0 = self._clock()
             self._draw()

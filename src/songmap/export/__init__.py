@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from songmap.errors import InvalidParameterError, MissingDependencyError
 
@@ -57,7 +58,7 @@ class Exporter:
         module_name, func_name = self.target.split(":")
         return getattr(importlib.import_module(module_name), func_name)
 
-    def write(self, result: "AnalysisResult", **options: Any) -> bytes | str:
+    def write(self, result: AnalysisResult, **options: Any) -> bytes | str:
         """The file's content (``str`` for text formats, ``bytes`` for binary ones)."""
         unknown = set(options) - set(self.options)
         if unknown:
@@ -67,7 +68,7 @@ class Exporter:
             )
         return self.function()(result, **options)
 
-    def to_bytes(self, result: "AnalysisResult", **options: Any) -> bytes:
+    def to_bytes(self, result: AnalysisResult, **options: Any) -> bytes:
         data = self.write(result, **options)
         return data.encode("utf-8") if isinstance(data, str) else data
 
@@ -126,12 +127,12 @@ def get_exporter(fmt: str) -> Exporter:
     return EXPORTERS[key]
 
 
-def export(result: "AnalysisResult", fmt: str, **options: Any) -> bytes:
+def export(result: AnalysisResult, fmt: str, **options: Any) -> bytes:
     """``result`` written in format ``fmt``, as bytes."""
     return get_exporter(fmt).to_bytes(result, **options)
 
 
-def save(result: "AnalysisResult", fmt: str, path: str | os.PathLike[str], **options: Any) -> Path:
+def save(result: AnalysisResult, fmt: str, path: str | os.PathLike[str], **options: Any) -> Path:
     """Write ``result`` in format ``fmt`` to ``path`` (atomically) and return the path."""
     data = export(result, fmt, **options)
     p = Path(path)

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from songmap.schema import AnalysisResult, MeterSection
 
 
-def meter_sections(result: "AnalysisResult") -> list["MeterSection"]:
+def meter_sections(result: AnalysisResult) -> list[MeterSection]:
     """The result's meter sections; a result without any (the meter never changes, or
     written before sections existed) is one section in ``time_signature``."""
     from songmap.schema import MeterSection
@@ -24,7 +24,7 @@ def meter_sections(result: "AnalysisResult") -> list["MeterSection"]:
                          beats_per_bar=ts.beats_per_bar, label=ts.label, confidence=ts.confidence)]
 
 
-def section_of_beats(result: "AnalysisResult") -> list["MeterSection | None"]:
+def section_of_beats(result: AnalysisResult) -> list[MeterSection | None]:
     """For every beat, the meter section it is counted in (pickup beats: the first
     section; None only when there are no sections)."""
     sections = sorted(meter_sections(result), key=lambda s: s.first_bar)
@@ -37,7 +37,7 @@ def section_of_beats(result: "AnalysisResult") -> list["MeterSection | None"]:
     return out
 
 
-def section_start_beats(result: "AnalysisResult") -> dict[int, "MeterSection"]:
+def section_start_beats(result: AnalysisResult) -> dict[int, MeterSection]:
     """Beat index of the first downbeat of every meter section after the first (the
     first section's meter holds from the first beat, pickups included)."""
     starts: dict[int, MeterSection] = {}
@@ -52,7 +52,7 @@ def section_start_beats(result: "AnalysisResult") -> dict[int, "MeterSection"]:
     return starts
 
 
-def tempo_segment_starts(result: "AnalysisResult") -> dict[int, float]:
+def tempo_segment_starts(result: AnalysisResult) -> dict[int, float]:
     """Beat index of each tempo-map segment's first beat -> the segment's BPM."""
     n = len(result.beat_transient_markers)
     return {s.first_beat - 1: s.bpm for s in result.tempo_map if 0 <= s.first_beat - 1 < n}

@@ -41,7 +41,7 @@ def _unit(x: float) -> float:
     return min(max(x, 0.0), 1.0)
 
 
-def _metadata(r: "AnalysisResult") -> jams.AnnotationMetadata:
+def _metadata(r: AnalysisResult) -> jams.AnnotationMetadata:
     import jams
 
     return jams.AnnotationMetadata(
@@ -65,7 +65,7 @@ def _annotation(namespace: str, *, metadata: jams.AnnotationMetadata, duration: 
                            annotation_metadata=metadata, sandbox=jams.Sandbox(**sandbox))
 
 
-def _beat_annotations(r: "AnalysisResult", ann: Callable[..., Any]) -> list[Any]:
+def _beat_annotations(r: AnalysisResult, ann: Callable[..., Any]) -> list[Any]:
     """``beat`` and ``beat_position`` (with each beat's bar and its section's meter)."""
     from songmap.export.grid import section_of_beats
 
@@ -86,7 +86,7 @@ def _beat_annotations(r: "AnalysisResult", ann: Callable[..., Any]) -> list[Any]
     return [beat, beat_pos]
 
 
-def _chord_annotations(r: "AnalysisResult", ann: Callable[..., Any]) -> list[Any]:
+def _chord_annotations(r: AnalysisResult, ann: Callable[..., Any]) -> list[Any]:
     """The chord segments and the chord of every bar."""
     segments = ann("chord", songmap_layer="chord_segments")
     for start, end, label in r.chord_segments:
@@ -98,7 +98,7 @@ def _chord_annotations(r: "AnalysisResult", ann: Callable[..., Any]) -> list[Any
     return [segments, bar_chords]
 
 
-def _meter_annotations(r: "AnalysisResult", ann: Callable[..., Any]) -> list[Any]:
+def _meter_annotations(r: AnalysisResult, ann: Callable[..., Any]) -> list[Any]:
     """One ``segment_open`` observation per meter section (none without sections)."""
     from songmap.export.grid import meter_sections
 
@@ -113,7 +113,7 @@ def _meter_annotations(r: "AnalysisResult", ann: Callable[..., Any]) -> list[Any
     return [meter]
 
 
-def _key_annotations(r: "AnalysisResult", ann: Callable[..., Any]) -> list[Any]:
+def _key_annotations(r: AnalysisResult, ann: Callable[..., Any]) -> list[Any]:
     """``key_mode`` per key section (none without a key)."""
     if r.key.label == "N":
         return []
@@ -128,7 +128,7 @@ def _key_annotations(r: "AnalysisResult", ann: Callable[..., Any]) -> list[Any]:
     return [key]
 
 
-def _tempo_annotations(r: "AnalysisResult", ann: Callable[..., Any]) -> list[Any]:
+def _tempo_annotations(r: AnalysisResult, ann: Callable[..., Any]) -> list[Any]:
     """The global tempo (and its alternative), then the tempo map's segments."""
     duration = r.audio.duration
     out = []
@@ -152,7 +152,7 @@ def _tempo_annotations(r: "AnalysisResult", ann: Callable[..., Any]) -> list[Any
     return out
 
 
-def _onset_annotation(r: "AnalysisResult", ann: Callable[..., Any]) -> Any:
+def _onset_annotation(r: AnalysisResult, ann: Callable[..., Any]) -> Any:
     """The detected onsets."""
     onsets = ann("onset")
     for t in r.onset_times:
@@ -160,7 +160,7 @@ def _onset_annotation(r: "AnalysisResult", ann: Callable[..., Any]) -> Any:
     return onsets
 
 
-def build_jams(result: "AnalysisResult"):  # noqa: ANN201 - jams.JAMS
+def build_jams(result: AnalysisResult):
     """The result as a validated :class:`jams.JAMS` object."""
     import jams
 
@@ -181,6 +181,6 @@ def build_jams(result: "AnalysisResult"):  # noqa: ANN201 - jams.JAMS
     return jam
 
 
-def to_jams(result: "AnalysisResult") -> str:
+def to_jams(result: AnalysisResult) -> str:
     """JAMS JSON text (validated against the JAMS schema before it is returned)."""
     return build_jams(result).dumps(indent=2) + "\n"

@@ -159,7 +159,7 @@ def _lead_in_beats(times: list[float], bpm: float, beat_ticks: int) -> int:
                math.ceil(times[0] * 1e6 * PPQ / beat_ticks / _MAX_TEMPO_US))
 
 
-def _bar_measures(r: "AnalysisResult", pre: int, beat_ticks: int) -> list[tuple[int, int]]:
+def _bar_measures(r: AnalysisResult, pre: int, beat_ticks: int) -> list[tuple[int, int]]:
     """(start tick, counted beats) of the MIDI bars: the ``pre`` counted beats before the
     first downbeat in bars of the first section's meter (a short one first), then one
     bar per songmap bar."""
@@ -190,7 +190,7 @@ def _bar_measures(r: "AnalysisResult", pre: int, beat_ticks: int) -> list[tuple[
     return measures
 
 
-def _midi_grid(r: "AnalysisResult", beat_ticks: int) -> _MidiGrid:
+def _midi_grid(r: AnalysisResult, beat_ticks: int) -> _MidiGrid:
     """The lead-in, one MIDI beat per tracked beat, and the bars on them."""
     bpb = r.time_signature.beats_per_bar
     beats = r.beat_transient_markers
@@ -210,7 +210,7 @@ def _midi_grid(r: "AnalysisResult", beat_ticks: int) -> _MidiGrid:
     return _MidiGrid(beat_ticks, first_beat_tick, ticks, grid_times, measures)
 
 
-def _conductor_events(r: "AnalysisResult", grid: _MidiGrid, tmap: _TempoMap) -> list[_Event]:
+def _conductor_events(r: AnalysisResult, grid: _MidiGrid, tmap: _TempoMap) -> list[_Event]:
     """Track 0: tempo changes, time signatures, a marker per bar and the key."""
     import mido
 
@@ -238,7 +238,7 @@ def _conductor_events(r: "AnalysisResult", grid: _MidiGrid, tmap: _TempoMap) -> 
     return events
 
 
-def _click_events(r: "AnalysisResult", grid: _MidiGrid) -> list[_Event]:
+def _click_events(r: AnalysisResult, grid: _MidiGrid) -> list[_Event]:
     """Track 1: a wood block on every beat, the higher and louder one on downbeats."""
     import mido
 
@@ -255,7 +255,7 @@ def _click_events(r: "AnalysisResult", grid: _MidiGrid) -> list[_Event]:
     return events
 
 
-def _chord_events(r: "AnalysisResult", tmap: _TempoMap) -> list[_Event]:
+def _chord_events(r: AnalysisResult, tmap: _TempoMap) -> list[_Event]:
     """Track 2: the Harte label and the chord tones of every chord segment."""
     import mido
 
@@ -285,7 +285,7 @@ def _track(name: str, events: list[_Event]) -> mido.MidiTrack:
     return track
 
 
-def build_midi(result: "AnalysisResult"):  # noqa: ANN201 - mido.MidiFile
+def build_midi(result: AnalysisResult):
     """The type-1 MIDI file of ``result``: tempo map, click and chord tracks."""
     import mido
 
@@ -299,7 +299,7 @@ def build_midi(result: "AnalysisResult"):  # noqa: ANN201 - mido.MidiFile
     return mid
 
 
-def to_midi(result: "AnalysisResult") -> bytes:
+def to_midi(result: AnalysisResult) -> bytes:
     buf = io.BytesIO()
     build_midi(result).save(file=buf)
     return buf.getvalue()

@@ -19,11 +19,11 @@ def fmt_time(t: float) -> str:
     return f"{t:.6f}"
 
 
-def to_chord_lab(result: "AnalysisResult") -> str:
+def to_chord_lab(result: AnalysisResult) -> str:
     return "".join(f"{fmt_time(s)}\t{fmt_time(e)}\t{label}\n"
                    for s, e, label in result.chord_segments)
 
 
-def to_beats(result: "AnalysisResult") -> str:
+def to_beats(result: AnalysisResult) -> str:
     return "".join(f"{fmt_time(b.beat_time)}\t{b.beat_position}\n"
                    for b in result.beat_transient_markers)

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 from xml.etree import ElementTree as ET
 
@@ -77,7 +78,7 @@ def _fits(starts: np.ndarray, times: np.ndarray, i: int, j: int, bpm: float) -> 
     return bool(np.all(np.abs(starts[i] + k * 60.0 / bpm - times[i + 1:j + 1]) < GRID_TOLERANCE_S))
 
 
-def grid_segments(result: "AnalysisResult") -> list[tuple[float, float, int, int, str]]:
+def grid_segments(result: AnalysisResult) -> list[tuple[float, float, int, int, str]]:
     """``(inizio_s, bpm, battito, n_beats, metro)`` per ``TEMPO`` entry, as written (rounded).
 
     An entry starts at every tempo-map segment and every meter section (``Metro`` of that
@@ -146,7 +147,7 @@ def grid_segments(result: "AnalysisResult") -> list[tuple[float, float, int, int
     return out
 
 
-def _track_element(parent: ET.Element, result: "AnalysisResult", track_id: int,
+def _track_element(parent: ET.Element, result: AnalysisResult, track_id: int,
                    location: str | os.PathLike[str] | None) -> ET.Element:
     r = result
     name = PurePath(r.filename).stem
@@ -175,7 +176,7 @@ def _track_element(parent: ET.Element, result: "AnalysisResult", track_id: int,
     return track
 
 
-def collection_xml(results: Sequence["AnalysisResult"],
+def collection_xml(results: Sequence[AnalysisResult],
                    locations: Sequence[str | os.PathLike[str] | None] | None = None) -> str:
     """One collection holding several analysed tracks (for batch runs)."""
     from songmap._version import __version__
@@ -198,7 +199,7 @@ def collection_xml(results: Sequence["AnalysisResult"],
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def to_rekordbox_xml(result: "AnalysisResult",
+def to_rekordbox_xml(result: AnalysisResult,
                      location: str | os.PathLike[str] | None = None) -> str:
     """A collection with this one track; ``location`` is the audio file's path."""
     return collection_xml([result], [location])

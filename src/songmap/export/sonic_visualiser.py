@@ -29,12 +29,12 @@ def _csv(rows: list[tuple[str, str]]) -> str:
     return buf.getvalue()
 
 
-def to_sv_beats(result: "AnalysisResult") -> str:
+def to_sv_beats(result: AnalysisResult) -> str:
     return _csv([(fmt_time(b.beat_time), f"{b.bar}.{b.beat_position}")
                  for b in result.beat_transient_markers])
 
 
-def to_sv_chords(result: "AnalysisResult") -> str:
+def to_sv_chords(result: AnalysisResult) -> str:
     rows: list[tuple[str, str]] = []
     prev_end = None
     for start, end, label in result.chord_segments:

@@ -250,7 +250,7 @@ def recognize_chords(
         emit[outside, :-1] = -1e6  # only N
 
     path = _decode_changes(emit, _starts_bar(bounds, beats, positions))
-    return _segments_on_path(path, emit, bounds, labels + ["N"])
+    return _segments_on_path(path, emit, bounds, [*labels, "N"])
 
 
 def _starts_bar(bounds: np.ndarray, beat_times: np.ndarray, positions: np.ndarray) -> np.ndarray:

@@ -74,7 +74,7 @@ def chord_key_evidence(segments: list[tuple[float, float, str]]) -> np.ndarray:
         major_tonic = (tonic + 3) % 12 if minor else tonic
         scale = {(major_tonic + i) % 12 for i in (0, 2, 4, 5, 7, 9, 11)}
 
-        def is_tonic(root: int, quality: str) -> bool:
+        def is_tonic(root: int, quality: str, tonic: int = tonic, minor: bool = minor) -> bool:
             return root == tonic and quality.startswith("min") == minor
 
         in_scale = sum(d for d, r, q in chords if _in_key(r, q, tonic, minor, scale))

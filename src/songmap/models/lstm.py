@@ -92,7 +92,7 @@ class OnlineLstm:
             return np.zeros(0, np.float32)
         recur = _kernel()
         nets = self.num_nets
-        hidden = None
+        hidden = np.empty((nets, frames, HIDDEN), np.float32)  # layer 0 reads x instead
         for layer, (w, b, rec, peep) in enumerate(self.layers):
             if layer == 0:
                 xp = (x @ w).reshape(frames, nets, 4 * HIDDEN)
@@ -113,7 +113,7 @@ class OnlineLstm:
 
 def lstm_nets_to_arrays(nets: Sequence[LstmWeights]) -> dict[str, np.ndarray]:
     """Flat ``{name: array}``: ``net{n}.lstm{k}.{W,R,B,P}``, ``net{n}.out.{weight,bias}``."""
-    arrays = {}
+    arrays: dict[str, np.ndarray] = {}
     for n, (lstms, out_w, out_b) in enumerate(nets):
         for k, params in enumerate(lstms):
             for key, value in zip("WRBP", params):
@@ -125,13 +125,14 @@ def lstm_nets_to_arrays(nets: Sequence[LstmWeights]) -> dict[str, np.ndarray]:
 
 def lstm_nets_from_arrays(arrays: dict[str, np.ndarray]) -> list[LstmWeights]:
     """The inverse of ``lstm_nets_to_arrays``."""
-    nets = []
+    nets: list[LstmWeights] = []
     while f"net{len(nets)}.out.weight" in arrays:
         n = len(nets)
-        lstms = []
+        lstms: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         while f"net{n}.lstm{len(lstms)}.W" in arrays:
             k = len(lstms)
-            lstms.append(tuple(arrays[f"net{n}.lstm{k}.{key}"] for key in "WRBP"))
+            w, r, b, p = (arrays[f"net{n}.lstm{k}.{key}"] for key in "WRBP")
+            lstms.append((w, r, b, p))
         if not lstms:
             raise ValueError(f"network {n} has no LSTM layers")
         nets.append((lstms, arrays[f"net{n}.out.weight"], arrays[f"net{n}.out.bias"]))

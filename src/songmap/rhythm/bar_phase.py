@@ -30,7 +30,7 @@ def downbeat_probability(
     return d / np.maximum(b, 1e-6)
 
 
-def harmonic_change(beat_times: np.ndarray, chroma: "Activations") -> np.ndarray:
+def harmonic_change(beat_times: np.ndarray, chroma: Activations) -> np.ndarray:
     """Per beat: 1 - cosine similarity of the mean chroma of the beat before and after it."""
     from songmap.signals import segment_means
 
@@ -61,8 +61,8 @@ def tie_break_phase(
     beat_activation: np.ndarray,
     downbeat_activation: np.ndarray,
     fps: float,
-    chroma: "Activations | None" = None,
-    loudness: "Activations | None" = None,
+    chroma: Activations | None = None,
+    loudness: Activations | None = None,
 ) -> np.ndarray:
     """Re-choose which beat is "one" from up to three kinds of evidence.
 
@@ -119,8 +119,8 @@ def follow_bars(
     beat_activation: np.ndarray,
     downbeat_activation: np.ndarray,
     fps: float,
-    chroma: "Activations | None" = None,
-    loudness: "Activations | None" = None,
+    chroma: Activations | None = None,
+    loudness: Activations | None = None,
 ) -> np.ndarray:
     """Positions (1-based) on ``grid_times`` of bars that may change length where the
     music does, for bars counted at the tracked level.
@@ -169,7 +169,7 @@ _MIN_RUN_BARS = 4
 def _tie_break_runs(
     beat_times: np.ndarray, positions: np.ndarray, beats_per_bar: int,
     beat_activation: np.ndarray, downbeat_activation: np.ndarray, fps: float,
-    chroma: "Activations | None", loudness: "Activations | None",
+    chroma: Activations | None, loudness: Activations | None,
 ) -> np.ndarray:
     """``tie_break_phase`` on each run of at least ``_MIN_RUN_BARS`` bars of the main
     length, as if it were a song of its own; a run whose "one" moves gives its first
@@ -206,7 +206,7 @@ def _tie_break_runs(
 
 
 def _accent(
-    loudness: "Activations", beat_times: np.ndarray, *, window_s: float = 0.1,
+    loudness: Activations, beat_times: np.ndarray, *, window_s: float = 0.1,
 ) -> np.ndarray:
     """Level (dB) of the sound from 10 ms before each beat to ``window_s`` after it."""
     values = np.asarray(loudness.values, dtype=float)

@@ -163,14 +163,14 @@ _RETRACK_RANGE = (0.7, 1.4)
 
 
 def track_bars(
-    activations: "Activations",
+    activations: Activations,
     *,
     meters: tuple[int, ...] = (2, 3, 4),
     min_bpm: float = 55.0,
     max_bpm: float = 215.0,
-    chroma: "Activations | None" = None,
-    onset_envelope: "Activations | None" = None,
-    loudness: "Activations | None" = None,
+    chroma: Activations | None = None,
+    onset_envelope: Activations | None = None,
+    loudness: Activations | None = None,
     tracked: np.ndarray | None = None,
 ) -> BarGrid:
     """Beats and bars from the beat network's output (``tracked``: its beats if already
@@ -246,9 +246,9 @@ def infer_bars(
     meters: tuple[int, ...] = (2, 3, 4),
     min_bpm: float = 55.0,
     max_bpm: float = 215.0,
-    chroma: "Activations | None" = None,
-    onset_envelope: "Activations | None" = None,
-    loudness: "Activations | None" = None,
+    chroma: Activations | None = None,
+    onset_envelope: Activations | None = None,
+    loudness: Activations | None = None,
     follow: bool = True,
 ) -> BarGrid:
     """Decide bars, then how many beats a bar counts, from the tracked beats.
@@ -317,7 +317,7 @@ def infer_bars(
 
 def _three_or_four(
     decision: MeterDecision, downbeat_prob: np.ndarray, beat_times: np.ndarray,
-    chroma: "Activations | None",
+    chroma: Activations | None,
 ) -> tuple[int, np.ndarray, dict[int, float]]:
     """Tracked beats per bar, their positions and the meters' scores with the chords'
     log-prior: when the HMM scores 3 and 4 within ``_METER_TIE`` the network is unsure,

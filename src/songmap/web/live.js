@@ -101,11 +101,18 @@
     state.ctx = new AudioContext();
     const rate = state.ctx.sampleRate;
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    state.ws = new WebSocket(`${proto}//${location.host}/live?rate=${rate}&channels=1&format=f32le`);
+    // a browser cannot set headers on a WebSocket: the key (app.js) goes in the query
+    const key = apiKey ? `&key=${encodeURIComponent(apiKey)}` : "";
+    state.ws = new WebSocket(
+      `${proto}//${location.host}/live?rate=${rate}&channels=1&format=f32le${key}`);
     state.ws.binaryType = "arraybuffer";
+    let opened = false;
+    state.ws.onopen = () => { opened = true; };
     state.ws.onmessage = (m) => { const e = JSON.parse(m.data); if (e.type !== "end") onEvent(e); };
     state.ws.onclose = (c) => {
-      status(c.code === 1000 ? "Stopped." : `Closed (${c.code}): ${c.reason || "connection lost"}`);
+      status(c.code === 1000 ? "Stopped." : !opened
+        ? "The server refused the live stream (API key, or the page's address is not allowed)."
+        : `Closed (${c.code}): ${c.reason || "connection lost"}`);
       stopAudio();
     };
     state.ws.onopen = () => {

@@ -9,6 +9,7 @@ process sentinel at once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import deque
@@ -150,10 +151,8 @@ class LocalRunner:
         """Stop every worker: politely (finish, then exit) or at once with ``kill``."""
         for slot in self._slots:
             if slot.alive and not kill and slot.job is None:
-                try:
+                with contextlib.suppress(OSError):
                     slot.conn.send(None)
-                except OSError:
-                    pass
         deadline = time.monotonic() + (0 if kill else 10)
         for slot in self._slots:
             if slot.proc is not None and not kill:

@@ -12,6 +12,7 @@ runner waiting on many slots at once).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 import signal
@@ -107,10 +108,8 @@ class Slot:
         """Ask the worker to exit; kill it if it does not."""
         if self.proc is None:
             return
-        try:
+        with contextlib.suppress(OSError):
             self.conn.send(None)
-        except OSError:
-            pass
         self.proc.join(timeout_s)
         self.kill()
 
