@@ -127,6 +127,41 @@ def test_kernels_to_compile_sees_an_empty_cache_and_then_a_filled_one(tmp_path):
     assert run_python(check, cwd=tmp_path, env=env) == "['tiny_kernels.twice']"
 
 
+def test_cached_kernels_are_loaded_ahead_and_missing_ones_left_to_their_first_call(tmp_path):
+    (tmp_path / "tiny_kernels.py").write_text(KERNEL_MODULE)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"),
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    check = """
+        import tiny_kernels
+        from songmap.cli.startup import load_cached_kernels
+        loaded = load_cached_kernels(("tiny_kernels",))
+        print(loaded, len(tiny_kernels.twice.signatures), tiny_kernels.twice.stats.cache_hits)
+    """
+    # nothing cached: nothing loaded and nothing compiled ahead
+    assert run_python(check, cwd=tmp_path, env=env) == "0 0 Counter()"
+    run_python("import tiny_kernels; tiny_kernels.twice(3)", cwd=tmp_path, env=env)
+    out = run_python(check, cwd=tmp_path, env=env).split(" ", 2)
+    assert out[:2] == ["1", "1"] and "int64" in out[2]  # loaded from the cache
+
+
+def test_numpy_is_imported_with_one_blas_thread_and_the_environment_kept(tmp_path):
+    code = """
+        import os
+        from threadpoolctl import threadpool_info
+        from songmap.cli.startup import import_numpy_one_blas_thread
+        import_numpy_one_blas_thread()
+        import numpy  # noqa: F401 (imported already unless the user set the variable)
+        blas = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+        print(blas, os.environ.get("OPENBLAS_NUM_THREADS"))
+    """
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    assert run_python(code, cwd=tmp_path, env=env) == "[1] None"
+    # the user's own setting stands
+    env["OPENBLAS_NUM_THREADS"] = "2"
+    assert run_python(code, cwd=tmp_path, env=env) == "[2] 2"
+
+
 def test_songmap_kernels_are_found(tmp_path):
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "empty-cache")}
     out = run_python("""
@@ -180,3 +215,19 @@ def test_import_songmap_loads_nothing_heavy(tmp_path):
         print([m for m in {HEAVY!r} if m in sys.modules])
     """, cwd=tmp_path, env=dict(os.environ))
     assert out == "[]"
+
+
+@pytest.mark.models
+def test_cold_analysis_imports_neither_scipy_fft_nor_scipy_linalg(tmp_path, example_file):
+    # the two scipy packages cost ~0.35 s of a cold start; songmap needs one compiled
+    # module of each (songmap.models._scipy_ext)
+    code = f"""
+        import sys
+        from songmap.cli.main import main
+        code = main(["analyze", {str(example_file)!r}, "-o", "out.json", "-q"])
+        print(code, sorted(m for m in ("scipy.fft", "scipy.linalg", "scipy.special")
+                           if m in sys.modules))
+    """
+    env = {**os.environ, "SONGMAP_CACHE_DIR": ""}
+    assert run_python(code, cwd=tmp_path, env=env) == "0 []"
+    assert json.loads((tmp_path / "out.json").read_text())["total_beats"] > 0

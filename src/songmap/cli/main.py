@@ -155,11 +155,20 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 _report(plan, path, why)
             return exit_code_for(missing_inputs[0][1])
         settings = settings_from_args(args)
+        from songmap.cli.startup import (
+            decode_ahead,
+            ensure_numba_cache_dir,
+            import_numpy_one_blas_thread,
+            load_kernels_ahead,
+        )
+
+        import_numpy_one_blas_thread()
+        ensure_numba_cache_dir()
         first = next(i for i, (_, missing) in enumerate(plan.inputs) if missing is None)
         decoded = None
-        if not args.max_memory:  # (under --max-memory, decoding is part of the capped work)
-            from songmap.cli.startup import decode_ahead
-
+        # under --max-memory, loading and decoding happen in turn, before and under the cap
+        if not args.max_memory:
+            load_kernels_ahead()
             decoded = decode_ahead(plan.inputs[first][0], settings)
         analyzer = _analyzer(args, settings)
         from songmap.cli.progress import ProgressLine, wants_progress
@@ -194,18 +203,17 @@ def _report(plan, path: str, exc: BaseException) -> None:
 
 
 def _analyzer(args: argparse.Namespace, settings):
-    """The Analyzer for ``settings``, numba's kernel cache made usable first and the
-    one-time kernel compilation announced."""
-    from songmap.cli.startup import announce_kernel_compile, ensure_numba_cache_dir
-
-    ensure_numba_cache_dir()
+    """The Analyzer for ``settings`` (numba's kernels are loading on a thread already;
+    under ``--max-memory`` they are loaded here, the one-time compilation announced)."""
     from songmap.netcache import NetworkCache, default_cache_dir
     from songmap.pipeline import Analyzer
 
     # networks' outputs kept on disk: analysing a file again with an override is quick
     analyzer = Analyzer(settings, network_cache=NetworkCache(directory=default_cache_dir()))
-    announce_kernel_compile()
     if args.max_memory:
+        from songmap.cli.startup import announce_kernel_compile
+
+        announce_kernel_compile()
         # load what every analysis needs first: the cap is for the analysis itself
         import av  # noqa: F401
         import soundfile  # noqa: F401

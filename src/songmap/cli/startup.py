@@ -1,5 +1,5 @@
-"""Once per CLI process, before the first analysis: numba's kernel cache, and the first
-file decoded while the models load.
+"""Once per CLI process, before the first analysis: numba's kernel cache, the kernels
+loaded and the first file decoded while the analysis starts.
 
 songmap's kernels are compiled by numba on first use and cached on disk (``cache=True``),
 so only the first run after an install or an upgrade compiles them (~20 s, silent but for
@@ -15,14 +15,17 @@ service accounts and containers) with a folder in the temp directory.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import logging
 import os
 import sys
 import tempfile
+import threading
+from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from songmap.audio import Audio
@@ -85,29 +88,32 @@ def ensure_numba_cache_dir(*, package_dir: Path | None = None) -> Path | None:
     return folder
 
 
-def _compiled_here(dispatcher: object, cached: dict) -> bool:
-    """Whether numba's cache index ``cached`` of ``dispatcher`` holds code for this
-    machine (CPU and features) and this bytecode; True when that cannot be told."""
-    import hashlib
-
+def _signatures_here(dispatcher: object, cached: dict) -> list | None:
+    """The signatures in numba's cache index ``cached`` of ``dispatcher`` that hold code
+    for this machine (CPU and features) and this bytecode; None when that cannot be told."""
     try:
         magic = dispatcher.targetctx.codegen().magic_tuple()  # type: ignore[attr-defined]
         code = hashlib.sha256(dispatcher.py_func.__code__.co_code).hexdigest()  # type: ignore[attr-defined]
     except (AttributeError, TypeError, RuntimeError) as exc:
         log.debug("cannot tell numba's target: %s", exc)
-        return True
-    return any(len(key) == 3 and key[1] == magic and key[2][0] == code for key in cached)
+        return None
+    return [key[0] for key in cached if len(key) == 3 and key[1] == magic and key[2][0] == code]
 
 
-def kernels_to_compile(modules: tuple[str, ...] = KERNEL_MODULES) -> list[str]:
-    """Names of the cached numba kernels in ``modules`` that have nothing in numba's disk
-    cache for this source and this machine (never compiled here, the source changed
-    since, or the cache was filled on another CPU).
+def _compiled_here(dispatcher: object, cached: dict) -> bool:
+    """Whether numba's cache index ``cached`` of ``dispatcher`` holds code for this
+    machine and this bytecode; True when that cannot be told."""
+    signatures = _signatures_here(dispatcher, cached)
+    return signatures is None or bool(signatures)
+
+
+def _cached_kernels(modules: tuple[str, ...]) -> Iterator[tuple[str, Any, dict]]:
+    """``(name, dispatcher, cache index)`` of every numba kernel in ``modules`` that numba
+    caches on disk; the index is ``{}`` when absent, stale or of another numba.
 
     Kernels inlined into others (``inline="always"``) have no cache of their own and are
-    not counted. Modules that cannot be imported are skipped (the analysis reports them).
+    left out, and so are modules that cannot be imported (the analysis reports them).
     """
-    missing = []
     for name in modules:
         try:
             module = importlib.import_module(name)
@@ -122,13 +128,35 @@ def kernels_to_compile(modules: tuple[str, ...] = KERNEL_MODULES) -> list[str]:
             if index is None:  # numba.core.caching.NullCache: cache=False
                 continue
             try:
-                cached = index._load_index()  # {} when absent, stale or of another numba
+                cached = index._load_index()
             except (OSError, EOFError, ValueError, AttributeError, ImportError) as exc:
                 log.debug("cannot read numba's cache index of %s.%s: %s", name, attr, exc)
                 continue
-            if not cached or not _compiled_here(obj, cached):
-                missing.append(f"{name}.{attr}")
-    return missing
+            yield f"{name}.{attr}", obj, cached
+
+
+def kernels_to_compile(modules: tuple[str, ...] = KERNEL_MODULES) -> list[str]:
+    """Names of the cached numba kernels in ``modules`` that have nothing in numba's disk
+    cache for this source and this machine (never compiled here, the source changed
+    since, or the cache was filled on another CPU).
+    """
+    return [name for name, kernel, cached in _cached_kernels(modules)
+            if not cached or not _compiled_here(kernel, cached)]
+
+
+def load_cached_kernels(modules: tuple[str, ...] = KERNEL_MODULES) -> int:
+    """Load every signature of the kernels in ``modules`` that numba's disk cache holds
+    for this machine and this source, as their first call would; returns how many.
+
+    Nothing is compiled here: a kernel that is not cached yet is compiled by its first
+    call, for the types of that call.
+    """
+    loaded = 0
+    for _name, kernel, cached in _cached_kernels(modules):
+        for signature in _signatures_here(kernel, cached) or ():
+            kernel.compile(signature)  # found in the cache: loaded, not compiled
+            loaded += 1
+    return loaded
 
 
 def announce_kernel_compile() -> bool:
@@ -145,6 +173,47 @@ def announce_kernel_compile() -> bool:
     return bool(missing)
 
 
+def import_numpy_one_blas_thread() -> None:
+    """Import numpy with OpenBLAS started on one thread (``OPENBLAS_NUM_THREADS=1`` while
+    it loads; the variable is restored after, so child processes are not affected).
+
+    Every analysis holds BLAS to one thread anyway (``songmap.models.blas``); OpenBLAS
+    starting its thread pool at load costs ~40 ms of a cold start for nothing. Nothing
+    changes when numpy is imported already or the variable is set by the user.
+    """
+    if "numpy" in sys.modules or "OPENBLAS_NUM_THREADS" in os.environ:
+        return
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    try:
+        import numpy  # noqa: F401
+    finally:
+        del os.environ["OPENBLAS_NUM_THREADS"]
+
+
+def load_kernels_ahead() -> threading.Thread:
+    """Start loading songmap's numba kernels on a thread (after the compile notice, when
+    they are not cached yet) and return the thread.
+
+    Importing numba and loading the kernels from its cache is ~0.35 s of Python at every
+    start; meanwhile the other threads decode the file, compute its spectrograms and run
+    the harmony networks (C and numpy, which release the GIL), so a short clip's start-up
+    hides much of it. The analysis uses the kernels as it would without
+    this: a kernel still loading is waited for (numba's compiler lock), one missing from
+    the cache is compiled by its first call. Call ``ensure_numba_cache_dir`` first.
+    """
+
+    def run() -> None:
+        try:
+            announce_kernel_compile()
+            load_cached_kernels()
+        except Exception as exc:  # noqa: BLE001 - the analysis loads them itself and reports
+            log.debug("could not load the kernels ahead: %s", exc)
+
+    thread = threading.Thread(target=run, name="songmap-kernels-ahead", daemon=True)
+    thread.start()
+    return thread
+
+
 def decode_ahead(path: str, settings: AnalysisSettings) -> Future[Audio]:
     """Start decoding ``path`` on a thread and return its future.
 
@@ -152,8 +221,6 @@ def decode_ahead(path: str, settings: AnalysisSettings) -> Future[Audio]:
     proceeds while this thread imports the pipeline and loads the models, which is
     Python work: a 270 s FLAC's 0.2 s of decoding disappears from the start-up.
     """
-    import threading
-
     import soundfile  # noqa: F401 - imported here, not beside the pipeline's imports
 
     from songmap.audio import load_audio

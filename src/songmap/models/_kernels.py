@@ -8,6 +8,11 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from songmap.models._scipy_ext import preload_cython_blas
+
+# numba imports scipy.linalg (~0.2 s) at its first kernel load only to check for BLAS
+preload_cython_blas()
+
 
 @nb.njit(fastmath=True, inline="always", error_model="numpy", cache=True)
 def ftanh(x):

@@ -40,7 +40,7 @@ def stft_magnitude_blocks(samples: np.ndarray, *, frame_size: int, hop: int,
     Hann-windowed; bins from 0 to ``max_bin`` (default: ``frame_size // 2``, dropping
     the Nyquist bin as madmom does) are kept.
     """
-    from scipy.fft import rfft
+    from songmap.models._scipy_ext import rfft_rows
 
     x = np.asarray(samples, dtype=np.float32)
     n = num_frames(len(x), hop)
@@ -55,7 +55,7 @@ def stft_magnitude_blocks(samples: np.ndarray, *, frame_size: int, hop: int,
         if b > a:
             seg[a - lo:b - lo] = x[a:b]
         frames = np.lib.stride_tricks.sliding_window_view(seg, frame_size)[::hop]
-        spec = rfft(frames * window, axis=1, overwrite_x=True)[:, :max_bin or half]
+        spec = rfft_rows(frames * window)[:, :max_bin or half]
         yield f0, np.abs(spec).astype(np.float32, copy=False)
 
 

@@ -16,6 +16,11 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from songmap.models._scipy_ext import preload_cython_blas
+
+# numba imports scipy.linalg (~0.2 s) at its first kernel load only to check for BLAS
+preload_cython_blas()
+
 
 @nb.njit(nogil=True, cache=True)
 def _first_states(intervals: np.ndarray) -> np.ndarray:
