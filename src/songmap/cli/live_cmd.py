@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from songmap.errors import InvalidParameterError
 
-if TYPE_CHECKING:  # numpy is imported by the live modules, not to build the command line
+if TYPE_CHECKING:  # numpy loads with the analysis, not with the command line
     import numpy as np
 
 #: Block fed per step (s of audio): beats are emitted at most this late, plus the
