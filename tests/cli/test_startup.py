@@ -134,7 +134,7 @@ def test_cached_kernels_are_loaded_ahead_and_missing_ones_left_to_their_first_ca
     check = """
         import tiny_kernels
         from songmap.cli.startup import load_cached_kernels
-        loaded = load_cached_kernels(("tiny_kernels",))
+        loaded = load_cached_kernels(("tiny_kernels.twice",))
         print(loaded, len(tiny_kernels.twice.signatures), tiny_kernels.twice.stats.cache_hits)
     """
     # nothing cached: nothing loaded and nothing compiled ahead
@@ -142,6 +142,19 @@ def test_cached_kernels_are_loaded_ahead_and_missing_ones_left_to_their_first_ca
     run_python("import tiny_kernels; tiny_kernels.twice(3)", cwd=tmp_path, env=env)
     out = run_python(check, cwd=tmp_path, env=env).split(" ", 2)
     assert out[:2] == ["1", "1"] and "int64" in out[2]  # loaded from the cache
+
+
+def test_entry_kernels_name_songmaps_cached_kernels():
+    import importlib
+
+    from songmap.cli.startup import ENTRY_KERNELS, KERNEL_MODULES
+
+    for name in ENTRY_KERNELS:
+        module, attr = name.rsplit(".", 1)
+        assert module in KERNEL_MODULES
+        kernel = getattr(importlib.import_module(module), attr)
+        assert kernel.targetoptions.get("inline") != "always"  # has a cache of its own
+        assert kernel._cache.__class__.__name__ != "NullCache"
 
 
 def test_numpy_is_imported_with_one_blas_thread_and_the_environment_kept(tmp_path):

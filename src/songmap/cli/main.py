@@ -159,17 +159,16 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             decode_ahead,
             ensure_numba_cache_dir,
             import_numpy_one_blas_thread,
-            load_kernels_ahead,
+            load_kernels,
         )
 
         import_numpy_one_blas_thread()
         ensure_numba_cache_dir()
         first = next(i for i, (_, missing) in enumerate(plan.inputs) if missing is None)
         decoded = None
-        # under --max-memory, loading and decoding happen in turn, before and under the cap
-        if not args.max_memory:
-            load_kernels_ahead()
+        if not args.max_memory:  # (under --max-memory, decoding is part of the capped work)
             decoded = decode_ahead(plan.inputs[first][0], settings)
+        load_kernels()
         analyzer = _analyzer(args, settings)
         from songmap.cli.progress import ProgressLine, wants_progress
 
@@ -203,17 +202,13 @@ def _report(plan, path: str, exc: BaseException) -> None:
 
 
 def _analyzer(args: argparse.Namespace, settings):
-    """The Analyzer for ``settings`` (numba's kernels are loading on a thread already;
-    under ``--max-memory`` they are loaded here, the one-time compilation announced)."""
+    """The Analyzer for ``settings`` (numba's kernels are loaded already)."""
     from songmap.netcache import NetworkCache, default_cache_dir
     from songmap.pipeline import Analyzer
 
     # networks' outputs kept on disk: analysing a file again with an override is quick
     analyzer = Analyzer(settings, network_cache=NetworkCache(directory=default_cache_dir()))
     if args.max_memory:
-        from songmap.cli.startup import announce_kernel_compile
-
-        announce_kernel_compile()
         # load what every analysis needs first: the cap is for the analysis itself
         import av  # noqa: F401
         import soundfile  # noqa: F401

@@ -1,5 +1,5 @@
 """Once per CLI process, before the first analysis: numba's kernel cache, the kernels
-loaded and the first file decoded while the analysis starts.
+loaded while the first file decodes.
 
 songmap's kernels are compiled by numba on first use and cached on disk (``cache=True``),
 so only the first run after an install or an upgrade compiles them (~20 s, silent but for
@@ -21,7 +21,6 @@ import logging
 import os
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
@@ -35,6 +34,10 @@ log = logging.getLogger("songmap")
 
 #: Modules that define songmap's numba kernels (imported to look at their caches).
 KERNEL_MODULES = ("songmap.models._kernels", "songmap.rhythm.viterbi")
+
+#: The kernels songmap calls from Python (the others are compiled into these and need no
+#: loading of their own), loaded before the first analysis.
+ENTRY_KERNELS = ("songmap.models._kernels.lstm_recurrence", "songmap.rhythm.viterbi._viterbi")
 
 COMPILE_NOTICE = "compiling its kernels once (~20 s); later runs start at once"
 
@@ -144,15 +147,19 @@ def kernels_to_compile(modules: tuple[str, ...] = KERNEL_MODULES) -> list[str]:
             if not cached or not _compiled_here(kernel, cached)]
 
 
-def load_cached_kernels(modules: tuple[str, ...] = KERNEL_MODULES) -> int:
-    """Load every signature of the kernels in ``modules`` that numba's disk cache holds
+def load_cached_kernels(kernels: tuple[str, ...] = ENTRY_KERNELS) -> int:
+    """Load every signature of ``kernels`` (``module.name``) that numba's disk cache holds
     for this machine and this source, as their first call would; returns how many.
 
     Nothing is compiled here: a kernel that is not cached yet is compiled by its first
     call, for the types of that call.
     """
+    wanted = set(kernels)
+    modules = tuple(dict.fromkeys(name.rsplit(".", 1)[0] for name in kernels))
     loaded = 0
-    for _name, kernel, cached in _cached_kernels(modules):
+    for name, kernel, cached in _cached_kernels(modules):
+        if name not in wanted:
+            continue
         for signature in _signatures_here(kernel, cached) or ():
             kernel.compile(signature)  # found in the cache: loaded, not compiled
             loaded += 1
@@ -190,28 +197,21 @@ def import_numpy_one_blas_thread() -> None:
         del os.environ["OPENBLAS_NUM_THREADS"]
 
 
-def load_kernels_ahead() -> threading.Thread:
-    """Start loading songmap's numba kernels on a thread (after the compile notice, when
-    they are not cached yet) and return the thread.
+def load_kernels() -> None:
+    """Import numba and load songmap's kernels from its disk cache now, after the
+    one-time compile notice when they are not cached yet.
 
-    Importing numba and loading the kernels from its cache is ~0.35 s of Python at every
-    start; meanwhile the other threads decode the file, compute its spectrograms and run
-    the harmony networks (C and numpy, which release the GIL), so a short clip's start-up
-    hides much of it. The analysis uses the kernels as it would without
-    this: a kernel still loading is waited for (numba's compiler lock), one missing from
-    the cache is compiled by its first call. Call ``ensure_numba_cache_dir`` first.
+    ~0.35 s of Python at every start, done before the analysis (the first file decodes
+    on its thread meanwhile) rather than beside it: the spectrogram and network threads
+    of the analysis would each wait for the GIL after every numpy call (tried: a cold
+    30 s clip took 0.03 s longer and 0.1 s more CPU that way). A kernel not cached yet is
+    compiled by its first call; a failure here is left for the analysis to report.
     """
-
-    def run() -> None:
-        try:
-            announce_kernel_compile()
-            load_cached_kernels()
-        except Exception as exc:  # noqa: BLE001 - the analysis loads them itself and reports
-            log.debug("could not load the kernels ahead: %s", exc)
-
-    thread = threading.Thread(target=run, name="songmap-kernels-ahead", daemon=True)
-    thread.start()
-    return thread
+    try:
+        announce_kernel_compile()
+        load_cached_kernels()
+    except Exception as exc:  # noqa: BLE001 - the analysis loads them itself and reports
+        log.debug("could not load the kernels ahead: %s", exc)
 
 
 def decode_ahead(path: str, settings: AnalysisSettings) -> Future[Audio]:
@@ -221,6 +221,8 @@ def decode_ahead(path: str, settings: AnalysisSettings) -> Future[Audio]:
     proceeds while this thread imports the pipeline and loads the models, which is
     Python work: a 270 s FLAC's 0.2 s of decoding disappears from the start-up.
     """
+    import threading
+
     import soundfile  # noqa: F401 - imported here, not beside the pipeline's imports
 
     from songmap.audio import load_audio

@@ -56,26 +56,22 @@ class FastModelRegistry(ModelRegistry):
         BLAS is held to one thread: songmap parallelises over stages and the BLSTM's two
         directions, and OpenBLAS threads spinning against those cost more than they give.
         """
+        ensemble = self._get("downbeats")
         with one_blas_thread():
-            return self._beat_activations(np.asarray(samples, dtype=np.float32))
+            return self._beat_activations(ensemble, np.asarray(samples, dtype=np.float32))
 
-    def _beat_activations(self, x: np.ndarray) -> Activations:
+    def _beat_activations(self, ensemble: Any, x: np.ndarray) -> Activations:
         from songmap.models.frontend import downbeat_features, num_frames
 
         hop = NETWORK_SR // 100
         n = num_frames(len(x), hop)
         out = np.empty((n, 2), np.float32)
-        ensemble = None
         for f0, f1, c0, c1 in chunk_spans(n, chunk=int(CHUNK_S * 100), context=int(CONTEXT_S * 100)):
             # frame i is centred on sample i * hop: samples from c0 * hop give frames c0..c1
             # (their edges see zeros where the whole signal has samples: inside the context)
             s0 = c0 * hop
             s1 = min(len(x), c1 * hop)
             feats = downbeat_features(x[s0:s1], sr=NETWORK_SR)
-            if ensemble is None:
-                # after the first features: at a cold start the kernel is still loading on
-                # another thread (songmap.cli.startup.load_kernels_ahead) meanwhile
-                ensemble = self._get("downbeats")
             probs = ensemble(feats)
             out[f0:f1] = probs[f0 - c0:f1 - c0, 1:]
         return Activations(out, 100.0)
