@@ -145,3 +145,41 @@ def test_span_key_probabilities_answer_each_span_on_its_own(monkeypatch):
     assert out[0, 0] == 0.0 and out[1, 0] == 2.0
     assert seen == [2 * NETWORK_SR, 4 * NETWORK_SR]
     assert not out[2].any()  # under a second: no answer
+
+
+@pytest.mark.models
+def test_prepared_beat_features_are_used_once_and_change_nothing(clip, monkeypatch):
+    from songmap.models import frontend
+
+    reg = fast.FastModelRegistry(threads=1)
+    x = np.asarray(clip, dtype=np.float32)
+    expected = reg.beat_activations(x).values
+    calls = []
+    original = frontend.downbeat_features
+    monkeypatch.setattr(frontend, "downbeat_features",
+                        lambda *a, **k: calls.append(1) or original(*a, **k))
+    reg.prepare_beat_features(x)
+    assert len(calls) == 1
+    got = reg.beat_activations(x).values
+    assert len(calls) == 1  # the prepared features, not computed again
+    assert got.tobytes() == expected.tobytes()
+    # used once: the next call computes its own, and another array never takes them
+    reg.prepare_beat_features(x)
+    assert reg.beat_activations(x.copy()).values.tobytes() == expected.tobytes()
+    assert len(calls) == 3
+    assert reg.beat_activations(x).values.tobytes() == expected.tobytes()
+    assert len(calls) == 4
+
+
+@pytest.mark.models
+def test_features_prepared_on_another_thread_change_nothing(clip):
+    # prepared on a worker thread (as the command line does) or declined there when BLAS
+    # would not run on one thread: the activations are the same bits either way
+    from concurrent.futures import ThreadPoolExecutor
+
+    reg = fast.FastModelRegistry(threads=1)
+    x = np.asarray(clip, dtype=np.float32)
+    expected = reg.beat_activations(x).values
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(reg.prepare_beat_features, x).result()
+    assert reg.beat_activations(x).values.tobytes() == expected.tobytes()

@@ -167,7 +167,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         first = next(i for i, (_, missing) in enumerate(plan.inputs) if missing is None)
         decoded = None
         if not args.max_memory:  # (under --max-memory, decoding is part of the capped work)
-            decoded = decode_ahead(plan.inputs[first][0], settings)
+            from songmap.models import get_registry  # the Analyzer's (one per process)
+
+            # decoded, then the beat network's features computed, while the kernels load
+            decoded = decode_ahead(plan.inputs[first][0], settings,
+                                   then=get_registry(settings.threads).prepare_beat_features)
         load_kernels()
         analyzer = _analyzer(args, settings)
         from songmap.cli.progress import ProgressLine, wants_progress

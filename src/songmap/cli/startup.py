@@ -21,12 +21,14 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from songmap.audio import Audio
     from songmap.config import AnalysisSettings
 
@@ -214,8 +216,11 @@ def load_kernels() -> None:
         log.debug("could not load the kernels ahead: %s", exc)
 
 
-def decode_ahead(path: str, settings: AnalysisSettings) -> Future[Audio]:
-    """Start decoding ``path`` on a thread and return its future.
+def decode_ahead(path: str, settings: AnalysisSettings, *,
+                 then: Callable[[np.ndarray], None] | None = None) -> Future[Audio]:
+    """Start decoding ``path`` on a thread and return its future; ``then(samples)`` runs
+    on that thread once the future holds the audio (a registry's
+    ``prepare_beat_features``).
 
     The decoders (libsndfile, FFmpeg) and soxr run in C without the GIL, so the decoding
     proceeds while this thread imports the pipeline and loads the models, which is
@@ -233,10 +238,14 @@ def decode_ahead(path: str, settings: AnalysisSettings) -> Future[Audio]:
         if not future.set_running_or_notify_cancel():
             return
         try:
-            future.set_result(load_audio(path, max_duration_s=settings.max_duration_s,
-                                         min_duration_s=settings.min_duration_s))
+            audio = load_audio(path, max_duration_s=settings.max_duration_s,
+                               min_duration_s=settings.min_duration_s)
         except BaseException as exc:  # noqa: BLE001 - delivered to the analysis through the future
             future.set_exception(exc)
+            return
+        future.set_result(audio)
+        if then is not None:
+            then(audio.samples)
 
     threading.Thread(target=run, name="songmap-decode-ahead", daemon=True).start()
     return future

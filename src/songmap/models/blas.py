@@ -42,3 +42,20 @@ def one_blas_thread() -> Iterator[None]:
             if _users == 0 and _limiter is not None:
                 _limiter.restore_original_limits()
                 _limiter = None
+
+
+def blas_threads() -> int | None:
+    """Threads BLAS would use for a product started on this thread now (the most of any
+    BLAS library loaded); None when that cannot be told (no threadpoolctl).
+
+    A limit set on another thread is not always seen here: OpenBLAS 0.3.31 (numpy's
+    wheels) kept two threads for products of a worker thread inside ``one_blas_thread``
+    once the main thread had set and restored the limit before, and rounded them
+    differently.
+    """
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    return max((lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"),
+               default=1)

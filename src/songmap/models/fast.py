@@ -17,7 +17,9 @@ weights are songmap's bundled ``.npz`` files (``songmap.models.bundled``).
 
 from __future__ import annotations
 
+import logging
 import threading
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
@@ -27,6 +29,8 @@ from songmap.errors import ModelError
 from songmap.models.blas import one_blas_thread
 from songmap.models.registry import ModelRegistry
 from songmap.signals import Activations
+
+log = logging.getLogger("songmap")
 
 #: Longest stretch (s) the beat network sees in one piece; longer inputs are chunked.
 CHUNK_S = 300.0
@@ -42,6 +46,8 @@ class FastModelRegistry(ModelRegistry):
     def __init__(self, *, threads: int = 1) -> None:
         super().__init__(threads=threads)
         self._locks = {name: threading.Lock() for name in ("downbeats", "key", "chroma")}
+        #: (samples, their beat-network features) from ``prepare_beat_features``
+        self._prepared: tuple[np.ndarray, Future[np.ndarray | None]] | None = None
 
     # -- loading -------------------------------------------------------------
     _packages = "songmap"
@@ -50,6 +56,33 @@ class FastModelRegistry(ModelRegistry):
         return _FAST_BUILDERS
 
     # -- running -------------------------------------------------------------
+    def prepare_beat_features(self, samples: np.ndarray) -> None:
+        """The beat network's features of ``samples`` (one chunk long at most), computed
+        on this thread and kept for the next ``beat_activations`` of the same array.
+
+        The command line calls it on its decoding thread while the main thread loads
+        numba's kernels: the features are ready when the network can run (~0.04 s of a
+        cold 30 s clip). Nothing is prepared where BLAS would not run on one thread here
+        (its products would round differently from ``beat_activations``'), and a failure
+        is left for ``beat_activations`` to meet again.
+        """
+        from songmap.models.blas import blas_threads
+        from songmap.models.frontend import downbeat_features
+
+        x = np.asarray(samples, dtype=np.float32)
+        if len(_spans(len(x))) != 1:  # longer input: features chunk by chunk as it runs
+            return
+        future: Future[np.ndarray | None] = Future()
+        self._prepared = (x, future)
+        features = None
+        try:
+            with one_blas_thread():
+                if blas_threads() == 1:
+                    features = downbeat_features(x, sr=NETWORK_SR)
+        except Exception as exc:  # noqa: BLE001 - computed (and reported) again by the call
+            log.debug("could not prepare the beat features: %s", exc)
+        future.set_result(features)
+
     def beat_activations(self, samples: np.ndarray) -> Activations:
         """Beat and downbeat probability per frame, shape ``(frames, 2)``, 100 fps.
 
@@ -61,17 +94,22 @@ class FastModelRegistry(ModelRegistry):
             return self._beat_activations(ensemble, np.asarray(samples, dtype=np.float32))
 
     def _beat_activations(self, ensemble: Any, x: np.ndarray) -> Activations:
-        from songmap.models.frontend import downbeat_features, num_frames
+        from songmap.models.frontend import downbeat_features
 
         hop = NETWORK_SR // 100
-        n = num_frames(len(x), hop)
-        out = np.empty((n, 2), np.float32)
-        for f0, f1, c0, c1 in chunk_spans(n, chunk=int(CHUNK_S * 100), context=int(CONTEXT_S * 100)):
+        prepared, self._prepared = self._prepared, None
+        spans = _spans(len(x))
+        out = np.empty((spans[-1][1], 2), np.float32)
+        for f0, f1, c0, c1 in spans:
             # frame i is centred on sample i * hop: samples from c0 * hop give frames c0..c1
             # (their edges see zeros where the whole signal has samples: inside the context)
             s0 = c0 * hop
             s1 = min(len(x), c1 * hop)
-            feats = downbeat_features(x[s0:s1], sr=NETWORK_SR)
+            feats = None
+            if prepared is not None and prepared[0] is x and len(spans) == 1:
+                feats = prepared[1].result()
+            if feats is None:
+                feats = downbeat_features(x[s0:s1], sr=NETWORK_SR)
             probs = ensemble(feats)
             out[f0:f1] = probs[f0 - c0:f1 - c0, 1:]
         return Activations(out, 100.0)
@@ -131,6 +169,14 @@ class FastModelRegistry(ModelRegistry):
 
 #: Key-network input frames (5 fps) run at once: 10 minutes.
 _KEY_CHUNK_FRAMES = 3000
+
+
+def _spans(n_samples: int) -> list[tuple[int, int, int, int]]:
+    """``chunk_spans`` of the beat network's frames for ``n_samples`` at ``NETWORK_SR``."""
+    from songmap.models.frontend import num_frames
+
+    n = num_frames(n_samples, NETWORK_SR // 100)
+    return chunk_spans(n, chunk=int(CHUNK_S * 100), context=int(CONTEXT_S * 100))
 
 
 def chunk_spans(n: int, *, chunk: int, context: int) -> list[tuple[int, int, int, int]]:

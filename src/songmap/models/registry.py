@@ -105,6 +105,11 @@ class ModelRegistry:
         ]
 
     # -- running (subclasses) -----------------------------------------------
+    def prepare_beat_features(self, samples: np.ndarray) -> None:
+        """Compute, on this thread, what ``beat_activations(samples)`` computes before its
+        network runs, so that the call (on another thread, same array) starts with the
+        network; a registry may do nothing here (the default)."""
+
     def beat_activations(self, samples: np.ndarray) -> Activations:
         """Beat and downbeat probability per frame, shape ``(frames, 2)``, 100 fps."""
         raise NotImplementedError
