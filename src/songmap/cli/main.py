@@ -156,6 +156,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             return exit_code_for(missing_inputs[0][1])
         settings = settings_from_args(args)
         from songmap.cli.startup import (
+            beat_features_ahead,
             decode_ahead,
             ensure_numba_cache_dir,
             import_numpy_one_blas_thread,
@@ -169,9 +170,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         if not args.max_memory:  # (under --max-memory, decoding is part of the capped work)
             from songmap.models import get_registry  # the Analyzer's (one per process)
 
-            # decoded, then the beat network's features computed, while the kernels load
+            # decoded, then (short audio) the beat network's features computed, while
+            # the kernels load
             decoded = decode_ahead(plan.inputs[first][0], settings,
-                                   then=get_registry(settings.threads).prepare_beat_features)
+                                   then=beat_features_ahead(get_registry(settings.threads)))
         load_kernels()
         analyzer = _analyzer(args, settings)
         from songmap.cli.progress import ProgressLine, wants_progress
