@@ -244,3 +244,24 @@ def test_cold_analysis_imports_neither_scipy_fft_nor_scipy_linalg(tmp_path, exam
     env = {**os.environ, "SONGMAP_CACHE_DIR": ""}
     assert run_python(code, cwd=tmp_path, env=env) == "0 []"
     assert json.loads((tmp_path / "out.json").read_text())["total_beats"] > 0
+
+
+def test_beat_features_are_prepared_ahead_for_short_audio_only():
+    import numpy as np
+
+    from songmap.cli.startup import FEATURES_AHEAD_MAX_S, beat_features_ahead
+    from songmap.config import NETWORK_SR
+
+    class Registry:
+        def __init__(self) -> None:
+            self.prepared: list[int] = []
+
+        def prepare_beat_features(self, samples) -> None:
+            self.prepared.append(len(samples))
+
+    reg = Registry()
+    prepare = beat_features_ahead(reg)  # type: ignore[arg-type]
+    short = int(FEATURES_AHEAD_MAX_S * NETWORK_SR)
+    prepare(np.zeros(short, np.float32))
+    prepare(np.zeros(short + 1, np.float32))  # longer: its features are computed as it runs
+    assert reg.prepared == [short]
