@@ -44,10 +44,15 @@ def load_scipy_extension(name: str) -> ModuleType | None:
         module = sys.modules.get(name)
         if module is not None:
             return module
-        spec = importlib.util.find_spec("scipy")
-        if spec is None or spec.origin is None:
+        try:
+            # the package itself is cheap (~3 ms) and sets up what its compiled modules
+            # need (on Windows, the folder of the OpenBLAS DLL)
+            import scipy
+        except ImportError:
             return None
-        folder = Path(spec.origin).parent.joinpath(*name.split(".")[1:-1])
+        if scipy.__file__ is None:
+            return None
+        folder = Path(scipy.__file__).parent.joinpath(*name.split(".")[1:-1])
         stem = name.rsplit(".", 1)[-1]
         for suffix in importlib.machinery.EXTENSION_SUFFIXES:
             path = folder / f"{stem}{suffix}"
