@@ -11,7 +11,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "batch", help="analyse many files (folders, globs); resumable; local or Dask",
         description="Analyse every audio file under PATH... Results go to the result store "
         "(shared with `songmap serve`), so a rerun skips what is done. Exit status 0 when "
-        "every file was analysed, 1 when some failed, 130 when interrupted.",
+        "every file was analysed, 1 when some failed, 130 when interrupted, 10 when another "
+        "run writes the same -o and cannot share it (Windows).",
     )
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="audio files, folders (searched recursively) or globs ('**/*.mp3')")
