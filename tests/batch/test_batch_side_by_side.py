@@ -92,7 +92,9 @@ def test_a_second_run_on_other_files_loses_no_line_when_the_first_compacts(tmp_p
     records = list(read_records(out))
     assert sorted(r["path"] for r in records) == sorted(map(str, first + second))  # once each
     assert all(r["status"] == "ok" for r in records)
-    assert not (tmp_path / ".out.jsonl.tmp").exists()
+    # Nothing is left behind: no temporary file, no lock file, no claims.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "a", "analyses.log", "b", "out.jsonl", "s.sqlite"]
 
 
 @pytest.mark.slow
@@ -179,6 +181,7 @@ def test_only_the_last_writer_compacts_and_keeps_every_writers_lines(tmp_path):
     two.leave(lambda: compactions.append(compact(out)), dirty=False)  # the note from one
     assert compactions == [2]
     assert [(r["path"], r["status"]) for r in read_records(out)] == [("x", "ok"), ("y", "ok")]
+    assert not one.path.exists()  # removed by the last one out
 
 
 def test_without_shared_locks_a_second_run_is_refused_in_one_line(tmp_path, monkeypatch,

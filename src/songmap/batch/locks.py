@@ -77,6 +77,16 @@ def claim_name(audio_hash: str, settings_key: str) -> str:
     return f"{audio_hash or 'nohash'}-{settings}.lock"
 
 
+def _still_there(path: Path, fd: int) -> bool:
+    """Whether ``path`` is still the file open as ``fd``. Its last holder removes a lock
+    file before it unlocks it: a lock taken on the removed file in between guards nothing,
+    and the path must be opened again."""
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
+
+
 class Claim:
     """This run's exclusive hold on one file's analysis; ``release`` when it is recorded."""
 
@@ -112,6 +122,8 @@ class ClaimDir:
             try:
                 self.folder.mkdir(parents=True, exist_ok=True)
                 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except FileNotFoundError:
+                continue  # the folder was removed by a run that ended (close): make it again
             except OSError as exc:
                 return self._give_up(exc)
             try:
@@ -121,16 +133,16 @@ class ClaimDir:
             except OSError as exc:
                 os.close(fd)
                 return self._give_up(exc)
-            # Its last holder may have removed the file between our open and our lock: a
-            # lock on a removed file guards nothing, so open the path again.
-            try:
-                same = os.stat(path).st_ino == os.fstat(fd).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
+            if _still_there(path, fd):
                 return Claim(path, fd)
             os.close(fd)
         return None  # pragma: no cover - eight removals in a row: someone else is busy
+
+    def close(self) -> None:
+        """Remove the folder if no claim is left in it (a run beside this one may have
+        one, or make one right after: ``try_claim`` then makes the folder again)."""
+        with contextlib.suppress(OSError):
+            self.folder.rmdir()
 
     def _give_up(self, exc: OSError) -> Claim:
         log.warning("cannot claim files in %s (%s); another batch run on the same store may "
@@ -156,41 +168,45 @@ class OutputLock:
         self._exclusive = False
 
     def enter(self, repair: Callable[[], object]) -> None:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            from songmap.errors import storage_error
+        for _ in range(64):
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                from songmap.errors import storage_error
 
-            raise storage_error(f"the output {self.output}", exc) from exc
-        try:
-            alone = _flock(self._fd, exclusive=True, blocking=False)
-        except OSError as exc:
-            if exc.errno not in _NO_LOCKING:
-                raise
-            log.warning("%s cannot be locked (%s); do not run two batches on it at once",
-                        self.output, exc.strerror or exc)
-            self._unlocked()
-            repair()
-            return
-        if not alone and not SHARED_LOCKS:
-            os.close(self._fd)
-            self._fd = -1
-            raise OutputBusyError(
-                f"another songmap batch is writing {self.output}; wait for it to finish or "
-                "give this one another -o")
-        if alone:
-            repair()
-        if SHARED_LOCKS:
-            # (from exclusive: not atomic, and need not be: a run that slips in between
-            # finds a whole file)
-            _flock(self._fd, exclusive=False, blocking=True)
-        else:  # pragma: no cover - Windows: exclusive for the whole run
-            self._exclusive = True
-
-    def _unlocked(self) -> None:
-        os.close(self._fd)
-        self._fd = -2  # no locking here: leave() compacts as a lone run would
+                raise storage_error(f"the output {self.output}", exc) from exc
+            try:
+                alone = _flock(fd, exclusive=True, blocking=False)
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno not in _NO_LOCKING:
+                    raise
+                log.warning("%s cannot be locked (%s); do not run two batches on it at once",
+                            self.output, exc.strerror or exc)
+                self._fd = -2  # no locking here: leave() compacts as a lone run would
+                repair()
+                return
+            if not alone and not SHARED_LOCKS:
+                os.close(fd)
+                raise OutputBusyError(
+                    f"another songmap batch is writing {self.output}; wait for it to finish "
+                    "or give this one another -o")
+            if not alone:
+                _flock(fd, exclusive=False, blocking=True)  # waits while a run compacts
+            if alone and _still_there(self.path, fd):
+                repair()
+                if SHARED_LOCKS:
+                    # (not atomic: a run that ends meanwhile may remove the file; seen below)
+                    _flock(fd, exclusive=False, blocking=True)
+                else:  # pragma: no cover - Windows: exclusive for the whole run
+                    self._exclusive = True
+            if _still_there(self.path, fd):
+                self._fd = fd
+                return
+            os.close(fd)
+        raise OutputBusyError(f"{self.output} is locked and unlocked too often to join; "
+                              "is something else removing its lock file?")  # pragma: no cover
 
     def leave(self, compact: Callable[[], object], *, dirty: bool) -> None:
         if self._fd == -2:
@@ -208,10 +224,15 @@ class OutputLock:
                 _unlock(self._fd)
                 if not _flock(self._fd, exclusive=True, blocking=False):
                     return  # another run still writes; the last one compacts
+                if not _still_there(self.path, self._fd):
+                    return  # the last one left between our unlock and our lock: all done
             os.lseek(self._fd, 0, os.SEEK_SET)
             if os.read(self._fd, 16).startswith(b"compact"):
                 compact()
                 os.ftruncate(self._fd, 0)
+            # The last one out removes the lock file, before unlocking (see _still_there).
+            with contextlib.suppress(OSError):
+                self.path.unlink()
         finally:
             os.close(self._fd)
             self._fd = -1

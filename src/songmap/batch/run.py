@@ -420,6 +420,7 @@ class _Batch:
             output = self.output
             self.output_lock.leave(lambda: compact(output) if output else 0,
                                    dirty=self.rewrites > 0)
+        self.claims.close()
         self.failures.close()
 
 
