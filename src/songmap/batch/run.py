@@ -84,6 +84,9 @@ class RunOptions:
     upload: bool
     timeout_s: float | None
     spec: WorkerSpec
+    #: ``--max-memory`` as given, for Dask workers (None: each sizes its own from its
+    #: memory limit; 0: no cap)
+    cluster_memory_mb: float | None = None
 
 
 def run_batch(
@@ -115,7 +118,8 @@ def run_batch(
     worker (default 1); it does not change the results, so it is not part of the store's
     key. ``memory_mb``: each local worker's memory cap in MB (default: sized from the
     machine, ``songmap.workers.default_memory_mb``; 0: none); a file needing more is
-    recorded as failed (``MemoryLimitError``).
+    recorded as failed (``MemoryLimitError``). On Dask workers the same cap per analysis
+    thread (default: each worker's ``--memory-limit`` / threads; ``songmap.workers.dask``).
     ``on_record(record, runner)`` is called after every file is recorded.
     """
     t0 = time.monotonic()
@@ -157,12 +161,13 @@ def _run_options(settings: AnalysisSettings, *, workers: int | None, scheduler: 
         raise InvalidParameterError("--workers must be at least 1")
     if memory_mb is not None and memory_mb < 0:
         raise InvalidParameterError("--max-memory must be positive (0: no cap)")
+    given = memory_mb
     if memory_mb is None:
         memory_mb = default_memory_mb(n_workers)
     threads = threads or DEFAULT_ANALYSIS_THREADS
     spec = WorkerSpec(settings.model_copy(update={"threads": threads}), blas_threads=threads,
                       memory_mb=memory_mb or None)
-    return RunOptions(n_workers, scheduler, upload, timeout_s, spec)
+    return RunOptions(n_workers, scheduler, upload, timeout_s, spec, given)
 
 
 class _Batch:
@@ -428,7 +433,8 @@ def _make_runner(options: RunOptions) -> Any:
     if options.scheduler is not None:
         from songmap.workers.dask import DaskRunner
 
-        return DaskRunner(options.spec.settings, options.scheduler, upload=options.upload)
+        return DaskRunner(options.spec.settings, options.scheduler, upload=options.upload,
+                          memory_mb=options.cluster_memory_mb)
     from songmap.workers.local import LocalRunner
 
     return LocalRunner(options.spec, workers=options.workers, timeout_s=options.timeout_s)

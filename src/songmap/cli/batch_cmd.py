@@ -41,9 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    metavar="N", help="threads one analysis uses in a worker (default 1: more "
                                      "workers beat more threads; --threads is the old name)")
     p.add_argument("--max-memory", type=float, metavar="MB",
-                   help="memory one analysis may use in a local worker; a file needing more "
+                   help="memory one analysis may use in a worker (local or Dask); a file needing more "
                         "is recorded as failed (default: the machine's RAM / workers, at "
-                        "least 1.5 GB; 0: no cap)")
+                        "least 1.5 GB; a Dask worker's --memory-limit / threads; 0: no cap)")
     p.add_argument("-q", "--quiet", action="store_true", help="only the summary at the end")
     from songmap.cli.options import add_override_options
 
