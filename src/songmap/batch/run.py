@@ -286,6 +286,9 @@ class _Batch:
             return
         claim = self.claims.try_claim(audio_hash, self.settings_key)
         if claim is None:  # another run is analysing these bytes: its result is awaited
+            if not self.deferred:
+                log.info("%s is being analysed by another batch run; its result will be "
+                         "taken from the store", escape_surrogates(str(source.path)))
             self.deferred[audio_hash] = [source]
             return
         self._send(audio_hash, [source], claim)
