@@ -215,6 +215,7 @@ def test_silent_connections_are_closed_and_capped(tmp_path):
         ok.close()
 
 
+@pytest.mark.models  # the app's lifespan starts its workers
 def test_a_job_with_its_body_missing_the_file_frees_its_place(tmp_path, clips):
     settings = make_settings(tmp_path, max_jobs=1, process_jobs=False)
     with TestClient(create_app(settings)) as client:

@@ -17,6 +17,9 @@ from .conftest import make_settings, upload
 from .tasks import address_space_limit, faulty_analysis
 from .test_jobs import wait_for
 
+# every test here starts service workers, and a worker loads the networks before its first job
+pytestmark = pytest.mark.models
+
 
 def _limit_in_worker(spec) -> int:
     async def run() -> int:

@@ -30,6 +30,7 @@ def _wait_done(client, job_id: str) -> None:
     raise AssertionError("the job did not finish")
 
 
+@pytest.mark.models  # runs an analysis in a worker
 def test_a_finished_job_expires_with_410_and_its_record_is_emptied(tmp_path, clips):
     settings = make_settings(tmp_path, job_retention=1.5)
     with TestClient(create_app(settings)) as client:

@@ -41,6 +41,7 @@ def test_a_keyed_server_refuses_requests_without_the_key(keyed, clips):
     assert wrong.status_code == 401 and "not this server's" in wrong.json()["error"]["message"]
 
 
+@pytest.mark.models  # runs an analysis in a worker
 def test_the_key_opens_every_route_in_either_header(keyed, clips):
     client, _ = keyed
     assert client.get("/library", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200

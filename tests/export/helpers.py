@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from songmap.config import AnalysisSettings
 from songmap.schema import (
     AnalysisResult,
@@ -57,7 +59,7 @@ def make_result(
                                    chords=[label]))
     from songmap.harmony.notation import camelot, open_key
 
-    periods = [b - a for a, b in zip(beat_times, beat_times[1:])]
+    periods = [b - a for a, b in itertools.pairwise(beat_times)]
     bpm = round(60.0 / (sum(periods) / len(periods)), 2) if periods else 0.0
     return AnalysisResult(
         filename=filename,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -60,7 +62,7 @@ def test_sv_chords_mark_every_change(tmp_path, any_result):
             expected.append((s, c))
     np.testing.assert_allclose(times, [t for t, _ in expected], atol=1e-3)
     assert labels == [c for _, c in expected]
-    assert all(a != b for a, b in zip(labels, labels[1:]))
+    assert all(a != b for a, b in itertools.pairwise(labels))
 
 
 def test_sv_chords_close_a_gap_with_no_chord():

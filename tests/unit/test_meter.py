@@ -1,5 +1,7 @@
 """Meter and bar phase on per-beat downbeat probabilities with known answers."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -76,7 +78,7 @@ def _envelope_with_divisions(beats, fractions, fps=100.0, seconds=None):
 
     seconds = seconds or beats[-1] + 1.0
     env = np.zeros(int(seconds * fps), np.float32)
-    for a, b in zip(beats[:-1], beats[1:]):
+    for a, b in itertools.pairwise(beats):
         env[int(round(a * fps))] = 1.0
         for f in fractions:
             env[int(round((a + f * (b - a)) * fps))] = 0.5

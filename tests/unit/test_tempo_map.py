@@ -1,5 +1,7 @@
 """Sub-frame beat times and the tempo map, on signals with known answers."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -66,7 +68,7 @@ def test_tempo_step_and_ritardando_get_their_own_segments():
     rit = np.cumsum(0.4 * 1.01 ** np.arange(80))  # 150 BPM slowing 1 % a beat
     segs = fit_tempo_map(rit)
     assert len(segs) > 4
-    assert all(a.bpm > b.bpm for a, b in zip(segs, segs[1:]))
+    assert all(a.bpm > b.bpm for a, b in itertools.pairwise(segs))
 
 
 def test_drifting_beats_are_not_forced_onto_a_line():

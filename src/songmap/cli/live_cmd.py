@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections.abc import Iterator
-from typing import BinaryIO
-
-import numpy as np
+from typing import TYPE_CHECKING, BinaryIO
 
 from songmap.errors import InvalidParameterError
+
+if TYPE_CHECKING:  # numpy loads with the analysis, not with the command line
+    import numpy as np
 
 #: Block fed per step (s of audio): beats are emitted at most this late, plus the
 #: networks' own lag.
@@ -109,7 +111,7 @@ def _text(event: dict) -> str:
 def cmd_live(args: argparse.Namespace) -> int:
     from songmap.cli.options import settings_from_args
 
-    if args.speed is not None and not (args.speed >= 0 and np.isfinite(args.speed)):
+    if args.speed is not None and not (args.speed >= 0 and math.isfinite(args.speed)):
         raise InvalidParameterError(f"--speed {args.speed}: expected 0 (no pacing) or more")
     if args.raw and args.input != "-":
         raise InvalidParameterError("--raw reads stdin: give - as the input")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -288,7 +289,7 @@ def _viterbi_keys(emit: np.ndarray, change_cost: float) -> np.ndarray:
 def _runs(path: np.ndarray) -> list[tuple[int, int, int]]:
     """(first bar, end bar exclusive, key) per run of equal keys."""
     cuts = [0] + [i for i in range(1, len(path)) if path[i] != path[i - 1]] + [len(path)]
-    return [(a, z, int(path[a])) for a, z in zip(cuts, cuts[1:])]
+    return [(a, z, int(path[a])) for a, z in itertools.pairwise(cuts)]
 
 
 def _merge_short_runs(path: np.ndarray, emit: np.ndarray, min_bars: int) -> np.ndarray:

@@ -10,6 +10,7 @@ wobbles.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -259,7 +260,7 @@ def fit_tempo_map(beat_times: np.ndarray, *, snap_tolerance_s: float = SNAP_TOLE
         f = _split_f(t, x.first, x.last, y.last, inlier)
         return merged, (f if merged.snapped or f < _MERGE_F else np.inf)
 
-    pairs = [pair(x, y) for x, y in zip(segs, segs[1:])]
+    pairs = [pair(x, y) for x, y in itertools.pairwise(segs)]
     while pairs:
         i = int(np.argmin([f for _, f in pairs]))
         if not np.isfinite(pairs[i][1]):
