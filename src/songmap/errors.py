@@ -77,6 +77,11 @@ class DiskFullError(StorageError):
     """The disk (or quota) holding a file songmap writes is full (ENOSPC, EDQUOT)."""
 
 
+class OutputBusyError(SongmapError):
+    """Another run holds an output this run would write, and cannot share it (on a
+    platform without shared file locks)."""
+
+
 class StoreCorruptError(SongmapError):
     """A SQLite file of songmap (result store, jobs) is damaged or not a database.
 

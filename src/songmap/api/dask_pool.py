@@ -47,9 +47,13 @@ class DaskPool(AdmissionLine):
     _busy = "cluster workers"
 
     def __init__(self, *, scheduler: str, settings: AnalysisSettings, max_queue: int,
-                 timeout_s: float, retry_after_s: int = 5, connect_timeout_s: float = 20.0) -> None:
+                 timeout_s: float, retry_after_s: int = 5, connect_timeout_s: float = 20.0,
+                 memory_mb: float | None = None) -> None:
         self.scheduler = scheduler
         self.settings = settings
+        #: The cap per analysis on the cluster's workers (MB; 0 none; None: each worker's
+        #: own --memory-limit / threads, see songmap.workers.dask.analysis_cap_mb).
+        self.memory_mb = memory_mb
         self.max_queue = max_queue
         self.timeout_s = timeout_s
         self.retry_after_s = retry_after_s
@@ -79,7 +83,8 @@ class DaskPool(AdmissionLine):
     def _connect(self) -> Any:
         client = connect(self.scheduler, timeout_s=self.connect_timeout_s)
         try:
-            client.register_plugin(SongmapWorkerPlugin(self.settings), name=PLUGIN_NAME)
+            client.register_plugin(SongmapWorkerPlugin(self.settings, self.memory_mb),
+                                   name=PLUGIN_NAME)
             client.subscribe_topic(PROGRESS_TOPIC, self._on_progress)
             self.size = cluster_threads(client)
         except BaseException:

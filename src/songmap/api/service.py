@@ -49,6 +49,7 @@ class Service:
                 max_queue=settings.max_queue, timeout_s=settings.analysis_timeout_s,
                 retry_after_s=settings.retry_after_s,
                 connect_timeout_s=settings.dask_connect_timeout_s,
+                memory_mb=settings.worker_memory_mb,
             )
         else:
             self.pool = WorkerPool(

@@ -67,8 +67,9 @@ class ServeSettings(BaseSettings):
         None, ge=0,
         description="Memory one analysis may use in a worker (MB of address space beyond "
                     "the loaded worker's; past it the analysis answers 413). Default: the "
-                    "machine's RAM / workers (at least 1.5 GB); 0 turns the cap off. Not "
-                    "applied to Dask workers (they have --memory-limit).",
+                    "machine's RAM / workers (at least 1.5 GB); 0 turns the cap off. With "
+                    "--dask-scheduler: the cap on the cluster's workers when set, else "
+                    "each worker's --memory-limit / threads (README).",
     )
     dask_scheduler: str | None = Field(
         None, description="Run the analyses on this Dask cluster (tls://HOST:8786; README) instead of "

@@ -39,6 +39,16 @@ class FailureLog(SQLiteFile):
             db.execute("DELETE FROM batch_failures WHERE path = ? AND settings_key = ?",
                        (path, settings_key))
 
+    def find(self, audio_hash: str, settings_key: str, *,
+             since: float) -> tuple[str, str] | None:
+        """``(error type, message)`` of a failure of these bytes with these settings recorded
+        at or after ``since`` (epoch seconds; by this run or one beside it), else None."""
+        row = self.connect().execute(
+            "SELECT error_type, message FROM batch_failures WHERE audio_hash = ? AND "
+            "settings_key = ? AND failed_at >= ? ORDER BY failed_at DESC LIMIT 1",
+            (audio_hash, settings_key, since)).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]))
+
     def list(self, settings_key: str | None = None) -> list[dict[str, object]]:
         sql = "SELECT * FROM batch_failures"
         args: tuple[str, ...] = ()

@@ -21,10 +21,11 @@ from songmap.batch.discover import escape_surrogates
 class JsonlWriter:
     """Append-only JSONL file; ``append`` is safe to call after every result."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, repair: bool = True) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        repair_torn_tail(self.path)
+        if repair:  # (not while another process may be writing a line: songmap.batch.locks)
+            repair_torn_tail(self.path)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def append(self, record: dict[str, Any]) -> None:
@@ -91,6 +92,35 @@ def read_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
             except json.JSONDecodeError:
                 continue
+
+
+class JsonlTail:
+    """Reads the complete lines appended to a JSONL file since the last read (by this
+    process or another), so a run sees what a run beside it has written."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.offset = 0
+
+    def read_new(self) -> Iterator[dict[str, Any]]:
+        """The records of the complete lines after ``offset`` (corrupt lines skipped); a
+        line still being written is read next time."""
+        try:
+            f = open(self.path, "rb")  # noqa: SIM115 - closed below, also when not consumed
+        except FileNotFoundError:
+            return
+        with f:
+            f.seek(self.offset)
+            for line in f:
+                if not line.endswith(b"\n"):
+                    return
+                self.offset += len(line)
+                try:
+                    record = json.loads(line)
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    continue
+                if isinstance(record, dict):
+                    yield record
 
 
 def compact(path: str | os.PathLike[str]) -> int:

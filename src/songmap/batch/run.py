@@ -4,6 +4,13 @@ One loop in the calling process owns the store, the JSONL file and the exports; 
 workers (local processes or Dask) only analyse. Every finished file is committed to the
 store first and then appended to the JSONL file, so after Ctrl-C, a crash or a power cut
 a rerun finds it in the store and skips it, and repairs the JSONL file from there.
+
+Runs beside each other (the same files, the same store, the same output) share the work
+(``songmap.batch.locks``): a file another run is analysing is left to it and its result
+taken from the store; every run appends to the one output, which is compacted only by the
+last run to finish. A second run that does nothing new gives the same outputs as the
+first, without analysing anything again, so a script or a cron job that starts a batch
+while one is running gets complete outputs and costs nothing twice.
 """
 
 from __future__ import annotations
@@ -19,7 +26,8 @@ from typing import Any
 
 from songmap.batch.discover import Source, discover_audio, escape_surrogates, hash_input
 from songmap.batch.failures import FailureLog
-from songmap.batch.jsonl import JsonlWriter, compact, read_records
+from songmap.batch.jsonl import JsonlTail, JsonlWriter, compact, repair_torn_tail
+from songmap.batch.locks import Claim, ClaimDir, OutputLock
 from songmap.batch.progress import BatchSummary, Failure, Progress
 from songmap.config import AnalysisSettings
 from songmap.errors import InvalidParameterError
@@ -29,6 +37,9 @@ from songmap.workers import Job, Outcome, WorkerSpec, default_memory_mb
 log = logging.getLogger("songmap.batch")
 
 PathLike = str | os.PathLike[str]
+
+#: How often a run looks whether files another run was analysing are done (seconds).
+DEFERRED_POLL_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,9 @@ class RunOptions:
     upload: bool
     timeout_s: float | None
     spec: WorkerSpec
+    #: ``--max-memory`` as given, for Dask workers (None: each sizes its own from its
+    #: memory limit; 0: no cap)
+    cluster_memory_mb: float | None = None
 
 
 def run_batch(
@@ -104,7 +118,8 @@ def run_batch(
     worker (default 1); it does not change the results, so it is not part of the store's
     key. ``memory_mb``: each local worker's memory cap in MB (default: sized from the
     machine, ``songmap.workers.default_memory_mb``; 0: none); a file needing more is
-    recorded as failed (``MemoryLimitError``).
+    recorded as failed (``MemoryLimitError``). On Dask workers the same cap per analysis
+    thread (default: each worker's ``--memory-limit`` / threads; ``songmap.workers.dask``).
     ``on_record(record, runner)`` is called after every file is recorded.
     """
     t0 = time.monotonic()
@@ -146,12 +161,13 @@ def _run_options(settings: AnalysisSettings, *, workers: int | None, scheduler: 
         raise InvalidParameterError("--workers must be at least 1")
     if memory_mb is not None and memory_mb < 0:
         raise InvalidParameterError("--max-memory must be positive (0: no cap)")
+    given = memory_mb
     if memory_mb is None:
         memory_mb = default_memory_mb(n_workers)
     threads = threads or DEFAULT_ANALYSIS_THREADS
     spec = WorkerSpec(settings.model_copy(update={"threads": threads}), blas_threads=threads,
                       memory_mb=memory_mb or None)
-    return RunOptions(n_workers, scheduler, upload, timeout_s, spec)
+    return RunOptions(n_workers, scheduler, upload, timeout_s, spec, given)
 
 
 class _Batch:
@@ -171,13 +187,22 @@ class _Batch:
         self.rewrites = 0
         self.runner: Any = None
         self.waiting: dict[str, list[Source]] = {}  # audio hash -> files with those bytes
+        # Files another run is analysing (audio hash -> files), looked at every
+        # DEFERRED_POLL_S; the claims this run holds on the files it sends.
+        self.claims = ClaimDir(results.path.with_name(results.path.name + ".claims"))
+        self.deferred: dict[str, list[Source]] = {}
+        self.held: dict[str, Claim] = {}
+        self.next_poll = 0.0
+        self.started_at = time.time()
+        self.output_lock: OutputLock | None = None
+        self.tail: JsonlTail | None = None
 
     def run(self, discovery: Any) -> None:
         self.summary.total = len(discovery.sources) + len(discovery.missing)
-        self._read_output()
         crashed = False
-        self.progress.start(self.summary)
         try:
+            self._read_output()
+            self.progress.start(self.summary)
             for arg, reason in discovery.missing:
                 self.record(Source(Path(arg), arg), "failed", "", kind="InputNotFoundError",
                             message=reason)
@@ -191,10 +216,22 @@ class _Batch:
             self._close(kill=self.summary.interrupted or crashed)
 
     def _read_output(self) -> None:
-        """What the JSONL file already holds, so a rerun adds no duplicate lines."""
+        """Join the JSONL file's writers; read what it holds, so a rerun adds no duplicate
+        lines."""
         if self.output is None:
             return
-        for rec in read_records(self.output):
+        out = Path(self.output)
+        self.output_lock = OutputLock(out)
+        self.output_lock.enter(lambda: repair_torn_tail(out))
+        self.tail = JsonlTail(out)
+        self._catch_up()
+        self.writer = JsonlWriter(out, repair=False)
+
+    def _catch_up(self) -> None:
+        """Take in the lines written since the last look (by this run or one beside it)."""
+        if self.tail is None:
+            return
+        for rec in self.tail.read_new():
             p = rec.get("path")
             if isinstance(p, str):
                 self.seen_paths.add(p)
@@ -202,16 +239,19 @@ class _Batch:
                     self.written[p] = rec.get("audio_hash", "")
                 else:
                     self.written.pop(p, None)
-        self.writer = JsonlWriter(self.output)
 
     def _loop(self, sources: Iterator[Source]) -> None:
         exhausted = False
         while True:
             if not exhausted:
                 exhausted = self._feed(sources)
+            self._poll_deferred()
             if self.runner is None or self.runner.pending() == 0:
-                if exhausted:
+                if exhausted and not self.deferred:
                     return
+                if exhausted:  # only files another run is analysing are left
+                    time.sleep(max(0.0, self.next_poll - time.monotonic()))
+                    self.progress.draw()
                 continue
             for outcome in self.runner.wait(timeout=1.0):
                 self._finished(outcome)
@@ -241,10 +281,61 @@ class _Batch:
         if text is not None:
             self.record(source, "skipped", audio_hash, result_text=text)
             return
+        if audio_hash in self.deferred:
+            self.deferred[audio_hash].append(source)
+            return
+        claim = self.claims.try_claim(audio_hash, self.settings_key)
+        if claim is None:  # another run is analysing these bytes: its result is awaited
+            if not self.deferred:
+                log.info("%s is being analysed by another batch run; its result will be "
+                         "taken from the store", escape_surrogates(str(source.path)))
+            self.deferred[audio_hash] = [source]
+            return
+        self._send(audio_hash, [source], claim)
+
+    def _send(self, audio_hash: str, group: list[Source], claim: Claim) -> None:
+        """Analyse ``group`` (files with the same bytes) under this run's ``claim``."""
+        # Another run may have finished them between our look in the store and our claim.
+        text = self.results.get(audio_hash, self.settings_key)
+        if text is not None:
+            claim.release()
+            for source in group:
+                self.record(source, "skipped", audio_hash, result_text=text)
+            return
         if self.runner is None:
             self.runner = _make_runner(self.options)
-        self.waiting[audio_hash] = [source]
-        self.runner.submit(Job(str(source.path), _display_name(source.path), audio_hash))
+        self.held[audio_hash] = claim
+        self.waiting[audio_hash] = group
+        self.runner.submit(Job(str(group[0].path), _display_name(group[0].path), audio_hash))
+
+    def _poll_deferred(self) -> None:
+        """Take up the files another run was analysing once it is done with them: its
+        result (skipped), its failure in this run's time (failed, the same reason), or,
+        when it gave them up without either (it died), analyse them here."""
+        if not self.deferred or time.monotonic() < self.next_poll:
+            return
+        self.next_poll = time.monotonic() + DEFERRED_POLL_S
+        for audio_hash, group in list(self.deferred.items()):
+            text = self.results.get(audio_hash, self.settings_key)
+            claim = None if text is not None else \
+                self.claims.try_claim(audio_hash, self.settings_key)
+            if text is None and claim is None:
+                continue  # still being analysed
+            del self.deferred[audio_hash]
+            failure = None if claim is None else \
+                self.failures.find(audio_hash, self.settings_key, since=self.started_at)
+            if text is not None:
+                for source in group:
+                    self.record(source, "skipped", audio_hash, result_text=text)
+            elif failure is not None:
+                assert claim is not None
+                claim.release()
+                for source in group:
+                    self.record(source, "failed", audio_hash, kind=failure[0],
+                                message=failure[1])
+            else:
+                assert claim is not None
+                self._send(audio_hash, group, claim)
 
     def _finished(self, outcome: Outcome) -> None:
         group = self.waiting.pop(outcome.audio_hash, [])
@@ -260,11 +351,15 @@ class _Batch:
             else:
                 self.record(source, "failed", outcome.audio_hash, outcome=outcome,
                             kind=outcome.error_type or "Error", message=outcome.error or "")
+        claim = self.held.pop(outcome.audio_hash, None)
+        if claim is not None:  # after the store and the failure log have it
+            claim.release()
 
     def record(self, source: Source, status: str, audio_hash: str, *,
                result_text: str | None = None, outcome: Outcome | None = None,
                kind: str = "", message: str = "") -> None:
         """Count, log and write one file's outcome."""
+        self._catch_up()
         path = str(source.path)  # lossless (surrogates for bytes that are not UTF-8)
         shown = escape_surrogates(path)  # for the failure log and the terminal
         audio_s = 0.0
@@ -324,10 +419,16 @@ class _Batch:
     def _close(self, *, kill: bool) -> None:
         if self.runner is not None:
             self.runner.close(kill=kill)
+        for claim in self.held.values():
+            claim.release()
+        self.held.clear()
         if self.writer is not None:
             self.writer.close()
-            if self.rewrites and self.output is not None:
-                compact(self.output)
+        if self.output_lock is not None:
+            output = self.output
+            self.output_lock.leave(lambda: compact(output) if output else 0,
+                                   dirty=self.rewrites > 0)
+        self.claims.close()
         self.failures.close()
 
 
@@ -335,7 +436,8 @@ def _make_runner(options: RunOptions) -> Any:
     if options.scheduler is not None:
         from songmap.workers.dask import DaskRunner
 
-        return DaskRunner(options.spec.settings, options.scheduler, upload=options.upload)
+        return DaskRunner(options.spec.settings, options.scheduler, upload=options.upload,
+                          memory_mb=options.cluster_memory_mb)
     from songmap.workers.local import LocalRunner
 
     return LocalRunner(options.spec, workers=options.workers, timeout_s=options.timeout_s)

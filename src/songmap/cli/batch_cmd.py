@@ -11,7 +11,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "batch", help="analyse many files (folders, globs); resumable; local or Dask",
         description="Analyse every audio file under PATH... Results go to the result store "
         "(shared with `songmap serve`), so a rerun skips what is done. Exit status 0 when "
-        "every file was analysed, 1 when some failed, 130 when interrupted.",
+        "every file was analysed, 1 when some failed, 130 when interrupted, 10 when another "
+        "run writes the same -o and cannot share it (Windows).",
     )
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="audio files, folders (searched recursively) or globs ('**/*.mp3')")
@@ -40,9 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    metavar="N", help="threads one analysis uses in a worker (default 1: more "
                                      "workers beat more threads; --threads is the old name)")
     p.add_argument("--max-memory", type=float, metavar="MB",
-                   help="memory one analysis may use in a local worker; a file needing more "
+                   help="memory one analysis may use in a worker (local or Dask); a file needing more "
                         "is recorded as failed (default: the machine's RAM / workers, at "
-                        "least 1.5 GB; 0: no cap)")
+                        "least 1.5 GB; a Dask worker's --memory-limit / threads; 0: no cap)")
     p.add_argument("-q", "--quiet", action="store_true", help="only the summary at the end")
     from songmap.cli.options import add_override_options
 

@@ -27,6 +27,7 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (errors.ResourceLimitError, 7),  # AnalysisTimeoutError included
     (errors.ModelError, 8),
     (errors.StorageError, 9),  # DiskFullError included
+    (errors.OutputBusyError, 10),
     (errors.SongmapError, 1),
 ]
 

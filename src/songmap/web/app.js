@@ -1107,10 +1107,9 @@ function editGrid(orig, edits) {
     chord_progression: progression,
     total_chord_changes: changes,
     harmonic_rhythm: progression.length ? changes / progression.length : 0,
+    // the edit is said in the warnings; provenance.settings stays what the analysis ran
+    // with (the schema accepts only AnalysisSettings' fields there)
     warnings: [...orig.warnings, `grid edited by hand in the web page: ${describeEdits(edits)}`],
-    provenance: { ...orig.provenance, settings: { ...orig.provenance.settings, grid_edit: {
-      tempo_factor: factor, beats_per_bar: n,
-      downbeat_at_s: anchorTime == null ? null : r6(anchorTime), nudge_s: r6(nudge) } } },
   };
   return edited;
 }

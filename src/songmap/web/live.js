@@ -106,8 +106,7 @@
     state.ws = new WebSocket(
       `${proto}//${location.host}/live?rate=${rate}&channels=1&format=f32le${key}`);
     state.ws.binaryType = "arraybuffer";
-    let opened = false;
-    state.ws.onopen = () => { opened = true; };
+    let opened = false;  // a refused handshake closes (1006) without ever opening
     state.ws.onmessage = (m) => { const e = JSON.parse(m.data); if (e.type !== "end") onEvent(e); };
     state.ws.onclose = (c) => {
       status(c.code === 1000 ? "Stopped." : !opened
@@ -116,6 +115,7 @@
       stopAudio();
     };
     state.ws.onopen = () => {
+      opened = true;
       status(`Listening (${rate} Hz)…`);
       const source = state.ctx.createMediaStreamSource(state.stream);
       // ScriptProcessor: deprecated but everywhere, and enough for 1 channel of blocks

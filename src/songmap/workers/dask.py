@@ -7,6 +7,15 @@ later get it too). A task is ``run_remote(task, job, settings, key)``: the task 
 a local worker, answered the same way, so the batch and the service read a Dask answer
 like a local one. Workers open files by path unless the job carries its bytes.
 
+Memory: a worker under a nanny (``dask worker``'s default, a ``LocalCluster`` of processes)
+caps its own address space once its models are loaded, as a local worker does
+(``songmap.workers.memory``): ``memory_mb`` per analysis thread (default: the worker's
+``--memory-limit`` / threads, at least ``FLOOR_MB``), so an analysis past it fails with
+``MemoryLimitError`` instead of the OOM killer ending the worker. RLIMIT_AS is per
+process: with several threads a worker's analyses share one cap (``--nthreads 1`` makes
+it exactly per analysis). A worker without a nanny may live in another program's process
+(``LocalCluster(processes=False)``, the client's own): it is left uncapped.
+
 A worker that dies mid-task is Dask's business: the scheduler reruns its tasks elsewhere;
 a task whose workers keep dying (``distributed.scheduler.allowed-failures``) ends as
 ``KilledWorker``. Needs the ``batch`` extra: ``pip install "songmap[batch]"``.
@@ -15,6 +24,7 @@ a task whose workers keep dying (``distributed.scheduler.allowed-failures``) end
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 import uuid
@@ -33,7 +43,10 @@ from songmap.workers.job import (
     outcome,
     worker_id,
 )
+from songmap.workers.memory import FLOOR_MB, address_space_mb, can_cap, default_memory_mb
 from songmap.workers.process import analyzer_for
+
+log = logging.getLogger("songmap.workers")
 
 try:
     from distributed import WorkerPlugin as _PluginBase
@@ -50,17 +63,85 @@ KILLED_WORKER_MESSAGE = ("every worker that tried this file died (Dask's KilledW
                          "is the file huge or malformed?")
 
 
+#: The memory cap of each analysis in this worker process (MB), once the plugin set it.
+_cap_mb: float | None = None
+#: RLIMIT_AS's soft limit before the plugin capped this process (restored by teardown).
+_soft_before: int | None = None
+
+
 class SongmapWorkerPlugin(_PluginBase):  # type: ignore[misc,valid-type]
-    """Loads an Analyzer (and its networks) once in every worker process."""
+    """Loads an Analyzer (and its networks) once in every worker process, then caps the
+    process's memory (``memory_mb`` per analysis thread; None: sized from the worker's
+    memory limit; 0: no cap)."""
 
     name = PLUGIN_NAME
 
-    def __init__(self, settings: AnalysisSettings) -> None:
+    def __init__(self, settings: AnalysisSettings, memory_mb: float | None = None) -> None:
         self.settings = settings
+        self.memory_mb = memory_mb
 
     async def setup(self, worker: Any) -> None:
         # Loading takes a second or two; off the event loop so heartbeats keep flowing.
         await asyncio.get_running_loop().run_in_executor(None, analyzer_for, self.settings)
+        cap_worker(worker, self.memory_mb)
+
+    def teardown(self, worker: Any) -> None:
+        uncap_worker()
+
+
+def analysis_cap_mb(memory_mb: float | None, *, memory_limit_bytes: float | None,
+                    nthreads: int) -> float | None:
+    """What one analysis on a Dask worker may use (MB): ``memory_mb`` when given (0: no
+    cap), else the worker's memory limit (bytes; Dask's ``--memory-limit``, by default its
+    share of the machine) shared by its ``nthreads`` analyses, at least ``FLOOR_MB``; with
+    no limit, the machine's RAM / ``nthreads`` (``default_memory_mb``)."""
+    if memory_mb is not None:
+        return memory_mb or None
+    if memory_limit_bytes:
+        return max(FLOOR_MB, memory_limit_bytes / 2**20 / max(nthreads, 1))
+    return default_memory_mb(nthreads)
+
+
+def cap_worker(worker: Any, memory_mb: float | None) -> float | None:
+    """Cap this Dask worker process (see the module's description); the cap per analysis
+    in MB, or None when it is left uncapped."""
+    global _cap_mb, _soft_before
+    if not can_cap() or getattr(worker, "nanny", None) is None:
+        return None
+    nthreads = int(getattr(worker, "state", worker).nthreads or 1)
+    limit = getattr(getattr(worker, "memory_manager", None), "memory_limit", None)
+    per_analysis = analysis_cap_mb(memory_mb, memory_limit_bytes=limit, nthreads=nthreads)
+    if per_analysis is None:
+        uncap_worker()
+        return None
+    import resource
+
+    from songmap.limits import limit_memory
+
+    if _soft_before is None:
+        _soft_before = resource.getrlimit(resource.RLIMIT_AS)[0]
+    # The decoders and the resampler load on first use: loaded now, so the cap is for
+    # the analyses (a library mapped under the cap fails as an ImportError).
+    import av  # noqa: F401
+    import soundfile  # noqa: F401
+    import soxr  # noqa: F401
+
+    limit_memory(address_space_mb() + per_analysis * nthreads)
+    _cap_mb = per_analysis
+    log.info("Dask worker %s: memory capped at %.0f MB per analysis (%d threads)",
+             getattr(worker, "address", "?"), per_analysis, nthreads)
+    return per_analysis
+
+
+def uncap_worker() -> None:
+    """Undo ``cap_worker`` in this process (the plugin is removed or replaced)."""
+    global _cap_mb, _soft_before
+    if _soft_before is not None:
+        import resource
+
+        hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+        resource.setrlimit(resource.RLIMIT_AS, (_soft_before, hard))
+    _cap_mb = _soft_before = None
 
 
 def connect(scheduler: str | Any, *, timeout_s: float = 20.0) -> Any:
@@ -91,9 +172,14 @@ class RemoteContext:
     """What a task gets on a Dask worker in place of a local worker's context: this
     process's Analyzer, and progress sent back to the client as a Dask event."""
 
-    def __init__(self, analyzer: Any, key: str) -> None:
-        self.analyzer = analyzer
+    def __init__(self, settings: AnalysisSettings, key: str) -> None:
+        self.settings = settings
         self.key = key
+
+    @property
+    def analyzer(self) -> Any:
+        """This process's Analyzer (loaded by the plugin; here on first use otherwise)."""
+        return analyzer_for(self.settings)
 
     def progress(self, fraction: float) -> None:
         from distributed import get_worker
@@ -113,26 +199,28 @@ def run_remote(task: Task, job: Job, settings: AnalysisSettings,
     task elsewhere."""
     t0 = time.monotonic()
     try:
-        answer: Answer = ("ok", task(RemoteContext(analyzer_for(settings), key), job))
+        answer: Answer = ("ok", task(RemoteContext(settings, key), job))
     except Exception as exc:  # noqa: BLE001 - every failure goes back to the client
-        answer = error_answer(exc)
+        answer = error_answer(exc, _cap_mb)
     return answer, worker_id(), time.monotonic() - t0
 
 
 class DaskRunner:
     """Runs ``Job``s on a Dask cluster; the interface of ``LocalRunner``.
 
-    ``upload``: send each file's bytes (the workers cannot see the paths)."""
+    ``upload``: send each file's bytes (the workers cannot see the paths). ``memory_mb``:
+    each analysis's memory cap on the workers (None: each worker's share; 0: none)."""
 
     def __init__(self, settings: AnalysisSettings, scheduler: str | Any, *,
-                 upload: bool = False, in_flight: int | None = None) -> None:
+                 upload: bool = False, in_flight: int | None = None,
+                 memory_mb: float | None = None) -> None:
         from distributed import as_completed
 
         self.settings = settings
         self.upload = upload
         self._own_client = isinstance(scheduler, str)
         self.client = connect(scheduler)
-        self.client.register_plugin(SongmapWorkerPlugin(settings), name=PLUGIN_NAME)
+        self.client.register_plugin(SongmapWorkerPlugin(settings, memory_mb), name=PLUGIN_NAME)
         self._in_flight = in_flight
         self._jobs: dict[str, Job] = {}
         self._futures: dict[str, Any] = {}

@@ -94,10 +94,12 @@ async def _serve(ws: WebSocket, fmt, limits: LiveLimits) -> None:
     from songmap.errors import SongmapError
     from songmap.live import LiveAnalyzer
 
+    # the pace is measured from the handshake: a client streaming in real time while the
+    # models load (seconds on a busy machine) has sent no more audio than the time gone by
+    started = time.monotonic()
     analyzer = await asyncio.to_thread(_shared_analyzer, ws.app)
     live = await asyncio.to_thread(LiveAnalyzer, analyzer, sample_rate=fmt.sample_rate,
                                    channels=fmt.channels)
-    started = time.monotonic()
     received_s = 0.0
     while True:
         try:
