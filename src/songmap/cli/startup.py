@@ -207,7 +207,7 @@ def load_kernels() -> None:
     ~0.35 s of Python at every start, done before the analysis (the first file decodes
     on its thread meanwhile) rather than beside it: the spectrogram and network threads
     of the analysis would each wait for the GIL after every numpy call (tried: a cold
-    30 s clip took 0.03 s longer and 0.1 s more CPU that way). A kernel not cached yet is
+    30 s clip took ~0.03 s longer that way, on an idle machine and a busy one alike). A kernel not cached yet is
     compiled by its first call; a failure here is left for the analysis to report.
     """
     try:
