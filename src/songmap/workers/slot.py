@@ -101,7 +101,10 @@ class Slot:
                 self.proc.kill()
             self.proc.join(5)
         if self.conn is not None:
-            self.conn.close()
+            # a slot whose start failed can be killed from the pool's start-up thread and
+            # from shutdown at once: the second close of the pipe is EBADF, and harmless
+            with contextlib.suppress(OSError):
+                self.conn.close()
         self.proc = self.conn = None
 
     def stop(self, timeout_s: float = 5.0) -> None:
