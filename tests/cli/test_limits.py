@@ -19,8 +19,21 @@ def songmap(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=timeout, env=env)
 
 
-def test_timeout_stops_the_analysis_with_exit_7(example_file):
-    proc = songmap("analyze", str(example_file), "--timeout", "0.3", "-q")
+@pytest.fixture(scope="module")
+def five_minutes(example_file, tmp_path_factory):
+    """The example ten times over: its analysis takes seconds on any machine (the 30 s
+    example alone was analysed within 0.3 s on a fast one, its decoding done ahead)."""
+    import numpy as np
+    import soundfile as sf
+
+    audio, sr = sf.read(example_file, dtype="float32")
+    path = tmp_path_factory.mktemp("long") / "five_minutes.wav"
+    sf.write(path, np.concatenate([audio] * 10), sr)
+    return path
+
+
+def test_timeout_stops_the_analysis_with_exit_7(five_minutes):
+    proc = songmap("analyze", str(five_minutes), "--timeout", "0.3", "-q")
     assert proc.returncode == 7
     assert "took longer than 0.3 s and was stopped" in proc.stderr
     assert "Traceback" not in proc.stderr

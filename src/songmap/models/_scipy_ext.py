@@ -5,7 +5,8 @@ cost ~0.35 s of it while songmap needs one compiled module of each:
 
 * ``scipy.fft`` (~0.16 s to import: its uarray backends, ``scipy.special`` for fftlog,
   the array-API layer that touches every lazy numpy submodule) for one function, the
-  real FFT of ``scipy.fft._pocketfft.pypocketfft``;
+  real FFT of ``scipy.fft._pocketfft.pypocketfft`` (``scipy.fft._duccfft.pyduccfft``
+  from scipy 1.18);
 * ``scipy.linalg`` (~0.2 s), which numba imports the first time it loads a kernel only to
   check that ``scipy.linalg.cython_blas`` exists (``numba.np.linalg.ensure_blas``);
   songmap's kernels make no BLAS calls.
@@ -32,7 +33,8 @@ import numpy as np
 log = logging.getLogger("songmap")
 
 _lock = threading.Lock()
-_POCKETFFT = "scipy.fft._pocketfft.pypocketfft"
+# the real FFT scipy.fft calls: pocketfft up to scipy 1.17, ducc0's from 1.18 (same call)
+_FFT_MODULES = ("scipy.fft._pocketfft.pypocketfft", "scipy.fft._duccfft.pyduccfft")
 _CYTHON_BLAS = "scipy.linalg.cython_blas"
 
 
@@ -87,7 +89,7 @@ _rfft: Callable[[np.ndarray], np.ndarray] | None = None
 
 def rfft_rows(frames: np.ndarray) -> np.ndarray:
     """``scipy.fft.rfft(frames, axis=1)`` of a real 2-d array (float32 in, complex64 out),
-    by the same pocketfft call scipy.fft makes (one thread, no normalisation)."""
+    by the same compiled call scipy.fft makes (one thread, no normalisation)."""
     global _rfft
     if _rfft is None:
         _rfft = _pick_rfft()
@@ -95,19 +97,9 @@ def rfft_rows(frames: np.ndarray) -> np.ndarray:
 
 
 def _pick_rfft() -> Callable[[np.ndarray], np.ndarray]:
-    module = load_scipy_extension(_POCKETFFT)
-    r2c = getattr(module, "r2c", None)
-    if r2c is not None:
-        def direct(frames: np.ndarray) -> np.ndarray:
-            # scipy.fft.rfft(x, axis=1): r2c(x, axes, forward, inorm=0 (backward), out,
-            # nthreads=1 (its default workers)); x already real, native and aligned
-            return r2c(frames, (1,), True, 0, None, 1)
-
-        try:
-            direct(np.zeros((1, 4), np.float32))
-        except (TypeError, ValueError) as exc:  # another scipy's signature
-            log.debug("scipy's pocketfft cannot be called directly: %s", exc)
-        else:
+    for name in _FFT_MODULES:
+        direct = _direct_r2c(load_scipy_extension(name))
+        if direct is not None:
             return direct
 
     from scipy.fft import rfft
@@ -116,3 +108,21 @@ def _pick_rfft() -> Callable[[np.ndarray], np.ndarray]:
         return rfft(frames, axis=1, overwrite_x=True)
 
     return imported
+
+
+def _direct_r2c(module: ModuleType | None) -> Callable[[np.ndarray], np.ndarray] | None:
+    r2c = getattr(module, "r2c", None)
+    if r2c is None:
+        return None
+
+    def direct(frames: np.ndarray) -> np.ndarray:
+        # scipy.fft.rfft(x, axis=1): r2c(x, axes, forward, inorm=0 (backward), out,
+        # nthreads=1 (its default workers)); x already real, native and aligned
+        return r2c(frames, (1,), True, 0, None, 1)
+
+    try:
+        direct(np.zeros((1, 4), np.float32))
+    except (TypeError, ValueError) as exc:  # another scipy's signature
+        log.debug("scipy's %s cannot be called directly: %s", module, exc)
+        return None
+    return direct
