@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--beat-nets", type=int, default=None)
     ap.add_argument("--prior", choices=["grid", "tempo", "none"], default=None,
                     help="what guides the causal beat filter (default: LiveAnalyzer's)")
-    ap.add_argument("--key-from", choices=["decision", "network", "both"], default=None)
+    ap.add_argument("--key-from", choices=["decision", "network", "both", "song"], default=None)
     ap.add_argument("--json", type=Path, help="write per-clip rows and the summary here")
     ap.add_argument("--hour", action="store_true", help="also a long stream's memory")
     ap.add_argument("--hour-minutes", type=float, default=60.0,
@@ -162,7 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     from songmap.live import LiveAnalyzer
     from songmap.pipeline import Analyzer, NetworkOutputs
 
-    kwargs = {k: v for k, v in (("window_s", args.window), ("hop_s", args.hop),
+    # clips are fed as fast as possible: no real time to keep up with (the accuracy
+    # must not depend on how busy the machine is)
+    kwargs: dict = {"keep_up": False}
+    kwargs |= {k: v for k, v in (("window_s", args.window), ("hop_s", args.hop),
                                 ("lookahead_s", args.lookahead),
                                 ("beat_nets", args.beat_nets)) if v is not None}
     if args.prior:

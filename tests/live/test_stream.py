@@ -106,3 +106,57 @@ def test_bad_blocks_are_refused(analyzer):
         live.push(np.full((10, 2), np.nan, np.float32))
     with pytest.raises(InvalidParameterError, match="sample rate"):
         LiveAnalyzer(analyzer, sample_rate=100)
+
+
+class _SlowAnalysis:
+    """A fake clock and a window analysis that takes ``cost_s`` of it per call: the
+    analyser of a machine too slow for real time, without sleeping."""
+
+    def __init__(self, live: LiveAnalyzer, cost_s: float) -> None:
+        self.now, self.calls, self.cost_s = 0.0, 0, cost_s
+        self._analyse = live._analyse
+        live._clock = self.clock
+        live._analyse = self.analyse
+
+    def clock(self) -> float:
+        return self.now
+
+    def analyse(self, audio):
+        self.calls += 1
+        self.now += self.cost_s
+        return self._analyse(audio)
+
+
+def test_a_slow_analysis_drops_windows_with_one_warning(analyzer, song):
+    live = LiveAnalyzer(analyzer)
+    slow = _SlowAnalysis(live, cost_s=1.6)  # each window 1.6 s of a 1 s hop: falls behind
+    backlog = []
+    events = []
+    for i in range(0, len(song.samples), 882):
+        events += live.push(song.samples[i:i + 882])
+        backlog.append(live.backlog_s)
+    events += live.finish()
+    warnings_ = [e for e in events if e.type == "warning"]
+    assert len(warnings_) == 1 and "behind real time" in warnings_[0].message
+    hops = int(len(song.samples) / 44100 / live.hop_s)
+    assert live.skipped_windows >= hops // 3 and slow.calls >= hops // 3
+    # it keeps up: the backlog never exceeds the threshold by more than one analysis
+    assert max(backlog) <= live.max_backlog_s + slow.cost_s
+    # the beats go on from the cheaper evidence; bars and chords still come, less often
+    beats = np.array([e.time for e in events if e.type == "beat"])
+    assert mir_eval.beat.f_measure(song.beat_times, beats) > 0.9
+    assert max(e.delay for e in events if e.type == "beat") < 0.1
+    assert any(e.type == "downbeat" for e in events) and any(e.type == "chord" for e in events)
+
+
+def test_no_window_dropped_when_keeping_up_or_told_not_to(analyzer, song):
+    fast = LiveAnalyzer(analyzer)
+    _SlowAnalysis(fast, cost_s=0.3)  # 0.3 s per 1 s hop: keeps up
+    file_like = LiveAnalyzer(analyzer, keep_up=False)
+    slow = _SlowAnalysis(file_like, cost_s=5.0)  # a file read as fast as possible
+    for live in (fast, file_like):
+        events = _feed(live, song.samples[:44100 * 12], 882)
+        assert live.skipped_windows == 0 and not [e for e in events if e.type == "warning"]
+    assert slow.calls >= 9  # every window of the 12 s analysed
+    with pytest.raises(InvalidParameterError, match="max_backlog_s"):
+        LiveAnalyzer(analyzer, max_backlog_s=0)

@@ -126,6 +126,9 @@ def cmd_live(args: argparse.Namespace) -> int:
     from songmap.pipeline import Analyzer
 
     kwargs = {} if args.lookahead is None else {"lookahead_s": args.lookahead}
+    # a file read as fast as possible has no real time to keep up with; stdin may be a
+    # sound card
+    kwargs["keep_up"] = not (args.input != "-" and speed == 0)
     live = LiveAnalyzer(Analyzer(settings), sample_rate=sr, channels=channels, **kwargs)
     out = sys.stdout
     display = _Display(out) if not args.json and out.isatty() else None

@@ -12,6 +12,7 @@ from songmap.live.events import (
     LiveEvent,
     ReviseEvent,
     TempoEvent,
+    WarningEvent,
 )
 from songmap.live.stream import LiveAnalyzer
 
@@ -24,4 +25,5 @@ __all__ = [
     "LiveEvent",
     "ReviseEvent",
     "TempoEvent",
+    "WarningEvent",
 ]

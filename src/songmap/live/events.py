@@ -84,3 +84,12 @@ class ReviseEvent(LiveEvent):
     of: str
     bar: int
     beat: int
+
+
+@dataclass(frozen=True)
+class WarningEvent(LiveEvent):
+    """Something the listener should know about the analysis itself (``message``), e.g.
+    that it fell behind real time and dropped to cheaper evidence."""
+
+    type: ClassVar[str] = "warning"
+    message: str

@@ -27,8 +27,11 @@ network and filter states a fixed size; nothing grows with the stream's length
 
 from __future__ import annotations
 
+import logging
+import time
 import warnings
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +47,7 @@ from songmap.live.events import (
     LiveEvent,
     ReviseEvent,
     TempoEvent,
+    WarningEvent,
 )
 from songmap.live.features import OnlineBeatFeatures
 from songmap.live.ring import SampleRing
@@ -62,6 +66,7 @@ LOOKAHEAD_S = 1.0
 #: the same way): silence and noise get no beats.
 _MIN_ACTIVATION = 0.05
 _PEAK_SHARE = 0.2
+_GATE_PERIODS = 1.5
 #: Running peak's decay per second (it forgets a loud passage in ~30 s).
 _PEAK_DECAY_PER_S = 0.97
 #: Tempo change (relative) that makes a new tempo event.
@@ -71,10 +76,17 @@ _RECENT_BEATS = 64
 #: The causal filter's guides (``LiveAnalyzer(prior=...)``): the window's beat grid, its
 #: tempo only, or none.
 PRIORS = ("grid", "tempo", "none")
+#: What the running key is decided from (``LiveAnalyzer(key_from=...)``).
+KEY_SOURCES = ("decision", "network", "both", "song")
 #: Span (s) of the window's committed beats whose grid is extrapolated, and the largest
 #: distance (s) of a beat from their line before only the last 4 are used.
 _GRID_SPAN_S = 4.0
 _GRID_FIT_S = 0.03
+#: Backlog (s of audio that arrived but is not yet analysed) past which the windowed
+#: analysis is skipped for a hop: half a hop, so that one slow analysis is absorbed but
+#: a stream that stays behind gives up the bars and chords before its beats come late.
+MAX_BACKLOG_S = 0.5
+_log = logging.getLogger(__name__)
 #: Peak level (linear) under which a window is digital silence (as the offline pipeline).
 _SILENCE_PEAK = 1e-5
 
@@ -97,7 +109,9 @@ class LiveAnalyzer:
                  window_s: float = WINDOW_S, hop_s: float = HOP_S,
                  lookahead_s: float = LOOKAHEAD_S, beat_nets: int | None = None,
                  prior: str = "grid", beat_source: str = "grid",
-                 key_from: str = "both") -> None:
+                 key_from: str = "song", keep_up: bool = True,
+                 max_backlog_s: float = MAX_BACKLOG_S,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         if not 4_000 <= int(sample_rate) <= 384_000:
             raise InvalidParameterError(
                 f"sample rate {sample_rate} Hz is outside 4000-384000 Hz")
@@ -124,9 +138,22 @@ class LiveAnalyzer:
         if beat_source not in ("grid", "filter"):
             raise InvalidParameterError(f"beat_source {beat_source!r}: choose grid or filter")
         self.beat_source = beat_source
-        if key_from not in ("decision", "network", "both"):
-            raise InvalidParameterError(f"key_from {key_from!r}: choose decision, network or both")
+        if key_from not in KEY_SOURCES:
+            raise InvalidParameterError(
+                f"key_from {key_from!r}: choose one of {', '.join(KEY_SOURCES)}")
         self.key_from = key_from
+        if not 0.0 < max_backlog_s <= 60.0:
+            raise InvalidParameterError(f"max_backlog_s {max_backlog_s}: expected 0 < s <= 60")
+        #: a live source (audio arriving at real-time pace): skip the windowed analysis
+        #: while the stream is behind (``backlog_s`` > ``max_backlog_s``); False (a file
+        #: read as fast as possible): never skip
+        self.keep_up = keep_up
+        self.max_backlog_s = max_backlog_s
+        self._clock = clock
+        #: seconds of audio that had arrived (at real-time pace) but were not processed
+        #: yet when the last push returned, and the windows skipped to catch up
+        self.backlog_s = 0.0
+        self.skipped_windows = 0
         self._resampler = None
         if self.sample_rate != NETWORK_SR:
             import soxr
@@ -156,6 +183,13 @@ class LiveAnalyzer:
         self._chord = "N"
         self._key = "N"
         self._key_votes = np.zeros(24)
+        #: for ``key_from="song"``: the key network's probabilities summed over windows,
+        #: seconds of committed chord per label (bounded by the chord vocabulary), and the
+        #: first and latest committed chord
+        self._key_probs = np.zeros(24)
+        self._chord_time: dict[str, float] = {}
+        self._first_chord = ""
+        self._last_chord = ""
         self._bpm = 0.0
         self._finished = False
 
@@ -171,9 +205,16 @@ class LiveAnalyzer:
         if self._finished:
             raise InvalidParameterError("this live analysis is finished; start a new one")
         mono = self._to_mono(block)
+        started = self._clock()
         if self._resampler is not None:
             mono = self._resampler.resample_chunk(mono, last=False)
-        return self._consume(mono)
+        events = self._consume(mono, started=started)
+        # the queue of a real-time source served by this analysis (Lindley's recursion):
+        # it grows by the time spent past the block's own duration and drains while
+        # the analysis waits for audio
+        self.backlog_s = max(0.0, self.backlog_s + (self._clock() - started)
+                             - len(mono) / NETWORK_SR)
+        return events
 
     def finish(self) -> list[LiveEvent]:
         """End of the stream: the rest of the resampler's samples, then a last analysis
@@ -216,10 +257,11 @@ class LiveAnalyzer:
         return x
 
     # -- the two paths -------------------------------------------------------
-    def _consume(self, mono: np.ndarray) -> list[LiveEvent]:
+    def _consume(self, mono: np.ndarray, *, started: float | None = None) -> list[LiveEvent]:
         events: list[LiveEvent] = []
         if len(mono) == 0:
             return events
+        block_start = self._ring.written
         # the delayed path runs at its hop boundaries, so cut the block there
         while len(mono):
             room = int(round(self._next_analysis * NETWORK_SR)) - self._ring.written
@@ -228,8 +270,32 @@ class LiveAnalyzer:
             events += self._beats(part)
             if self.time >= self._next_analysis - 1e-9:
                 self._next_analysis += self.hop_s
-                events += self._analyse_window(final=False)
+                if started is not None and self._behind(started, block_start):
+                    events += self._skip_window()
+                else:
+                    events += self._analyse_window(final=False)
         return events
+
+    def _behind(self, started: float, block_start: int) -> bool:
+        """Whether the stream is more than ``max_backlog_s`` behind real time now: the
+        backlog before this block, plus the time spent on it so far, less the audio of
+        it already processed."""
+        if not self.keep_up:
+            return False
+        done = self._ring.written - block_start
+        backlog = self.backlog_s + (self._clock() - started) - done / NETWORK_SR
+        return backlog > self.max_backlog_s
+
+    def _skip_window(self) -> list[LiveEvent]:
+        """No windowed analysis this hop (the beats go on from the causal path and the
+        last grid); the first time, a warning event says so."""
+        self.skipped_windows += 1
+        if self.skipped_windows > 1:
+            return []
+        message = (f"the analysis fell more than {self.max_backlog_s:g} s behind real time: "
+                   "bars, chords and key are updated less often until it catches up")
+        _log.warning(message)
+        return [WarningEvent(time=self.time, delay=0.0, message=message)]
 
     def _beats(self, samples: np.ndarray) -> list[LiveEvent]:
         """Beats up to the newest sample: from the window's grid extrapolated while there
@@ -241,7 +307,9 @@ class LiveAnalyzer:
         tracked = self._tracker.step(act)
         self._peak = max(self._peak * _PEAK_DECAY_PER_S ** (len(act) / 100.0), float(act.max()))
         self._recent_act.extend(act.tolist())
-        if max(self._recent_act, default=0.0) < max(_MIN_ACTIVATION, _PEAK_SHARE * self._peak):
+        span = min(len(self._recent_act), int(np.ceil(_GATE_PERIODS * self._beat_period * 100)))
+        recent = list(self._recent_act)[-span:] if span > 0 else []
+        if max(recent, default=0.0) < max(_MIN_ACTIVATION, _PEAK_SHARE * self._peak):
             return []  # silence, noise, a pause: no beats
         now = self.time
         plan = self._plan if self._plan is not None and now <= self._plan[3] else None
@@ -301,17 +369,23 @@ class LiveAnalyzer:
             self._provisional = []
             return []
         audio = Audio(samples, NETWORK_SR, self.sample_rate, self.channels, "live")
+        result, key_probabilities = self._analyse(audio)
+        events: list[LiveEvent] = []
+        events += self._commit_bars(result, start, now, commit_until)
+        events += self._commit_chords(result, start, now, commit_until)
+        events += self._update_key(result, key_probabilities, now)
+        self._guide_beats(result, start, now, commit_until)
+        self._committed_until = commit_until
+        return events
+
+    def _analyse(self, audio):
+        """songmap's offline analysis of one window: (result, the key network's 24
+        probabilities)."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             networks = self.analyzer.run_networks(audio)
             result = self.analyzer.analyze_audio(audio, networks=networks, filename="live")
-        events: list[LiveEvent] = []
-        events += self._commit_bars(result, start, now, commit_until)
-        events += self._commit_chords(result, start, now, commit_until)
-        events += self._update_key(result, networks.key_probabilities, now)
-        self._guide_beats(result, start, now, commit_until)
-        self._committed_until = commit_until
-        return events
+        return result, networks.key_probabilities
 
     def _guide_beats(self, result, start: float, now: float, commit_until: float) -> None:
         """Pull the causal beat filter towards the window's offline beats: their tempo
@@ -405,6 +479,11 @@ class LiveAnalyzer:
             if e <= lo or s >= commit_until:
                 continue
             at = max(s, lo)
+            if seg.label != "N":
+                held = min(e, commit_until) - at
+                self._chord_time[seg.label] = self._chord_time.get(seg.label, 0.0) + held
+                self._first_chord = self._first_chord or seg.label
+                self._last_chord = seg.label
             if seg.label != self._chord:
                 self._chord = seg.label
                 events.append(ChordEvent(time=at, delay=now - at, label=seg.label,
@@ -420,6 +499,8 @@ class LiveAnalyzer:
 
         if result.key.label == "N":
             return []
+        if self.key_from == "song":
+            return self._song_key(key_probabilities, now)
         if self.key_from in ("decision", "both"):
             tonic, minor = parse_key(result.key.label)
             self._key_votes[tonic + 12 * minor] += result.key.confidence
@@ -432,3 +513,27 @@ class LiveAnalyzer:
         self._key = label
         conf = float(self._key_votes[best] / max(self._key_votes.sum(), 1e-9))
         return [KeyEvent(time=now, delay=0.0, label=label, confidence=round(conf, 4))]
+
+    def _song_key(self, key_probabilities: np.ndarray, now: float) -> list[LiveEvent]:
+        """The key of everything heard so far, decided as the offline path decides a
+        song's key (``estimate_key``: the key network's probabilities with the chords'
+        evidence), from the windows' summed key probabilities and the committed chords'
+        time per label, ordered so that the first and the latest chord keep their place."""
+        from songmap.harmony.key import estimate_key
+
+        self._key_probs += np.asarray(key_probabilities, dtype=float)
+        ends = [self._first_chord, self._last_chord]
+        rest = [(lab, d) for lab, d in self._chord_time.items() if lab not in ends]
+        order = ([(self._first_chord, self._chord_time.get(self._first_chord, 0.0))]
+                 if self._first_chord else []) + rest
+        if self._last_chord and self._last_chord != self._first_chord:
+            order.append((self._last_chord, self._chord_time.get(self._last_chord, 0.0)))
+        segments, t = [], 0.0
+        for lab, d in order:
+            segments.append((t, t + d, lab))
+            t += d
+        key = estimate_key(self._key_probs, segments)
+        if key.label == "N" or key.label == self._key:
+            return []
+        self._key = key.label
+        return [KeyEvent(time=now, delay=0.0, label=key.label, confidence=round(key.confidence, 4))]
