@@ -98,6 +98,30 @@ class _Emitted:
     beat: int
 
 
+def _check_options(*, sample_rate: int, channels: int, window_s: float, hop_s: float,
+                   lookahead_s: float, prior: str, beat_source: str, key_from: str,
+                   max_backlog_s: float) -> None:
+    """InvalidParameterError for a live option out of its range."""
+    if not 4_000 <= int(sample_rate) <= 384_000:
+        raise InvalidParameterError(f"sample rate {sample_rate} Hz is outside 4000-384000 Hz")
+    if not 1 <= int(channels) <= 32:
+        raise InvalidParameterError(f"{channels} channels: expected 1 to 32")
+    if prior not in PRIORS:
+        raise InvalidParameterError(f"prior {prior!r}: choose one of {', '.join(PRIORS)}")
+    if not (0.25 <= hop_s <= 10.0 and 0.0 <= lookahead_s <= window_s / 2
+            and 4.0 <= window_s <= 60.0):
+        raise InvalidParameterError(
+            "live window: need 4 <= window_s <= 60, 0.25 <= hop_s <= 10, "
+            "0 <= lookahead_s <= window_s / 2")
+    if beat_source not in ("grid", "filter"):
+        raise InvalidParameterError(f"beat_source {beat_source!r}: choose grid or filter")
+    if key_from not in KEY_SOURCES:
+        raise InvalidParameterError(
+            f"key_from {key_from!r}: choose one of {', '.join(KEY_SOURCES)}")
+    if not 0.0 < max_backlog_s <= 60.0:
+        raise InvalidParameterError(f"max_backlog_s {max_backlog_s}: expected 0 < s <= 60")
+
+
 class LiveAnalyzer:
     """A streaming analysis. Not thread-safe: one producer pushes blocks in order.
 
@@ -112,18 +136,10 @@ class LiveAnalyzer:
                  key_from: str = "song", keep_up: bool = True,
                  max_backlog_s: float = MAX_BACKLOG_S,
                  clock: Callable[[], float] = time.perf_counter) -> None:
-        if not 4_000 <= int(sample_rate) <= 384_000:
-            raise InvalidParameterError(
-                f"sample rate {sample_rate} Hz is outside 4000-384000 Hz")
-        if not 1 <= int(channels) <= 32:
-            raise InvalidParameterError(f"{channels} channels: expected 1 to 32")
-        if prior not in PRIORS:
-            raise InvalidParameterError(f"prior {prior!r}: choose one of {', '.join(PRIORS)}")
-        if not (0.25 <= hop_s <= 10.0 and 0.0 <= lookahead_s <= window_s / 2
-                and 4.0 <= window_s <= 60.0):
-            raise InvalidParameterError(
-                "live window: need 4 <= window_s <= 60, 0.25 <= hop_s <= 10, "
-                "0 <= lookahead_s <= window_s / 2")
+        _check_options(sample_rate=sample_rate, channels=channels, window_s=window_s,
+                       hop_s=hop_s, lookahead_s=lookahead_s, prior=prior,
+                       beat_source=beat_source, key_from=key_from,
+                       max_backlog_s=max_backlog_s)
         if analyzer is None:
             from songmap.pipeline import Analyzer
 
@@ -135,15 +151,8 @@ class LiveAnalyzer:
         self.channels = int(channels)
         self.window_s, self.hop_s, self.lookahead_s = window_s, hop_s, lookahead_s
         self.prior = prior
-        if beat_source not in ("grid", "filter"):
-            raise InvalidParameterError(f"beat_source {beat_source!r}: choose grid or filter")
         self.beat_source = beat_source
-        if key_from not in KEY_SOURCES:
-            raise InvalidParameterError(
-                f"key_from {key_from!r}: choose one of {', '.join(KEY_SOURCES)}")
         self.key_from = key_from
-        if not 0.0 < max_backlog_s <= 60.0:
-            raise InvalidParameterError(f"max_backlog_s {max_backlog_s}: expected 0 < s <= 60")
         #: a live source (audio arriving at real-time pace): skip the windowed analysis
         #: while the stream is behind (``backlog_s`` > ``max_backlog_s``); False (a file
         #: read as fast as possible): never skip
@@ -165,9 +174,13 @@ class LiveAnalyzer:
         self._net_state = self._net.new_state()
         self._tracker = OnlineBeatTracker(fps=100.0)
         self._ring = SampleRing(int(window_s * NETWORK_SR))
+        self._init_analysis_state()
+
+    def _init_analysis_state(self) -> None:
+        """The decisions carried from window to window, empty at the stream's start."""
         self._recent_act: deque[float] = deque(maxlen=150)  # 1.5 s at 100 fps
         self._peak = 0.0
-        self._next_analysis = hop_s
+        self._next_analysis = self.hop_s
         self._committed_until = 0.0
         #: committed downbeats: (time, bar, beats per bar), the last few
         self._downbeats: deque[tuple[float, int, int]] = deque(maxlen=8)
