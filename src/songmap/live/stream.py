@@ -50,6 +50,7 @@ from songmap.live.events import (
     WarningEvent,
 )
 from songmap.live.features import OnlineBeatFeatures
+from songmap.live.grid import GridChooser
 from songmap.live.ring import SampleRing
 
 #: How much later (s) than the true beat the online networks + forward filter put it:
@@ -86,6 +87,11 @@ _GRID_FIT_S = 0.03
 #: analysis is skipped for a hop: half a hop, so that one slow analysis is absorbed but
 #: a stream that stays behind gives up the bars and chords before its beats come late.
 MAX_BACKLOG_S = 0.5
+#: How a window's beat grid that disagrees with the grid carried so far (another tempo
+#: octave, a tempo jump, the off-beat) is taken (``LiveAnalyzer(grid_choice=...)``):
+#: "song" weighs it against the windows before (``songmap.live.grid``; chosen on fof,
+#: beat F .847 to .880, and checked on dev, .897 to .898); "window" always takes it.
+GRID_CHOICES = ("song", "window")
 _log = logging.getLogger(__name__)
 #: Peak level (linear) under which a window is digital silence (as the offline pipeline).
 _SILENCE_PEAK = 1e-5
@@ -100,7 +106,7 @@ class _Emitted:
 
 def _check_options(*, sample_rate: int, channels: int, window_s: float, hop_s: float,
                    lookahead_s: float, prior: str, beat_source: str, key_from: str,
-                   max_backlog_s: float) -> None:
+                   max_backlog_s: float, grid_choice: str = "song") -> None:
     """InvalidParameterError for a live option out of its range."""
     if not 4_000 <= int(sample_rate) <= 384_000:
         raise InvalidParameterError(f"sample rate {sample_rate} Hz is outside 4000-384000 Hz")
@@ -118,6 +124,9 @@ def _check_options(*, sample_rate: int, channels: int, window_s: float, hop_s: f
     if key_from not in KEY_SOURCES:
         raise InvalidParameterError(
             f"key_from {key_from!r}: choose one of {', '.join(KEY_SOURCES)}")
+    if grid_choice not in GRID_CHOICES:
+        raise InvalidParameterError(
+            f"grid_choice {grid_choice!r}: choose one of {', '.join(GRID_CHOICES)}")
     if not 0.0 < max_backlog_s <= 60.0:
         raise InvalidParameterError(f"max_backlog_s {max_backlog_s}: expected 0 < s <= 60")
 
@@ -133,13 +142,14 @@ class LiveAnalyzer:
                  window_s: float = WINDOW_S, hop_s: float = HOP_S,
                  lookahead_s: float = LOOKAHEAD_S, beat_nets: int | None = None,
                  prior: str = "grid", beat_source: str = "grid",
-                 key_from: str = "song", keep_up: bool = True,
+                 key_from: str = "song", grid_choice: str = "song",
+                 keep_up: bool = True,
                  max_backlog_s: float = MAX_BACKLOG_S,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         _check_options(sample_rate=sample_rate, channels=channels, window_s=window_s,
                        hop_s=hop_s, lookahead_s=lookahead_s, prior=prior,
                        beat_source=beat_source, key_from=key_from,
-                       max_backlog_s=max_backlog_s)
+                       max_backlog_s=max_backlog_s, grid_choice=grid_choice)
         if analyzer is None:
             from songmap.pipeline import Analyzer
 
@@ -153,6 +163,7 @@ class LiveAnalyzer:
         self.prior = prior
         self.beat_source = beat_source
         self.key_from = key_from
+        self.grid_choice = grid_choice
         #: a live source (audio arriving at real-time pace): skip the windowed analysis
         #: while the stream is behind (``backlog_s`` > ``max_backlog_s``); False (a file
         #: read as fast as possible): never skip
@@ -190,6 +201,7 @@ class LiveAnalyzer:
         #: the window's beat grid carried forward: (anchor beat s, period s, confidence,
         #: valid until s); None before the first grid
         self._plan: tuple[float, float, float, float] | None = None
+        self._chooser = GridChooser()
         self._last_beat = -1.0
         self._recent: deque[_Emitted] = deque(maxlen=_RECENT_BEATS)
         self._beat_count = 0
@@ -423,10 +435,27 @@ class LiveAnalyzer:
         period, anchor = float(slope), float(icpt + slope * k[-1])
         if self.beat_source == "grid" and 60.0 / 215.0 <= period <= 60.0 / 55.0:
             conf = float(result.grid_confidence or result.tempo.confidence)
+            anchor, period, conf = self._choose_grid(anchor, period, conf, now,
+                                                     weight=min(1.0, (now - start) / self.window_s))
             self._plan = (anchor, period, conf, now + 2 * self.hop_s)
         ahead = anchor + np.ceil((now - anchor) / period) * period
         # the filter runs on the networks' clock, BEAT_LAG_S behind the audio's
         self._tracker.favour_grid(60.0 / period, ahead + BEAT_LAG_S)
+
+    def _choose_grid(self, anchor: float, period: float, conf: float, now: float, *,
+                     weight: float) -> tuple[float, float, float]:
+        """The grid to carry: the window's ``(anchor s, period s, confidence)``, or
+        (``grid_choice="song"``) the one carried so far while that outweighs it."""
+        old = self._plan if self._plan is not None and now <= self._plan[3] else None
+        if self.grid_choice == "window":
+            return anchor, period, conf
+        causal = 60.0 / self._tracker.bpm if self._tracker.bpm > 0 else 0.0
+        chosen = self._chooser.choose(None if old is None else (old[0], old[1]),
+                                      (anchor, period), now_s=now, weight=weight,
+                                      causal_period_s=causal)
+        if old is not None and chosen == (old[0], old[1]):
+            return old[0], old[1], old[2]
+        return chosen[0], chosen[1], conf
 
     def _commit_bars(self, result, start: float, now: float, commit_until: float) -> list[LiveEvent]:
         events: list[LiveEvent] = []

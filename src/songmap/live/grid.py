@@ -1,0 +1,142 @@
+"""Which beat grid the live stream carries forward: the song so far against one window.
+
+Every window analysis of ``LiveAnalyzer`` proposes a beat grid (a beat time and a
+period, s) to carry past the newest sample. On real band recordings (the fof set) a 12 s
+window now and then reads the song at twice, three times or half its tempo, jumps to
+another tempo for one window, or locks onto the off-beat for seconds to tens of seconds
+where the grid carried from the windows before was right (issue 17). ``GridChooser``
+keeps the decisions that belong to the song rather than to one window:
+
+* **tempo octave**: a window at a metrical multiple (2x, 3x, 1/2, ...) of the carried
+  period is taken only once ``octave_confirm`` more windows in a row say the same;
+* **tempo jump**: a window at an unrelated tempo is taken once one more window agrees,
+  or at once when the causal beat filter's own tempo is nearer the window's;
+* **bar phase**: a window on the carried grid's off-beat is taken only once it has been
+  seen (in window-seconds, a window counting by its length) longer than the carried
+  phase was; a finer grid (the carried one at half the tempo) is moved by half its
+  period when the carried grid's beats fall on its off-beats.
+
+Each window that agrees with the carried grid adds to its support, so a phase held for a
+minute is not overturned by ten seconds of off-beat windows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: Relative period difference within which two grids have the same tempo (a window's
+#: tempo moves less than this in a hop in songs that speed up or slow down).
+SAME_TEMPO = 0.05
+#: Relative distance of a period ratio from a whole number (2, 3, 4) within which two
+#: grids are the same pulse at another metrical level.
+METRICAL_TOL = 0.1
+#: Phase difference (share of the finer grid's period) up to which two grids on related
+#: tempi have the same phase (beyond it, the off-beat).
+PHASE_TOL = 0.35
+#: Windows in a row, past the first, before another tempo octave is taken.
+OCTAVE_CONFIRM = 2
+#: Windows in a row, past the first, before an unrelated tempo is taken.
+JUMP_CONFIRM = 1
+
+Grid = tuple[float, float]  # (a beat time s, period s)
+
+
+def next_beat(grid: Grid, at_s: float) -> float:
+    """The grid's first beat at or after ``at_s`` (s)."""
+    beat, period = grid
+    return beat + float(np.ceil((at_s - beat) / period)) * period
+
+
+def same_grid(a: Grid, b: Grid, *, at_s: float, period_tol: float = SAME_TEMPO,
+              phase_tol: float = 0.15) -> bool:
+    """Whether grids ``a`` and ``b`` agree near ``at_s`` (s): periods within
+    ``period_tol`` (relative) and their beats next after ``at_s`` within ``phase_tol``
+    of a period."""
+    if abs(b[1] / a[1] - 1.0) > period_tol:
+        return False
+    d = abs(next_beat(a, at_s) - next_beat(b, at_s)) % a[1]
+    return min(d, a[1] - d) <= phase_tol * a[1]
+
+
+def phase_offset(fine: Grid, coarse: Grid) -> float:
+    """Where the coarser grid's beats fall on the finer grid: the offset (s) of a
+    coarse beat from the nearest fine beat, in ``(-period / 2, period / 2]`` of the
+    finer grid."""
+    d = (coarse[0] - fine[0]) % fine[1]
+    return d - fine[1] if d > 0.5 * fine[1] else d
+
+
+@dataclass
+class GridChooser:
+    """The carried grid's standing against the windows' proposals (see the module)."""
+
+    support: float = 0.0
+    run: list[Grid] = field(default_factory=list)
+    run_weight: float = 0.0
+    octave_run: int = 0
+
+    def restart(self, weight: float) -> None:
+        """A new grid carried from here, supported by one window of ``weight``."""
+        self.support, self.run, self.run_weight, self.octave_run = weight, [], 0.0, 0
+
+    def choose(self, carried: Grid | None, proposed: Grid, *, now_s: float, weight: float,
+               causal_period_s: float = 0.0) -> Grid:
+        """The grid to carry forward from ``now_s`` (s): ``proposed`` (the window's) or
+        ``carried`` (None: none is carried, the proposal is taken).
+
+        ``weight``: the window's evidence (its length over the full window length, so
+        that the short windows of a stream's first seconds count less);
+        ``causal_period_s``: the causal beat filter's current period (s; 0: unknown)."""
+        if carried is None:
+            self.restart(weight)
+            return proposed
+        beat, period = proposed
+        same_tempo = abs(period / carried[1] - 1.0) <= SAME_TEMPO
+        ratio = max(carried[1] / period, period / carried[1])
+        metrical = (not same_tempo and round(ratio) >= 2
+                    and abs(ratio / round(ratio) - 1.0) <= METRICAL_TOL)
+        if not (same_tempo or metrical):
+            return self._tempo_jump(carried, proposed, now_s, weight, causal_period_s)
+        fine, coarse = (proposed, carried) if period <= carried[1] else (carried, proposed)
+        d = phase_offset(fine, coarse)
+        if abs(d) > PHASE_TOL * fine[1] and metrical and period < carried[1]:
+            # a finer grid should hold the carried grid's beats: the window's beats are
+            # its off-beats, so move it by half its period
+            beat += 0.5 * period if d > 0 else -0.5 * period
+            proposed, d = (beat, period), 0.0
+        if abs(d) <= PHASE_TOL * fine[1]:  # the carried phase
+            self.support += weight
+            self.run, self.run_weight = [], 0.0
+            if same_tempo:
+                self.octave_run = 0
+                return proposed
+            self.octave_run += 1
+            if self.octave_run > OCTAVE_CONFIRM:
+                self.octave_run = 0
+                return proposed
+            return carried
+        # the carried grid's off-beat: taken once seen longer than the carried phase
+        if self.run and not same_grid(self.run[-1], proposed, at_s=now_s):
+            self.run, self.run_weight = [], 0.0
+        self.run.append(proposed)
+        self.run_weight += weight
+        if self.run_weight > self.support:
+            support = self.run_weight
+            self.restart(support)
+            return proposed
+        return carried
+
+    def _tempo_jump(self, carried: Grid, proposed: Grid, now_s: float, weight: float,
+                    causal_period_s: float) -> Grid:
+        if self.run and not same_grid(self.run[-1], proposed, at_s=now_s, phase_tol=0.5):
+            self.run, self.run_weight = [], 0.0
+        self.run.append(proposed)
+        causal_agrees = causal_period_s > 0 and (
+            abs(np.log(causal_period_s / proposed[1]))
+            < abs(np.log(causal_period_s / carried[1])))
+        if len(self.run) > JUMP_CONFIRM or causal_agrees:
+            self.restart(weight)
+            return proposed
+        return carried

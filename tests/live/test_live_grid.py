@@ -1,0 +1,59 @@
+"""songmap.live.grid: which beat grid the stream carries (no networks)."""
+
+from __future__ import annotations
+
+import pytest
+
+from songmap.live.grid import GridChooser, next_beat, phase_offset, same_grid
+
+
+def test_grid_helpers():
+    assert next_beat((1.0, 0.5), 2.2) == pytest.approx(2.5)
+    assert same_grid((0.0, 0.5), (10.02, 0.505), at_s=10.0)
+    assert not same_grid((0.0, 0.5), (10.25, 0.5), at_s=10.0)  # the off-beat
+    assert not same_grid((0.0, 0.5), (10.0, 0.25), at_s=10.0)  # another tempo
+    assert phase_offset((0.0, 0.5), (0.3, 1.0)) == pytest.approx(-0.2)
+
+
+def test_a_window_on_the_off_beat_waits_until_it_outweighs_the_song_so_far():
+    chooser = GridChooser()
+    song = (0.0, 0.5)
+    carried = chooser.choose(None, song, now_s=5.0, weight=1.0)
+    for now in range(6, 10):  # four windows agree: support 5
+        carried = chooser.choose(carried, (now - 0.002, 0.5), now_s=now, weight=1.0)
+    assert same_grid(carried, song, at_s=10.0)
+    off = (10.25, 0.5)
+    for now in range(10, 15):  # five off-beat windows: not yet more than 5
+        assert same_grid(chooser.choose(carried, off, now_s=now, weight=1.0), song, at_s=now)
+    assert chooser.choose(carried, off, now_s=15.0, weight=1.0) == off  # the sixth
+
+
+def test_another_tempo_octave_needs_confirming_and_keeps_the_beats():
+    chooser = GridChooser()
+    half = (0.0, 1.0)  # the song read at half its tempo
+    carried = chooser.choose(None, half, now_s=5.0, weight=1.0)
+    # the window now hears the full tempo but puts its beats on the carried off-beats
+    full_offbeat = (5.25, 0.5)
+    assert chooser.choose(carried, full_offbeat, now_s=5.5, weight=1.0) == half
+    assert chooser.choose(carried, full_offbeat, now_s=6.5, weight=1.0) == half
+    taken = chooser.choose(carried, full_offbeat, now_s=7.5, weight=1.0)
+    assert taken[1] == 0.5 and same_grid(taken, (0.0, 0.5), at_s=8.0)  # moved half a beat
+
+
+def test_a_tempo_jump_is_taken_when_confirmed_or_when_the_causal_filter_agrees():
+    chooser = GridChooser()
+    carried = chooser.choose(None, (0.0, 0.5), now_s=5.0, weight=1.0)
+    jump = (5.0, 0.46)  # 8 % faster
+    assert chooser.choose(carried, jump, now_s=5.0, weight=1.0) == carried
+    assert chooser.choose(carried, (6.01, 0.46), now_s=6.0, weight=1.0) == (6.01, 0.46)
+    chooser = GridChooser()
+    carried = chooser.choose(None, (0.0, 0.5), now_s=5.0, weight=1.0)
+    assert chooser.choose(carried, jump, now_s=5.0, weight=1.0, causal_period_s=0.461) == jump
+
+
+def test_grid_choice_is_checked():
+    from songmap.errors import InvalidParameterError
+    from songmap.live import LiveAnalyzer
+
+    with pytest.raises(InvalidParameterError, match="grid_choice"):
+        LiveAnalyzer(object(), grid_choice="latest")
