@@ -3,6 +3,7 @@
 
     python benchmarks/live.py MANIFEST [MANIFEST ...] [--limit N] [--cache DIR ...]
                               [--block-ms 20] [--window S] [--hop S] [--lookahead S]
+                              [--grid-choice song|window]
                               [--json FILE] [--hour]
 
 Every clip is decoded and fed to a ``LiveAnalyzer`` in blocks of ``--block-ms`` at full
@@ -152,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--prior", choices=["grid", "tempo", "none"], default=None,
                     help="what guides the causal beat filter (default: LiveAnalyzer's)")
     ap.add_argument("--key-from", choices=["decision", "network", "both", "song"], default=None)
+    ap.add_argument("--grid-choice", choices=["song", "window"], default=None,
+                    help="how a window's beat grid is weighed against the song so far")
     ap.add_argument("--json", type=Path, help="write per-clip rows and the summary here")
     ap.add_argument("--hour", action="store_true", help="also a long stream's memory")
     ap.add_argument("--hour-minutes", type=float, default=60.0,
@@ -172,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         kwargs["prior"] = args.prior
     if args.key_from:
         kwargs["key_from"] = args.key_from
+    if args.grid_choice:
+        kwargs["grid_choice"] = args.grid_choice
     analyzer = Analyzer()
     block = max(1, int(args.block_ms / 1000 * 44100))
     out: dict = {"settings": {**kwargs, "block_ms": args.block_ms}, "sets": {}}

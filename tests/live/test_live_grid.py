@@ -57,3 +57,18 @@ def test_grid_choice_is_checked():
 
     with pytest.raises(InvalidParameterError, match="grid_choice"):
         LiveAnalyzer(object(), grid_choice="latest")
+
+
+def test_a_phase_that_lost_returns_with_what_it_had_earned():
+    chooser = GridChooser()
+    right, off = (0.0, 0.5), (0.25, 0.5)
+    carried = chooser.choose(None, right, now_s=1.0, weight=1.0)
+    for now in range(2, 5):  # support 4
+        carried = chooser.choose(carried, right, now_s=now, weight=1.0)
+    for now in range(5, 10):  # the off-beat wins on its fifth window (5 > 4)
+        carried = chooser.choose(carried, off, now_s=now, weight=1.0)
+    assert carried == off
+    # back to the old phase: it had 4, so its second window (4 + 2 > 5) takes it, where
+    # a phase starting from nothing would need six
+    assert chooser.choose(carried, right, now_s=10.0, weight=1.0) == off
+    assert chooser.choose(carried, right, now_s=11.0, weight=1.0) == right

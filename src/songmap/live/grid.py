@@ -11,13 +11,15 @@ keeps the decisions that belong to the song rather than to one window:
   period is taken only once ``octave_confirm`` more windows in a row say the same;
 * **tempo jump**: a window at an unrelated tempo is taken once one more window agrees,
   or at once when the causal beat filter's own tempo is nearer the window's;
-* **bar phase**: a window on the carried grid's off-beat is taken only once it has been
-  seen (in window-seconds, a window counting by its length) longer than the carried
-  phase was; a finer grid (the carried one at half the tempo) is moved by half its
-  period when the carried grid's beats fall on its off-beats.
+* **beat phase**: a window on the carried grid's off-beat is taken only once the
+  off-beat has been seen (in windows, a window counting by its length over the full
+  window length) longer than the carried phase; a finer grid (the carried one at half
+  the tempo) is moved by half its period when the carried grid's beats fall on its
+  off-beats.
 
 Each window that agrees with the carried grid adds to its support, so a phase held for a
-minute is not overturned by ten seconds of off-beat windows.
+minute is not overturned by ten seconds of off-beat windows, and a phase that lost keeps
+what it had earned: when the windows come back to it, it returns sooner.
 """
 
 from __future__ import annotations
@@ -76,10 +78,13 @@ class GridChooser:
     run: list[Grid] = field(default_factory=list)
     run_weight: float = 0.0
     octave_run: int = 0
+    #: support earned so far by the carried grid's off-beat (kept when it loses)
+    off_support: float = 0.0
 
     def restart(self, weight: float) -> None:
         """A new grid carried from here, supported by one window of ``weight``."""
         self.support, self.run, self.run_weight, self.octave_run = weight, [], 0.0, 0
+        self.off_support = 0.0
 
     def choose(self, carried: Grid | None, proposed: Grid, *, now_s: float, weight: float,
                causal_period_s: float = 0.0) -> Grid:
@@ -114,17 +119,20 @@ class GridChooser:
                 return proposed
             self.octave_run += 1
             if self.octave_run > OCTAVE_CONFIRM:
-                self.octave_run = 0
+                # the same phase at another level: its off-beat is another pulse
+                self.octave_run, self.off_support = 0, 0.0
                 return proposed
             return carried
         # the carried grid's off-beat: taken once seen longer than the carried phase
+        # (with what it earned while it was the carried one)
         if self.run and not same_grid(self.run[-1], proposed, at_s=now_s):
             self.run, self.run_weight = [], 0.0
         self.run.append(proposed)
         self.run_weight += weight
-        if self.run_weight > self.support:
-            support = self.run_weight
-            self.restart(support)
+        if self.off_support + self.run_weight > self.support:
+            carried_support = self.support
+            self.restart(self.off_support + self.run_weight)
+            self.off_support = carried_support
             return proposed
         return carried
 
