@@ -72,3 +72,18 @@ def test_a_phase_that_lost_returns_with_what_it_had_earned():
     # a phase starting from nothing would need six
     assert chooser.choose(carried, right, now_s=10.0, weight=1.0) == off
     assert chooser.choose(carried, right, now_s=11.0, weight=1.0) == right
+
+
+def test_a_downbeat_between_the_emitted_beats():
+    import numpy as np
+
+    from songmap.live.grid import between_beats
+
+    beats = np.arange(0.0, 10.0, 0.5)
+    kw = {"period_s": 0.5, "beats_per_bar": 4}
+    assert between_beats(6.25, beats, **kw)  # the off-beat
+    assert not between_beats(6.04, beats, **kw)  # on a beat, a little late
+    assert not between_beats(1.25, beats, **kw)  # the stream's first bar: not known
+    gap = beats[(beats < 4.0) | (beats > 6.0)]
+    assert not between_beats(6.75, gap, **kw)  # beats missing in the bar before
+    assert not between_beats(6.25, np.array([]), **kw)

@@ -70,6 +70,20 @@ def phase_offset(fine: Grid, coarse: Grid) -> float:
     return d - fine[1] if d > 0.5 * fine[1] else d
 
 
+def between_beats(t: float, beats: np.ndarray, *, period_s: float,
+                  beats_per_bar: int) -> bool:
+    """Whether a downbeat at ``t`` (s) falls between the emitted ``beats`` (s,
+    ascending) around it: more than 0.3 of a beat period (``period_s``) from the
+    nearest, where beats were emitted for the whole bar before it with no gap. False
+    where that is not known (no beats yet, a gap, the stream's first bar)."""
+    start = t - beats_per_bar * period_s  # the bar before
+    near = beats[beats >= start - 0.5 * period_s]
+    if len(near) == 0 or near[0] > start + 0.5 * period_s:
+        return False
+    return bool(np.min(np.abs(near - t)) > 0.3 * period_s
+                and np.all(np.diff(near) < 1.5 * period_s))
+
+
 @dataclass
 class GridChooser:
     """The carried grid's standing against the windows' proposals (see the module)."""

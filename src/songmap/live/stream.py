@@ -53,7 +53,7 @@ from songmap.live.events import (
     WarningEvent,
 )
 from songmap.live.features import OnlineBeatFeatures
-from songmap.live.grid import GridChooser
+from songmap.live.grid import GridChooser, between_beats
 from songmap.live.ring import SampleRing
 
 #: How much later (s) than the true beat the online networks + forward filter put it:
@@ -205,6 +205,8 @@ class LiveAnalyzer:
         #: valid until s); None before the first grid
         self._plan: tuple[float, float, float, float] | None = None
         self._chooser = GridChooser()
+        #: whether the latest window's grid was kept out (the carried one outweighed it)
+        self._kept_out = False
         self._last_beat = -1.0
         self._recent: deque[_Emitted] = deque(maxlen=_RECENT_BEATS)
         self._beat_count = 0
@@ -399,10 +401,12 @@ class LiveAnalyzer:
         audio = Audio(samples, NETWORK_SR, self.sample_rate, self.channels, "live")
         result, key_probabilities = self._analyse(audio)
         events: list[LiveEvent] = []
+        # the beat grid first: whether it kept this window's grid out decides its bars
+        self._kept_out = False
+        self._guide_beats(result, start, now, commit_until)
         events += self._commit_bars(result, start, now, commit_until)
         events += self._commit_chords(result, start, now, commit_until)
         events += self._update_key(result, key_probabilities, now)
-        self._guide_beats(result, start, now, commit_until)
         self._committed_until = commit_until
         return events
 
@@ -457,6 +461,7 @@ class LiveAnalyzer:
                                       (anchor, period), now_s=now, weight=weight,
                                       causal_period_s=causal)
         if old is not None and chosen == (old[0], old[1]):
+            self._kept_out = chosen != (anchor, period)
             return old[0], old[1], old[2]
         return chosen[0], chosen[1], conf
 
@@ -476,6 +481,10 @@ class LiveAnalyzer:
             if not (self._committed_until <= t < commit_until):
                 continue
             n_beats = bar.beats if bar.beats >= 2 else bpb
+            if self._kept_out and between_beats(t, np.array([e.time for e in self._recent]),
+                                                period_s=self._beat_period,
+                                                beats_per_bar=n_beats):
+                continue  # the window is on the carried grid's off-beat: so are its bars
             if self._downbeats:
                 last_t, last_bar, last_bpb = self._downbeats[-1]
                 gap = t - last_t
