@@ -93,7 +93,8 @@ MAX_BACKLOG_S = 0.5
 #: How a window's beat grid that disagrees with the grid carried so far (another tempo
 #: octave, a tempo jump, the off-beat) is taken (``LiveAnalyzer(grid_choice=...)``):
 #: "song" weighs it against the windows before (``songmap.live.grid``; chosen on fof,
-#: beat F .847 to .880, and checked on dev, .897 to .898); "window" always takes it.
+#: beat F .847 to .890, downbeat F .701 to .715, and checked on dev, .897 to .898 and
+#: .925 to .924); "window" always takes it.
 GRID_CHOICES = ("song", "window")
 _log = logging.getLogger(__name__)
 #: Peak level (linear) under which a window is digital silence (as the offline pipeline).
