@@ -171,3 +171,20 @@ def test_a_bar_pattern_swaying_around_the_line_is_steady_but_a_drift_is_not():
     # the same sway on a slow drift of +-20 ms: the two-bar means leave any one line
     drift = 0.02 * np.sin(2 * np.pi * k / 128)
     assert len(fit_tempo_map(0.5 + k * 60.0 / 168.7 + sway + drift)) > 1
+
+
+def test_beats_the_network_hardly_marks_do_not_break_a_steady_grid():
+    # 120 BPM throughout; through a 16-beat break the tracker's beats wander by 20-30 ms
+    # (the network hardly marks them), then the beat returns on the same line
+    rng = np.random.default_rng(3)
+    true = 0.5 + np.arange(200) * 0.5
+    tracked = true + rng.normal(0, 0.002, len(true))
+    brk = np.arange(90, 106)
+    tracked[brk] += np.where(brk % 2 == 0, 0.028, -0.022)
+    unheard = np.zeros(len(true), dtype=bool)
+    unheard[brk] = True
+    (seg,) = fit_tempo_map(tracked, unheard=unheard)
+    assert seg.snapped and seg.bpm == pytest.approx(120.0, abs=0.01)
+    np.testing.assert_allclose(place_on_grid(tracked, [seg]), true, atol=0.002)
+    # the same wandering beats, heard: the grid does not snap through them
+    assert not all(s.snapped for s in fit_tempo_map(tracked))

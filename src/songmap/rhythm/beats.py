@@ -6,6 +6,7 @@ import itertools
 
 import numpy as np
 
+from songmap.rhythm.steadiness import HEARD_ACTIVATION
 from songmap.rhythm.tempo_map import TempoSegmentFit, fit_tempo_map, place_on_grid
 from songmap.signals import Activations
 
@@ -257,14 +258,16 @@ def grid_beat_times(
     """Sub-frame beat times and their tempo map, for the final (counted) beats.
 
     Beats are refined between frames (``refine_beat_times``), the tempo map is fitted to
-    them, and the beats of every snapped segment are placed on its line; times stay in
+    them (beats the network marks below ``HEARD_ACTIVATION`` do not decide the lines), and
+    the beats of every snapped segment are placed on its line; times stay in
     ``[0, duration]``.
     """
     beats = np.asarray(beat_times, dtype=float)
     if len(beats) < 2:
         return beats, []
     refined = refine_beat_times(beats, beat_activation, fps)
-    tempo_map = fit_tempo_map(refined)
+    unheard = sample_at(beat_activation, refined, fps) < HEARD_ACTIVATION
+    tempo_map = fit_tempo_map(refined, unheard=unheard)
     placed = np.clip(place_on_grid(refined, tempo_map), 0.0, duration)
     if np.any(np.diff(placed) <= 0):  # clipping at the ends merged beats: keep the refined ones
         return np.clip(refined, 0.0, duration), tempo_map

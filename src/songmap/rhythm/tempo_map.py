@@ -181,16 +181,22 @@ def segment_beats(beat_times: np.ndarray, *, jitter_s: float | None = None,
 
 
 def _fit_segment(t: np.ndarray, first: int, last: int, snap_tolerance_s: float,
-                 inlier: np.ndarray | None = None) -> TempoSegmentFit:
-    """Line through beats ``first..last`` (their ``inlier`` beats; default all), its tempo
-    rounded to 0.01 BPM and its start refitted for the rounded tempo. Residuals and the
-    snap test are over the inliers: a snapped segment puts its outlier beats on the line."""
+                 inlier: np.ndarray | None = None,
+                 heard: np.ndarray | None = None) -> TempoSegmentFit:
+    """Line through beats ``first..last`` (their ``inlier`` beats that are also ``heard``;
+    default all), its tempo rounded to 0.01 BPM and its start refitted for the rounded
+    tempo. Residuals and the snap test are over those beats: a snapped segment puts its
+    other beats on the line. Whether the tempo bends is asked of every inlier beat (an
+    unheard beat still follows the tempo as well as the tracker could place it)."""
     seg = t[first:last + 1]
     k = np.arange(len(seg), dtype=float)
     use = np.ones(len(seg), dtype=bool) if inlier is None else np.asarray(inlier[first:last + 1])
     if use.sum() < 2:
         use = np.ones(len(seg), dtype=bool)
-    ks, ts = k[use], seg[use]
+    fit = use if heard is None else use & np.asarray(heard[first:last + 1])
+    if fit.sum() < 3:
+        fit = use
+    ks, ts = k[fit], seg[fit]
     period = _line_fit(ks, ts)[1] if len(ts) > 1 else 0.0
     if period <= 0:
         return TempoSegmentFit(first, last, float(seg[0]), 0.0, 0.0, 0.0, False)
@@ -199,17 +205,23 @@ def _fit_segment(t: np.ndarray, first: int, last: int, snap_tolerance_s: float,
     start = float(np.mean(ts - ks * step))
     resid = ts - (start + ks * step)
     rms, worst = float(np.sqrt(np.mean(resid ** 2))), float(np.max(np.abs(resid)))
-    steady = len(seg) >= _MIN_SEGMENT_BEATS and len(ts) >= 3 and _holds(resid, snap_tolerance_s)
-    if steady and len(ts) > 3:
-        # a line that holds every beat may still cut through a bend (an accelerando):
-        # how far the best parabola strays from the best line says whether it does
-        line = np.polyval(np.polyfit(ks, ts, 1), ks)
-        bent = np.polyval(np.polyfit(ks, ts, 2), ks)
-        rss_line, rss_bent = float(np.sum((ts - line) ** 2)), float(np.sum((ts - bent) ** 2))
-        # significant (F test of the square term, as for merging) and large enough to matter
-        f = (rss_line - rss_bent) / max(rss_bent / (len(ts) - 3), 1e-12)
-        steady = not (f > _MERGE_F and float(np.max(np.abs(bent - line))) > _MAX_BEND_S)
+    steady = (len(seg) >= _MIN_SEGMENT_BEATS and len(ts) >= 3
+              and _holds(seg - (start + k * step), snap_tolerance_s, fit)
+              and not _bends(k[use], seg[use]))
     return TempoSegmentFit(first, last, start, bpm, rms, worst, steady)
+
+
+def _bends(k: np.ndarray, t: np.ndarray) -> bool:
+    """Whether beats ``t`` (s) at beat numbers ``k`` bend away from a line (an accelerando
+    a line would cut through): the best parabola strays from the best line by more than
+    ``_MAX_BEND_S``, significantly (F test of the square term, as for merging)."""
+    if len(t) <= 3:
+        return False
+    line = np.polyval(np.polyfit(k, t, 1), k)
+    bent = np.polyval(np.polyfit(k, t, 2), k)
+    rss_line, rss_bent = float(np.sum((t - line) ** 2)), float(np.sum((t - bent) ** 2))
+    f = (rss_line - rss_bent) / max(rss_bent / (len(t) - 3), 1e-12)
+    return f > _MERGE_F and float(np.max(np.abs(bent - line))) > _MAX_BEND_S
 
 
 #: Beats may sway around a steady line by up to this many snap tolerances when every
@@ -219,21 +231,23 @@ _SWAY_TOLERANCES = 2.0
 _SWAY_WINDOW_BEATS = 8
 
 
-def _holds(resid: np.ndarray, tolerance_s: float) -> bool:
-    """Whether a line holds beats with these residuals (s): every beat within
-    ``tolerance_s``, or, in a segment of at least two two-bar runs, every run's mean
-    within it and every beat within ``_SWAY_TOLERANCES`` of it."""
-    if float(np.max(np.abs(resid))) <= tolerance_s:
+def _holds(resid: np.ndarray, tolerance_s: float, use: np.ndarray) -> bool:
+    """Whether a line holds beats with these residuals (s; the ``use`` beats count):
+    every beat within ``tolerance_s``, or, in a segment of at least two two-bar runs,
+    every run's mean within it and every beat within ``_SWAY_TOLERANCES`` of it."""
+    kept = resid[use]
+    if float(np.max(np.abs(kept))) <= tolerance_s:
         return True
     w = _SWAY_WINDOW_BEATS
-    if len(resid) < 2 * w or float(np.max(np.abs(resid))) > _SWAY_TOLERANCES * tolerance_s:
+    if len(kept) < 2 * w or float(np.max(np.abs(kept))) > _SWAY_TOLERANCES * tolerance_s:
         return False
-    means = np.convolve(resid, np.ones(w) / w, mode="valid")
+    means = np.convolve(kept, np.ones(w) / w, mode="valid")
     return float(np.max(np.abs(means))) <= tolerance_s
 
 
 def fit_tempo_map(beat_times: np.ndarray, *, snap_tolerance_s: float = SNAP_TOLERANCE_S,
-                  jitter_s: float | None = None) -> list[TempoSegmentFit]:
+                  jitter_s: float | None = None,
+                  unheard: np.ndarray | None = None) -> list[TempoSegmentFit]:
     """The tempo map of ``beat_times`` (s, increasing): one ``TempoSegmentFit`` per
     steady stretch, in order, covering every beat.
 
@@ -244,20 +258,29 @@ def fit_tempo_map(beat_times: np.ndarray, *, snap_tolerance_s: float = SNAP_TOLE
     tempo there. Each segment's tempo is its least-squares line's, rounded to 0.01 BPM
     (as DJ software writes it), its start refitted for that rounded tempo; ``snapped``
     says whether every beat lies within ``snap_tolerance_s`` of that line.
+
+    ``unheard`` (bool per beat, default none) marks beats the network hardly marks: the
+    tracker bridged them (a break, a fill) and their times say little. Like isolated
+    displaced beats they do not decide where segments start nor whether a segment
+    snaps, and are put on the line when it does (they still count in its line and its
+    bend, which they follow as well as the tracker could place them).
     """
     t = np.asarray(beat_times, dtype=float)
     if len(t) < 2:
         return []
     sigma = jitter_s if jitter_s is not None else beat_jitter(t)
     inlier = ~outlier_beats(t, jitter_s=sigma)
-    segs = [_fit_segment(t, a, b, snap_tolerance_s, inlier)
-            for a, b in segment_beats(t, jitter_s=sigma, weights=inlier.astype(float))]
+    heard = None if unheard is None else ~np.asarray(unheard, dtype=bool)
+    # where change points go and whether neighbours merge: decided by the heard beats
+    decides = inlier if heard is None else inlier & heard
+    segs = [_fit_segment(t, a, b, snap_tolerance_s, inlier, heard)
+            for a, b in segment_beats(t, jitter_s=sigma, weights=decides.astype(float))]
 
     def pair(x: TempoSegmentFit, y: TempoSegmentFit) -> tuple[TempoSegmentFit, float]:
         """The merged fit of two neighbours and how strongly the split beats it (inf:
         they stay apart)."""
-        merged = _fit_segment(t, x.first, y.last, snap_tolerance_s, inlier)
-        f = _split_f(t, x.first, x.last, y.last, inlier)
+        merged = _fit_segment(t, x.first, y.last, snap_tolerance_s, inlier, heard)
+        f = _split_f(t, x.first, x.last, y.last, decides)
         return merged, (f if merged.snapped or f < _MERGE_F else np.inf)
 
     pairs = [pair(x, y) for x, y in itertools.pairwise(segs)]
