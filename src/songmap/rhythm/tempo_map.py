@@ -31,6 +31,10 @@ _MAX_BEND_S = 0.0025
 #: DP weighs residuals by the song's median jitter, and the few beats the tracker puts far
 #: off in a strummed or bowed song would otherwise split a steady tempo.
 _MERGE_F = 10.0
+#: A snapped segment moves no beat the network hardly marks (nor any other inlier) further
+#: than this (s): half the 70 ms window within which a beat counts as hit. Beyond it the
+#: beat belongs to other music (a tempo change the unheard beats bridge), not to the line.
+_UNHEARD_MAX_S = 0.035
 #: Fewest beats in a segment.
 _MIN_SEGMENT_BEATS = 4
 #: A segment's beats are placed on its line (a DJ grid) when every one of them lies this
@@ -182,10 +186,11 @@ def segment_beats(beat_times: np.ndarray, *, jitter_s: float | None = None,
 
 def _fit_segment(t: np.ndarray, first: int, last: int, snap_tolerance_s: float,
                  inlier: np.ndarray | None = None,
-                 heard: np.ndarray | None = None) -> TempoSegmentFit:
+                 heard: np.ndarray | None = None, *,
+                 bpm: float | None = None) -> TempoSegmentFit:
     """Line through beats ``first..last`` (their ``inlier`` beats that are also ``heard``;
-    default all), its tempo rounded to 0.01 BPM and its start refitted for the rounded
-    tempo. Residuals and the snap test are over those beats: a snapped segment puts its
+    default all), its tempo rounded to 0.01 BPM (or the given ``bpm``) and its start
+    refitted for the rounded tempo. Residuals and the snap test are over those beats: a snapped segment puts its
     other beats on the line. Whether the tempo bends is asked of every inlier beat (an
     unheard beat still follows the tempo as well as the tracker could place it)."""
     seg = t[first:last + 1]
@@ -197,16 +202,19 @@ def _fit_segment(t: np.ndarray, first: int, last: int, snap_tolerance_s: float,
     if fit.sum() < 3:
         fit = use
     ks, ts = k[fit], seg[fit]
-    period = _line_fit(ks, ts)[1] if len(ts) > 1 else 0.0
-    if period <= 0:
-        return TempoSegmentFit(first, last, float(seg[0]), 0.0, 0.0, 0.0, False)
-    bpm = round(60.0 / period, 2)
+    if bpm is None:
+        period = _line_fit(ks, ts)[1] if len(ts) > 1 else 0.0
+        if period <= 0:
+            return TempoSegmentFit(first, last, float(seg[0]), 0.0, 0.0, 0.0, False)
+        bpm = round(60.0 / period, 2)
     step = 60.0 / bpm
     start = float(np.mean(ts - ks * step))
     resid = ts - (start + ks * step)
     rms, worst = float(np.sqrt(np.mean(resid ** 2))), float(np.max(np.abs(resid)))
+    off = seg - (start + k * step)
     steady = (len(seg) >= _MIN_SEGMENT_BEATS and len(ts) >= 3
-              and _holds(seg - (start + k * step), snap_tolerance_s, fit)
+              and _holds(off, snap_tolerance_s, fit)
+              and float(np.max(np.abs(off[use]), initial=0.0)) <= _UNHEARD_MAX_S
               and not _bends(k[use], seg[use]))
     return TempoSegmentFit(first, last, start, bpm, rms, worst, steady)
 
@@ -260,10 +268,16 @@ def fit_tempo_map(beat_times: np.ndarray, *, snap_tolerance_s: float = SNAP_TOLE
     says whether every beat lies within ``snap_tolerance_s`` of that line.
 
     ``unheard`` (bool per beat, default none) marks beats the network hardly marks: the
-    tracker bridged them (a break, a fill) and their times say little. Like isolated
-    displaced beats they do not decide where segments start nor whether a segment
-    snaps, and are put on the line when it does (they still count in its line and its
-    bend, which they follow as well as the tracker could place them).
+    tracker bridged them (a break, a fill) and their times say little. They do not
+    decide a segment's tempo nor hold it to the snap tolerance; a snapped segment puts
+    them on its line, so it snaps only if none lies further than ``_UNHEARD_MAX_S`` from
+    it (where they lie further, other music is there: a tempo change they bridge). They
+    still count in the segmentation and the bend test (they follow the tempo as well as
+    the tracker could place them).
+
+    Finally the main tempo's snapped segments share one tempo where it holds them
+    (``_share_tempo``): a beat that jumps without a tempo change is a new start, not a
+    new tempo.
     """
     t = np.asarray(beat_times, dtype=float)
     if len(t) < 2:
@@ -271,16 +285,14 @@ def fit_tempo_map(beat_times: np.ndarray, *, snap_tolerance_s: float = SNAP_TOLE
     sigma = jitter_s if jitter_s is not None else beat_jitter(t)
     inlier = ~outlier_beats(t, jitter_s=sigma)
     heard = None if unheard is None else ~np.asarray(unheard, dtype=bool)
-    # where change points go and whether neighbours merge: decided by the heard beats
-    decides = inlier if heard is None else inlier & heard
     segs = [_fit_segment(t, a, b, snap_tolerance_s, inlier, heard)
-            for a, b in segment_beats(t, jitter_s=sigma, weights=decides.astype(float))]
+            for a, b in segment_beats(t, jitter_s=sigma, weights=inlier.astype(float))]
 
     def pair(x: TempoSegmentFit, y: TempoSegmentFit) -> tuple[TempoSegmentFit, float]:
         """The merged fit of two neighbours and how strongly the split beats it (inf:
         they stay apart)."""
         merged = _fit_segment(t, x.first, y.last, snap_tolerance_s, inlier, heard)
-        f = _split_f(t, x.first, x.last, y.last, decides)
+        f = _split_f(t, x.first, x.last, y.last, inlier)
         return merged, (f if merged.snapped or f < _MERGE_F else np.inf)
 
     pairs = [pair(x, y) for x, y in itertools.pairwise(segs)]
@@ -293,7 +305,62 @@ def fit_tempo_map(beat_times: np.ndarray, *, snap_tolerance_s: float = SNAP_TOLE
         new = [pair(segs[j], segs[j + 1]) for j in (i - 1, i) if 0 <= j < len(segs) - 1]
         lo = max(i - 1, 0)
         pairs[lo:i + 2] = new
+    return _share_tempo(t, segs, snap_tolerance_s, inlier, heard)
+
+
+def _share_tempo(t: np.ndarray, segs: list[TempoSegmentFit], snap_tolerance_s: float,
+                 inlier: np.ndarray, heard: np.ndarray | None) -> list[TempoSegmentFit]:
+    """The tempo map with the main tempo's snapped segments on one common tempo, as far as
+    that tempo still holds each of them (``_holds``, each on its own start).
+
+    Segments of one tempo stay apart where the beat jumps without changing tempo (a
+    section whose drums sit 60 ms earlier on the same grid, realmusic r02): a DJ grid then
+    needs a new start there, but one tempo, not one per section rounded differently. The
+    main tempo is the longest snapped segment's; segments within ``_SAME_TEMPO`` of it
+    share the tempo of one least-squares fit with a common slope and a start of their own.
+    The common tempo holds a segment when the segment still snaps and none of its beats
+    moves further than on its own line (or ``snap_tolerance_s``); the segment it misses
+    most is left out (keeps its own tempo) until it holds all that remain.
+    """
+    snapped = [x for x in segs if x.snapped and x.bpm > 0]
+    if len(snapped) < 2:
+        return segs
+    main = max(snapped, key=lambda x: x.beats)
+    group = [x for x in snapped if abs(x.bpm / main.bpm - 1.0) <= _SAME_TEMPO]
+    use = inlier if heard is None else inlier & heard
+    while len(group) >= 2:
+        bpm = _common_bpm(t, group, use)
+        if bpm <= 0:
+            break
+        shared = [_fit_segment(t, x.first, x.last, snap_tolerance_s, inlier, heard, bpm=bpm)
+                  for x in group]
+        # it holds a segment when the segment snaps on it and no beat moves further than
+        # on the segment's own line (or the snap tolerance)
+        holds = [y.snapped and y.max_abs_s <= max(x.max_abs_s, snap_tolerance_s)
+                 for x, y in zip(group, shared, strict=True)]
+        if all(holds):
+            by_first = {x.first: x for x in shared}
+            return [by_first.get(x.first, x) for x in segs]
+        worst = max(range(len(group)), key=lambda i: (not holds[i], shared[i].max_abs_s))
+        del group[worst]
     return segs
+
+
+def _common_bpm(t: np.ndarray, group: list[TempoSegmentFit], use: np.ndarray) -> float:
+    """Tempo (BPM, 2 decimals) of the least-squares lines with one slope and a start per
+    segment through the ``use`` beats of each segment in ``group`` (all its beats where
+    fewer than three are used); 0 when the slope is not positive."""
+    num = den = 0.0
+    for x in group:
+        seg = t[x.first:x.last + 1]
+        sel = use[x.first:x.last + 1]
+        if sel.sum() < 3:
+            sel = np.ones(x.beats, dtype=bool)
+        k = np.arange(x.beats, dtype=float)[sel]
+        kc = k - k.mean()
+        num += float(kc @ (seg[sel] - seg[sel].mean()))
+        den += float(kc @ kc)
+    return round(60.0 * den / num, 2) if num > 0 else 0.0
 
 
 def _rss(t: np.ndarray, use: np.ndarray) -> float:
