@@ -188,6 +188,11 @@ def test_beats_the_network_hardly_marks_do_not_break_a_steady_grid():
     np.testing.assert_allclose(place_on_grid(tracked, [seg]), true, atol=0.002)
     # the same wandering beats, heard: the grid does not snap through them
     assert not all(s.snapped for s in fit_tempo_map(tracked))
+    # two unheard beats 60 ms off the line are other music: never moved that far onto it
+    far = true + rng.normal(0, 0.002, len(true))
+    far[[90, 91]] += 0.060
+    segs = fit_tempo_map(far, unheard=np.isin(np.arange(len(far)), [90, 91]))
+    assert np.abs(place_on_grid(far, segs) - far).max() <= 0.035
 
 
 def test_a_phase_step_at_one_tempo_keeps_one_tempo():
