@@ -125,6 +125,43 @@ def test_power_chord_only_when_the_third_is_absent():
     assert [s.label for s in segs] == ["E:5"]
 
 
+def _third_flips(background: float) -> Activations:
+    """16 beats of C major over a flat ``background`` level (0 clean, 0.3 a dense
+    distorted spectrum); on the second half of every bar the third flips to Eb."""
+    rows = []
+    for beat in range(16):
+        frame = np.full(12, background)
+        frame[[0, 4, 7]] = 1.0
+        if beat % 4 >= 2:
+            frame[4], frame[3] = 0.1, 1.0
+        rows += [frame] * 10
+    return Activations(np.array(rows, dtype=np.float32), 10.0)
+
+
+def test_emission_sharpness_falls_with_the_chromas_misfit():
+    from songmap.harmony.chords import _CLEAN_MISFIT, _SHARPNESS, emission_sharpness
+
+    voiced = np.ones(3, dtype=bool)
+    clean = np.array([[1.0, 0.5], [0.98, 0.2], [0.96, 0.9]])
+    assert emission_sharpness(clean, voiced) == _SHARPNESS
+    noisy = np.array([[1.0 - 2 * _CLEAN_MISFIT, 0.5]] * 3)
+    assert emission_sharpness(noisy, voiced) == pytest.approx(_SHARPNESS / 2)
+    # silent segments do not count; an all-silent song keeps the clean sharpness
+    assert emission_sharpness(np.vstack([clean, [[0.0, 0.0]]]),
+                              np.array([True, True, True, False])) == _SHARPNESS
+    assert emission_sharpness(noisy, np.zeros(3, dtype=bool)) == _SHARPNESS
+
+
+def test_a_third_that_flips_in_noisy_chroma_does_not_change_the_chord():
+    """In clean chroma C major and C minor alternate every half bar, as played; over a
+    dense spectrum the same flips are what distortion does to a held chord."""
+    beats, positions = np.arange(16.0), np.arange(16) % 4 + 1
+    clean = recognize_chords(_third_flips(0.0), beats, positions, duration=16.0, key="C major")
+    assert [s.label for s in clean[:3]] == ["C:maj", "C:min", "C:maj"] and len(clean) == 8
+    noisy = recognize_chords(_third_flips(0.3), beats, positions, duration=16.0, key="C major")
+    assert [s.label for s in noisy] == ["C:maj"]
+
+
 # ---------------------------------------------------------------- key sections
 def _song(keys_and_bars, bar_s=2.0):
     """Chord segments, one chord per bar, cycling I IV V I (major) / i iv V i (minor)."""
