@@ -26,6 +26,19 @@ def test_key_from_probabilities_reports_runner_up():
     assert k.confidence == pytest.approx(0.7)
 
 
+def test_a_key_its_chords_disagree_with_has_low_confidence():
+    """The network is sure of A minor; the chords dwell on A major and end there: the
+    network still decides, but the confidence is the chords' support for A minor."""
+    p = np.full(24, 0.01 / 23)
+    p[12 + 9] = 0.99
+    agreeing = [(0, 4, "A:min"), (4, 10, "F:maj"), (10, 13, "E:maj"), (13, 16, "A:min")]
+    k = estimate_key(p, agreeing)
+    assert k.label == "A minor" and k.confidence > 0.9
+    disagreeing = [(0, 4, "A:min"), (4, 10, "A:maj"), (10, 13, "F:maj"), (13, 16, "A:maj")]
+    k = estimate_key(p, disagreeing)
+    assert k.label == "A minor" and k.confidence < 0.2
+
+
 def chroma_of(labels_per_second, fps=10.0):
     names, templates = chord_templates("sevenths")
     rows = []
