@@ -175,6 +175,47 @@ def test_a_third_that_flips_in_noisy_chroma_does_not_change_the_chord():
     assert [s.label for s in noisy] == ["C:maj"]
 
 
+def _c_then_doubtful_c(e_level: float) -> Activations:
+    """C major for 4 bars, G, a bar of C minor with E at ``e_level`` beside Eb at 1, G."""
+    def frame(tones, e=None):
+        f = np.zeros(12)
+        f[list(tones)] = 1.0
+        if e is not None:
+            f[4] = e
+        return f
+    rows = ([frame((0, 4, 7))] * 16 + [frame((7, 11, 2))] * 4
+            + [frame((0, 3, 7), e_level)] * 4 + [frame((7, 11, 2))] * 4)
+    return Activations(np.repeat(np.array(rows, dtype=np.float32), 10, axis=0), 10.0)
+
+
+def test_song_quality_prior_follows_the_songs_use_of_each_root():
+    from songmap.harmony.chords import QUALITY_SHARE, song_quality_prior
+
+    names, _ = chord_templates("sevenths")
+    path = np.array([names.index("C:maj")] * 12 + [names.index("C:min")] * 4 + [len(names)] * 2)
+    prior = song_quality_prior(path, np.ones(len(path)), names)
+    c = [j for j, n in enumerate(names) if n.startswith("C:")]
+    assert np.exp(prior[c]).sum() == pytest.approx(1.0)
+    assert prior[names.index("C:maj")] > prior[names.index("C:min")] > prior[names.index("C:7")]
+    # a root the song never played: the corpus shares
+    d = [j for j, n in enumerate(names) if n.startswith("D:")]
+    shares = np.array([QUALITY_SHARE[names[j].split(":")[1]] for j in d])
+    assert np.exp(prior[d]) == pytest.approx(shares / shares.sum())
+
+
+def test_a_doubtful_third_follows_the_songs_reading_of_its_root():
+    """Where E and Eb sound almost alike, a song that plays C major reads C major; a
+    clear C minor stays minor."""
+    beats, positions = np.arange(28.0), np.arange(28) % 4 + 1
+
+    def labels(e_level, song_qualities):
+        return [s.label for s in recognize_chords(_c_then_doubtful_c(e_level), beats, positions,
+                                                  duration=28.0, song_qualities=song_qualities)]
+    assert labels(0.9, False) == ["C:maj", "G:maj", "C:min", "G:maj"]
+    assert labels(0.9, True) == ["C:maj", "G:maj", "C:maj", "G:maj"]
+    assert labels(0.5, True) == ["C:maj", "G:maj", "C:min", "G:maj"]
+
+
 # ---------------------------------------------------------------- key sections
 def _song(keys_and_bars, bar_s=2.0):
     """Chord segments, one chord per bar, cycling I IV V I (major) / i iv V i (minor)."""
