@@ -7,7 +7,9 @@
 ``real``: label-free behaviour on real recordings (shared/eval/realmusic): per track the
 share of chord time on seventh chords and on power chords, the number of distinct chord
 labels, the share of chord time on chords diatonic to the global key (a minor key's major
-dominant included) and on its tonic chord, the number of key sections, and stability under
+dominant included) and on its tonic chord, whether the key agrees with the song's most
+common chords (``key_agreement``) and its confidence (a key that disagrees should report
+less than ``LOW_KEY_CONFIDENCE``), the number of key sections, and stability under
 a 2 % speed change (the audio resampled with soxr, so 34 cents higher as well: the share of
 time with the same label at corresponding times, also allowing a one-semitone shift for
 tracks whose tuning crosses a semitone). Network outputs of the original and the sped-up
