@@ -39,6 +39,21 @@ def test_a_key_its_chords_disagree_with_has_low_confidence():
     assert k.label == "A minor" and k.confidence < 0.2
 
 
+def test_chords_favouring_the_relative_key_leave_the_confidence_alone():
+    """C major from the network; C Am F G ending on A minor favours A minor by the chords,
+    but a relative key shares every diatonic chord: no cap (the bundled example's case)."""
+    p = np.full(24, 0.2 / 23)
+    p[0] = 0.8
+    loop = [(0, 4, "C:maj"), (4, 6, "A:min"), (6, 8, "F:maj"), (8, 10, "G:maj"),
+            (10, 12, "A:min")]
+    from songmap.harmony.key import chord_key_evidence
+
+    evidence = chord_key_evidence(loop)
+    assert int(np.argmax(evidence)) == 12 + 9  # the chords alone: A minor
+    k = estimate_key(p, loop)
+    assert k.label == "C major" and k.confidence > 0.5
+
+
 def chroma_of(labels_per_second, fps=10.0):
     names, templates = chord_templates("sevenths")
     rows = []
