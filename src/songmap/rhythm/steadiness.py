@@ -28,10 +28,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: A tracked beat whose beat-network probability reaches this is heard. On the synthetic
-#: dev and seed-7 sets, and on the 7 real fof recordings, the median beat is marked at
-#: 0.33-0.61; beats in silence or a drone's gaps are marked below 0.05.
-HEARD_ACTIVATION = 0.15
+# HEARD_ACTIVATION: a tracked beat the network marks at least this much is heard; defined
+# beside the tracker, which also uses it (the evidence for the value is there)
+from songmap.rhythm.beats import HEARD_ACTIVATION
+
 #: ... or whose onset envelope (maximum within +-20 ms) is this many times the median
 #: envelope at seven evenly spaced points between it and the next beat.
 _HEARD_ONSET_RATIO = 2.0
