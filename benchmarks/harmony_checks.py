@@ -7,7 +7,9 @@
 ``real``: label-free behaviour on real recordings (shared/eval/realmusic): per track the
 share of chord time on seventh chords and on power chords, the number of distinct chord
 labels, the share of chord time on chords diatonic to the global key (a minor key's major
-dominant included) and on its tonic chord, the number of key sections, and stability under
+dominant included) and on its tonic chord, whether the key agrees with the song's most
+common chords (``key_agreement``) and its confidence (a key that disagrees should report
+less than ``LOW_KEY_CONFIDENCE``), the number of key sections, and stability under
 a 2 % speed change (the audio resampled with soxr, so 34 cents higher as well: the share of
 time with the same label at corresponding times, also allowing a one-semitone shift for
 tracks whose tuning crosses a semitone). Network outputs of the original and the sped-up
@@ -34,6 +36,11 @@ warnings.filterwarnings("ignore")
 
 SPEED = 1.02
 SEVENTHS = ("7", "maj7", "min7")
+INTERVALS = {"maj": (0, 4, 7), "min": (0, 3, 7), "7": (0, 4, 7, 10),
+             "maj7": (0, 4, 7, 11), "min7": (0, 3, 7, 10), "5": (0, 7)}
+#: Below this the key is reported as more likely wrong than right (its share of the 24
+#: keys' probability is under a half): a key that disagrees with the chords must say so.
+LOW_KEY_CONFIDENCE = 0.5
 
 
 def _networks(analyzer, audio, path: Path):
@@ -62,6 +69,37 @@ def _shifted(label: str, semitones: int) -> str:
     return f"{PITCH_NAMES[(pitch_class(root) + semitones) % 12]}:{rest}"
 
 
+def key_agreement(voiced: list, tonic: int, minor: bool, scale: set[int]) -> dict:
+    """Whether the key agrees with the song's most common chords: its tonic chord (root
+    and mode; a power chord or a seventh chord on the tonic counts) is among the three
+    chords with the most time, and the one with the most time lies in the key (a minor
+    key's major dominant included). ``top`` lists those three with their share of time."""
+    from songmap.harmony.notation import pitch_class
+
+    time: dict[str, float] = {}
+    for s, e, lab in voiced:
+        time[lab] = time.get(lab, 0.0) + e - s
+    total = sum(time.values()) or 1e-9
+    top = sorted(time, key=lambda lab: -time[lab])[:3]
+
+    def parts(label: str) -> tuple[int, str]:
+        root, quality = label.split(":", 1)
+        return pitch_class(root), quality.split("/")[0]
+
+    def is_tonic(label: str) -> bool:
+        root, quality = parts(label)
+        return root == tonic and (quality == "5" or quality.startswith("min") == minor)
+
+    def in_key(label: str) -> bool:
+        root, quality = parts(label)
+        tones = {(root + i) % 12 for i in INTERVALS.get(quality, (0,))}
+        dominant = minor and root == (tonic + 7) % 12 and quality in ("maj", "7", "5")
+        return tones <= (scale | {(tonic + 11) % 12} if dominant else scale)
+
+    return {"top": [[lab, round(time[lab] / total, 3)] for lab in top],
+            "agrees": bool(top) and any(is_tonic(lab) for lab in top) and in_key(top[0])}
+
+
 def real_row(result, fast) -> dict:
     from songmap.harmony.notation import parse_key, pitch_class
 
@@ -82,18 +120,18 @@ def real_row(result, fast) -> dict:
         tonic, minor = parse_key(result.key.label)
         major_tonic = (tonic + 3) % 12 if minor else tonic
         scale = {(major_tonic + i) % 12 for i in (0, 2, 4, 5, 7, 9, 11)}
-        intervals = {"maj": (0, 4, 7), "min": (0, 3, 7), "7": (0, 4, 7, 10),
-                     "maj7": (0, 4, 7, 11), "min7": (0, 3, 7, 10), "5": (0, 7)}
         diatonic = on_tonic = 0.0
         for s, e, lab in voiced:
             root, q = pitch_class(lab.split(":")[0]), quality(lab)
-            tones = {(root + i) % 12 for i in intervals.get(q, (0,))}
+            tones = {(root + i) % 12 for i in INTERVALS.get(q, (0,))}
             dominant = minor and root == (tonic + 7) % 12 and q in ("maj", "7")
             if tones <= (scale | {(tonic + 11) % 12} if dominant else scale):
                 diatonic += e - s
             if root == tonic and (q == "5" or q.startswith("min") == minor):
                 on_tonic += e - s
         row["diatonic"], row["tonic"] = diatonic / total, on_tonic / total
+        row.update(key_agreement(voiced, tonic, minor, scale))
+    row["key_confidence"] = result.key.confidence
     grid = np.arange(0.5, result.audio.duration - 0.5, 0.1)
     pairs = [(_label_at(result.chord_segments, t), _label_at(fast.chord_segments, t / SPEED))
              for t in grid]
@@ -127,16 +165,27 @@ def run_real(args: argparse.Namespace) -> int:
               f"labels {r['distinct']:2d} key {r['key']:9s} diatonic {r.get('diatonic', 0):.2f} "
               f"tonic {r.get('tonic', 0):.2f} sections {len(r['key_sections'])} "
               f"stable {r['stable']:.2f}/{r['stable_shift']:.2f}", file=sys.stderr)
+        if "agrees" in r:
+            print(f"    key confidence {r['key_confidence']:.2f}, "
+                  f"{'agrees with' if r['agrees'] else 'DISAGREES with'} its most common chords "
+                  + ", ".join(f"{lab} {share:.2f}" for lab, share in r["top"])
+                  + ("" if r["agrees"] or r["key_confidence"] < LOW_KEY_CONFIDENCE
+                     else "  <- not low confidence"), file=sys.stderr)
         if len(r["key_sections"]) > 1:
             print("    " + ", ".join(f"{key} {end - start:.0f} s ({conf:.2f})"
                                       for start, end, key, conf in r["key_sections"]), file=sys.stderr)
     keys = ("sevenths", "power", "distinct", "diatonic", "tonic", "stable", "stable_shift")
-    print("| tracks | " + " | ".join(keys) + " | same key at +2 % | tracks with 2+ key sections |")
-    print("|---" * (len(keys) + 3) + "|")
+    print("| tracks | " + " | ".join(keys) + " | same key at +2 % | tracks with 2+ key sections"
+          " | key agrees with chords | disagrees, confidence >= 0.5 |")
+    print("|---" * (len(keys) + 5) + "|")
     means = [np.mean([r[k] for r in rows.values() if r.get(k) is not None]) for k in keys]
+    sure_but_off = sum(not r.get("agrees") and r["key_confidence"] >= LOW_KEY_CONFIDENCE
+                       for r in rows.values())
     print(f"| {len(rows)} | " + " | ".join(f"{m:.3f}" for m in means)
           + f" | {sum(r['key'] == r['key_fast'] for r in rows.values())}/{len(rows)}"
-          + f" | {sum(len(r['key_sections']) > 1 for r in rows.values())}/{len(rows)} |")
+          + f" | {sum(len(r['key_sections']) > 1 for r in rows.values())}/{len(rows)}"
+          + f" | {sum(bool(r.get('agrees')) for r in rows.values())}/{len(rows)}"
+          + f" | {sure_but_off} |")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0

@@ -174,3 +174,25 @@ def test_tonality(label, expected):
 def test_location_uri_encodes_like_rekordbox():
     assert location_uri("/Users/dj/Music/Ünder & Over.mp3") == \
         "file://localhost/Users/dj/Music/%C3%9Cnder%20%26%20Over.mp3"
+
+
+def test_a_phase_step_is_a_new_start_at_the_same_bpm():
+    """Two sections of one tempo, the second 60 ms earlier: the tempo map shares the tempo,
+    the XML writes it twice (a new Inizio at the step) and the rebuilt grid holds both."""
+    from songmap.rhythm.tempo_map import fit_tempo_map, place_on_grid
+    from songmap.schema import TempoSegment
+    from tests.export.helpers import make_result
+
+    rng = np.random.default_rng(7)
+    true = 0.5 + np.arange(128) * 0.5
+    true[64:] -= 0.060
+    drift = np.where(np.arange(128) < 64, np.linspace(0.0, 0.008, 128), 0.0)
+    segs = fit_tempo_map(true - drift + rng.normal(0, 0.002, len(true)))
+    times = [round(float(t), 4) for t in place_on_grid(true, segs)]
+    r = make_result(times, [1, 2, 3, 4] * 32)
+    r = r.model_copy(update={"tempo_map": [
+        TempoSegment(start=times[s.first], end=times[s.last], bpm=s.bpm, confidence=1.0,
+                     first_beat=s.first + 1, beats=s.beats) for s in segs]})
+    tempos = _tempos(export(r, "rekordbox"))
+    assert len(tempos) == 2 and tempos[0][1] == tempos[1][1] == pytest.approx(120.0, abs=0.015)
+    _check_grid(r, tempos)

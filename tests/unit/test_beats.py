@@ -100,3 +100,28 @@ def test_an_ambiguous_intro_takes_the_phase_of_the_song():
     np.testing.assert_allclose(held, song[1:], atol=0.002)
     # a clear song (nothing on the off-beats) is left alone
     assert np.array_equal(hold_phase(body, act, fps), body)
+
+
+def test_a_beat_dropped_through_a_break_is_restored_on_the_line():
+    from songmap.rhythm.beats import hold_phase
+
+    fps, period = 100.0, 0.5
+    song = np.arange(0.3, 80.0, period)  # 120 BPM, one line throughout
+    frames = np.arange(int(81 * fps)) / fps
+    act = np.zeros(len(frames))
+    for t in song:
+        act = np.maximum(act, 0.8 * np.exp(-0.5 * ((frames - t) * fps / 1.5) ** 2))
+    # through a break (beats 70-75) the tracker stretches four intervals over five beats
+    before, after = song[:70], song[75:]
+    stretched = before[-1] + (after[0] - before[-1]) * np.arange(1, 4) / 4
+    tracked = np.concatenate([before, stretched, after])
+    held = hold_phase(tracked, act, fps)
+    np.testing.assert_allclose(held, song, atol=1e-9)
+    # a squeezed-in extra beat is taken out the same way
+    squeezed = before[-1] + (after[0] - before[-1]) * np.arange(1, 6) / 6
+    held = hold_phase(np.concatenate([before, squeezed, after]), act, fps)
+    np.testing.assert_allclose(held, song, atol=1e-9)
+    # a real tempo change (the second part slower, on another line) is left alone
+    slower = song[69] + 0.55 * np.arange(1, 40)
+    changed = np.concatenate([before, slower])
+    assert np.array_equal(hold_phase(changed, act, fps), changed)

@@ -26,6 +26,34 @@ def test_key_from_probabilities_reports_runner_up():
     assert k.confidence == pytest.approx(0.7)
 
 
+def test_a_key_its_chords_disagree_with_has_low_confidence():
+    """The network is sure of A minor; the chords dwell on A major and end there: the
+    network still decides, but the confidence is the chords' support for A minor."""
+    p = np.full(24, 0.01 / 23)
+    p[12 + 9] = 0.99
+    agreeing = [(0, 4, "A:min"), (4, 10, "F:maj"), (10, 13, "E:maj"), (13, 16, "A:min")]
+    k = estimate_key(p, agreeing)
+    assert k.label == "A minor" and k.confidence > 0.9
+    disagreeing = [(0, 4, "A:min"), (4, 10, "A:maj"), (10, 13, "F:maj"), (13, 16, "A:maj")]
+    k = estimate_key(p, disagreeing)
+    assert k.label == "A minor" and k.confidence < 0.2
+
+
+def test_chords_favouring_the_relative_key_leave_the_confidence_alone():
+    """C major from the network; C Am F G ending on A minor favours A minor by the chords,
+    but a relative key shares every diatonic chord: no cap (the bundled example's case)."""
+    p = np.full(24, 0.2 / 23)
+    p[0] = 0.8
+    loop = [(0, 4, "C:maj"), (4, 6, "A:min"), (6, 8, "F:maj"), (8, 10, "G:maj"),
+            (10, 12, "A:min")]
+    from songmap.harmony.key import chord_key_evidence
+
+    evidence = chord_key_evidence(loop)
+    assert int(np.argmax(evidence)) == 12 + 9  # the chords alone: A minor
+    k = estimate_key(p, loop)
+    assert k.label == "C major" and k.confidence > 0.5
+
+
 def chroma_of(labels_per_second, fps=10.0):
     names, templates = chord_templates("sevenths")
     rows = []
@@ -123,6 +151,84 @@ def test_power_chord_only_when_the_third_is_absent():
     segs = recognize_chords(Activations(np.tile(fifth, (40, 1)).astype(np.float32), 10.0),
                             np.arange(4.0), np.array([1, 2, 3, 4]), duration=4.0)
     assert [s.label for s in segs] == ["E:5"]
+
+
+def _third_flips(background: float) -> Activations:
+    """16 beats of C major over a flat ``background`` level (0 clean, 0.3 a dense
+    distorted spectrum); on the second half of every bar the third flips to Eb."""
+    rows = []
+    for beat in range(16):
+        frame = np.full(12, background)
+        frame[[0, 4, 7]] = 1.0
+        if beat % 4 >= 2:
+            frame[4], frame[3] = 0.1, 1.0
+        rows += [frame] * 10
+    return Activations(np.array(rows, dtype=np.float32), 10.0)
+
+
+def test_emission_sharpness_falls_with_the_chromas_misfit():
+    from songmap.harmony.chords import _CLEAN_MISFIT, _SHARPNESS, emission_sharpness
+
+    voiced = np.ones(3, dtype=bool)
+    clean = np.array([[1.0, 0.5], [0.98, 0.2], [0.96, 0.9]])
+    assert emission_sharpness(clean, voiced) == _SHARPNESS
+    noisy = np.array([[1.0 - 2 * _CLEAN_MISFIT, 0.5]] * 3)
+    assert emission_sharpness(noisy, voiced) == pytest.approx(_SHARPNESS / 2)
+    # silent segments do not count; an all-silent song keeps the clean sharpness
+    assert emission_sharpness(np.vstack([clean, [[0.0, 0.0]]]),
+                              np.array([True, True, True, False])) == _SHARPNESS
+    assert emission_sharpness(noisy, np.zeros(3, dtype=bool)) == _SHARPNESS
+
+
+def test_a_third_that_flips_in_noisy_chroma_does_not_change_the_chord():
+    """In clean chroma C major and C minor alternate every half bar, as played; over a
+    dense spectrum the same flips are what distortion does to a held chord."""
+    beats, positions = np.arange(16.0), np.arange(16) % 4 + 1
+    clean = recognize_chords(_third_flips(0.0), beats, positions, duration=16.0, key="C major")
+    assert [s.label for s in clean[:3]] == ["C:maj", "C:min", "C:maj"] and len(clean) == 8
+    noisy = recognize_chords(_third_flips(0.3), beats, positions, duration=16.0, key="C major")
+    assert [s.label for s in noisy] == ["C:maj"]
+
+
+def _c_then_doubtful_c(e_level: float) -> Activations:
+    """C major for 4 bars, G, a bar of C minor with E at ``e_level`` beside Eb at 1, G."""
+    def frame(tones, e=None):
+        f = np.zeros(12)
+        f[list(tones)] = 1.0
+        if e is not None:
+            f[4] = e
+        return f
+    rows = ([frame((0, 4, 7))] * 16 + [frame((7, 11, 2))] * 4
+            + [frame((0, 3, 7), e_level)] * 4 + [frame((7, 11, 2))] * 4)
+    return Activations(np.repeat(np.array(rows, dtype=np.float32), 10, axis=0), 10.0)
+
+
+def test_song_quality_prior_follows_the_songs_use_of_each_root():
+    from songmap.harmony.chords import QUALITY_SHARE, song_quality_prior
+
+    names, _ = chord_templates("sevenths")
+    path = np.array([names.index("C:maj")] * 12 + [names.index("C:min")] * 4 + [len(names)] * 2)
+    prior = song_quality_prior(path, np.ones(len(path)), names)
+    c = [j for j, n in enumerate(names) if n.startswith("C:")]
+    assert np.exp(prior[c]).sum() == pytest.approx(1.0)
+    assert prior[names.index("C:maj")] > prior[names.index("C:min")] > prior[names.index("C:7")]
+    # a root the song never played: the corpus shares
+    d = [j for j, n in enumerate(names) if n.startswith("D:")]
+    shares = np.array([QUALITY_SHARE[names[j].split(":")[1]] for j in d])
+    assert np.exp(prior[d]) == pytest.approx(shares / shares.sum())
+
+
+def test_a_doubtful_third_follows_the_songs_reading_of_its_root():
+    """Where E and Eb sound almost alike, a song that plays C major reads C major; a
+    clear C minor stays minor."""
+    beats, positions = np.arange(28.0), np.arange(28) % 4 + 1
+
+    def labels(e_level, song_qualities):
+        return [s.label for s in recognize_chords(_c_then_doubtful_c(e_level), beats, positions,
+                                                  duration=28.0, song_qualities=song_qualities)]
+    assert labels(0.9, False) == ["C:maj", "G:maj", "C:min", "G:maj"]
+    assert labels(0.9, True) == ["C:maj", "G:maj", "C:maj", "G:maj"]
+    assert labels(0.5, True) == ["C:maj", "G:maj", "C:min", "G:maj"]
 
 
 # ---------------------------------------------------------------- key sections

@@ -171,3 +171,45 @@ def test_a_bar_pattern_swaying_around_the_line_is_steady_but_a_drift_is_not():
     # the same sway on a slow drift of +-20 ms: the two-bar means leave any one line
     drift = 0.02 * np.sin(2 * np.pi * k / 128)
     assert len(fit_tempo_map(0.5 + k * 60.0 / 168.7 + sway + drift)) > 1
+
+
+def test_beats_the_network_hardly_marks_do_not_break_a_steady_grid():
+    # 120 BPM throughout; through a 16-beat break the tracker's beats wander by 20-30 ms
+    # (the network hardly marks them), then the beat returns on the same line
+    rng = np.random.default_rng(3)
+    true = 0.5 + np.arange(200) * 0.5
+    tracked = true + rng.normal(0, 0.002, len(true))
+    brk = np.arange(90, 106)
+    tracked[brk] += np.where(brk % 2 == 0, 0.028, -0.022)
+    unheard = np.zeros(len(true), dtype=bool)
+    unheard[brk] = True
+    (seg,) = fit_tempo_map(tracked, unheard=unheard)
+    assert seg.snapped and seg.bpm == pytest.approx(120.0, abs=0.01)
+    np.testing.assert_allclose(place_on_grid(tracked, [seg]), true, atol=0.002)
+    # the same wandering beats, heard: the grid does not snap through them
+    assert not all(s.snapped for s in fit_tempo_map(tracked))
+    # two unheard beats 60 ms off the line are other music: never moved that far onto it
+    far = true + rng.normal(0, 0.002, len(true))
+    far[[90, 91]] += 0.060
+    segs = fit_tempo_map(far, unheard=np.isin(np.arange(len(far)), [90, 91]))
+    assert np.abs(place_on_grid(far, segs) - far).max() <= 0.035
+
+
+def test_a_phase_step_at_one_tempo_keeps_one_tempo():
+    # 120 BPM throughout; the second section's beats sit 60 ms earlier (its drums are
+    # placed earlier on the same grid), the first is tracked drifting 8 ms early (alone
+    # its line says 120.02): two segments, one tempo, each on its own start
+    rng = np.random.default_rng(5)
+    true = 0.5 + np.arange(240) * 0.5
+    true[120:] -= 0.060
+    tracked = true + rng.normal(0, 0.003, len(true))
+    tracked[:120] -= np.linspace(0.0, 0.008, 120)
+    segs = fit_tempo_map(tracked)
+    assert [(s.first, s.last) for s in segs] == [(0, 119), (120, 239)]
+    assert segs[0].bpm == segs[1].bpm == pytest.approx(120.0, abs=0.015)
+    assert all(s.snapped for s in segs)
+    np.testing.assert_allclose(place_on_grid(tracked, segs), true, atol=0.008)
+    # a real tempo step keeps both tempi
+    step = np.concatenate([0.5 + np.arange(120) * 0.5, 60.5 + np.arange(1, 121) * 60 / 126])
+    bpms = [s.bpm for s in fit_tempo_map(step + rng.normal(0, 0.003, len(step)))]
+    assert bpms == pytest.approx([120.0, 126.0], abs=0.02)

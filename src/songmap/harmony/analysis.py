@@ -4,8 +4,9 @@ The chords are decoded with the key network's key as their prior; the key is the
 from the network and those chords together (``estimate_key``), the chords decoded again if
 that changed the key, and key sections found from the chords (``track_key_sections``).
 Where the song changes key (sections the key network confirms on their own audio) the
-chords are decoded once more with each section's key as their prior. Last, min7 chords
-whose root is not heard become the major triad on their third.
+chords are decoded once more with each section's key as their prior, and each root's
+qualities weighted as the song uses them. Last, min7 chords whose root is not heard
+become the major triad on their third.
 """
 
 from __future__ import annotations
@@ -57,11 +58,13 @@ def analyze_harmony(
     enough evidence for a key change.
     """
 
-    def decode(key: str, sections: list[KeySection] | None = None) -> list[ChordSegment]:
+    def decode(key: str, sections: list[KeySection] | None = None, *,
+               song_qualities: bool = False) -> list[ChordSegment]:
         return recognize_chords(
             chroma, beat_times, beat_positions, duration=duration, key=key,
             vocabulary=vocabulary, music_span=music_span,
             key_segments=[(s.start, s.end, s.label) for s in sections] if sections else None,
+            song_qualities=song_qualities,
         )
 
     net_key = estimate_key(key_probabilities).label
@@ -82,10 +85,13 @@ def analyze_harmony(
         sections = confirm_key_sections(sections, probabilities,
                                         [(c.start, c.end, c.label) for c in chords],
                                         duration=duration, global_key=key.label)
-    if len(sections) > 1:  # chords again, each section's with its confirmed key as prior
-        chords = decode(key.label, sections)
-    elif sections:  # the song's one key: as sure as the global key is
+    if sections and len(sections) == 1:  # the song's one key: as sure as the global key is
         sections = [KeySection(0.0, duration, key.label, round(key.confidence, 4))]
+    # the chords reported: with each confirmed section's key as prior, and each root's
+    # qualities as the song uses them. Not before: the key is chosen on chords read
+    # without that habit (chosen with it, dev song 14 went from A minor to its relative
+    # C major; key .975 -> .957)
+    chords = decode(key.label, sections if len(sections) > 1 else None, song_qualities=True)
     # last, on the decided chords: a min7 whose root is not heard over its whole segment
     # is the major triad on its third. The keys were chosen on the decoder's reading; as
     # both readings lie in the same scales, only the tonic credit could move, and on dev

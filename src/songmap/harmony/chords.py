@@ -61,6 +61,19 @@ _MIN_SPREAD = 0.1
 
 #: Scale of the cosine similarity in the log-emission (sharper = trusts chroma more).
 _SHARPNESS = 12.0
+#: Mean misfit (1 - cosine of each beat segment's chroma to its best template) up to
+#: which ``_SHARPNESS`` applies as it is: about the 90th percentile of the synthetic dev
+#: songs, where it was set (their misfit: median 0.029, max 0.060; seed-7 up to 0.078;
+#: real tracks 0.024 to 0.164, distorted metal 0.12). See ``emission_sharpness``.
+_CLEAN_MISFIT = 0.05
+#: Weight of the song's own quality per root (``song_quality_prior``) against the
+#: chroma, per beat: at 0.5 a quality the song gave a tenth of the root's time costs
+#: ~1.1 a beat, which a clean triad's other third (12 x 0.33 = 4) overrides and a
+#: doubtful one does not. Chosen on dev and seed-7 (1.0 cost dev majmin .004 and
+#: sevenths .016; 0.5 costs .002 and .008).
+_SONG_QUALITY_WEIGHT = 0.5
+#: Beats of corpus-share pseudo-counts per root in ``song_quality_prior``: one bar.
+_SONG_PRIOR_BEATS = 4.0
 #: Log-penalty for a chord change inside a bar, and on a bar line.
 _CHANGE_IN_BAR = 3.0
 _CHANGE_ON_BAR = 1.0
@@ -214,8 +227,12 @@ def recognize_chords(
     vocabulary: str = "sevenths",
     music_span: tuple[float, float] | None = None,
     key_segments: Sequence[tuple[float, float, str]] | None = None,
+    song_qualities: bool = False,
 ) -> list[ChordSegment]:
     """Chord segments covering ``[0, duration]``, boundaries on beats, Harte labels.
+
+    With ``song_qualities`` the chords are decoded twice, the second time with each
+    root's qualities weighted by the first decoding's use of them (``song_quality_prior``).
 
     Outside ``music_span`` (start, end in seconds: where the music sounds, e.g. from
     ``songmap.onsets.music_span``) every segment is N. ``key_segments`` ((start, end) in
@@ -237,7 +254,7 @@ def recognize_chords(
     # states: the chords, then N (last); N explains a segment as well as a perfect
     # template when the chroma is silent
     n_score = np.where(strength < _SILENT, 1.0, 0.5)
-    emit = _SHARPNESS * np.column_stack([cos, n_score])
+    emit = emission_sharpness(cos, strength >= _SILENT) * np.column_stack([cos, n_score])
     centres = (bounds[:-1] + bounds[1:]) / 2
     emit += _DIATONIC_BONUS * _key_prior(labels, centres, key, key_segments)
     _fold_unearned(emit, earned_vocabulary(means, labels), means, labels)
@@ -249,8 +266,57 @@ def recognize_chords(
         outside = (centres < music_span[0]) | (centres > music_span[1])
         emit[outside, :-1] = -1e6  # only N
 
-    path = _decode_changes(emit, _starts_bar(bounds, beats, positions))
+    starts_bar = _starts_bar(bounds, beats, positions)
+    path = _decode_changes(emit, starts_bar)
+    if song_qualities:  # again, each root's qualities weighted by how this song used them
+        prior = song_quality_prior(path, weight, labels)
+        emit[:, :-1] += _SONG_QUALITY_WEIGHT * prior * weight[:, None]
+        path = _decode_changes(emit, starts_bar)
     return _segments_on_path(path, emit, bounds, [*labels, "N"])
+
+
+def song_quality_prior(path: np.ndarray, beats: np.ndarray, labels: list[str]) -> np.ndarray:
+    """Log-probability of each chord's quality given its root in this song, shape
+    ``(chords,)``: the beats (``beats`` per segment) a first decoding ``path`` spent on
+    each quality of the root, plus ``_SONG_PRIOR_BEATS`` beats shared out as the qualities'
+    shares in annotated pop (``QUALITY_SHARE``), normalised over the root's qualities.
+
+    A song keeps its chords' qualities: a root heard as major over most of the song is
+    major where a beat's chroma does not separate major from minor (a distorted third, a
+    melody note on the seventh), while a root the song uses in two qualities keeps both.
+    A root the song never played falls back to the corpus shares.
+    """
+    roots = [label.split(":")[0] for label in labels]
+    used = np.zeros(len(labels))
+    voiced = path < len(labels)
+    np.add.at(used, path[voiced], beats[voiced])
+    share = np.array([QUALITY_SHARE[label.split(":")[1]] for label in labels])
+    out = np.zeros(len(labels))
+    for root in set(roots):
+        idx = [j for j, r in enumerate(roots) if r == root]
+        counts = used[idx] + _SONG_PRIOR_BEATS * share[idx] / share[idx].sum()
+        out[idx] = np.log(counts / counts.sum())
+    return out
+
+
+def emission_sharpness(cos: np.ndarray, voiced: np.ndarray) -> float:
+    """Scale of the log-emission for one song: ``_SHARPNESS`` where the chroma fits its
+    best chord template as well as on the songs that constant was set on, less where it
+    fits worse.
+
+    Under a Gaussian model of chroma around a unit template, the log-likelihood is
+    ``(cos - 1) / sigma^2``, and the noise ``sigma^2`` is in proportion to the mean misfit
+    ``1 - cos`` of each beat segment's best template. Where the song's mean misfit passes
+    ``_CLEAN_MISFIT``, the sharpness falls as ``1 / misfit``: a distorted guitar or a pad
+    whose chroma no template explains well moves the chord only on evidence that lasts
+    (shifts between near-equal readings are noise), while clean chroma is read as before.
+    ``cos`` is (segments, chords) cosine similarity; ``voiced`` marks segments that are
+    not silent.
+    """
+    if not voiced.any():
+        return _SHARPNESS
+    misfit = float(np.mean(1.0 - cos[voiced].max(axis=1)))
+    return _SHARPNESS * min(1.0, _CLEAN_MISFIT / max(misfit, 1e-6))
 
 
 def _starts_bar(bounds: np.ndarray, beat_times: np.ndarray, positions: np.ndarray) -> np.ndarray:

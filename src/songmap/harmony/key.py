@@ -93,27 +93,49 @@ def chord_key_evidence(segments: list[tuple[float, float, str]]) -> np.ndarray:
     return score
 
 
+def _relative(index: int) -> int:
+    """The relative key's index (majors 0-11, minors 12-23, by tonic pitch class)."""
+    return (index + 9) % 12 + 12 if index < 12 else (index + 3) % 12
+
+
 def estimate_key(
     key_probabilities: np.ndarray, chord_segments: list[tuple[float, float, str]] | None = None
 ) -> KeyEstimate:
     """The key from the network's 24 probabilities (chromatic order), combined with the
-    chords' evidence when ``chord_segments`` are given; confidence is a softmax share."""
+    chords' evidence when ``chord_segments`` are given; confidence is a softmax share.
+
+    Where the chords alone favour another key (the network overruled them), the
+    confidence is at most the chords' own share of the chosen key (softmax of
+    ``chord_key_evidence``): the key then disagrees with the song's most common chords,
+    and its confidence says so (real track r19: A minor at 0.99 from the network, A major
+    from its chords, 0.68 -> 0.19). Not when they favour the relative key: a relative
+    major and minor share every diatonic chord, so the chords' share between them says
+    little (the bundled example, C Am F G looped and ending on A minor, fell from 0.78 to
+    0.28). On the synthetic dev songs the chords never favour another key than the one
+    chosen, so their confidences are unchanged.
+    """
     p = np.asarray(key_probabilities, dtype=float)
     total = p.sum()
     if total <= 0 or not np.isfinite(total):
         return KeyEstimate("N", 0.0, None, None, p)
     p = p / total
+    chords_share = None
     if chord_segments:
         evidence = chord_key_evidence(chord_segments)
         if evidence.any():
             logit = _NETWORK_WEIGHT * np.log(p + 1e-4) + evidence
             p = np.exp(logit - logit.max())
             p /= p.sum()
+            chords_share = np.exp(evidence - evidence.max())
+            chords_share /= chords_share.sum()
     order = np.argsort(p)[::-1]
     first, second = int(order[0]), int(order[1])
+    confidence = float(p[first])
+    if chords_share is not None and int(np.argmax(chords_share)) not in (first, _relative(first)):
+        confidence = min(confidence, float(chords_share[first]))
     return KeyEstimate(
         key_label(first % 12, first >= 12),
-        float(p[first]),
+        confidence,
         key_label(second % 12, second >= 12),
         float(p[second]),
         p,

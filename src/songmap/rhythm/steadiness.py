@@ -6,7 +6,7 @@ meter read from those beats then look certain (a near-constant beat interval, a 
 whose softmax saturates). This module measures the evidence *for* the grid instead:
 
 * **heard beats**: a tracked beat is heard when the beat network marks it
-  (``_HEARD_ACTIVATION``) or when the onset envelope at it stands clearly above the
+  (``HEARD_ACTIVATION``) or when the onset envelope at it stands clearly above the
   envelope between the beats (``_HEARD_ONSET_RATIO`` times its median there); drum-less
   songs are often marked weakly by the network but their notes start on the beats;
 * **coverage**: the share of the music (from the first to the last time it is louder
@@ -28,10 +28,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: A tracked beat whose beat-network probability reaches this is heard. On the synthetic
-#: dev and seed-7 sets, and on the 7 real fof recordings, the median beat is marked at
-#: 0.33-0.61; beats in silence or a drone's gaps are marked below 0.05.
-_HEARD_ACTIVATION = 0.15
+# HEARD_ACTIVATION: a tracked beat the network marks at least this much is heard; defined
+# beside the tracker, which also uses it (the evidence for the value is there)
+from songmap.rhythm.beats import HEARD_ACTIVATION
+
 #: ... or whose onset envelope (maximum within +-20 ms) is this many times the median
 #: envelope at seven evenly spaced points between it and the next beat.
 _HEARD_ONSET_RATIO = 2.0
@@ -70,14 +70,14 @@ def heard_beats(
     onset_envelope: np.ndarray | None = None, onset_fps: float = 100.0,
 ) -> np.ndarray:
     """Which tracked beats (s) are heard: network probability at the beat reaches
-    ``_HEARD_ACTIVATION``, or the onset envelope there is ``_HEARD_ONSET_RATIO`` times
+    ``HEARD_ACTIVATION``, or the onset envelope there is ``_HEARD_ONSET_RATIO`` times
     its median between this beat and the next (the last beat uses the interval before)."""
     from songmap.rhythm.beats import sample_at
 
     beats = np.asarray(beat_times, dtype=float)
     if len(beats) == 0:
         return np.zeros(0, dtype=bool)
-    heard = sample_at(np.asarray(beat_activation), beats, fps) >= _HEARD_ACTIVATION
+    heard = sample_at(np.asarray(beat_activation), beats, fps) >= HEARD_ACTIVATION
     if onset_envelope is not None and len(onset_envelope) and len(beats) >= 2:
         env = np.asarray(onset_envelope, dtype=float)
         radius = max(1, round(0.02 * onset_fps))

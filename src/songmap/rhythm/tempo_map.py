@@ -31,6 +31,10 @@ _MAX_BEND_S = 0.0025
 #: DP weighs residuals by the song's median jitter, and the few beats the tracker puts far
 #: off in a strummed or bowed song would otherwise split a steady tempo.
 _MERGE_F = 10.0
+#: A snapped segment moves no beat the network hardly marks (nor any other inlier) further
+#: than this (s): half the 70 ms window within which a beat counts as hit. Beyond it the
+#: beat belongs to other music (a tempo change the unheard beats bridge), not to the line.
+_UNHEARD_MAX_S = 0.035
 #: Fewest beats in a segment.
 _MIN_SEGMENT_BEATS = 4
 #: A segment's beats are placed on its line (a DJ grid) when every one of them lies this
@@ -181,35 +185,51 @@ def segment_beats(beat_times: np.ndarray, *, jitter_s: float | None = None,
 
 
 def _fit_segment(t: np.ndarray, first: int, last: int, snap_tolerance_s: float,
-                 inlier: np.ndarray | None = None) -> TempoSegmentFit:
-    """Line through beats ``first..last`` (their ``inlier`` beats; default all), its tempo
-    rounded to 0.01 BPM and its start refitted for the rounded tempo. Residuals and the
-    snap test are over the inliers: a snapped segment puts its outlier beats on the line."""
+                 inlier: np.ndarray | None = None,
+                 heard: np.ndarray | None = None, *,
+                 bpm: float | None = None) -> TempoSegmentFit:
+    """Line through beats ``first..last`` (their ``inlier`` beats that are also ``heard``;
+    default all), its tempo rounded to 0.01 BPM (or the given ``bpm``) and its start
+    refitted for the rounded tempo. Residuals and the snap test are over those beats: a snapped segment puts its
+    other beats on the line. Whether the tempo bends is asked of every inlier beat (an
+    unheard beat still follows the tempo as well as the tracker could place it)."""
     seg = t[first:last + 1]
     k = np.arange(len(seg), dtype=float)
     use = np.ones(len(seg), dtype=bool) if inlier is None else np.asarray(inlier[first:last + 1])
     if use.sum() < 2:
         use = np.ones(len(seg), dtype=bool)
-    ks, ts = k[use], seg[use]
-    period = _line_fit(ks, ts)[1] if len(ts) > 1 else 0.0
-    if period <= 0:
-        return TempoSegmentFit(first, last, float(seg[0]), 0.0, 0.0, 0.0, False)
-    bpm = round(60.0 / period, 2)
+    fit = use if heard is None else use & np.asarray(heard[first:last + 1])
+    if fit.sum() < 3:
+        fit = use
+    ks, ts = k[fit], seg[fit]
+    if bpm is None:
+        period = _line_fit(ks, ts)[1] if len(ts) > 1 else 0.0
+        if period <= 0:
+            return TempoSegmentFit(first, last, float(seg[0]), 0.0, 0.0, 0.0, False)
+        bpm = round(60.0 / period, 2)
     step = 60.0 / bpm
     start = float(np.mean(ts - ks * step))
     resid = ts - (start + ks * step)
     rms, worst = float(np.sqrt(np.mean(resid ** 2))), float(np.max(np.abs(resid)))
-    steady = len(seg) >= _MIN_SEGMENT_BEATS and len(ts) >= 3 and _holds(resid, snap_tolerance_s)
-    if steady and len(ts) > 3:
-        # a line that holds every beat may still cut through a bend (an accelerando):
-        # how far the best parabola strays from the best line says whether it does
-        line = np.polyval(np.polyfit(ks, ts, 1), ks)
-        bent = np.polyval(np.polyfit(ks, ts, 2), ks)
-        rss_line, rss_bent = float(np.sum((ts - line) ** 2)), float(np.sum((ts - bent) ** 2))
-        # significant (F test of the square term, as for merging) and large enough to matter
-        f = (rss_line - rss_bent) / max(rss_bent / (len(ts) - 3), 1e-12)
-        steady = not (f > _MERGE_F and float(np.max(np.abs(bent - line))) > _MAX_BEND_S)
+    off = seg - (start + k * step)
+    steady = (len(seg) >= _MIN_SEGMENT_BEATS and len(ts) >= 3
+              and _holds(off, snap_tolerance_s, fit)
+              and float(np.max(np.abs(off[use]), initial=0.0)) <= _UNHEARD_MAX_S
+              and not _bends(k[use], seg[use]))
     return TempoSegmentFit(first, last, start, bpm, rms, worst, steady)
+
+
+def _bends(k: np.ndarray, t: np.ndarray) -> bool:
+    """Whether beats ``t`` (s) at beat numbers ``k`` bend away from a line (an accelerando
+    a line would cut through): the best parabola strays from the best line by more than
+    ``_MAX_BEND_S``, significantly (F test of the square term, as for merging)."""
+    if len(t) <= 3:
+        return False
+    line = np.polyval(np.polyfit(k, t, 1), k)
+    bent = np.polyval(np.polyfit(k, t, 2), k)
+    rss_line, rss_bent = float(np.sum((t - line) ** 2)), float(np.sum((t - bent) ** 2))
+    f = (rss_line - rss_bent) / max(rss_bent / (len(t) - 3), 1e-12)
+    return f > _MERGE_F and float(np.max(np.abs(bent - line))) > _MAX_BEND_S
 
 
 #: Beats may sway around a steady line by up to this many snap tolerances when every
@@ -219,21 +239,23 @@ _SWAY_TOLERANCES = 2.0
 _SWAY_WINDOW_BEATS = 8
 
 
-def _holds(resid: np.ndarray, tolerance_s: float) -> bool:
-    """Whether a line holds beats with these residuals (s): every beat within
-    ``tolerance_s``, or, in a segment of at least two two-bar runs, every run's mean
-    within it and every beat within ``_SWAY_TOLERANCES`` of it."""
-    if float(np.max(np.abs(resid))) <= tolerance_s:
+def _holds(resid: np.ndarray, tolerance_s: float, use: np.ndarray) -> bool:
+    """Whether a line holds beats with these residuals (s; the ``use`` beats count):
+    every beat within ``tolerance_s``, or, in a segment of at least two two-bar runs,
+    every run's mean within it and every beat within ``_SWAY_TOLERANCES`` of it."""
+    kept = resid[use]
+    if float(np.max(np.abs(kept))) <= tolerance_s:
         return True
     w = _SWAY_WINDOW_BEATS
-    if len(resid) < 2 * w or float(np.max(np.abs(resid))) > _SWAY_TOLERANCES * tolerance_s:
+    if len(kept) < 2 * w or float(np.max(np.abs(kept))) > _SWAY_TOLERANCES * tolerance_s:
         return False
-    means = np.convolve(resid, np.ones(w) / w, mode="valid")
+    means = np.convolve(kept, np.ones(w) / w, mode="valid")
     return float(np.max(np.abs(means))) <= tolerance_s
 
 
 def fit_tempo_map(beat_times: np.ndarray, *, snap_tolerance_s: float = SNAP_TOLERANCE_S,
-                  jitter_s: float | None = None) -> list[TempoSegmentFit]:
+                  jitter_s: float | None = None,
+                  unheard: np.ndarray | None = None) -> list[TempoSegmentFit]:
     """The tempo map of ``beat_times`` (s, increasing): one ``TempoSegmentFit`` per
     steady stretch, in order, covering every beat.
 
@@ -244,19 +266,32 @@ def fit_tempo_map(beat_times: np.ndarray, *, snap_tolerance_s: float = SNAP_TOLE
     tempo there. Each segment's tempo is its least-squares line's, rounded to 0.01 BPM
     (as DJ software writes it), its start refitted for that rounded tempo; ``snapped``
     says whether every beat lies within ``snap_tolerance_s`` of that line.
+
+    ``unheard`` (bool per beat, default none) marks beats the network hardly marks: the
+    tracker bridged them (a break, a fill) and their times say little. They do not
+    decide a segment's tempo nor hold it to the snap tolerance; a snapped segment puts
+    them on its line, so it snaps only if none lies further than ``_UNHEARD_MAX_S`` from
+    it (where they lie further, other music is there: a tempo change they bridge). They
+    still count in the segmentation and the bend test (they follow the tempo as well as
+    the tracker could place them).
+
+    Finally the main tempo's snapped segments share one tempo where it holds them
+    (``_share_tempo``): a beat that jumps without a tempo change is a new start, not a
+    new tempo.
     """
     t = np.asarray(beat_times, dtype=float)
     if len(t) < 2:
         return []
     sigma = jitter_s if jitter_s is not None else beat_jitter(t)
     inlier = ~outlier_beats(t, jitter_s=sigma)
-    segs = [_fit_segment(t, a, b, snap_tolerance_s, inlier)
+    heard = None if unheard is None else ~np.asarray(unheard, dtype=bool)
+    segs = [_fit_segment(t, a, b, snap_tolerance_s, inlier, heard)
             for a, b in segment_beats(t, jitter_s=sigma, weights=inlier.astype(float))]
 
     def pair(x: TempoSegmentFit, y: TempoSegmentFit) -> tuple[TempoSegmentFit, float]:
         """The merged fit of two neighbours and how strongly the split beats it (inf:
         they stay apart)."""
-        merged = _fit_segment(t, x.first, y.last, snap_tolerance_s, inlier)
+        merged = _fit_segment(t, x.first, y.last, snap_tolerance_s, inlier, heard)
         f = _split_f(t, x.first, x.last, y.last, inlier)
         return merged, (f if merged.snapped or f < _MERGE_F else np.inf)
 
@@ -270,7 +305,62 @@ def fit_tempo_map(beat_times: np.ndarray, *, snap_tolerance_s: float = SNAP_TOLE
         new = [pair(segs[j], segs[j + 1]) for j in (i - 1, i) if 0 <= j < len(segs) - 1]
         lo = max(i - 1, 0)
         pairs[lo:i + 2] = new
+    return _share_tempo(t, segs, snap_tolerance_s, inlier, heard)
+
+
+def _share_tempo(t: np.ndarray, segs: list[TempoSegmentFit], snap_tolerance_s: float,
+                 inlier: np.ndarray, heard: np.ndarray | None) -> list[TempoSegmentFit]:
+    """The tempo map with the main tempo's snapped segments on one common tempo, as far as
+    that tempo still holds each of them (``_holds``, each on its own start).
+
+    Segments of one tempo stay apart where the beat jumps without changing tempo (a
+    section whose drums sit 60 ms earlier on the same grid, realmusic r02): a DJ grid then
+    needs a new start there, but one tempo, not one per section rounded differently. The
+    main tempo is the longest snapped segment's; segments within ``_SAME_TEMPO`` of it
+    share the tempo of one least-squares fit with a common slope and a start of their own.
+    The common tempo holds a segment when the segment still snaps and none of its beats
+    moves further than on its own line (or ``snap_tolerance_s``); the segment it misses
+    most is left out (keeps its own tempo) until it holds all that remain.
+    """
+    snapped = [x for x in segs if x.snapped and x.bpm > 0]
+    if len(snapped) < 2:
+        return segs
+    main = max(snapped, key=lambda x: x.beats)
+    group = [x for x in snapped if abs(x.bpm / main.bpm - 1.0) <= _SAME_TEMPO]
+    use = inlier if heard is None else inlier & heard
+    while len(group) >= 2:
+        bpm = _common_bpm(t, group, use)
+        if bpm <= 0:
+            break
+        shared = [_fit_segment(t, x.first, x.last, snap_tolerance_s, inlier, heard, bpm=bpm)
+                  for x in group]
+        # it holds a segment when the segment snaps on it and no beat moves further than
+        # on the segment's own line (or the snap tolerance)
+        holds = [y.snapped and y.max_abs_s <= max(x.max_abs_s, snap_tolerance_s)
+                 for x, y in zip(group, shared, strict=True)]
+        if all(holds):
+            by_first = {x.first: x for x in shared}
+            return [by_first.get(x.first, x) for x in segs]
+        worst = max(range(len(group)), key=lambda i: (not holds[i], shared[i].max_abs_s))
+        del group[worst]
     return segs
+
+
+def _common_bpm(t: np.ndarray, group: list[TempoSegmentFit], use: np.ndarray) -> float:
+    """Tempo (BPM, 2 decimals) of the least-squares lines with one slope and a start per
+    segment through the ``use`` beats of each segment in ``group`` (all its beats where
+    fewer than three are used); 0 when the slope is not positive."""
+    num = den = 0.0
+    for x in group:
+        seg = t[x.first:x.last + 1]
+        sel = use[x.first:x.last + 1]
+        if sel.sum() < 3:
+            sel = np.ones(x.beats, dtype=bool)
+        k = np.arange(x.beats, dtype=float)[sel]
+        kc = k - k.mean()
+        num += float(kc @ (seg[sel] - seg[sel].mean()))
+        den += float(kc @ kc)
+    return round(60.0 * den / num, 2) if num > 0 else 0.0
 
 
 def _rss(t: np.ndarray, use: np.ndarray) -> float:
