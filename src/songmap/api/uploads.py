@@ -224,7 +224,9 @@ class IncomingUpload:
                 if reader.pending:
                     if out is None:
                         path = folder_for_file / _safe_name(reader.file_name or "upload")
-                        out = await asyncio.to_thread(_open_new, path)
+                        # on this thread: a cancelled to_thread would create the file
+                        # after the cleanup below had run, and leave it behind
+                        out = _open_new(path)
                     data, reader.pending = b"".join(reader.pending), []
                     await asyncio.to_thread(_hash_and_write, digest, out, data)
             parser.finalize()
@@ -234,7 +236,7 @@ class IncomingUpload:
                 raise InvalidParameterError(f"{what}; {_HOW}")
             if out is None:  # an empty file part
                 path = folder_for_file / _safe_name(reader.file_name)
-                out = await asyncio.to_thread(_open_new, path)
+                out = _open_new(path)
             await asyncio.to_thread(out.close)
         except BaseException as exc:
             if out is not None:
