@@ -30,7 +30,7 @@ import numpy as np
 
 # HEARD_ACTIVATION: a tracked beat the network marks at least this much is heard; defined
 # beside the tracker, which also uses it (the evidence for the value is there)
-from songmap.rhythm.beats import HEARD_ACTIVATION
+from songmap.rhythm.beats import HEARD_ACTIVATION, sample_at
 
 #: ... or whose onset envelope (maximum within +-20 ms) is this many times the median
 #: envelope at seven evenly spaced points between it and the next beat.
@@ -72,8 +72,6 @@ def heard_beats(
     """Which tracked beats (s) are heard: network probability at the beat reaches
     ``HEARD_ACTIVATION``, or the onset envelope there is ``_HEARD_ONSET_RATIO`` times
     its median between this beat and the next (the last beat uses the interval before)."""
-    from songmap.rhythm.beats import sample_at
-
     beats = np.asarray(beat_times, dtype=float)
     if len(beats) == 0:
         return np.zeros(0, dtype=bool)
