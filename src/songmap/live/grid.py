@@ -24,7 +24,7 @@ what it had earned: when the windows come back to it, it returns sooner.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -89,7 +89,10 @@ class GridChooser:
     """The carried grid's standing against the windows' proposals (see the module)."""
 
     support: float = 0.0
-    run: list[Grid] = field(default_factory=list)
+    #: the latest of a run of windows that disagree with the carried grid (and agree with
+    #: each other), how many, and the summed weight of an off-beat run
+    run_last: Grid | None = None
+    run_len: int = 0
     run_weight: float = 0.0
     octave_run: int = 0
     #: support earned so far by the carried grid's off-beat (kept when it loses)
@@ -97,8 +100,20 @@ class GridChooser:
 
     def restart(self, weight: float) -> None:
         """A new grid carried from here, supported by one window of ``weight``."""
-        self.support, self.run, self.run_weight, self.octave_run = weight, [], 0.0, 0
-        self.off_support = 0.0
+        self.support, self.octave_run, self.off_support = weight, 0, 0.0
+        self._end_run()
+
+    def _end_run(self) -> None:
+        self.run_last, self.run_len, self.run_weight = None, 0, 0.0
+
+    def _extend_run(self, proposed: Grid, *, now_s: float, phase_tol: float) -> None:
+        """``proposed`` joins the run of disagreeing windows (a new run if it disagrees
+        with the run's latest too)."""
+        if self.run_last is not None and not same_grid(self.run_last, proposed, at_s=now_s,
+                                                       phase_tol=phase_tol):
+            self._end_run()
+        self.run_last = proposed
+        self.run_len += 1
 
     def choose(self, carried: Grid | None, proposed: Grid, *, now_s: float, weight: float,
                causal_period_s: float = 0.0) -> Grid:
@@ -127,7 +142,7 @@ class GridChooser:
             proposed, d = (beat, period), 0.0
         if abs(d) <= PHASE_TOL * fine[1]:  # the carried phase
             self.support += weight
-            self.run, self.run_weight = [], 0.0
+            self._end_run()
             if same_tempo:
                 self.octave_run = 0
                 return proposed
@@ -139,9 +154,7 @@ class GridChooser:
             return carried
         # the carried grid's off-beat: taken once seen longer than the carried phase
         # (with what it earned while it was the carried one)
-        if self.run and not same_grid(self.run[-1], proposed, at_s=now_s):
-            self.run, self.run_weight = [], 0.0
-        self.run.append(proposed)
+        self._extend_run(proposed, now_s=now_s, phase_tol=0.15)
         self.run_weight += weight
         if self.off_support + self.run_weight > self.support:
             carried_support = self.support
@@ -152,13 +165,11 @@ class GridChooser:
 
     def _tempo_jump(self, carried: Grid, proposed: Grid, now_s: float, weight: float,
                     causal_period_s: float) -> Grid:
-        if self.run and not same_grid(self.run[-1], proposed, at_s=now_s, phase_tol=0.5):
-            self.run, self.run_weight = [], 0.0
-        self.run.append(proposed)
+        self._extend_run(proposed, now_s=now_s, phase_tol=0.5)
         causal_agrees = causal_period_s > 0 and (
             abs(np.log(causal_period_s / proposed[1]))
             < abs(np.log(causal_period_s / carried[1])))
-        if len(self.run) > JUMP_CONFIRM or causal_agrees:
+        if self.run_len > JUMP_CONFIRM or causal_agrees:
             self.restart(weight)
             return proposed
         return carried
