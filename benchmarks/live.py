@@ -140,6 +140,8 @@ def hour_memory(analyzer, samples: np.ndarray, block: int, kwargs: dict,
 
 
 def main(argv: list[str] | None = None) -> int:
+    from songmap.live.stream import GRID_CHOICES, KEY_SOURCES, PRIORS
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("manifests", nargs="+", type=Path)
     ap.add_argument("--limit", type=int, default=0, help="first N clips per manifest")
@@ -150,10 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hop", type=float, default=None)
     ap.add_argument("--lookahead", type=float, default=None)
     ap.add_argument("--beat-nets", type=int, default=None)
-    ap.add_argument("--prior", choices=["grid", "tempo", "none"], default=None,
+    ap.add_argument("--prior", choices=PRIORS, default=None,
                     help="what guides the causal beat filter (default: LiveAnalyzer's)")
-    ap.add_argument("--key-from", choices=["decision", "network", "both", "song"], default=None)
-    ap.add_argument("--grid-choice", choices=["song", "window"], default=None,
+    ap.add_argument("--key-from", choices=KEY_SOURCES, default=None)
+    ap.add_argument("--grid-choice", choices=GRID_CHOICES, default=None,
                     help="how a window's beat grid is weighed against the song so far")
     ap.add_argument("--json", type=Path, help="write per-clip rows and the summary here")
     ap.add_argument("--hour", action="store_true", help="also a long stream's memory")
