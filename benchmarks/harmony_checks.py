@@ -69,39 +69,45 @@ def _shifted(label: str, semitones: int) -> str:
     return f"{PITCH_NAMES[(pitch_class(root) + semitones) % 12]}:{rest}"
 
 
-def key_agreement(voiced: list, tonic: int, minor: bool, scale: set[int]) -> dict:
-    """Whether the key agrees with the song's most common chords: its tonic chord (root
-    and mode; a power chord or a seventh chord on the tonic counts) is among the three
-    chords with the most time, and the one with the most time lies in the key (a minor
-    key's major dominant included). ``top`` lists those three with their share of time."""
+def _chord(label: str) -> tuple[int, str]:
+    """Root pitch class and quality (without bass) of a Harte label."""
     from songmap.harmony.notation import pitch_class
 
+    root, quality = label.split(":", 1)
+    return pitch_class(root), quality.split("/")[0]
+
+
+def _is_tonic(label: str, tonic: int, minor: bool) -> bool:
+    """The key's tonic chord: its root and mode (a power chord or a seventh chord on the
+    tonic counts)."""
+    root, quality = _chord(label)
+    return root == tonic and (quality == "5" or quality.startswith("min") == minor)
+
+
+def _in_key(label: str, tonic: int, minor: bool, scale: set[int]) -> bool:
+    """All chord tones in the key's scale (a minor key's major dominant included)."""
+    root, quality = _chord(label)
+    tones = {(root + i) % 12 for i in INTERVALS.get(quality, (0,))}
+    dominant = minor and root == (tonic + 7) % 12 and quality in ("maj", "7", "5")
+    return tones <= (scale | {(tonic + 11) % 12} if dominant else scale)
+
+
+def key_agreement(voiced: list, tonic: int, minor: bool, scale: set[int]) -> dict:
+    """Whether the key agrees with the song's most common chords: its tonic chord is
+    among the three chords with the most time, and the one with the most time lies in
+    the key. ``top`` lists those three with their share of time."""
     time: dict[str, float] = {}
     for s, e, lab in voiced:
         time[lab] = time.get(lab, 0.0) + e - s
     total = sum(time.values()) or 1e-9
     top = sorted(time, key=lambda lab: -time[lab])[:3]
-
-    def parts(label: str) -> tuple[int, str]:
-        root, quality = label.split(":", 1)
-        return pitch_class(root), quality.split("/")[0]
-
-    def is_tonic(label: str) -> bool:
-        root, quality = parts(label)
-        return root == tonic and (quality == "5" or quality.startswith("min") == minor)
-
-    def in_key(label: str) -> bool:
-        root, quality = parts(label)
-        tones = {(root + i) % 12 for i in INTERVALS.get(quality, (0,))}
-        dominant = minor and root == (tonic + 7) % 12 and quality in ("maj", "7", "5")
-        return tones <= (scale | {(tonic + 11) % 12} if dominant else scale)
-
     return {"top": [[lab, round(time[lab] / total, 3)] for lab in top],
-            "agrees": bool(top) and any(is_tonic(lab) for lab in top) and in_key(top[0])}
+            "agrees": bool(top) and any(_is_tonic(lab, tonic, minor) for lab in top)
+            and _in_key(top[0], tonic, minor, scale)}
 
 
 def real_row(result, fast) -> dict:
-    from songmap.harmony.notation import parse_key, pitch_class
+    from songmap.harmony.notation import parse_key
 
     voiced = [(s, e, lab) for s, e, lab in result.chord_segments if lab != "N"]
     total = sum(e - s for s, e, _ in voiced) or 1e-9
@@ -120,15 +126,9 @@ def real_row(result, fast) -> dict:
         tonic, minor = parse_key(result.key.label)
         major_tonic = (tonic + 3) % 12 if minor else tonic
         scale = {(major_tonic + i) % 12 for i in (0, 2, 4, 5, 7, 9, 11)}
-        diatonic = on_tonic = 0.0
-        for s, e, lab in voiced:
-            root, q = pitch_class(lab.split(":")[0]), quality(lab)
-            tones = {(root + i) % 12 for i in INTERVALS.get(q, (0,))}
-            dominant = minor and root == (tonic + 7) % 12 and q in ("maj", "7")
-            if tones <= (scale | {(tonic + 11) % 12} if dominant else scale):
-                diatonic += e - s
-            if root == tonic and (q == "5" or q.startswith("min") == minor):
-                on_tonic += e - s
+        # (a power chord on the dominant is in the key either way: it has no third)
+        diatonic = sum(e - s for s, e, lab in voiced if _in_key(lab, tonic, minor, scale))
+        on_tonic = sum(e - s for s, e, lab in voiced if _is_tonic(lab, tonic, minor))
         row["diatonic"], row["tonic"] = diatonic / total, on_tonic / total
         row.update(key_agreement(voiced, tonic, minor, scale))
     row["key_confidence"] = result.key.confidence
