@@ -35,8 +35,9 @@ _RELEASE_EVERY_S = 0.05
 BLOCK_SAMPLES = 1 << 20
 
 
-def should_spill(n_samples: float, sr: int) -> bool:
-    """Whether a signal of ``n_samples`` at ``sr`` Hz is long enough to be held on disk."""
+def should_spill(n_samples: float, sr: float) -> bool:
+    """Whether a signal of ``n_samples`` at ``sr`` Hz (or frames at ``sr`` fps) is long
+    enough to be held on disk."""
     return n_samples > SPILL_ABOVE_S * sr and hasattr(mmap.mmap, "madvise")
 
 
@@ -44,7 +45,17 @@ def spilled_samples(n_samples: int, *, folder: str | None = None) -> np.ndarray:
     """A writable float32 array of ``n_samples`` zeros backed by an unlinked temporary file
     in ``folder`` (default: the temp folder), its disk space reserved up front: a full disk
     is ``DiskFullError`` here, not a crash (SIGBUS) when a page is first written."""
-    size = max(int(n_samples), 1) * 4
+    return spilled_array((max(int(n_samples), 1),), np.float32, folder=folder)
+
+
+def spilled_array(shape: tuple[int, ...], dtype: type[np.generic], *,
+                  folder: str | None = None) -> np.ndarray:
+    """A writable C-ordered array of zeros of ``shape`` and ``dtype`` held on disk as
+    ``spilled_samples`` holds samples (unlinked, fallocated temporary file; its pages given
+    back every ``_RELEASE_EVERY_S``), for per-frame tables of a long recording that are
+    written once and read once (the beat tracker's back-pointers)."""
+    count = int(np.prod(shape))
+    size = max(count * np.dtype(dtype).itemsize, 1)
     try:
         fd, name = tempfile.mkstemp(prefix="songmap-samples-", suffix=".f32", dir=folder)
     except OSError as exc:
@@ -64,12 +75,13 @@ def spilled_samples(n_samples: int, *, folder: str | None = None) -> np.ndarray:
                             err) from exc
     finally:
         os.close(fd)
-    samples = np.frombuffer(buffer, dtype=np.float32)
+    flat = np.frombuffer(buffer, dtype=dtype, count=count)
     stop = threading.Event()
     threading.Thread(target=_release_pages, args=(buffer, stop), daemon=True,
                      name="songmap-release-samples").start()
-    weakref.finalize(samples, stop.set)
-    return samples
+    # on the array every view's base points to: the helper stops when the last view goes
+    weakref.finalize(flat, stop.set)
+    return flat.reshape(shape)
 
 
 def _release_pages(buffer: mmap.mmap, stop: threading.Event) -> None:
