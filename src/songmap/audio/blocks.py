@@ -28,9 +28,12 @@ from songmap.errors import storage_error
 #: Signals longer than this (seconds at their rate) are held on disk while analysed. A
 #: song of normal length (and every golden and evaluation file) stays in memory.
 SPILL_ABOVE_S = 1200.0
-#: How often (s) the pages of a spilled signal the stages touched are given back: a pass
-#: over the samples reads ~1 GB/s (hashing), so at most ~50 MB are mapped between two.
-_RELEASE_EVERY_S = 0.05
+#: How often (s) the pages of a spilled signal the stages touched are given back. The
+#: passes that read fast give back their own blocks (``iter_blocks``, ``release``); the
+#: rest (the networks' front ends, ~10-100 MB/s in bursts of 8 MB blocks) left 10-40 MB
+#: mapped at 50 ms on the 3 h file, so 10 ms (a madvise over a mostly unmapped range costs
+#: microseconds).
+_RELEASE_EVERY_S = 0.01
 #: Samples per block of the block-wise reductions (4 MB of float32).
 BLOCK_SAMPLES = 1 << 20
 
