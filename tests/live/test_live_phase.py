@@ -57,3 +57,40 @@ def test_another_metrical_level_drops_the_evidence():
     assert ev.favoured(4) == 1
     ev.add(np.arange(4), np.full(4, 0.2), elapsed_s=1.0, period_s=0.25)  # double tempo
     assert ev.beats == 4 and ev.favoured(4) is None
+
+
+def _stream_with_beats(n: int = 40, period_s: float = 0.5):
+    """A LiveAnalyzer (no analysis run) that has emitted ``n`` beats ``period_s`` apart,
+    with bar votes on index 1 (mod 4) for all of them."""
+    from songmap.live.stream import LiveAnalyzer, _Emitted
+
+    live = LiveAnalyzer(object())
+    live._beat_period = period_s
+    for i in range(n):
+        live._recent.append(_Emitted(time=i * period_s, bar=0, beat=1, index=i))
+    idx = np.arange(n)
+    live._phase.add(idx, (idx % 4 == 1).astype(float), elapsed_s=n * period_s,
+                    period_s=period_s)
+    return live
+
+
+def test_the_stream_moves_a_window_s_bars_to_the_song_s_first_beat():
+    live = _stream_with_beats()
+    bars = np.array([t * 0.5 for t in (27, 31, 35)])  # the window says index 3 (mod 4)
+    shift = live._bar_shift(bars, [4, 4, 4], 4, 14.0, 19.5)
+    assert shift == 2
+    assert [live._move_beats(float(t), shift) for t in bars] == [14.5, 16.5, 18.5]  # 29, 33, 37
+    assert live._bar_shift(bars + 1.0, [4, 4, 4], 4, 14.0, 19.5) == 0  # on index 1: agrees
+    assert live._move_beats(19.5, 2) == 20.5  # past the emitted beats: whole periods
+    live.bar_phase = "window"
+    assert live._bar_shift(bars, [4, 4, 4], 4, 14.0, 19.5) == 0
+
+
+def test_the_running_index_counts_at_the_finer_level_a_slower_window_skips():
+    live = _stream_with_beats()
+    live._plan = (19.5, 1.5, 1.0, 1e9)  # a window read the song in threes
+    assert live._count_period() == 0.5
+    live._plan = (19.5, 0.25, 1.0, 1e9)  # twice as fast: the count follows
+    assert live._count_period() == 0.25
+    live._plan = (19.5, 0.8, 1.0, 1e9)  # an unrelated tempo
+    assert live._count_period() == 0.8

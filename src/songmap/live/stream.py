@@ -514,11 +514,12 @@ class LiveAnalyzer:
         before the newest sample (``_PHASE_AT`` of the window: heard with music after
         them, and recent), to the song's bar-phase evidence: 1 for a bar's first beat,
         0 for the others, at the running index of the emitted beat each falls on. Each
-        stretch of the stream is added once."""
+        stretch of the stream is added once. A window kept out of the beat grid
+        (``_kept_out``) does not vote (fof downbeat F .752 to .755, dev .932 to .933)."""
         until = start + _PHASE_AT * (now - start) + 0.5 * self.hop_s
         since, self._phase_until = self._phase_until, max(self._phase_until, until)
-        if self._plan is None or until <= since:
-            return
+        if self._plan is None or until <= since or self._kept_out:
+            return  # a window whose beat grid lost to the song's does not vote on its bars
         beats = start + result.beat_times()
         first = np.array([b.beat_position == 1 for b in result.beat_transient_markers])
         keep = (beats >= since) & (beats < until)
