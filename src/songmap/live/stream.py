@@ -515,11 +515,14 @@ class LiveAnalyzer:
         them, and recent), to the song's bar-phase evidence: 1 for a bar's first beat,
         0 for the others, at the running index of the emitted beat each falls on. Each
         stretch of the stream is added once. A window kept out of the beat grid
-        (``_kept_out``) does not vote (fof downbeat F .752 to .755, dev .932 to .933)."""
+        (``_kept_out``) does not vote: the next window votes on its beats (fof downbeat
+        F .752 to .755, dev .932 to .933; skipping its beats altogether: .749, .932)."""
+        if self._kept_out:
+            return  # its beat grid lost to the song's: the next window votes on its beats
         until = start + _PHASE_AT * (now - start) + 0.5 * self.hop_s
         since, self._phase_until = self._phase_until, max(self._phase_until, until)
-        if self._plan is None or until <= since or self._kept_out:
-            return  # a window whose beat grid lost to the song's does not vote on its bars
+        if self._plan is None or until <= since:
+            return
         beats = start + result.beat_times()
         first = np.array([b.beat_position == 1 for b in result.beat_transient_markers])
         keep = (beats >= since) & (beats < until)
