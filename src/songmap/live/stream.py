@@ -483,10 +483,13 @@ class LiveAnalyzer:
             anchor, period, conf = self._choose_grid(anchor, period, conf, now,
                                                      weight=min(1.0, (now - start) / self.window_s))
             old = self._plan
-            if old is not None and not same_grid((old[0], old[1]), (anchor, period), at_s=now):
-                # another phase or level: the running index may have slipped against the
-                # bars counted so far (forgetting them lifted dev downbeat F .908 to .926,
-                # fof .753 to .745 with the votes' half-life at 20 s)
+            if old is None or now > old[3] or not same_grid((old[0], old[1]), (anchor, period),
+                                                            at_s=now):
+                # another phase or level, or none carried for a while (beats from the
+                # causal filter): the running index may have slipped against the bars
+                # voted so far (forgetting them at a change lifted dev downbeat F .908 to
+                # .926, fof .753 to .745 with the votes' half-life at 20 s; also after
+                # an expired grid, dev .933 to .935, fof unchanged)
                 self._phase.forget()
             self._plan = (anchor, period, conf, now + 2 * self.hop_s)
         ahead = anchor + np.ceil((now - anchor) / period) * period
