@@ -3,8 +3,9 @@
 
     python benchmarks/live.py MANIFEST [MANIFEST ...] [--limit N] [--cache DIR ...]
                               [--block-ms 20] [--window S] [--hop S] [--lookahead S]
-                              [--grid-choice song|window]
-                              [--json FILE] [--hour]
+                              [--grid-choice song|window] [--bar-phase song|window]
+                              [--replay DIR] [--only ID ...] [--no-offline]
+                              [--events DIR] [--json FILE] [--hour]
 
 Every clip is decoded and fed to a ``LiveAnalyzer`` in blocks of ``--block-ms`` at full
 speed; the events are turned into predictions (beat and downbeat events; chord events as
@@ -16,7 +17,10 @@ Printed per set as a Markdown table: beat F, CMLt, downbeat F, chord majmin (of 
 events), key; the emission delay (median and 95th percentile, s) of each event kind;
 CPU seconds per second of audio (this process, every thread). ``--hour`` also feeds one
 hour of audio (a clip looped) and reports the resident memory and the analyser's state
-size at the start and the end.
+size at the start and the end. ``--replay DIR`` records each clip's causal activations and
+window analyses the first time and replays them after (they depend only on the audio
+and the block size), so that the decisions after them are re-scored in seconds; the
+CPU column is then not the stream's.
 """
 
 from __future__ import annotations

@@ -20,8 +20,10 @@ Push audio blocks (any size, any sample rate, mono or interleaved channels); eac
   ``Analyzer.analyze_audio``) runs on the last ``window_s`` of audio, and what it says
   about the stretch that ends ``lookahead_s`` before the newest sample is committed:
   downbeats and chord changes there are emitted, each at most ``hop_s + lookahead_s`` late.
-  Beats already emitted whose bar or position the committed grid contradicts get a
-  ``revise`` event. The key is the running estimate over every window so far.
+  Where the bars start is weighed against the song so far (``bar_phase="song"``,
+  ``songmap.live.phase``): the windows' votes on the bar's first beat, summed on a
+  running index of the emitted beats. Beats already emitted whose bar or position the
+  committed grid contradicts get a ``revise`` event. The key is the running estimate over every window so far.
 
 State is bounded: the audio ring holds ``window_s``, the recent beats a fixed number, the
 network and filter states a fixed size; nothing grows with the stream's length
