@@ -226,3 +226,17 @@ def test_a_late_heard_intro_does_not_tilt_the_tempo():
     segs = fit_tempo_map(tracked)
     assert all(s.bpm == pytest.approx(94.6, abs=0.02) for s in segs if s.snapped)
     assert track_bpm(segs, place_on_grid(tracked, segs)) == pytest.approx(94.6, abs=0.02)
+
+
+def test_track_bpm_leaves_out_a_loose_intro_off_the_grid():
+    # a drumless intro tracked loosely (not snapped) and 16 ms late, then a steady song on
+    # its line: the intro does not tilt the track's tempo
+    from songmap.rhythm.tempo_map import TempoSegmentFit
+
+    rng = np.random.default_rng(4)
+    true = 0.3 + np.arange(30) * 60.0 / 94.6
+    beats = true.copy()
+    beats[:12] += 0.016 + rng.normal(0, 0.006, 12)
+    segs = [TempoSegmentFit(0, 11, float(beats[0]), 94.43, 0.0057, 0.012, False),
+            TempoSegmentFit(12, 29, float(true[12]), 94.6, 0.0027, 0.008, True)]
+    assert track_bpm(segs, beats) == pytest.approx(94.6, abs=0.01)

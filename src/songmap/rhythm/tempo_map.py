@@ -427,7 +427,8 @@ def track_bpm(tempo_map: list[TempoSegmentFit], beat_times: np.ndarray) -> float
     tempo step the tempo of its longer part, and a band that drifts around a tempo
     the average of the drift (pieces of a drift each miss it by their own error). Each
     beat weighs 1 / its segment's residual variance, so a loosely tracked intro does not
-    tilt the line of a tightly tracked song.
+    tilt the line of a tightly tracked song; where the run has snapped segments, the
+    beats of the others (off any grid, e.g. a drumless intro heard late) are left out.
     """
     t = np.asarray(beat_times, dtype=float)
     segs = [x for x in tempo_map if x.bpm > 0]
@@ -446,9 +447,14 @@ def track_bpm(tempo_map: list[TempoSegmentFit], beat_times: np.ndarray) -> float
         return round(typical, 2)
     run = max(runs, key=lambda r: sum(x.beats for x in r))
     first, last = run[0].first, run[-1].last
-    weight = np.concatenate([np.full(x.beats, 1.0 / max(x.rms_s, _MIN_JITTER_S) ** 2) for x in run])
+    # beats off their segment's grid (not snapped) say less than snapped ones: they are
+    # left out of the line when the run has snapped segments
+    snapped = any(x.snapped for x in run)
+    weight = np.concatenate([np.full(x.beats, 1.0 / max(x.rms_s, _MIN_JITTER_S) ** 2
+                                     if x.snapped or not snapped else 0.0) for x in run])
     k = np.arange(last - first + 1, dtype=float)
-    period = float(np.polyfit(k, t[first:last + 1], 1, w=np.sqrt(weight))[0])
+    use = weight > 0
+    period = float(np.polyfit(k[use], t[first:last + 1][use], 1, w=np.sqrt(weight[use]))[0])
     return round(60.0 / period, 2) if period > 0 else round(typical, 2)
 
 
