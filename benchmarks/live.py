@@ -3,8 +3,9 @@
 
     python benchmarks/live.py MANIFEST [MANIFEST ...] [--limit N] [--cache DIR ...]
                               [--block-ms 20] [--window S] [--hop S] [--lookahead S]
-                              [--grid-choice song|window]
-                              [--json FILE] [--hour]
+                              [--grid-choice song|window] [--bar-phase song|window]
+                              [--replay DIR] [--only ID ...] [--no-offline]
+                              [--events DIR] [--json FILE] [--hour]
 
 Every clip is decoded and fed to a ``LiveAnalyzer`` in blocks of ``--block-ms`` at full
 speed; the events are turned into predictions (beat and downbeat events; chord events as
@@ -16,7 +17,10 @@ Printed per set as a Markdown table: beat F, CMLt, downbeat F, chord majmin (of 
 events), key; the emission delay (median and 95th percentile, s) of each event kind;
 CPU seconds per second of audio (this process, every thread). ``--hour`` also feeds one
 hour of audio (a clip looped) and reports the resident memory and the analyser's state
-size at the start and the end.
+size at the start and the end. ``--replay DIR`` records each clip's causal activations and
+window analyses the first time and replays them after (they depend only on the audio
+and the block size), so that the decisions after them are re-scored in seconds; the
+CPU column is then not the stream's.
 """
 
 from __future__ import annotations
@@ -67,6 +71,60 @@ def offline_prediction(result) -> dict:
         "key": None if result.key.label == "N" else result.key.label,
         "tempo": result.tempo.bpm,
     }
+
+
+class _Replay:
+    """Records a stream's expensive, decision-free parts (the causal front end and beat
+    networks' activation per block, and each window's offline analysis) to a file, or
+    replays them from it, so that the decisions after them are re-scored in seconds
+    (``--replay DIR``; the CPU figures are then meaningless). Both parts depend only on
+    the audio and the block size, never on the decisions being tried."""
+
+    def __init__(self, live, path: Path) -> None:
+        import pickle
+
+        self.path = path
+        self.replaying = path.is_file()
+        self.acts: list = []
+        self.windows: dict = {}
+        if self.replaying:
+            with open(path, "rb") as f:
+                self.acts, self.windows = pickle.load(f)
+        self._i = 0
+        front, net, analyse = live._front, live._net, live._analyse
+
+        class Front:
+            def push(_, samples):
+                if self.replaying:
+                    self._i += 1
+                    return self.acts[self._i - 1]
+                feats = front.push(samples)
+                self.acts.append(np.zeros(len(feats)))
+                return feats
+
+        class Net:
+            def step(_, feats, state):
+                if self.replaying:
+                    return feats
+                act = net.step(feats, state)
+                self.acts[-1] = np.asarray(act).copy()
+                return act
+
+        def cached(audio):
+            key = (round(live.time, 4), len(audio.samples))
+            if key not in self.windows:
+                self.windows[key] = analyse(audio)
+            return self.windows[key]
+
+        live._front, live._net, live._analyse = Front(), Net(), cached
+
+    def save(self) -> None:
+        import pickle
+
+        if not self.replaying:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "wb") as f:
+                pickle.dump((self.acts, self.windows), f)
 
 
 def run_stream(live, samples: np.ndarray, block: int) -> tuple[list, float]:
@@ -140,7 +198,7 @@ def hour_memory(analyzer, samples: np.ndarray, block: int, kwargs: dict,
 
 
 def main(argv: list[str] | None = None) -> int:
-    from songmap.live.stream import GRID_CHOICES, KEY_SOURCES, PRIORS
+    from songmap.live.stream import BAR_PHASES, GRID_CHOICES, KEY_SOURCES, PRIORS
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("manifests", nargs="+", type=Path)
@@ -157,7 +215,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--key-from", choices=KEY_SOURCES, default=None)
     ap.add_argument("--grid-choice", choices=GRID_CHOICES, default=None,
                     help="how a window's beat grid is weighed against the song so far")
+    ap.add_argument("--bar-phase", choices=BAR_PHASES, default=None,
+                    help="where a window's bars start: the window's or the song's evidence")
     ap.add_argument("--json", type=Path, help="write per-clip rows and the summary here")
+    ap.add_argument("--replay", type=Path, default=None,
+                    help="record the activations and window analyses here, or replay them")
+    ap.add_argument("--only", nargs="*", default=[], help="clip ids (substrings) to run")
+    ap.add_argument("--no-offline", action="store_true", help="skip the offline reference")
+    ap.add_argument("--events", type=Path, default=None, help="write each clip's events here")
     ap.add_argument("--hour", action="store_true", help="also a long stream's memory")
     ap.add_argument("--hour-minutes", type=float, default=60.0,
                     help="length of that stream (default 60 minutes)")
@@ -179,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         kwargs["key_from"] = args.key_from
     if args.grid_choice:
         kwargs["grid_choice"] = args.grid_choice
+    if args.bar_phase:
+        kwargs["bar_phase"] = args.bar_phase
     analyzer = Analyzer()
     block = max(1, int(args.block_ms / 1000 * 44100))
     out: dict = {"settings": {**kwargs, "block_ms": args.block_ms}, "sets": {}}
@@ -186,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     for mi, manifest in enumerate(args.manifests):
         clips = json.loads(manifest.read_text())["clips"]
         clips = clips[:args.limit] if args.limit else clips
+        if args.only:
+            clips = [c for c in clips if any(o in c["id"] for o in args.only)]
         cache = args.cache[mi] if mi < len(args.cache) else None
         name = manifest.parent.name
         rows, vs_offline, delays, cpu, audio_s = [], [], defaultdict(list), 0.0, 0.0
@@ -193,7 +262,15 @@ def main(argv: list[str] | None = None) -> int:
             audio = load_audio(manifest.parent / clip["audio"])
             first_audio = first_audio if first_audio is not None else audio.samples
             live = LiveAnalyzer(analyzer, **kwargs)
+            replay = (_Replay(live, args.replay / name / f"{clip['id']}.pkl")
+                      if args.replay else None)
             events, secs = run_stream(live, audio.samples, block)
+            if replay is not None:
+                replay.save()
+            if args.events:
+                args.events.mkdir(parents=True, exist_ok=True)
+                (args.events / f"{clip['id']}.json").write_text(
+                    json.dumps([e.to_dict() for e in events]))
             cpu += secs
             audio_s += audio.duration
             for e in events:
@@ -205,8 +282,9 @@ def main(argv: list[str] | None = None) -> int:
             nets = None
             if cache is not None and (cache / f"{clip['id']}.npz").is_file():
                 nets = NetworkOutputs.load(cache / f"{clip['id']}.npz")
-            offline = analyzer.analyze_audio(audio, networks=nets, filename=clip["id"])
-            vs_offline.append(score_clip(_as_truth(offline_prediction(offline)), pred))
+            if not args.no_offline:
+                offline = analyzer.analyze_audio(audio, networks=nets, filename=clip["id"])
+                vs_offline.append(score_clip(_as_truth(offline_prediction(offline)), pred))
             print(f"{name} {clip['id']}: " + " ".join(
                 f"{c}={_ratio(row[c]):.3f}" for c in COLUMNS if c in row)
                 + f" cpu={row['cpu_s_per_s']:.3f}", file=sys.stderr, flush=True)

@@ -389,7 +389,8 @@ class Analyzer:
                                      first_downbeat_s=s.first_downbeat_s)
         # between frames, and on the tempo map's lines where the music is steady
         beat_times, tempo_fit = grid_beat_times(beat_times, beat_act, act.fps,
-                                                duration=audio.duration)
+                                                duration=audio.duration,
+                                                samples=audio.samples, sr=audio.sr)
         beat_conf = sample_at(beat_act, beat_times, act.fps)
         down_conf = downbeat_probability(beat_times, act.values[:, 0], act.values[:, 1], act.fps)
         # how far the music carries this grid: "no steady beat" is an answer

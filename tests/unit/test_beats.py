@@ -1,6 +1,7 @@
 """Beat tracking and tempo on synthetic activations with known answers."""
 
 import numpy as np
+import pytest
 
 from songmap.rhythm.beats import regrid_beats, track_beats
 from songmap.rhythm.meter import infer_bars
@@ -125,3 +126,65 @@ def test_a_beat_dropped_through_a_break_is_restored_on_the_line():
     slower = song[69] + 0.55 * np.arange(1, 40)
     changed = np.concatenate([before, slower])
     assert np.array_equal(hold_phase(changed, act, fps), changed)
+
+
+SR = 22050
+
+
+def notes_at(onsets: np.ndarray, *, slow: bool, seconds: float) -> np.ndarray:
+    """Mono audio with a note at each onset: a pitched chord tone swelling over 40 ms
+    (``slow``) or a decaying noise burst (a hi-hat)."""
+    rng = np.random.default_rng(1)
+    x = np.zeros(int(seconds * SR))
+    for i, t in enumerate(onsets):
+        n0, n = int(round(t * SR)), int(0.45 * SR)
+        tt = np.arange(n) / SR
+        if slow:
+            f0 = (220.0, 277.2, 329.6)[i % 3]
+            tone = sum(np.sin(2 * np.pi * f0 * h * tt) / h for h in range(1, 8))
+            env = np.minimum(tt / 0.04, 1.0) * np.exp(-tt / 0.3)
+        else:
+            tone, env = rng.normal(0.0, 1.0, n), np.exp(-tt / 0.03)
+        x[n0:n0 + n] += 0.2 * tone * env
+    return x
+
+
+def test_attack_feet_are_where_slow_and_sharp_notes_start():
+    from songmap.rhythm.attacks import attack_feet
+
+    onsets = 0.5 + 0.5 * np.arange(24)
+    for slow in (True, False):
+        feet = attack_feet(notes_at(onsets, slow=slow, seconds=13.0), SR, onsets + 0.012)
+        assert np.abs(feet - onsets).max() < 0.002
+
+
+def test_a_grid_heard_late_on_slow_attacks_moves_onto_them_and_drums_stay():
+    from songmap.rhythm.beats import grid_beat_times
+
+    onsets = 0.5 + 0.5 * np.arange(24)
+    # the network peaks 12 ms after each slow attack starts, on time on the hits
+    for slow, lag in ((True, 0.012), (False, 0.0)):
+        heard = onsets + lag
+        act = np.zeros(1300)
+        act[np.round(heard * 100).astype(int)] = 0.9
+        act = np.maximum(act, 0.5 * (np.roll(act, 1) + np.roll(act, -1)))
+        audio = notes_at(onsets, slow=slow, seconds=13.0)
+        without, _ = grid_beat_times(heard, act, 100.0, duration=13.0)
+        beats, segs = grid_beat_times(heard, act, 100.0, duration=13.0, samples=audio, sr=SR)
+        assert len(segs) == 1 and segs[0].snapped
+        if slow:  # the whole grid moves onto the attacks: about 10 ms earlier
+            assert np.abs(beats - onsets).max() < 0.003
+            assert np.median(without - beats) > 0.008
+            assert segs[0].times() == pytest.approx(beats)
+        else:
+            np.testing.assert_array_equal(beats, without)
+
+
+def test_the_grid_moves_only_earlier_and_only_on_clear_evidence():
+    from songmap.rhythm.attacks import attack_shift
+
+    rng = np.random.default_rng(2)
+    assert attack_shift(-0.008 + rng.normal(0, 0.001, 40)) == pytest.approx(-0.008, abs=0.001)
+    assert attack_shift(0.004 + rng.normal(0, 0.001, 40)) == 0.0  # feet after the beats
+    assert attack_shift(-0.002 + rng.normal(0, 0.02, 40)) == 0.0  # scattered feet
+    assert attack_shift(np.array([-0.01, -0.01, np.nan, np.nan])) == 0.0  # too few

@@ -213,3 +213,30 @@ def test_a_phase_step_at_one_tempo_keeps_one_tempo():
     step = np.concatenate([0.5 + np.arange(120) * 0.5, 60.5 + np.arange(1, 121) * 60 / 126])
     bpms = [s.bpm for s in fit_tempo_map(step + rng.normal(0, 0.003, len(step)))]
     assert bpms == pytest.approx([120.0, 126.0], abs=0.02)
+
+
+def test_a_late_heard_intro_does_not_tilt_the_tempo():
+    # 94.6 BPM throughout; the first 12 beats (an intro without drums) are heard 16 ms
+    # late, the rest on time: one line would hold both within the snap tolerance only by
+    # tilting (0.11 BPM off); the tempo is the two stretches' common slope
+    rng = np.random.default_rng(17)
+    true = 0.3 + np.arange(30) * 60.0 / 94.6
+    tracked = true + rng.normal(0, 0.001, len(true))
+    tracked[:12] += 0.016
+    segs = fit_tempo_map(tracked)
+    assert all(s.bpm == pytest.approx(94.6, abs=0.02) for s in segs if s.snapped)
+    assert track_bpm(segs, place_on_grid(tracked, segs)) == pytest.approx(94.6, abs=0.02)
+
+
+def test_track_bpm_leaves_out_a_loose_intro_off_the_grid():
+    # a drumless intro tracked loosely (not snapped) and 16 ms late, then a steady song on
+    # its line: the intro does not tilt the track's tempo
+    from songmap.rhythm.tempo_map import TempoSegmentFit
+
+    rng = np.random.default_rng(4)
+    true = 0.3 + np.arange(30) * 60.0 / 94.6
+    beats = true.copy()
+    beats[:12] += 0.016 + rng.normal(0, 0.006, 12)
+    segs = [TempoSegmentFit(0, 11, float(beats[0]), 94.43, 0.0057, 0.012, False),
+            TempoSegmentFit(12, 29, float(true[12]), 94.6, 0.0027, 0.008, True)]
+    assert track_bpm(segs, beats) == pytest.approx(94.6, abs=0.01)

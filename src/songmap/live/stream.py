@@ -20,8 +20,10 @@ Push audio blocks (any size, any sample rate, mono or interleaved channels); eac
   ``Analyzer.analyze_audio``) runs on the last ``window_s`` of audio, and what it says
   about the stretch that ends ``lookahead_s`` before the newest sample is committed:
   downbeats and chord changes there are emitted, each at most ``hop_s + lookahead_s`` late.
-  Beats already emitted whose bar or position the committed grid contradicts get a
-  ``revise`` event. The key is the running estimate over every window so far.
+  Where the bars start is weighed against the song so far (``bar_phase="song"``,
+  ``songmap.live.phase``): the windows' votes on the bar's first beat, summed on a
+  running index of the emitted beats. Beats already emitted whose bar or position the
+  committed grid contradicts get a ``revise`` event. The key is the running estimate over every window so far.
 
 State is bounded: the audio ring holds ``window_s``, the recent beats a fixed number, the
 network and filter states a fixed size; nothing grows with the stream's length
@@ -53,7 +55,8 @@ from songmap.live.events import (
     WarningEvent,
 )
 from songmap.live.features import OnlineBeatFeatures
-from songmap.live.grid import GridChooser, between_beats
+from songmap.live.grid import METRICAL_TOL, GridChooser, between_beats, same_grid
+from songmap.live.phase import BarPhaseEvidence
 from songmap.live.ring import SampleRing
 
 #: How much later (s) than the true beat the online networks + forward filter put it:
@@ -96,6 +99,15 @@ MAX_BACKLOG_S = 0.5
 #: beat F .847 to .890, downbeat F .701 to .715, and checked on dev, .897 to .898 and
 #: .925 to .924); "window" always takes it.
 GRID_CHOICES = ("song", "window")
+#: Where in a window (share of its length, plus half a hop) the beats end whose bar
+#: positions are added to the song's bar-phase evidence: about 3 s before the newest
+#: sample (chosen on fof and dev: 0.3 / 0.5 / 0.7 / 0.83 of the window gave downbeat F
+#: .739 / .745 / .752 / .748 on fof, .912 / .926 / .932 / .931 on dev).
+_PHASE_AT = 0.7
+#: Where a window's bars start (``LiveAnalyzer(bar_phase=...)``): "song" moves them to
+#: the beat the downbeat network favoured over the song so far when that outweighs the
+#: window's own (``songmap.live.phase``); "window" keeps the window's.
+BAR_PHASES = ("song", "window")
 _log = logging.getLogger(__name__)
 #: Peak level (linear) under which a window is digital silence (as the offline pipeline).
 _SILENCE_PEAK = 1e-5
@@ -106,11 +118,14 @@ class _Emitted:
     time: float
     bar: int
     beat: int
+    #: running index: advances by the beat periods elapsed since the beat before
+    index: int = 0
 
 
 def _check_options(*, sample_rate: int, channels: int, window_s: float, hop_s: float,
                    lookahead_s: float, prior: str, beat_source: str, key_from: str,
-                   max_backlog_s: float, grid_choice: str = "song") -> None:
+                   max_backlog_s: float, grid_choice: str = "song",
+                   bar_phase: str = "song") -> None:
     """InvalidParameterError for a live option out of its range."""
     if not 4_000 <= int(sample_rate) <= 384_000:
         raise InvalidParameterError(f"sample rate {sample_rate} Hz is outside 4000-384000 Hz")
@@ -131,6 +146,9 @@ def _check_options(*, sample_rate: int, channels: int, window_s: float, hop_s: f
     if grid_choice not in GRID_CHOICES:
         raise InvalidParameterError(
             f"grid_choice {grid_choice!r}: choose one of {', '.join(GRID_CHOICES)}")
+    if bar_phase not in BAR_PHASES:
+        raise InvalidParameterError(
+            f"bar_phase {bar_phase!r}: choose one of {', '.join(BAR_PHASES)}")
     if not 0.0 < max_backlog_s <= 60.0:
         raise InvalidParameterError(f"max_backlog_s {max_backlog_s}: expected 0 < s <= 60")
 
@@ -147,13 +165,14 @@ class LiveAnalyzer:
                  lookahead_s: float = LOOKAHEAD_S, beat_nets: int | None = None,
                  prior: str = "grid", beat_source: str = "grid",
                  key_from: str = "song", grid_choice: str = "song",
-                 keep_up: bool = True,
+                 bar_phase: str = "song", keep_up: bool = True,
                  max_backlog_s: float = MAX_BACKLOG_S,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         _check_options(sample_rate=sample_rate, channels=channels, window_s=window_s,
                        hop_s=hop_s, lookahead_s=lookahead_s, prior=prior,
                        beat_source=beat_source, key_from=key_from,
-                       max_backlog_s=max_backlog_s, grid_choice=grid_choice)
+                       max_backlog_s=max_backlog_s, grid_choice=grid_choice,
+                       bar_phase=bar_phase)
         if analyzer is None:
             from songmap.pipeline import Analyzer
 
@@ -168,6 +187,7 @@ class LiveAnalyzer:
         self.beat_source = beat_source
         self.key_from = key_from
         self.grid_choice = grid_choice
+        self.bar_phase = bar_phase
         #: a live source (audio arriving at real-time pace): skip the windowed analysis
         #: while the stream is behind (``backlog_s`` > ``max_backlog_s``); False (a file
         #: read as fast as possible): never skip
@@ -206,6 +226,9 @@ class LiveAnalyzer:
         #: valid until s); None before the first grid
         self._plan: tuple[float, float, float, float] | None = None
         self._chooser = GridChooser()
+        self._phase = BarPhaseEvidence()
+        #: the stream's time (s) up to which beats were added to ``_phase``
+        self._phase_until = 0.0
         #: whether the latest window's grid was kept out (the carried one outweighed it)
         self._kept_out = False
         self._last_beat = -1.0
@@ -358,7 +381,11 @@ class LiveAnalyzer:
             self._last_beat = t
             bar, beat = self._position(t)
             self._beat_count += 1
-            self._recent.append(_Emitted(t, bar, beat))
+            index = 0
+            if self._recent:
+                last = self._recent[-1]
+                index = last.index + max(1, int(round((t - last.time) / self._count_period())))
+            self._recent.append(_Emitted(t, bar, beat, index))
             events.append(BeatEvent(time=t, delay=max(now - t, 0.0), bar=bar, beat=beat,
                                     confidence=round(float(conf), 4)))
             if self._bpm == 0 or abs(bpm / self._bpm - 1.0) > _TEMPO_CHANGE:
@@ -366,6 +393,18 @@ class LiveAnalyzer:
                 events.append(TempoEvent(time=t, delay=max(now - t, 0.0), bpm=round(bpm, 2),
                                          confidence=round(float(conf), 4)))
         return events
+
+    def _count_period(self) -> float:
+        """The beat period (s) the emitted beats' running index counts at: the carried
+        grid's, unless that is a whole multiple (2x, 3x, ...) of the one counted so far
+        (a window read the song at a slower level: its beats skip beats the count keeps)."""
+        period = self._plan[1] if self._plan is not None else self._beat_period
+        counted = self._phase.period_s
+        if counted > 0 and period > counted:
+            ratio = period / counted
+            if round(ratio) >= 2 and abs(ratio / round(ratio) - 1.0) <= METRICAL_TOL:
+                return counted
+        return period
 
     def _grid(self) -> list[tuple[float, int, int]]:
         return list(self._downbeats) + self._provisional
@@ -400,25 +439,25 @@ class LiveAnalyzer:
             self._provisional = []
             return []
         audio = Audio(samples, NETWORK_SR, self.sample_rate, self.channels, "live")
-        result, key_probabilities = self._analyse(audio)
+        result, networks = self._analyse(audio)
         events: list[LiveEvent] = []
         # the beat grid first: whether it kept this window's grid out decides its bars
         self._kept_out = False
         self._guide_beats(result, start, now, commit_until)
+        self._weigh_bar_phase(result, start, now)
         events += self._commit_bars(result, start, now, commit_until)
         events += self._commit_chords(result, start, now, commit_until)
-        events += self._update_key(result, key_probabilities, now)
+        events += self._update_key(result, networks.key_probabilities, now)
         self._committed_until = commit_until
         return events
 
     def _analyse(self, audio):
-        """songmap's offline analysis of one window: (result, the key network's 24
-        probabilities)."""
+        """songmap's offline analysis of one window: (result, the networks' outputs)."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             networks = self.analyzer.run_networks(audio)
             result = self.analyzer.analyze_audio(audio, networks=networks, filename="live")
-        return result, networks.key_probabilities
+        return result, networks
 
     def _guide_beats(self, result, start: float, now: float, commit_until: float) -> None:
         """Pull the causal beat filter towards the window's offline beats: their tempo
@@ -445,6 +484,15 @@ class LiveAnalyzer:
             conf = float(result.grid_confidence or result.tempo.confidence)
             anchor, period, conf = self._choose_grid(anchor, period, conf, now,
                                                      weight=min(1.0, (now - start) / self.window_s))
+            old = self._plan
+            if old is None or now > old[3] or not same_grid((old[0], old[1]), (anchor, period),
+                                                            at_s=now):
+                # another phase or level, or none carried for a while (beats from the
+                # causal filter): the running index may have slipped against the bars
+                # voted so far (forgetting them at a change lifted dev downbeat F .908 to
+                # .926, fof .753 to .745 with the votes' half-life at 20 s; also after
+                # an expired grid, dev .933 to .935, fof unchanged)
+                self._phase.forget()
             self._plan = (anchor, period, conf, now + 2 * self.hop_s)
         ahead = anchor + np.ceil((now - anchor) / period) * period
         # the filter runs on the networks' clock, BEAT_LAG_S behind the audio's
@@ -466,6 +514,66 @@ class LiveAnalyzer:
             return old[0], old[1], old[2]
         return chosen[0], chosen[1], conf
 
+    def _weigh_bar_phase(self, result, start: float, now: float) -> None:
+        """Add the window's decision on where its bars start, for its beats about 3 s
+        before the newest sample (``_PHASE_AT`` of the window: heard with music after
+        them, and recent), to the song's bar-phase evidence: 1 for a bar's first beat,
+        0 for the others, at the running index of the emitted beat each falls on. Each
+        stretch of the stream is added once. A window kept out of the beat grid
+        (``_kept_out``) does not vote: the next window votes on its beats (fof downbeat
+        F .752 to .755, dev .932 to .933; skipping its beats altogether: .749, .932)."""
+        if self._kept_out:
+            return  # its beat grid lost to the song's: the next window votes on its beats
+        until = start + _PHASE_AT * (now - start) + 0.5 * self.hop_s
+        since, self._phase_until = self._phase_until, max(self._phase_until, until)
+        if self._plan is None or until <= since:
+            return
+        beats = start + result.beat_times()
+        first = np.array([b.beat_position == 1 for b in result.beat_transient_markers])
+        keep = (beats >= since) & (beats < until)
+        hits = [self._nearest_emitted(float(t)) for t in beats[keep]]
+        on = [(h.index, float(f)) for h, f in zip(hits, first[keep], strict=True) if h is not None]
+        if on:
+            idx, votes = zip(*on, strict=True)
+            self._phase.add(np.array(idx), np.array(votes), elapsed_s=until - since,
+                            period_s=self._count_period())
+
+    def _nearest_emitted(self, t: float) -> _Emitted | None:
+        """The emitted beat within 0.3 of a beat period of ``t`` (s), if any."""
+        best = min(self._recent, key=lambda e: abs(e.time - t), default=None)
+        if best is None or abs(best.time - t) > 0.3 * self._beat_period:
+            return None
+        return best
+
+    def _bar_shift(self, times: np.ndarray, lengths: list[int], bpb: int, lo: float,
+                   now: float) -> int:
+        """Beats to move the window's bar lines (``times`` s, ``lengths`` beats each) by
+        so that they start where the song so far favours (0: keep them). Judged on
+        the window's regular bars from the last committed bar to ``now``."""
+        if self.bar_phase == "window":
+            return 0
+        votes: dict[int, int] = {}
+        for t, n in zip(times, lengths, strict=True):
+            if n != bpb or not lo - bpb * self._beat_period <= t <= now:
+                continue
+            hit = self._nearest_emitted(t)
+            if hit is not None:
+                votes[hit.index % bpb] = votes.get(hit.index % bpb, 0) + 1
+        if not votes:
+            return 0
+        return self._phase.shift(max(votes, key=lambda k: votes[k]), bpb)
+
+    def _move_beats(self, t: float, shift: int) -> float:
+        """``t`` (s) moved by ``shift`` beats along the emitted beats (by whole beat
+        periods where they do not reach)."""
+        hit = self._nearest_emitted(t)
+        if hit is not None:
+            target = hit.index + shift
+            for e in self._recent:
+                if e.index == target:
+                    return e.time
+        return t + shift * self._beat_period
+
     def _commit_bars(self, result, start: float, now: float, commit_until: float) -> list[LiveEvent]:
         events: list[LiveEvent] = []
         bars = result.downbeat_timeline
@@ -476,9 +584,14 @@ class LiveAnalyzer:
         beats = result.beat_times().tolist()
         if len(beats) >= 2:
             self._beat_period = float(np.median(np.diff(beats)))
+        times = np.array([start + bar.timestamp for bar in bars])
+        lengths = [bar.beats if bar.beats >= 2 else bpb for bar in bars]
+        shift = 0 if self._kept_out else self._bar_shift(times, lengths, bpb,
+                                                          self._committed_until, now)
+        if shift:
+            times = np.array([self._move_beats(t, shift) for t in times])
         changed_from = None
-        for bar in bars:
-            t = start + bar.timestamp
+        for bar, t in zip(bars, times, strict=True):
             if not (self._committed_until <= t < commit_until):
                 continue
             n_beats = bar.beats if bar.beats >= 2 else bpb
@@ -494,19 +607,18 @@ class LiveAnalyzer:
                 number = last_bar + max(1, int(round(gap / (last_bpb * self._beat_period))))
             else:
                 number = 1
-            self._downbeats.append((t, number, n_beats))
+            self._downbeats.append((float(t), number, n_beats))
             changed_from = t if changed_from is None else changed_from
-            events.append(DownbeatEvent(time=t, delay=now - t, bar=number, beats_per_bar=n_beats,
+            events.append(DownbeatEvent(time=float(t), delay=now - t, bar=number, beats_per_bar=n_beats,
                                         confidence=round(bar.confidence, 4)))
         # the window's later downbeats, numbered on from the committed ones
         self._provisional = []
         if self._downbeats:
             last_t, last_bar, last_bpb = self._downbeats[-1]
-            for bar in bars:
-                t = start + bar.timestamp
+            for bar, t in zip(bars, times, strict=True):
                 if t >= commit_until and t - last_t >= 0.5 * self._beat_period:
                     number = last_bar + max(1, int(round((t - last_t) / (last_bpb * self._beat_period))))
-                    self._provisional.append((t, number, bar.beats if bar.beats >= 2 else bpb))
+                    self._provisional.append((float(t), number, bar.beats if bar.beats >= 2 else bpb))
                     last_t, last_bar, last_bpb = self._provisional[-1]
         if changed_from is not None:
             events += self._revise(changed_from - bpb * self._beat_period, now)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 
+from songmap.rhythm.attacks import attack_feet, attack_shift
 from songmap.rhythm.tempo_map import TempoSegmentFit, fit_tempo_map, place_on_grid
 from songmap.signals import Activations
 
@@ -256,14 +258,34 @@ def refine_beat_times(
     return np.maximum(refined, 0.0)
 
 
+def onto_attacks(beat_times: np.ndarray, tempo_map: list[TempoSegmentFit], feet: np.ndarray,
+                 heard: np.ndarray) -> tuple[np.ndarray, list[TempoSegmentFit]]:
+    """Beat times (s) and tempo map with every segment moved as a whole by
+    ``attacks.attack_shift`` of its ``heard`` beats' distances to their attack ``feet``
+    (s; NaN: none found): a segment keeps its shape and tempo and starts where its
+    attacks start when they clearly start earlier than the network hears them."""
+    beats = np.array(beat_times, dtype=float)
+    gaps = np.asarray(feet, dtype=float) - beats
+    moved = []
+    for seg in tempo_map:
+        part = slice(seg.first, seg.last + 1)
+        shift = attack_shift(gaps[part][np.asarray(heard[part], dtype=bool)])
+        beats[part] += shift
+        moved.append(replace(seg, start_s=seg.start_s + shift) if shift else seg)
+    return beats, moved
+
+
 def grid_beat_times(
     beat_times: np.ndarray, beat_activation: np.ndarray, fps: float, *, duration: float,
+    samples: np.ndarray | None = None, sr: int | None = None,
 ) -> tuple[np.ndarray, list[TempoSegmentFit]]:
     """Sub-frame beat times and their tempo map, for the final (counted) beats.
 
     Beats are refined between frames (``refine_beat_times``), the tempo map is fitted to
     them (beats the network marks below ``HEARD_ACTIVATION`` do not decide the lines), and
-    the beats of every snapped segment are placed on its line; times stay in
+    the beats of every snapped segment are placed on its line. Given the audio (mono
+    ``samples`` at ``sr`` Hz), each segment then moves onto where its beats' attacks start
+    (``onto_attacks``: slow or spread attacks the network hears late). Times stay in
     ``[0, duration]``.
     """
     beats = np.asarray(beat_times, dtype=float)
@@ -272,7 +294,11 @@ def grid_beat_times(
     refined = refine_beat_times(beats, beat_activation, fps)
     unheard = sample_at(beat_activation, refined, fps) < HEARD_ACTIVATION
     tempo_map = fit_tempo_map(refined, unheard=unheard)
-    placed = np.clip(place_on_grid(refined, tempo_map), 0.0, duration)
+    placed = place_on_grid(refined, tempo_map)
+    if samples is not None and sr is not None:
+        placed, tempo_map = onto_attacks(placed, tempo_map, attack_feet(samples, sr, placed),
+                                         ~unheard)
+    placed = np.clip(placed, 0.0, duration)
     if np.any(np.diff(placed) <= 0):  # clipping at the ends merged beats: keep the refined ones
         return np.clip(refined, 0.0, duration), tempo_map
     return placed, tempo_map

@@ -285,14 +285,24 @@ def fit_tempo_map(beat_times: np.ndarray, *, snap_tolerance_s: float = SNAP_TOLE
     sigma = jitter_s if jitter_s is not None else beat_jitter(t)
     inlier = ~outlier_beats(t, jitter_s=sigma)
     heard = None if unheard is None else ~np.asarray(unheard, dtype=bool)
+    use = inlier if heard is None else inlier & heard
     segs = [_fit_segment(t, a, b, snap_tolerance_s, inlier, heard)
             for a, b in segment_beats(t, jitter_s=sigma, weights=inlier.astype(float))]
+    # the stretches (first, last) of each segment that are offset from one another: a
+    # merged segment's tempo is their common slope, each on its own start
+    steps: dict[int, list[tuple[int, int]]] = {x.first: [(x.first, x.last)] for x in segs}
 
     def pair(x: TempoSegmentFit, y: TempoSegmentFit) -> tuple[TempoSegmentFit, float]:
         """The merged fit of two neighbours and how strongly the split beats it (inf:
         they stay apart)."""
-        merged = _fit_segment(t, x.first, y.last, snap_tolerance_s, inlier, heard)
         f = _split_f(t, x.first, x.last, y.last, inlier)
+        # a significant split that one line still holds is a step in phase (an
+        # instrument heard later than the drums), not a change of tempo: the line
+        # through both would tilt to bridge the step, so its tempo is the stretches'
+        # common slope (each on its own start) and only its start spans the step
+        bpm = (_common_bpm(t, steps[x.first] + steps[y.first], use) or None
+               if f >= _MERGE_F else None)
+        merged = _fit_segment(t, x.first, y.last, snap_tolerance_s, inlier, heard, bpm=bpm)
         return merged, (f if merged.snapped or f < _MERGE_F else np.inf)
 
     pairs = [pair(x, y) for x, y in itertools.pairwise(segs)]
@@ -300,16 +310,20 @@ def fit_tempo_map(beat_times: np.ndarray, *, snap_tolerance_s: float = SNAP_TOLE
         i = int(np.argmin([f for _, f in pairs]))
         if not np.isfinite(pairs[i][1]):
             break
+        x, y = segs[i], segs[i + 1]
+        steps[x.first] = (steps[x.first] + steps.pop(y.first) if pairs[i][1] >= _MERGE_F
+                          else [(x.first, y.last)])
         segs[i:i + 2] = [pairs[i][0]]
         # only the merged segment's two pairs change
         new = [pair(segs[j], segs[j + 1]) for j in (i - 1, i) if 0 <= j < len(segs) - 1]
         lo = max(i - 1, 0)
         pairs[lo:i + 2] = new
-    return _share_tempo(t, segs, snap_tolerance_s, inlier, heard)
+    return _share_tempo(t, segs, snap_tolerance_s, inlier, heard, steps)
 
 
 def _share_tempo(t: np.ndarray, segs: list[TempoSegmentFit], snap_tolerance_s: float,
-                 inlier: np.ndarray, heard: np.ndarray | None) -> list[TempoSegmentFit]:
+                 inlier: np.ndarray, heard: np.ndarray | None,
+                 steps: dict[int, list[tuple[int, int]]]) -> list[TempoSegmentFit]:
     """The tempo map with the main tempo's snapped segments on one common tempo, as far as
     that tempo still holds each of them (``_holds``, each on its own start).
 
@@ -317,7 +331,9 @@ def _share_tempo(t: np.ndarray, segs: list[TempoSegmentFit], snap_tolerance_s: f
     section whose drums sit 60 ms earlier on the same grid, realmusic r02): a DJ grid then
     needs a new start there, but one tempo, not one per section rounded differently. The
     main tempo is the longest snapped segment's; segments within ``_SAME_TEMPO`` of it
-    share the tempo of one least-squares fit with a common slope and a start of their own.
+    share the tempo of one least-squares fit with a common slope and a start of their own
+    (of each stretch in ``steps``, by segment's first beat: a segment merged across a step
+    in phase has one start per side).
     The common tempo holds a segment when the segment still snaps and none of its beats
     moves further than on its own line (or ``snap_tolerance_s``); the segment it misses
     most is left out (keeps its own tempo) until it holds all that remain.
@@ -329,7 +345,8 @@ def _share_tempo(t: np.ndarray, segs: list[TempoSegmentFit], snap_tolerance_s: f
     group = [x for x in snapped if abs(x.bpm / main.bpm - 1.0) <= _SAME_TEMPO]
     use = inlier if heard is None else inlier & heard
     while len(group) >= 2:
-        bpm = _common_bpm(t, group, use)
+        bpm = _common_bpm(t, [r for x in group for r in steps.get(x.first, [(x.first, x.last)])],
+                          use)
         if bpm <= 0:
             break
         shared = [_fit_segment(t, x.first, x.last, snap_tolerance_s, inlier, heard, bpm=bpm)
@@ -346,17 +363,18 @@ def _share_tempo(t: np.ndarray, segs: list[TempoSegmentFit], snap_tolerance_s: f
     return segs
 
 
-def _common_bpm(t: np.ndarray, group: list[TempoSegmentFit], use: np.ndarray) -> float:
+def _common_bpm(t: np.ndarray, stretches: list[tuple[int, int]], use: np.ndarray) -> float:
     """Tempo (BPM, 2 decimals) of the least-squares lines with one slope and a start per
-    segment through the ``use`` beats of each segment in ``group`` (all its beats where
-    fewer than three are used); 0 when the slope is not positive."""
+    stretch ``(first, last)`` (beat indices, inclusive) through the ``use`` beats of each
+    stretch (all its beats where fewer than three are used); 0 when the slope is not
+    positive."""
     num = den = 0.0
-    for x in group:
-        seg = t[x.first:x.last + 1]
-        sel = use[x.first:x.last + 1]
+    for first, last in stretches:
+        seg = t[first:last + 1]
+        sel = use[first:last + 1]
         if sel.sum() < 3:
-            sel = np.ones(x.beats, dtype=bool)
-        k = np.arange(x.beats, dtype=float)[sel]
+            sel = np.ones(len(seg), dtype=bool)
+        k = np.arange(len(seg), dtype=float)[sel]
         kc = k - k.mean()
         num += float(kc @ (seg[sel] - seg[sel].mean()))
         den += float(kc @ kc)
@@ -409,7 +427,8 @@ def track_bpm(tempo_map: list[TempoSegmentFit], beat_times: np.ndarray) -> float
     tempo step the tempo of its longer part, and a band that drifts around a tempo
     the average of the drift (pieces of a drift each miss it by their own error). Each
     beat weighs 1 / its segment's residual variance, so a loosely tracked intro does not
-    tilt the line of a tightly tracked song.
+    tilt the line of a tightly tracked song; where the run has snapped segments, the
+    beats of the others (off any grid, e.g. a drumless intro heard late) are left out.
     """
     t = np.asarray(beat_times, dtype=float)
     segs = [x for x in tempo_map if x.bpm > 0]
@@ -428,9 +447,14 @@ def track_bpm(tempo_map: list[TempoSegmentFit], beat_times: np.ndarray) -> float
         return round(typical, 2)
     run = max(runs, key=lambda r: sum(x.beats for x in r))
     first, last = run[0].first, run[-1].last
-    weight = np.concatenate([np.full(x.beats, 1.0 / max(x.rms_s, _MIN_JITTER_S) ** 2) for x in run])
+    # beats off their segment's grid (not snapped) say less than snapped ones: they are
+    # left out of the line when the run has snapped segments
+    snapped = any(x.snapped for x in run)
+    weight = np.concatenate([np.full(x.beats, 1.0 / max(x.rms_s, _MIN_JITTER_S) ** 2
+                                     if x.snapped or not snapped else 0.0) for x in run])
     k = np.arange(last - first + 1, dtype=float)
-    period = float(np.polyfit(k, t[first:last + 1], 1, w=np.sqrt(weight))[0])
+    use = weight > 0
+    period = float(np.polyfit(k[use], t[first:last + 1][use], 1, w=np.sqrt(weight[use]))[0])
     return round(60.0 / period, 2) if period > 0 else round(typical, 2)
 
 
