@@ -22,6 +22,7 @@ from songmap.harmony.analysis import Harmony, analyze_harmony, describe_chord, k
 from songmap.harmony.chords import ChordSegment
 from songmap.harmony.key import KeyEstimate, KeySection, madmom_key_order_to_chromatic
 from songmap.harmony.notation import camelot, open_key, spell_key
+from songmap.limits import give_back_free_memory
 from songmap.models import ModelRegistry, get_registry
 from songmap.netcache import NetworkCache, audio_key
 from songmap.onsets import (
@@ -88,6 +89,8 @@ class _Timer:
         self._progress = progress
         self._done = 0.0
         self._lock = threading.Lock()  # stages finish on two threads
+        #: a long recording: the allocator's free memory is given back after each stage
+        self.give_back_memory = False
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -95,6 +98,8 @@ class _Timer:
         try:
             yield
         finally:
+            if self.give_back_memory:
+                give_back_free_memory()
             with self._lock:
                 self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
                 if self._progress is not None:
@@ -281,6 +286,7 @@ class Analyzer:
         # here, onsets then the harmony networks on the pool); BLAS stays on one thread
         # per stage so the two do not fight over the cores.
         long_input = audio.duration > _CONCURRENT_NETWORKS_MAX_S
+        timer.give_back_memory = long_input  # issue 15: peak memory flat with length
         # threads=1 (a batch worker sharing the cores with others): everything in turn
         executor = ThreadPoolExecutor(1) if s.threads > 1 else _InlineExecutor()
         with executor as pool, _one_blas_thread():

@@ -46,3 +46,34 @@ def test_block_reductions_match_the_whole_array(monkeypatch):
     x[[3, 50, 99]] = [np.nan, np.inf, -np.inf]
     assert blocks.replace_non_finite(x) == 3
     assert np.isfinite(x).all() and x[50] == 0.0
+
+
+def test_a_long_analysis_gives_free_memory_back_between_stages(monkeypatch):
+    # issue 15: glibc keeps tens of MB of a long recording's freed per-frame arrays in
+    # its arenas unless trimmed; the stages of a long recording trim, a song's do not
+    import warnings
+
+    from songmap import pipeline
+    from songmap.audio import Audio
+
+    calls = []
+    monkeypatch.setattr(pipeline, "give_back_free_memory", lambda: calls.append(1))
+    analyzer = pipeline.Analyzer()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # digital silence is reported as a warning
+        for seconds, trims in ((30.0, 0), (pipeline._CONCURRENT_NETWORKS_MAX_S + 1.0, 1)):
+            calls.clear()
+            silence = Audio(np.zeros(int(seconds * 1000), np.float32), 1000, 1000, 1, "test")
+            analyzer.analyze_audio(silence)
+            assert len(calls) == trims  # digital silence: the timeline stage only
+
+
+def test_free_memory_is_given_back_with_glibc():
+    import platform
+
+    from songmap.limits import _malloc_trim, give_back_free_memory
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("malloc_trim is glibc's")
+    assert _malloc_trim() is not None
+    give_back_free_memory()

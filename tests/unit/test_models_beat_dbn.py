@@ -80,3 +80,33 @@ def test_transition_rows_are_distributions_favouring_the_same_tempo():
     # exp(-100 |b/a - 1|): one frame slower from 50 frames is exp(-2) of staying
     i = 50 - 28
     assert prob[i, i + 1] / prob[i, i] == pytest.approx(np.exp(-2.0))
+
+
+def test_long_signals_keep_their_back_pointers_on_disk(monkeypatch):
+    # issue 15: the back-pointer table is the beat tracker's only per-frame table that
+    # grows with the length (90 MB for 3 h); a long signal's is a file mapping
+    from songmap.audio import blocks
+    from songmap.rhythm.viterbi import back_pointers
+
+    act = _activation(1)
+    kw = {"min_bpm": 55.0, "max_bpm": 215.0, "fps": 100, "threshold": 0.05}
+    in_memory = decode_beats(act, **kw)
+    assert blocks._mapping(back_pointers(len(act), 83, fps=100)) is None
+    monkeypatch.setattr(blocks, "SPILL_ABOVE_S", 10.0)  # 1000 frames at 100 fps
+    table = back_pointers(len(act), 83, fps=100)
+    assert blocks._mapping(table) is not None
+    assert table.shape == (len(act), 83) and table.dtype == np.uint8
+    assert len(in_memory) > 10
+    np.testing.assert_array_equal(decode_beats(act, **kw), in_memory)
+
+
+@pytest.mark.reference
+def test_more_tempi_than_a_byte_holds():
+    from songmap.rhythm.viterbi import back_pointers
+
+    assert back_pointers(10, 300, fps=100).dtype == np.int16
+    act = _activation(2, frames=1500, period=150.0)
+    kw = {"min_bpm": 18.0, "max_bpm": 215.0}  # 307 tempi at 100 fps
+    assert len(beat_state_model(fps=100, transition_lambda=100, observation_lambda=16, **kw)[0]) > 256
+    np.testing.assert_array_equal(decode_beats(act, fps=100, transition_lambda=100, **kw),
+                                  _madmom(act, **kw))

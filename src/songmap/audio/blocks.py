@@ -28,15 +28,19 @@ from songmap.errors import storage_error
 #: Signals longer than this (seconds at their rate) are held on disk while analysed. A
 #: song of normal length (and every golden and evaluation file) stays in memory.
 SPILL_ABOVE_S = 1200.0
-#: How often (s) the pages of a spilled signal the stages touched are given back: a pass
-#: over the samples reads ~1 GB/s (hashing), so at most ~50 MB are mapped between two.
-_RELEASE_EVERY_S = 0.05
+#: How often (s) the pages of a spilled signal the stages touched are given back. The
+#: passes that read fast give back their own blocks (``iter_blocks``, ``release``); the
+#: rest (the networks' front ends, ~10-100 MB/s in bursts of 8 MB blocks) left 10-40 MB
+#: mapped at 50 ms on the 3 h file, so 10 ms (a madvise over a mostly unmapped range costs
+#: microseconds).
+_RELEASE_EVERY_S = 0.01
 #: Samples per block of the block-wise reductions (4 MB of float32).
 BLOCK_SAMPLES = 1 << 20
 
 
-def should_spill(n_samples: float, sr: int) -> bool:
-    """Whether a signal of ``n_samples`` at ``sr`` Hz is long enough to be held on disk."""
+def should_spill(n_samples: float, sr: float) -> bool:
+    """Whether a signal of ``n_samples`` at ``sr`` Hz (or frames at ``sr`` fps) is long
+    enough to be held on disk."""
     return n_samples > SPILL_ABOVE_S * sr and hasattr(mmap.mmap, "madvise")
 
 
@@ -44,7 +48,17 @@ def spilled_samples(n_samples: int, *, folder: str | None = None) -> np.ndarray:
     """A writable float32 array of ``n_samples`` zeros backed by an unlinked temporary file
     in ``folder`` (default: the temp folder), its disk space reserved up front: a full disk
     is ``DiskFullError`` here, not a crash (SIGBUS) when a page is first written."""
-    size = max(int(n_samples), 1) * 4
+    return spilled_array((max(int(n_samples), 1),), np.float32, folder=folder)
+
+
+def spilled_array(shape: tuple[int, ...], dtype: type[np.generic], *,
+                  folder: str | None = None) -> np.ndarray:
+    """A writable C-ordered array of zeros of ``shape`` and ``dtype`` held on disk as
+    ``spilled_samples`` holds samples (unlinked, fallocated temporary file; its pages given
+    back every ``_RELEASE_EVERY_S``), for per-frame tables of a long recording that are
+    written once and read once (the beat tracker's back-pointers)."""
+    count = int(np.prod(shape))
+    size = max(count * np.dtype(dtype).itemsize, 1)
     try:
         fd, name = tempfile.mkstemp(prefix="songmap-samples-", suffix=".f32", dir=folder)
     except OSError as exc:
@@ -64,12 +78,13 @@ def spilled_samples(n_samples: int, *, folder: str | None = None) -> np.ndarray:
                             err) from exc
     finally:
         os.close(fd)
-    samples = np.frombuffer(buffer, dtype=np.float32)
+    flat = np.frombuffer(buffer, dtype=dtype, count=count)
     stop = threading.Event()
     threading.Thread(target=_release_pages, args=(buffer, stop), daemon=True,
                      name="songmap-release-samples").start()
-    weakref.finalize(samples, stop.set)
-    return samples
+    # on the array every view's base points to: the helper stops when the last view goes
+    weakref.finalize(flat, stop.set)
+    return flat.reshape(shape)
 
 
 def _release_pages(buffer: mmap.mmap, stop: threading.Event) -> None:
@@ -155,3 +170,4 @@ def resample_blocks(samples: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
         release(out, n, n + len(block))
         n += len(block)
     return out[:n]
+

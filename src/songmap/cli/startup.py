@@ -40,7 +40,8 @@ KERNEL_MODULES = ("songmap.models._kernels", "songmap.rhythm.viterbi")
 
 #: The kernels songmap calls from Python (the others are compiled into these and need no
 #: loading of their own), loaded before the first analysis.
-ENTRY_KERNELS = ("songmap.models._kernels.lstm_recurrence", "songmap.rhythm.viterbi._viterbi")
+ENTRY_KERNELS = ("songmap.models._kernels.lstm_recurrence", "songmap.rhythm.viterbi._viterbi",
+                 "songmap.rhythm.viterbi._trace_back")
 
 COMPILE_NOTICE = "compiling its kernels once (~20 s); later runs start at once"
 

@@ -94,6 +94,7 @@ class FastModelRegistry(ModelRegistry):
             return self._beat_activations(ensemble, np.asarray(samples, dtype=np.float32))
 
     def _beat_activations(self, ensemble: Any, x: np.ndarray) -> Activations:
+        from songmap.limits import give_back_free_memory
         from songmap.models.frontend import downbeat_features
 
         hop = NETWORK_SR // 100
@@ -112,6 +113,8 @@ class FastModelRegistry(ModelRegistry):
                 feats = downbeat_features(x[s0:s1], sr=NETWORK_SR)
             probs = ensemble(feats)
             out[f0:f1] = probs[f0 - c0:f1 - c0, 1:]
+            if len(spans) > 1:  # a long input: what the chunk freed goes back at once
+                give_back_free_memory()
         return Activations(out, 100.0)
 
     def key_probabilities(self, samples: np.ndarray) -> np.ndarray:

@@ -88,24 +88,11 @@ def _step(prev: np.ndarray, cur: np.ndarray, back_row: np.ndarray, last_v: np.nd
 
 
 @nb.njit(nogil=True, cache=True)
-def _backtrack(last: np.ndarray, back: np.ndarray, first: np.ndarray,
-               intervals: np.ndarray, n_frames: int) -> tuple[np.ndarray, float]:
-    """The best path ending in the best state of ``last`` (the last frame's scores) and
-    its log probability."""
-    n_tempi = intervals.shape[0]
-    n_states = last.shape[0]
-    # madmom: argmax (first maximum) of the last frame
-    state = 0
-    for s in range(1, n_states):
-        if last[s] > last[state]:
-            state = s
-    log_prob = last[state]
-    path = np.empty(n_frames, np.int64)
-    tempo_of = np.empty(n_states, np.int64)
-    for j in range(n_tempi):
-        for k in range(intervals[j]):
-            tempo_of[first[j] + k] = j
-    for t in range(n_frames - 1, -1, -1):
+def _trace_back(state: int, back: np.ndarray, first: np.ndarray, tempo_of: np.ndarray,
+                intervals: np.ndarray, path: np.ndarray, t_start: int, t_stop: int) -> int:
+    """Fill ``path[t_start:t_stop]`` backwards from ``state`` (the best path's state at
+    frame ``t_stop - 1``); returns its state at frame ``t_start - 1``."""
+    for t in range(t_stop - 1, t_start - 1, -1):
         path[t] = state
         j = tempo_of[state]
         if state == first[j]:
@@ -113,18 +100,21 @@ def _backtrack(last: np.ndarray, back: np.ndarray, first: np.ndarray,
             state = first[i] + intervals[i] - 1
         else:
             state = state - 1
-    return path, log_prob
+    return state
 
 
 @nb.njit(nogil=True, cache=True)
 def _viterbi(log_dens: np.ndarray, intervals: np.ndarray, beat_len: np.ndarray,
-             log_trans: np.ndarray, has_trans: np.ndarray) -> tuple[np.ndarray, float]:
-    """Best state path (madmom's state numbering) and its log probability.
+             log_trans: np.ndarray, has_trans: np.ndarray, back: np.ndarray) -> np.ndarray:
+    """The log probability of the best path to every state at the last frame, with the
+    back-pointers of every frame in ``back`` (``best_path`` reads them).
 
     log_dens (frames, 2): log densities for non-beat (0) and beat (1) states;
     intervals (tempi,): states per tempo; beat_len (tempi,): how many leading states of a
     tempo are beat states; log_trans (tempi, tempi): log P(tempo i -> j) at a beat
-    boundary; has_trans: whether that transition exists (madmom drops tiny ones).
+    boundary; has_trans: whether that transition exists (madmom drops tiny ones);
+    back (frames, tempi): filled with the best previous tempo of every tempo's first
+    state (``back_pointers``: every entry is written before it is read).
     """
     n_frames = log_dens.shape[0]
     n_tempi = intervals.shape[0]
@@ -132,14 +122,56 @@ def _viterbi(log_dens: np.ndarray, intervals: np.ndarray, beat_len: np.ndarray,
     n_states = first[n_tempi - 1] + intervals[n_tempi - 1]
     prev = np.full(n_states, np.log(1.0 / n_states))
     cur = np.empty(n_states)
-    back = np.zeros((max(n_frames, 1), n_tempi), np.int16)  # best previous tempo per first state
     trans_to, lo, hi = _transition_bands(log_trans, has_trans)
     last_v = np.empty(n_tempi)
     for t in range(n_frames):
         _step(prev, cur, back[t], last_v, first, intervals, beat_len, trans_to, lo, hi,
               log_dens[t, 0], log_dens[t, 1])
         prev, cur = cur, prev
-    return _backtrack(prev, back, first, intervals, n_frames)
+    return prev
+
+
+#: Frames traced back at once between two give-backs of a spilled table's pages (an
+#: 83-tempo uint8 table: 5 MB; the trace reads ~1 GB/s, faster than the helper releases).
+_TRACE_SPAN = 1 << 16
+
+
+def best_path(last: np.ndarray, back: np.ndarray, intervals: np.ndarray) -> tuple[np.ndarray, float]:
+    """The best state path (madmom's state numbering) ending in the best state of
+    ``last`` (the last frame's scores from ``_viterbi``) and its log probability: madmom's
+    argmax (the first maximum), then the back-pointers, span by span from the end."""
+    from songmap.audio import blocks
+
+    n_frames, n_tempi = back.shape
+    first = np.concatenate([[0], np.cumsum(intervals)[:-1]]).astype(np.int64)
+    tempo_of = np.repeat(np.arange(n_tempi, dtype=np.int64), intervals)
+    state = int(np.argmax(last))  # no NaN: the scores are sums of finite logs and -inf
+    log_prob = float(last[state])
+    path = np.empty(n_frames, np.int64)
+    flat = back.reshape(-1)
+    for t_start in range(((n_frames - 1) // _TRACE_SPAN) * _TRACE_SPAN, -1, -_TRACE_SPAN):
+        t_stop = min(t_start + _TRACE_SPAN, n_frames)
+        state = _trace_back(state, back, first, tempo_of, intervals, path, t_start, t_stop)
+        blocks.release(flat, t_start * n_tempi, t_stop * n_tempi)
+    return path, log_prob
+
+
+def back_pointers(n_frames: int, n_tempi: int, *, fps: float) -> np.ndarray:
+    """The Viterbi's table of back-pointers: one tempo index per tempo and frame (uint8
+    while the tempi fit, as they do for any range of 55-215 BPM at 100 fps: 83 tempi).
+
+    It is the one part of beat tracking that grows with the length (an hour at 100 fps
+    and 83 tempi: 30 MB), written frame by frame and read once backwards: above
+    ``blocks.SPILL_ABOVE_S`` of frames it is held on disk as the samples are
+    (``blocks.spilled_array``), so a 3 h recording does not hold 90 MB of it.
+    """
+    from songmap.audio import blocks
+
+    dtype = np.uint8 if n_tempi <= 256 else np.int16
+    shape = (max(n_frames, 1), n_tempi)
+    if blocks.should_spill(n_frames, fps):
+        return blocks.spilled_array(shape, dtype)
+    return np.empty(shape, dtype)
 
 
 def exponential_transition(from_intervals: np.ndarray, to_intervals: np.ndarray,
@@ -202,7 +234,10 @@ def decode_beats(activation: np.ndarray, *, min_bpm: float, max_bpm: float, fps:
     log_dens = np.empty((len(obs), 2), dtype=float)
     log_dens[:, 0] = np.log((1.0 - obs) / (observation_lambda - 1))
     log_dens[:, 1] = np.log(obs)
-    path, log_prob = _viterbi(log_dens, intervals, beat_len, log_trans, has)
+    back = back_pointers(len(log_dens), len(intervals), fps=fps)
+    path, log_prob = best_path(_viterbi(log_dens, intervals, beat_len, log_trans, has, back),
+                               back, intervals)
+    del back  # a spilled table's temporary file goes with it
     if np.isinf(log_prob) or not path.any():
         return np.empty(0)
     # position of each state within its tempo -> is it a beat state
@@ -216,10 +251,9 @@ def decode_beats(activation: np.ndarray, *, min_bpm: float, max_bpm: float, fps:
             idx = np.r_[0, idx]
         if beat_range[-1]:
             idx = np.r_[idx, beat_range.size]
-        if idx.any():
-            for left, right in idx.reshape((-1, 2)):
-                peak = np.argmax(act[left:right]) + left
-                beats = np.hstack((beats, peak))
+        if idx.any():  # the activation's peak in each run of beat states
+            beats = np.array([np.argmax(act[left:right]) + left
+                              for left, right in idx.reshape((-1, 2))], dtype=int)
     else:
         from scipy.signal import argrelmin
 
