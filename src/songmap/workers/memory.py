@@ -16,8 +16,9 @@ import os
 #: analysis with 1 analysis thread, 0.81 / 0.96 GB with 2.
 LOADED_WORKER_MB = 1024.0
 
-#: The smallest default cap (MB): a 60-minute file peaks at 1.38 GB RSS (issue 15), most
-#: of it the analysis's own.
+#: The smallest default cap (MB) of address space: a loaded worker's ~1 GB plus room for an
+#: analysis (a 60-minute file peaks at ~0.4 GB RSS since issue 15's streaming stages; recordings
+#: over 20 minutes also map their samples from a temporary file, which counts here too).
 FLOOR_MB = 1536.0
 
 
