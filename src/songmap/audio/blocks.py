@@ -170,4 +170,3 @@ def resample_blocks(samples: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
         release(out, n, n + len(block))
         n += len(block)
     return out[:n]
-

@@ -56,8 +56,7 @@ class BarPhaseEvidence:
         ``probabilities`` (0..1), heard ``elapsed_s`` (s) after the last ones, counted at
         ``period_s`` (s per beat)."""
         if self.period_s > 0 and abs(period_s / self.period_s - 1.0) > LEVEL_CHANGE:
-            self.mass.clear()
-            self.beats = 0.0
+            self.forget()
         self.period_s = period_s
         decay = 0.5 ** (max(elapsed_s, 0.0) / self.half_life_s)
         idx = np.asarray(indices, dtype=np.int64)

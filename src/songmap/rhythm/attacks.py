@@ -63,11 +63,18 @@ def _fine_flux(samples: np.ndarray, sr: int, start_s: float, frames: int) -> np.
     if hi > lo:
         seg[lo - first:hi - first] = samples[lo:hi]
     x = np.lib.stride_tricks.sliding_window_view(seg, win)[::hop][:frames + lag]
-    freqs = np.fft.rfftfreq(win, 1.0 / sr)
-    band = (freqs >= _FMIN_HZ) & (freqs <= _FMAX_HZ)
-    spec = np.abs(np.fft.rfft(x * np.hanning(win).astype(np.float32), axis=1)[:, band])
+    window, band = _window_and_band(win, sr)
+    spec = np.abs(np.fft.rfft(x * window, axis=1)[:, band])
     mag = np.log1p(1000.0 * spec)
     return np.maximum(mag[lag:] - mag[:-lag], 0.0).sum(axis=1)
+
+
+@lru_cache(maxsize=8)
+def _window_and_band(win: int, sr: int) -> tuple[np.ndarray, np.ndarray]:
+    """The flux's Hann window (float32, ``win`` samples) and the mask of its rfft bins
+    within ``_FMIN_HZ``-``_FMAX_HZ`` at ``sr`` Hz (the same for every beat of a song)."""
+    freqs = np.fft.rfftfreq(win, 1.0 / sr)
+    return np.hanning(win).astype(np.float32), (freqs >= _FMIN_HZ) & (freqs <= _FMAX_HZ)
 
 
 def _foot(flux: np.ndarray, first_s: float, search: slice, step_s: float) -> float:
