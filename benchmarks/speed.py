@@ -3,6 +3,7 @@
 
     python benchmarks/speed.py [--runs 3] [--long] [--out bench-out/speed]
                                [--skip-reference] [--cold-only] [--audio FILE ...]
+                               [--python VENV/bin/python]
 
 Audio: a 270 s and a 30 s song rendered by ``songmap.examples.render_song`` (so anyone
 can reproduce them), or the given files; ``--long`` adds the peak RSS of ``songmap
@@ -22,10 +23,12 @@ Configurations, each measured in a fresh subprocess so ``ru_maxrss`` (peak RSS) 
   written (numba's compiled kernels come from its on-disk cache: the warm configuration,
   run before, compiled them if the source changed); the ``missing file`` row
   is ``songmap analyze missing.mp3`` from process start to exit (status 3).
-  The script run is the console script installed beside this interpreter, not a
-  wrapper (pyenv's shim adds ~0.1 s of bash of its own). ``--cold-only`` measures only
-  these rows (after one untimed run that fills numba's cache if the source changed):
-  the quick check to make in a quiet moment of a shared machine.
+  The script run is the console script installed beside this interpreter (or
+  ``--python``'s: e.g. a fresh virtual environment with songmap's wheel, the install a
+  user has), not a wrapper (pyenv's shim adds ~0.1 s of bash of its own). One untimed
+  run first fills numba's cache if the source changed and leaves a checkout's bytecode
+  (``PYTHONDONTWRITEBYTECODE`` is dropped for these runs). ``--cold-only`` measures only
+  these rows: the quick check to make in a quiet moment of a shared machine.
 
 Reported per configuration: median wall seconds of ``--runs`` runs (and min / max),
 CPU seconds, real-time factor (audio s / wall s), speedup over the reference, peak RSS,
@@ -203,16 +206,29 @@ def _run_worker(args: list[str]) -> dict:
         result.unlink(missing_ok=True)
 
 
+#: The interpreter whose songmap the cold rows run (``--python``; default this one).
+PYTHON = sys.executable
+
+
 def songmap_command() -> list[str]:
-    """The installed ``songmap`` console script of this interpreter (as a user runs it),
+    """The ``songmap`` console script installed beside ``PYTHON`` (as a user runs it),
     else ``python -m songmap.cli.main``."""
     import shutil
 
-    beside = Path(sys.executable).with_name("songmap")
+    beside = Path(PYTHON).with_name("songmap")
     if beside.is_file():
         return [str(beside)]
-    console = shutil.which("songmap")
-    return [console] if console else [sys.executable, "-m", "songmap.cli.main"]
+    console = shutil.which("songmap") if sys.executable == PYTHON else None
+    return [console] if console else [PYTHON, "-m", "songmap.cli.main"]
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment of a timed ``songmap`` process: this one, plus ``extra``, without
+    ``PYTHONDONTWRITEBYTECODE`` (some sandboxes set it; an installed wheel has its
+    bytecode compiled, and a checkout gets it from the untimed first run)."""
+    env = {**os.environ, **extra}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
 
 
 def run_missing(runs: int) -> dict:
@@ -222,7 +238,8 @@ def run_missing(runs: int) -> dict:
         for _ in range(runs):
             t0 = time.perf_counter()
             proc = subprocess.Popen([*songmap_command(), "analyze", str(Path(tmp) / "missing.mp3")],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    env=cli_env())
             _, status, usage = os.wait4(proc.pid, 0)
             wall = time.perf_counter() - t0
             err = proc.stderr.read().decode()
@@ -245,7 +262,7 @@ def run_cold(path: Path, runs: int) -> dict:
             # no network cache on disk: a cold start runs the networks
             proc = subprocess.Popen([*exe, "analyze", str(path), "-o", str(target), "-q"],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                    env={**os.environ, "SONGMAP_CACHE_DIR": ""})
+                                    env=cli_env(SONGMAP_CACHE_DIR=""))
             _, status, usage = os.wait4(proc.pid, 0)
             wall = time.perf_counter() - t0
             proc.returncode = os.waitstatus_to_exitcode(status)
@@ -340,6 +357,9 @@ def main() -> int:
     ap.add_argument("--skip-reference", action="store_true")
     ap.add_argument("--cold-only", action="store_true",
                     help="only the cold CLI rows and the missing file (no reference, no warm)")
+    ap.add_argument("--python", default=sys.executable,
+                    help="time the songmap installed for this interpreter in the cold rows "
+                         "(e.g. a fresh virtual environment with the wheel: a user's install)")
     ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     ap.add_argument("--result", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -355,6 +375,8 @@ def main() -> int:
         Path(args.result).write_text(json.dumps(res))
         return 0
 
+    global PYTHON
+    PYTHON = args.python
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
     if args.audio:
@@ -394,8 +416,8 @@ def main() -> int:
         print()
         print(long_table(runs))
         return 0
-    if args.cold_only:  # no warm run before: fill numba's cache (untimed) if it must be
-        run_cold(clips[-1][1], 1)
+    # untimed: fills numba's cache if the source changed and writes the checkout's bytecode
+    run_cold(clips[-1][1], 1)
     for label, path in clips:
         measure(label, path, args.runs, not args.skip_reference, True)
     before = os.getloadavg()[0]

@@ -144,6 +144,64 @@ def test_cached_kernels_are_loaded_ahead_and_missing_ones_left_to_their_first_ca
     assert out[:2] == ["1", "1"] and "int64" in out[2]  # loaded from the cache
 
 
+ALLOCATING_KERNEL = textwrap.dedent("""
+    import numba
+    import numpy as np
+
+    @numba.njit(cache=True, nogil=True)
+    def cumulative(x):
+        out = np.empty(len(x))  # allocates: the runtime (NRT) must be linked
+        total = 0.0
+        for i in range(len(x)):
+            total += x[i]
+            out[i] = total
+        return out
+""")
+
+
+def test_cached_kernels_load_without_numbas_lowering_modules_and_run(tmp_path):
+    (tmp_path / "alloc_kernels.py").write_text(ALLOCATING_KERNEL)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"),
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    run_python("import numpy as np, alloc_kernels; alloc_kernels.cumulative(np.ones(3))",
+               cwd=tmp_path, env=env)
+    out = run_python("""
+        import sys
+        import numpy as np
+        from numba.core.cpu import CPUContext
+        from songmap.cli import startup
+        full = CPUContext.refresh
+        loaded = startup.load_cached_kernels(("alloc_kernels.cumulative",))
+        lean = "numba.np.arraymath" not in sys.modules
+        import alloc_kernels
+        print(loaded, lean, CPUContext.refresh is full,
+              alloc_kernels.cumulative(np.arange(4.0)).tolist())
+    """, cwd=tmp_path, env=env)
+    supported = run_python("""
+        from songmap.cli import startup
+        first, last = startup.LEAN_LOAD_NUMBA
+        print(first <= startup._numba_version() <= last)
+    """, cwd=tmp_path, env=env) == "True"
+    # loaded from the cache (leanly where this numba was checked), refresh restored, and
+    # the loaded code links the runtime and runs
+    assert out == f"1 {supported} True [0.0, 1.0, 3.0, 6.0]"
+
+
+def test_a_numba_release_not_checked_loads_with_its_own_refresh(monkeypatch):
+    from numba.core.cpu import CPUContext
+
+    from songmap.cli import startup
+
+    full = CPUContext.refresh
+    monkeypatch.setattr(startup, "LEAN_LOAD_NUMBA", ((0, 1), (0, 2)))
+    with startup._linking_only_refresh() as lean:
+        assert lean is False and CPUContext.refresh is full
+    monkeypatch.undo()
+    with startup._linking_only_refresh() as lean:
+        assert lean is (CPUContext.refresh is not full)
+    assert CPUContext.refresh is full
+
+
 def test_entry_kernels_name_songmaps_cached_kernels():
     import importlib
 

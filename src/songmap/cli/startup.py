@@ -23,6 +23,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -151,6 +152,51 @@ def kernels_to_compile(modules: tuple[str, ...] = KERNEL_MODULES) -> list[str]:
             if not cached or not _compiled_here(kernel, cached)]
 
 
+#: numba releases whose cached-kernel loading ``_linking_only_refresh`` was checked
+#: against (first, last minor): its target context's ``refresh`` imports every lowering
+#: module but only the runtime's symbols are needed to link cached code. Outside this
+#: range numba's own ``refresh`` runs (slower, never wrong).
+LEAN_LOAD_NUMBA = ((0, 59), (0, 68))
+
+
+def _numba_version() -> tuple[int, int]:
+    import numba
+
+    major, minor = (int(part) for part in numba.__version__.split(".")[:2])
+    return major, minor
+
+
+@contextmanager
+def _linking_only_refresh() -> Iterator[bool]:
+    """While kernels load from numba's disk cache, let its CPU target context's
+    ``refresh`` only start the runtime (NRT) and register its symbols, which linking the
+    cached code needs, instead of also importing every lowering module and scanning the
+    installed packages' entry points (~0.1 s of a cold start, needed to compile, not to
+    load). Yields whether it did; numba's ``refresh`` is back on leaving, and a later
+    compile (any kernel not cached) runs it in full.
+    """
+    try:
+        first, last = LEAN_LOAD_NUMBA
+        if not first <= _numba_version() <= last:
+            raise ImportError("numba release not checked for a lean load")
+        from numba.core.cpu import CPUContext
+        from numba.core.runtime import rtsys
+    except (ImportError, ValueError, AttributeError) as exc:
+        log.debug("kernels load with numba's full refresh: %s", exc)
+        yield False
+        return
+    full = CPUContext.refresh
+
+    def start_runtime(context: object) -> None:
+        rtsys.initialize(context)
+
+    CPUContext.refresh = start_runtime  # type: ignore[method-assign,assignment]
+    try:
+        yield True
+    finally:
+        CPUContext.refresh = full  # type: ignore[method-assign]
+
+
 def load_cached_kernels(kernels: tuple[str, ...] = ENTRY_KERNELS) -> int:
     """Load every signature of ``kernels`` (``module.name``) that numba's disk cache holds
     for this machine and this source, as their first call would; returns how many.
@@ -161,12 +207,13 @@ def load_cached_kernels(kernels: tuple[str, ...] = ENTRY_KERNELS) -> int:
     wanted = set(kernels)
     modules = tuple(dict.fromkeys(name.rsplit(".", 1)[0] for name in kernels))
     loaded = 0
-    for name, kernel, cached in _cached_kernels(modules):
-        if name not in wanted:
-            continue
-        for signature in _signatures_here(kernel, cached) or ():
-            kernel.compile(signature)  # found in the cache: loaded, not compiled
-            loaded += 1
+    with _linking_only_refresh():
+        for name, kernel, cached in _cached_kernels(modules):
+            if name not in wanted:
+                continue
+            for signature in _signatures_here(kernel, cached) or ():
+                kernel.compile(signature)  # found in the cache: loaded, not compiled
+                loaded += 1
     return loaded
 
 
