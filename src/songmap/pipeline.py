@@ -102,9 +102,15 @@ class _Timer:
                 give_back_free_memory()
             with self._lock:
                 self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+                self._done += _STAGE_WEIGHTS.get(name, 0.0)
                 if self._progress is not None:
-                    self._done += _STAGE_WEIGHTS.get(name, 0.0)
                     self._progress(min(self._done, 0.99))
+
+    def report_to(self, progress: ProgressCallback | None) -> None:
+        """Report progress to ``progress`` from the next stage on (stages timed already,
+        as those of a ``HeadStart``, count as done)."""
+        with self._lock:
+            self._progress = progress
 
     def skip(self, *names: str) -> None:
         """Stages not run this time (their outputs were cached) count as done from the
@@ -176,6 +182,58 @@ def _spelled_harmony(
     return out_bars, details, key_segments
 
 
+#: Longest audio (s) whose kernel-free stages start on its decoding thread before its
+#: analysis (``HeadStart``): longer, they would run past numba's kernel load and slow it.
+HEAD_START_MAX_S = 60.0
+
+
+class HeadStart:
+    """The stages of one signal that need no compiled kernel (the beat network's
+    features, the key and chroma networks, the onsets), run on the thread that decoded
+    it before its analysis starts: the command line runs them while the main thread
+    loads numba's kernels, on the core that would otherwise wait.
+
+    ``Analyzer.start_ahead`` fills it (on the decoding thread); ``Analyzer.analyze``
+    takes its outputs for the same signal and runs any stage it did not start.
+    """
+
+    #: seconds ``Analyzer.analyze`` waits for the decision to start them (it is taken
+    #: as soon as the signal is decoded; a thread that died never takes it)
+    DECISION_TIMEOUT_S = 10.0
+
+    def __init__(self) -> None:
+        self._decided = threading.Event()
+        self._samples: np.ndarray | None = None
+        self.onsets: Future[tuple[Activations, np.ndarray, Activations]] | None = None
+        self.harmony: Future[tuple[np.ndarray, Activations]] | None = None
+        #: the stages' wall seconds, reported with the analysis's own
+        self.timer = _Timer()
+
+    def decide(self, samples: np.ndarray | None, *, onsets: bool, harmony: bool) -> None:
+        """Record which stages start for ``samples`` (None: none)."""
+        self._samples = samples
+        self.onsets = Future() if onsets and samples is not None else None
+        self.harmony = Future() if harmony and samples is not None else None
+        self._decided.set()
+
+    def started(self, audio: Audio) -> tuple[Future | None, Future | None]:
+        """``(onsets, harmony)``: the futures of the stages started for ``audio``'s
+        samples (None for a stage not started here, or for other samples)."""
+        if not self._decided.wait(self.DECISION_TIMEOUT_S) or self._samples is not audio.samples:
+            return None, None
+        return self.onsets, self.harmony
+
+
+def _run_into(future: Future | None, stage: Callable[[], object]) -> None:
+    """Run ``stage`` into ``future`` (its result or its exception)."""
+    if future is None or not future.set_running_or_notify_cancel():
+        return
+    try:
+        future.set_result(stage())
+    except BaseException as exc:  # noqa: BLE001 - raised again where the result is taken
+        future.set_exception(exc)
+
+
 class Analyzer:
     """Runs the whole analysis. Thread-safe; share one per process."""
 
@@ -195,22 +253,45 @@ class Analyzer:
         settings = AnalysisSettings.model_validate({**self.settings.model_dump(), **changes})
         return Analyzer(settings, self.registry, self.network_cache)
 
+    def start_ahead(self, audio: Audio, head: HeadStart) -> None:
+        """Run the kernel-free stages of ``audio`` into ``head`` on this thread (the
+        command line's decoding thread): the beat network's features and the key and
+        chroma networks unless their outputs are cached, then the onsets. Only for audio
+        up to ``HEAD_START_MAX_S`` long, when the settings allow a second thread.
+        """
+        short = networks = False
+        try:
+            short = (audio.duration <= HEAD_START_MAX_S and self.settings.threads > 1
+                     and audio.duration >= self.settings.min_duration_s
+                     and peak_level(audio.samples) >= _SILENCE_PEAK)
+            networks = short and self.network_cache.get(audio_key(audio)) is None
+        finally:  # decided even if a check failed: the analysis waits for the decision
+            head.decide(audio.samples, onsets=short, harmony=networks)
+        if head.harmony is not None:
+            self.registry.prepare_beat_features(audio.samples)
+        _run_into(head.harmony, lambda: self._harmony_networks(audio, head.timer))
+        _run_into(head.onsets, lambda: self._onsets(audio, head.timer))
+
     def analyze(
         self, path: str | os.PathLike[str], *, filename: str | None = None,
         progress: ProgressCallback | None = None, decoded: Future[Audio] | None = None,
+        head_start: HeadStart | None = None,
     ) -> AnalysisResult:
         """Decode ``path`` and analyse it; ``progress(fraction)`` is called after each stage
         (from the thread that ran it; calls are serialised). ``decoded``: ``path`` being
         decoded already (``songmap.cli.startup.decode_ahead``); the decode stage is then
-        the wait for it."""
-        timer = _Timer(progress)
+        the wait for it. ``head_start``: stages of that audio started on the decoding
+        thread (``start_ahead``), taken over here."""
+        timer = head_start.timer if head_start is not None else _Timer()
+        timer.report_to(progress)
         t0 = time.perf_counter()
         with timer.stage("decode"):
             audio = decoded.result() if decoded is not None else load_audio(
                 path, max_duration_s=self.settings.max_duration_s,
                 min_duration_s=self.settings.min_duration_s,
             )
-        result = self.analyze_audio(audio, filename=filename or display_name(path), _timer=timer, _t0=t0)
+        result = self.analyze_audio(audio, filename=filename or display_name(path), _timer=timer,
+                                    _t0=t0, _head=head_start)
         if self.settings.descriptors:
             result = self.add_descriptors(result, audio, path)
         return result
@@ -229,10 +310,12 @@ class Analyzer:
     def run_networks(
         self, audio: Audio, timer: _Timer | None = None, *,
         pool: ThreadPoolExecutor | _InlineExecutor | None = None,
+        harmony: Future[tuple[np.ndarray, Activations]] | None = None,
     ) -> NetworkOutputs:
         """The beat network on this thread, the key and chroma networks meanwhile on
         ``pool`` (a second thread if none is given): they share nothing but the samples,
-        and numpy, the BLSTM kernel and onnxruntime release the GIL."""
+        and numpy, the BLSTM kernel and onnxruntime release the GIL. ``harmony``: the
+        key and chroma networks of this audio started elsewhere (``HeadStart``)."""
         timer = timer or _Timer()
         if audio.duration > _CONCURRENT_NETWORKS_MAX_S:
             # long input: one network at a time, so their working memories do not add up
@@ -243,7 +326,8 @@ class Analyzer:
         with contextlib.ExitStack() as stack:
             if pool is None:
                 pool = stack.enter_context(ThreadPoolExecutor(1))
-            harmony = pool.submit(self._harmony_networks, audio, timer)
+            if harmony is None:
+                harmony = pool.submit(self._harmony_networks, audio, timer)
             with timer.stage("beat_network"):
                 beats = self.registry.beat_activations(audio.samples)
             key, chroma = harmony.result()
@@ -268,6 +352,7 @@ class Analyzer:
         progress: ProgressCallback | None = None,
         _timer: _Timer | None = None,
         _t0: float | None = None,
+        _head: HeadStart | None = None,
     ) -> AnalysisResult:
         """Analyse decoded audio (``networks`` may be given to skip the networks)."""
         timer = _timer or _Timer(progress)
@@ -289,15 +374,17 @@ class Analyzer:
         timer.give_back_memory = long_input  # issue 15: peak memory flat with length
         # threads=1 (a batch worker sharing the cores with others): everything in turn
         executor = ThreadPoolExecutor(1) if s.threads > 1 else _InlineExecutor()
+        onsets_ahead, harmony_ahead = _head.started(audio) if _head is not None else (None, None)
         with executor as pool, _one_blas_thread():
-            onsets_job = None if silent or long_input else pool.submit(self._onsets, audio, timer)
+            onsets_job = None if silent or long_input else (
+                onsets_ahead or pool.submit(self._onsets, audio, timer))
             if silent:
                 notes.append("the recording is digital silence: no beats, bars, key or chords")
             elif networks is None:
                 key = audio_key(audio)
                 networks = self.network_cache.get(key)
                 if networks is None:
-                    networks = self.run_networks(audio, timer, pool=pool)
+                    networks = self.run_networks(audio, timer, pool=pool, harmony=harmony_ahead)
                     self.network_cache.put(key, networks)
                 else:
                     timer.skip("beat_network", "key_chroma_network")

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -304,22 +305,67 @@ def test_cold_analysis_imports_neither_scipy_fft_nor_scipy_linalg(tmp_path, exam
     assert json.loads((tmp_path / "out.json").read_text())["total_beats"] > 0
 
 
-def test_beat_features_are_prepared_ahead_for_short_audio_only():
+def _comparable(result) -> dict:
+    out = result.model_dump(mode="json")
+    out.pop("performance_metrics")
+    out["provenance"].pop("analyzed_at", None)
+    return out
+
+
+@pytest.mark.models
+def test_a_head_start_gives_the_same_result_and_reports_its_stages(analyzer, example_file,
+                                                                   example_result):
+    from songmap.audio import load_audio
+    from songmap.netcache import NetworkCache
+    from songmap.pipeline import Analyzer, HeadStart
+
+    fresh = Analyzer(analyzer.settings, analyzer.registry, NetworkCache())
+    audio = load_audio(example_file)
+    decoded: Future = Future()
+    decoded.set_result(audio)
+    head = HeadStart()
+    fresh.start_ahead(audio, head)  # on this thread here; the CLI's decoding thread there
+    assert head.onsets is not None and head.onsets.done()
+    assert head.harmony is not None and head.harmony.done()
+    fractions: list[float] = []
+    result = fresh.analyze(example_file, decoded=decoded, head_start=head,
+                           progress=fractions.append)
+    assert _comparable(result) == _comparable(example_result)
+    stages = result.performance_metrics.stage_seconds
+    assert {"onsets", "key_chroma_network", "beat_network", "bars"} <= set(stages)
+    assert fractions == sorted(fractions) and 0.5 < fractions[-1] < 1.0
+    # the networks' outputs are cached now: only the onsets start ahead
+    again = HeadStart()
+    fresh.start_ahead(audio, again)
+    assert again.harmony is None and again.onsets is not None
+
+
+@pytest.mark.models
+def test_nothing_starts_ahead_for_long_audio_one_thread_or_other_samples(analyzer):
+    import dataclasses
+
     import numpy as np
 
-    from songmap.cli.startup import FEATURES_AHEAD_MAX_S, beat_features_ahead
+    from songmap.audio import Audio
     from songmap.config import NETWORK_SR
+    from songmap.netcache import NetworkCache
+    from songmap.pipeline import HEAD_START_MAX_S, Analyzer, HeadStart
 
-    class Registry:
-        def __init__(self) -> None:
-            self.prepared: list[int] = []
-
-        def prepare_beat_features(self, samples) -> None:
-            self.prepared.append(len(samples))
-
-    reg = Registry()
-    prepare = beat_features_ahead(reg)  # type: ignore[arg-type]
-    short = int(FEATURES_AHEAD_MAX_S * NETWORK_SR)
-    prepare(np.zeros(short, np.float32))
-    prepare(np.zeros(short + 1, np.float32))  # longer: its features are computed as it runs
-    assert reg.prepared == [short]
+    rng = np.random.default_rng(0)
+    seconds = int(HEAD_START_MAX_S) + 1
+    noise = (0.1 * rng.standard_normal(seconds * NETWORK_SR)).astype(np.float32)
+    long_audio = Audio(samples=noise, sr=NETWORK_SR, source_sr=NETWORK_SR, channels=1,
+                       decoder="test")
+    fresh = Analyzer(analyzer.settings, analyzer.registry, NetworkCache())
+    head = HeadStart()
+    fresh.start_ahead(long_audio, head)
+    assert (head.onsets, head.harmony) == (None, None)
+    short = dataclasses.replace(long_audio, samples=noise[: 10 * NETWORK_SR])
+    single = fresh.with_settings(threads=1)
+    head = HeadStart()
+    single.start_ahead(short, head)
+    assert (head.onsets, head.harmony) == (None, None)
+    head = HeadStart()
+    head.decide(short.samples, onsets=True, harmony=True)
+    other = dataclasses.replace(short, samples=short.samples.copy())
+    assert head.started(other) == (None, None)  # started for other samples: not taken

@@ -157,7 +157,6 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             return exit_code_for(missing_inputs[0][1])
         settings = settings_from_args(args)
         from songmap.cli.startup import (
-            beat_features_ahead,
             decode_ahead,
             ensure_numba_cache_dir,
             import_numpy_one_blas_thread,
@@ -167,16 +166,20 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         import_numpy_one_blas_thread()
         ensure_numba_cache_dir()
         first = next(i for i, (_, missing) in enumerate(plan.inputs) if missing is None)
-        decoded = None
-        if not args.max_memory:  # (under --max-memory, decoding is part of the capped work)
-            from songmap.models import get_registry  # the Analyzer's (one per process)
+        decoded = head = None
+        if args.max_memory:  # decoding is part of the capped work, the kernels are not
+            load_kernels()
+            analyzer = _analyzer(args, settings)
+        else:
+            from songmap.pipeline import HeadStart
 
-            # decoded, then (short audio) the beat network's features computed, while
-            # the kernels load
+            analyzer = _analyzer(args, settings)
+            # decoded, then (short audio) the stages that need no kernel run, while the
+            # kernels load
+            head = HeadStart()
             decoded = decode_ahead(plan.inputs[first][0], settings,
-                                   then=beat_features_ahead(get_registry(settings.threads)))
-        load_kernels()
-        analyzer = _analyzer(args, settings)
+                                   then=lambda audio: analyzer.start_ahead(audio, head))
+            load_kernels()
         from songmap.cli.progress import ProgressLine, wants_progress
 
         show_progress = wants_progress(sys.stderr, json_output=plan.stdout_json,
@@ -188,7 +191,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                     raise missing
                 with ProgressLine(str(path).rsplit("/", 1)[-1], enabled=show_progress) as line:
                     result = _analyze_one(analyzer, path, args, decoded if i == first else None,
-                                          progress=line)
+                                          progress=line, head=head if i == first else None)
                 plan.write_outputs(result, path)
             except errors.SongmapError as exc:
                 _report(plan, path, exc)
@@ -209,7 +212,7 @@ def _report(plan, path: str, exc: BaseException) -> None:
 
 
 def _analyzer(args: argparse.Namespace, settings):
-    """The Analyzer for ``settings`` (numba's kernels are loaded already)."""
+    """The Analyzer for ``settings`` (its models load on first use)."""
     from songmap.netcache import NetworkCache, default_cache_dir
     from songmap.pipeline import Analyzer
 
@@ -229,7 +232,7 @@ def _analyzer(args: argparse.Namespace, settings):
 
 def _analyze_one(analyzer, path: str, args: argparse.Namespace,
                  decoded=None,
-                 progress=None):
+                 progress=None, head=None):
     from songmap.limits import wall_time_limit
 
     timeout_code = exit_code_for(errors.AnalysisTimeoutError())
@@ -239,7 +242,7 @@ def _analyze_one(analyzer, path: str, args: argparse.Namespace,
                 "and was stopped (a stuck decoder or a very long file?); raise --timeout",
     ):
         try:
-            return analyzer.analyze(path, decoded=decoded, progress=progress)
+            return analyzer.analyze(path, decoded=decoded, progress=progress, head_start=head)
         except errors.SongmapError:
             raise
         except (MemoryError, ImportError, OSError, RuntimeError) as exc:

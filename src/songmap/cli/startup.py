@@ -28,11 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from songmap.audio import Audio
     from songmap.config import AnalysisSettings
-    from songmap.models import ModelRegistry
 
 log = logging.getLogger("songmap")
 
@@ -265,30 +262,11 @@ def load_kernels() -> None:
         log.debug("could not load the kernels ahead: %s", exc)
 
 
-#: Longest audio (s) whose beat features are computed on the decoding thread: up to a
-#: minute they take ~0.2 s, less than loading the kernels beside them, and the network
-#: starts at once (30 s clip: 0.80 vs 0.89 s); a 270 s song's features ran past the
-#: load and, beside it, slowed the start (2.25 vs 2.16 s).
-FEATURES_AHEAD_MAX_S = 60.0
-
-
-def beat_features_ahead(registry: ModelRegistry) -> Callable[[np.ndarray], None]:
-    """``decode_ahead``'s ``then``: ``registry`` prepares the beat network's features of
-    audio up to ``FEATURES_AHEAD_MAX_S`` long (at ``NETWORK_SR``, as decoded)."""
-    from songmap.config import NETWORK_SR
-
-    def prepare(samples: np.ndarray) -> None:
-        if len(samples) <= FEATURES_AHEAD_MAX_S * NETWORK_SR:
-            registry.prepare_beat_features(samples)
-
-    return prepare
-
-
 def decode_ahead(path: str, settings: AnalysisSettings, *,
-                 then: Callable[[np.ndarray], None] | None = None) -> Future[Audio]:
-    """Start decoding ``path`` on a thread and return its future; ``then(samples)`` runs
-    on that thread once the future holds the audio (a registry's
-    ``prepare_beat_features``).
+                 then: Callable[[Audio], None] | None = None) -> Future[Audio]:
+    """Start decoding ``path`` on a thread and return its future; ``then(audio)`` runs
+    on that thread once the future holds the audio (``Analyzer.start_ahead``: the
+    stages that need no kernel, run while the main thread loads them).
 
     The decoders (libsndfile, FFmpeg) and soxr run in C without the GIL, so the decoding
     proceeds while this thread imports the pipeline and loads the models, which is
@@ -313,7 +291,10 @@ def decode_ahead(path: str, settings: AnalysisSettings, *,
             return
         future.set_result(audio)
         if then is not None:
-            then(audio.samples)
+            try:
+                then(audio)
+            except Exception as exc:  # noqa: BLE001 - the analysis runs what did not
+                log.debug("could not start the analysis ahead: %s", exc)
 
     threading.Thread(target=run, name="songmap-decode-ahead", daemon=True).start()
     return future
