@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from songmap.rhythm.tempo_map import _bends
+
 #: Relative period difference within which two grids have the same tempo (a window's
 #: tempo moves less than this in a hop in songs that speed up or slow down).
 SAME_TEMPO = 0.05
@@ -173,3 +175,66 @@ class GridChooser:
             self.restart(weight)
             return proposed
         return carried
+
+
+def line_grid(beat_times: np.ndarray, *, fit_tol_s: float) -> Grid:
+    """The grid ``(last beat s, period s)`` of a line through ``beat_times`` (s,
+    ascending, at least 4): all of them, or the last 4 where a beat strays more than
+    ``fit_tol_s`` (s) from the line through all (the tempo moved)."""
+    t = np.asarray(beat_times, dtype=float)
+    k = np.arange(len(t), dtype=float)
+    slope, icpt = np.polyfit(k, t, 1)
+    if np.abs(icpt + slope * k - t).max() > fit_tol_s:
+        slope, icpt = np.polyfit(k[-4:], t[-4:], 1)
+    return float(icpt + slope * k[-1]), float(slope)
+
+
+def tempo_bend(beat_times: np.ndarray, later_times: np.ndarray, *, fit_tol_s: float) -> int:
+    """Whether the tempo of ``beat_times`` (s, ascending) keeps bending: +1 slowing
+    down (a ritardando), -1 speeding up, 0 steady or not shown.
+
+    The beats must bend away from a line (``songmap.rhythm.tempo_map``'s test: the best
+    parabola strays from the best line significantly, by more than 2.5 ms), the
+    parabola must hold every beat within ``fit_tol_s`` (s), and the beats heard after
+    them (``later_times``, s: the window's last, less certain, second) must lie nearer
+    the parabola's continuation than the line's, by half. The last test is the one
+    that tells a real tempo bend from a real band's sway: on fof, parabolas through 4 s
+    of beats that sway around a steady tempo missed the next beats by 80-160 ms."""
+    t = np.asarray(beat_times, dtype=float)
+    later = np.asarray(later_times, dtype=float)
+    if len(t) < 5 or len(later) == 0:
+        return 0
+    k = np.arange(len(t), dtype=float)
+    if not _bends(k, t):
+        return 0
+    curve = np.polyfit(k, t, 2)
+    if np.abs(np.polyval(curve, k) - t).max() > fit_tol_s:
+        return 0
+    line = np.polyfit(k, t, 1)
+    ahead = np.arange(len(t), len(t) + len(later) + 4, dtype=float)
+
+    def miss(coef: np.ndarray) -> float:
+        pred = np.polyval(coef, ahead)
+        return float(np.mean(np.min(np.abs(pred[None, :] - later[:, None]), axis=1)))
+
+    if miss(curve) > 0.5 * miss(line):
+        return 0
+    return 1 if curve[0] > 0 else -1
+
+
+def bent_grid(beat_times: np.ndarray, *, after_s: float) -> Grid | None:
+    """The grid ``(beat s, period s)`` at the first beat after ``after_s`` (s) on the
+    parabola through ``beat_times`` (s, ascending, at least 3; beat time against beat
+    number): where a ritardando or accelerando will have taken the beats by then, as
+    a line carried from there. None if the parabola turns back before."""
+    t = np.asarray(beat_times, dtype=float)
+    k = np.arange(len(t), dtype=float)
+    curve = np.polyfit(k, t, 2)
+    ahead = np.arange(len(t), len(t) + 64, dtype=float)
+    times = np.polyval(curve, ahead)
+    gaps = np.diff(times)
+    later = np.flatnonzero(times[:-1] >= after_s)
+    if len(later) == 0 or np.any(gaps[:later[0] + 1] <= 0):
+        return None
+    j = int(later[0])
+    return float(times[j]), float(gaps[j])
