@@ -4,7 +4,7 @@
     python benchmarks/live.py MANIFEST [MANIFEST ...] [--limit N] [--cache DIR ...]
                               [--block-ms 20] [--window S] [--hop S] [--lookahead S]
                               [--grid-choice song|window] [--bar-phase song|window]
-                              [--grid-fit bend|line]
+                              [--grid-fit follow|line]
                               [--replay DIR] [--only ID ...] [--no-offline]
                               [--events DIR] [--json FILE] [--hour]
 

@@ -148,3 +148,16 @@ def test_grid_fit_is_checked():
 
     with pytest.raises(InvalidParameterError, match="grid_fit"):
         LiveAnalyzer(object(), grid_fit="quadratic")
+
+
+def test_after_a_tempo_step_the_line_runs_through_the_beats_since():
+    # 0.48 s beats, then 0.405 s from 11.2 s: the window's committed beats end with
+    # two of the new tempo, its last second holds two more
+    old = 11.2 - 0.48 * np.arange(8)[::-1]
+    new = 11.2 + 0.405 * np.arange(1, 5)
+    committed, later = np.concatenate([old, new[:2]]), new[2:]
+    anchor, period = line_grid(committed, fit_tol_s=0.03, later_times=later)
+    assert period == pytest.approx(0.405, abs=1e-3) and anchor == pytest.approx(new[-1], abs=1e-3)
+    # without the later beats (or without runs) only the last 4 beats: old and new mixed
+    assert line_grid(committed, fit_tol_s=0.03, later_times=later, run_beats=None)[1] > 0.42
+    assert line_grid(committed, fit_tol_s=0.03)[1] > 0.42

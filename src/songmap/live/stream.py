@@ -57,6 +57,7 @@ from songmap.live.events import (
 from songmap.live.features import OnlineBeatFeatures
 from songmap.live.grid import (
     METRICAL_TOL,
+    RUN_BEATS,
     GridChooser,
     bent_grid,
     between_beats,
@@ -117,10 +118,11 @@ _PHASE_AT = 0.7
 #: window's own (``songmap.live.phase``); "window" keeps the window's.
 BAR_PHASES = ("song", "window")
 #: How the carried beat grid follows the window's committed beats
-#: (``LiveAnalyzer(grid_fit=...)``): "bend" carries a tempo that keeps bending (a
-#: ritardando, ``songmap.live.grid.tempo_bend``) along its curve, "line" always
-#: carries the line through them.
-GRID_FITS = ("bend", "line")
+#: (``LiveAnalyzer(grid_fit=...)``): "follow" fits a line to the beats since a tempo
+#: step (``songmap.live.grid.line_grid``) and carries a tempo that keeps bending (a
+#: ritardando, ``tempo_bend``) along its curve; "line" carries the line through the
+#: last 4 s of them (the last 4 beats where the tempo moved), as before.
+GRID_FITS = ("follow", "line")
 _log = logging.getLogger(__name__)
 #: Peak level (linear) under which a window is digital silence (as the offline pipeline).
 _SILENCE_PEAK = 1e-5
@@ -138,7 +140,7 @@ class _Emitted:
 def _check_options(*, sample_rate: int, channels: int, window_s: float, hop_s: float,
                    lookahead_s: float, prior: str, beat_source: str, key_from: str,
                    max_backlog_s: float, grid_choice: str = "song",
-                   bar_phase: str = "song", grid_fit: str = "bend") -> None:
+                   bar_phase: str = "song", grid_fit: str = "follow") -> None:
     """InvalidParameterError for a live option out of its range."""
     if not 4_000 <= int(sample_rate) <= 384_000:
         raise InvalidParameterError(f"sample rate {sample_rate} Hz is outside 4000-384000 Hz")
@@ -181,7 +183,7 @@ class LiveAnalyzer:
                  lookahead_s: float = LOOKAHEAD_S, beat_nets: int | None = None,
                  prior: str = "grid", beat_source: str = "grid",
                  key_from: str = "song", grid_choice: str = "song",
-                 bar_phase: str = "song", grid_fit: str = "bend", keep_up: bool = True,
+                 bar_phase: str = "song", grid_fit: str = "follow", keep_up: bool = True,
                  max_backlog_s: float = MAX_BACKLOG_S,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         _check_options(sample_rate=sample_rate, channels=channels, window_s=window_s,
@@ -493,13 +495,16 @@ class LiveAnalyzer:
         period = float(np.median(np.diff(solid)))
         if period <= 0:
             return
-        # a line through the last beats: their steady tempo and phase, carried forward;
-        # a tempo that bends (a ritardando) in this window and the one before: where
-        # the curve takes the beats past ``now``
-        anchor, period = line_grid(solid, fit_tol_s=_GRID_FIT_S)
+        # a line through the last beats: their steady tempo and phase, carried forward
+        # (``grid_fit="follow"``: after a tempo step, through the beats since; a tempo
+        # that bends, a ritardando, in this window and the one before: from where the
+        # curve takes the beats past ``now``)
+        later = beats[(beats > commit_until) & (beats <= now)]
+        follow = self.grid_fit == "follow"
+        anchor, period = line_grid(solid, fit_tol_s=_GRID_FIT_S, later_times=later,
+                                   run_beats=RUN_BEATS if follow else None)
         bend = 0
-        if self.grid_fit == "bend":
-            later = beats[(beats > commit_until) & (beats <= now)]
+        if follow:
             bend = tempo_bend(solid, later, fit_tol_s=_GRID_FIT_S)
             curve = bent_grid(solid, after_s=now) if bend and bend == self._bend else None
             if curve is not None:
