@@ -20,6 +20,11 @@ keeps the decisions that belong to the song rather than to one window:
 Each window that agrees with the carried grid adds to its support, so a phase held for a
 minute is not overturned by ten seconds of off-beat windows, and a phase that lost keeps
 what it had earned: when the windows come back to it, it returns sooner.
+
+The grid a window proposes is carried from its committed beats (``line_grid``): the line
+through them, or after a tempo step the line through the beats since; a tempo that keeps
+bending (a ritardando, ``tempo_bend``) is carried from where its curve takes the beats
+(``bent_grid``).
 """
 
 from __future__ import annotations

@@ -11,7 +11,9 @@ Push audio blocks (any size, any sample rate, mono or interleaved channels); eac
   them (``beat_source="grid"``, the default: on fof it lifted beat F of the filter's own
   beats from 0.85 to 0.87 and 0.54 to 0.86 on the two songs tried, where the filter
   jittered or held the off-beat); without one (the first seconds, no steady beat), the
-  filter's own beats. Either way a beat is emitted within one block of its time. A
+  filter's own beats. Either way a beat is emitted within one block of its time. After a
+  tempo step the line runs through the beats since, and a tempo that keeps bending (a
+  ritardando) is carried along its curve (``grid_fit="follow"``). A
   window's grid that disagrees with the one carried (another tempo octave, a jump in
   tempo, the off-beat) is weighed against the windows before it, the decisions of the
   song so far (``grid_choice="song"``, ``songmap.live.grid``).
