@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from songmap.live.grid import GridChooser, next_beat, phase_offset, same_grid
+from songmap.errors import InvalidParameterError
+from songmap.live.grid import (
+    GridChooser,
+    bent_grid,
+    line_grid,
+    next_beat,
+    phase_offset,
+    same_grid,
+    tempo_bend,
+)
 
 
 def test_grid_helpers():
@@ -87,3 +97,67 @@ def test_a_downbeat_between_the_emitted_beats():
     gap = beats[(beats < 4.0) | (beats > 6.0)]
     assert not between_beats(6.75, gap, **kw)  # beats missing in the bar before
     assert not between_beats(6.25, np.array([]), **kw)
+
+
+def _ritardando(n: int, *, period_s: float = 0.5, growth_s: float = 0.012) -> np.ndarray:
+    """Beat times (s) of a tempo that slows down steadily: each period ``growth_s``
+    longer than the one before."""
+    return np.concatenate([[0.0], np.cumsum(period_s + growth_s * np.arange(n - 1))])
+
+
+def test_a_steady_tempo_is_carried_as_a_line():
+    beats = 10.0 + 0.5 * np.arange(8) + np.array([0, 3, -2, 1, -3, 2, 0, -1]) * 1e-3
+    anchor, period = line_grid(beats, fit_tol_s=0.03)
+    assert period == pytest.approx(0.5, abs=2e-3) and anchor == pytest.approx(13.5, abs=5e-3)
+    later = 14.0 + 0.5 * np.arange(2)
+    assert tempo_bend(beats, later, fit_tol_s=0.03) == 0
+
+
+def test_a_ritardando_is_followed_along_its_curve():
+    song = _ritardando(16)
+    committed, later = song[:9], song[9:11]  # the window's committed beats, its last second
+    assert tempo_bend(committed, later, fit_tol_s=0.03) == 1
+    # the line through the committed beats falls behind the slowing beats; the curve not
+    line = line_grid(committed, fit_tol_s=0.03)
+    after = later[-1]
+    curve = bent_grid(committed, after_s=after)
+    assert curve is not None
+    truth = song[song >= after][:3]
+
+    def miss(grid):
+        return max(abs(next_beat(grid, t - 0.5 * grid[1]) - t) for t in truth)
+
+    assert miss(curve) < 0.02 and miss(line) > 0.1
+    # speeding up: -1
+    fast = 20.0 - song[::-1]
+    assert tempo_bend(fast[:9], fast[9:11], fit_tol_s=0.03) == -1
+
+
+def test_a_sway_is_no_bend_when_the_next_beats_stay_on_the_line():
+    # beats pushed and dragged around a steady 0.35 s (a band's sway): the parabola
+    # through them would bend, but the window's later beats are back on the line
+    k = np.arange(12)
+    beats = 0.35 * k + 0.004 * (k - 5.5) ** 2 - 0.004 * 5.5 ** 2
+    later = 0.35 * np.arange(12, 15)
+    assert tempo_bend(beats, later, fit_tol_s=0.03) == 0
+    assert tempo_bend(beats, np.zeros(0), fit_tol_s=0.03) == 0  # nothing heard after
+
+
+def test_grid_fit_is_checked():
+    from songmap.live import LiveAnalyzer
+
+    with pytest.raises(InvalidParameterError, match="grid_fit"):
+        LiveAnalyzer(object(), grid_fit="quadratic")
+
+
+def test_after_a_tempo_step_the_line_runs_through_the_beats_since():
+    # 0.48 s beats, then 0.405 s from 11.2 s: the window's committed beats end with
+    # two of the new tempo, its last second holds two more
+    old = 11.2 - 0.48 * np.arange(8)[::-1]
+    new = 11.2 + 0.405 * np.arange(1, 5)
+    committed, later = np.concatenate([old, new[:2]]), new[2:]
+    anchor, period = line_grid(committed, fit_tol_s=0.03, later_times=later)
+    assert period == pytest.approx(0.405, abs=1e-3) and anchor == pytest.approx(new[-1], abs=1e-3)
+    # without the later beats (or without runs) only the last 4 beats: old and new mixed
+    assert line_grid(committed, fit_tol_s=0.03, later_times=later, run_beats=None)[1] > 0.42
+    assert line_grid(committed, fit_tol_s=0.03)[1] > 0.42

@@ -20,6 +20,11 @@ keeps the decisions that belong to the song rather than to one window:
 Each window that agrees with the carried grid adds to its support, so a phase held for a
 minute is not overturned by ten seconds of off-beat windows, and a phase that lost keeps
 what it had earned: when the windows come back to it, it returns sooner.
+
+The grid a window proposes is carried from its committed beats (``line_grid``): the line
+through them, or after a tempo step the line through the beats since; a tempo that keeps
+bending (a ritardando, ``tempo_bend``) is carried from where its curve takes the beats
+(``bent_grid``).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from songmap.rhythm.tempo_map import _bends
 
 #: Relative period difference within which two grids have the same tempo (a window's
 #: tempo moves less than this in a hop in songs that speed up or slow down).
@@ -41,6 +48,9 @@ PHASE_TOL = 0.35
 OCTAVE_CONFIRM = 2
 #: Windows in a row, past the first, before an unrelated tempo is taken.
 JUMP_CONFIRM = 1
+#: Fewest beats of the run of last beats a line is fitted to where the tempo moved
+#: (``line_grid``; 4 and 5 gave the same on fof, 5 lost less downbeat F on dev).
+RUN_BEATS = 5
 
 Grid = tuple[float, float]  # (a beat time s, period s)
 
@@ -173,3 +183,79 @@ class GridChooser:
             self.restart(weight)
             return proposed
         return carried
+
+
+def line_grid(beat_times: np.ndarray, *, fit_tol_s: float,
+              later_times: np.ndarray | None = None, run_beats: int | None = RUN_BEATS) -> Grid:
+    """The grid ``(a beat s, period s)`` of a line through ``beat_times`` (s, ascending,
+    at least 4: the window's committed beats) where every beat lies within
+    ``fit_tol_s`` (s) of it. Where one strays further (the tempo moved), the line
+    through the longest run of the last beats, ``later_times`` (s: the window's last,
+    less certain, second) included, that a line holds, of at least ``run_beats``
+    beats (a tempo step is followed a window sooner, and a real band's wobbling
+    beats give their tempo rather than that of their last 4); else (or with
+    ``run_beats`` None) through the last 4 committed beats."""
+    t = np.asarray(beat_times, dtype=float)
+    k = np.arange(len(t), dtype=float)
+    slope, icpt = np.polyfit(k, t, 1)
+    if np.abs(icpt + slope * k - t).max() <= fit_tol_s:
+        return float(icpt + slope * k[-1]), float(slope)
+    u = t if later_times is None else np.concatenate([t, np.asarray(later_times, dtype=float)])
+    ku = np.arange(len(u), dtype=float)
+    for first in range(1, len(u) - (run_beats or len(u)) + 1):
+        slope, icpt = np.polyfit(ku[first:], u[first:], 1)
+        if np.abs(icpt + slope * ku[first:] - u[first:]).max() <= fit_tol_s:
+            return float(icpt + slope * ku[-1]), float(slope)
+    slope, icpt = np.polyfit(k[-4:], t[-4:], 1)
+    return float(icpt + slope * k[-1]), float(slope)
+
+
+def tempo_bend(beat_times: np.ndarray, later_times: np.ndarray, *, fit_tol_s: float) -> int:
+    """Whether the tempo of ``beat_times`` (s, ascending) keeps bending: +1 slowing
+    down (a ritardando), -1 speeding up, 0 steady or not shown.
+
+    The beats must bend away from a line (``songmap.rhythm.tempo_map``'s test: the best
+    parabola strays from the best line significantly, by more than 2.5 ms), the
+    parabola must hold every beat within ``fit_tol_s`` (s), and the beats heard after
+    them (``later_times``, s: the window's last, less certain, second) must lie nearer
+    the parabola's continuation than the line's, by half. The last test is the one
+    that tells a real tempo bend from a real band's sway: on fof, parabolas through 4 s
+    of beats that sway around a steady tempo missed the next beats by 80-160 ms."""
+    t = np.asarray(beat_times, dtype=float)
+    later = np.asarray(later_times, dtype=float)
+    if len(t) < 5 or len(later) == 0:
+        return 0
+    k = np.arange(len(t), dtype=float)
+    if not _bends(k, t):
+        return 0
+    curve = np.polyfit(k, t, 2)
+    if np.abs(np.polyval(curve, k) - t).max() > fit_tol_s:
+        return 0
+    line = np.polyfit(k, t, 1)
+    ahead = np.arange(len(t), len(t) + len(later) + 4, dtype=float)
+
+    def miss(coef: np.ndarray) -> float:
+        pred = np.polyval(coef, ahead)
+        return float(np.mean(np.min(np.abs(pred[None, :] - later[:, None]), axis=1)))
+
+    if miss(curve) > 0.5 * miss(line):
+        return 0
+    return 1 if curve[0] > 0 else -1
+
+
+def bent_grid(beat_times: np.ndarray, *, after_s: float) -> Grid | None:
+    """The grid ``(beat s, period s)`` at the first beat after ``after_s`` (s) on the
+    parabola through ``beat_times`` (s, ascending, at least 3; beat time against beat
+    number): where a ritardando or accelerando will have taken the beats by then, as
+    a line carried from there. None if the parabola turns back before."""
+    t = np.asarray(beat_times, dtype=float)
+    k = np.arange(len(t), dtype=float)
+    curve = np.polyfit(k, t, 2)
+    ahead = np.arange(len(t), len(t) + 64, dtype=float)
+    times = np.polyval(curve, ahead)
+    gaps = np.diff(times)
+    later = np.flatnonzero(times[:-1] >= after_s)
+    if len(later) == 0 or np.any(gaps[:later[0] + 1] <= 0):
+        return None
+    j = int(later[0])
+    return float(times[j]), float(gaps[j])

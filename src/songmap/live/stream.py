@@ -11,7 +11,9 @@ Push audio blocks (any size, any sample rate, mono or interleaved channels); eac
   them (``beat_source="grid"``, the default: on fof it lifted beat F of the filter's own
   beats from 0.85 to 0.87 and 0.54 to 0.86 on the two songs tried, where the filter
   jittered or held the off-beat); without one (the first seconds, no steady beat), the
-  filter's own beats. Either way a beat is emitted within one block of its time. A
+  filter's own beats. Either way a beat is emitted within one block of its time. After a
+  tempo step the line runs through the beats since, and a tempo that keeps bending (a
+  ritardando) is carried along its curve (``grid_fit="follow"``). A
   window's grid that disagrees with the one carried (another tempo octave, a jump in
   tempo, the off-beat) is weighed against the windows before it, the decisions of the
   song so far (``grid_choice="song"``, ``songmap.live.grid``).
@@ -55,7 +57,16 @@ from songmap.live.events import (
     WarningEvent,
 )
 from songmap.live.features import OnlineBeatFeatures
-from songmap.live.grid import METRICAL_TOL, GridChooser, between_beats, same_grid
+from songmap.live.grid import (
+    METRICAL_TOL,
+    RUN_BEATS,
+    GridChooser,
+    bent_grid,
+    between_beats,
+    line_grid,
+    same_grid,
+    tempo_bend,
+)
 from songmap.live.phase import BarPhaseEvidence
 from songmap.live.ring import SampleRing
 
@@ -108,6 +119,12 @@ _PHASE_AT = 0.7
 #: the beat the downbeat network favoured over the song so far when that outweighs the
 #: window's own (``songmap.live.phase``); "window" keeps the window's.
 BAR_PHASES = ("song", "window")
+#: How the carried beat grid follows the window's committed beats
+#: (``LiveAnalyzer(grid_fit=...)``): "follow" fits a line to the beats since a tempo
+#: step (``songmap.live.grid.line_grid``) and carries a tempo that keeps bending (a
+#: ritardando, ``tempo_bend``) along its curve; "line" carries the line through the
+#: last 4 s of them (the last 4 beats where the tempo moved), as before.
+GRID_FITS = ("follow", "line")
 _log = logging.getLogger(__name__)
 #: Peak level (linear) under which a window is digital silence (as the offline pipeline).
 _SILENCE_PEAK = 1e-5
@@ -125,7 +142,7 @@ class _Emitted:
 def _check_options(*, sample_rate: int, channels: int, window_s: float, hop_s: float,
                    lookahead_s: float, prior: str, beat_source: str, key_from: str,
                    max_backlog_s: float, grid_choice: str = "song",
-                   bar_phase: str = "song") -> None:
+                   bar_phase: str = "song", grid_fit: str = "follow") -> None:
     """InvalidParameterError for a live option out of its range."""
     if not 4_000 <= int(sample_rate) <= 384_000:
         raise InvalidParameterError(f"sample rate {sample_rate} Hz is outside 4000-384000 Hz")
@@ -149,6 +166,9 @@ def _check_options(*, sample_rate: int, channels: int, window_s: float, hop_s: f
     if bar_phase not in BAR_PHASES:
         raise InvalidParameterError(
             f"bar_phase {bar_phase!r}: choose one of {', '.join(BAR_PHASES)}")
+    if grid_fit not in GRID_FITS:
+        raise InvalidParameterError(
+            f"grid_fit {grid_fit!r}: choose one of {', '.join(GRID_FITS)}")
     if not 0.0 < max_backlog_s <= 60.0:
         raise InvalidParameterError(f"max_backlog_s {max_backlog_s}: expected 0 < s <= 60")
 
@@ -165,14 +185,14 @@ class LiveAnalyzer:
                  lookahead_s: float = LOOKAHEAD_S, beat_nets: int | None = None,
                  prior: str = "grid", beat_source: str = "grid",
                  key_from: str = "song", grid_choice: str = "song",
-                 bar_phase: str = "song", keep_up: bool = True,
+                 bar_phase: str = "song", grid_fit: str = "follow", keep_up: bool = True,
                  max_backlog_s: float = MAX_BACKLOG_S,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         _check_options(sample_rate=sample_rate, channels=channels, window_s=window_s,
                        hop_s=hop_s, lookahead_s=lookahead_s, prior=prior,
                        beat_source=beat_source, key_from=key_from,
                        max_backlog_s=max_backlog_s, grid_choice=grid_choice,
-                       bar_phase=bar_phase)
+                       bar_phase=bar_phase, grid_fit=grid_fit)
         if analyzer is None:
             from songmap.pipeline import Analyzer
 
@@ -188,6 +208,7 @@ class LiveAnalyzer:
         self.key_from = key_from
         self.grid_choice = grid_choice
         self.bar_phase = bar_phase
+        self.grid_fit = grid_fit
         #: a live source (audio arriving at real-time pace): skip the windowed analysis
         #: while the stream is behind (``backlog_s`` > ``max_backlog_s``); False (a file
         #: read as fast as possible): never skip
@@ -229,6 +250,8 @@ class LiveAnalyzer:
         self._phase = BarPhaseEvidence()
         #: the stream's time (s) up to which beats were added to ``_phase``
         self._phase_until = 0.0
+        #: the direction the previous window's tempo bent (``tempo_bend``; 0: steady)
+        self._bend = 0
         #: whether the latest window's grid was kept out (the carried one outweighed it)
         self._kept_out = False
         self._last_beat = -1.0
@@ -475,11 +498,20 @@ class LiveAnalyzer:
         if period <= 0:
             return
         # a line through the last beats: their steady tempo and phase, carried forward
-        k = np.arange(len(solid))
-        slope, icpt = np.polyfit(k, solid, 1)
-        if np.abs(icpt + slope * k - solid).max() > _GRID_FIT_S:  # tempo moving: the last 4
-            slope, icpt = np.polyfit(k[-4:], solid[-4:], 1)
-        period, anchor = float(slope), float(icpt + slope * k[-1])
+        # (``grid_fit="follow"``: after a tempo step, through the beats since; a tempo
+        # that bends, a ritardando, in this window and the one before: from where the
+        # curve takes the beats past ``now``)
+        later = beats[(beats > commit_until) & (beats <= now)]
+        follow = self.grid_fit == "follow"
+        anchor, period = line_grid(solid, fit_tol_s=_GRID_FIT_S, later_times=later,
+                                   run_beats=RUN_BEATS if follow else None)
+        bend = 0
+        if follow:
+            bend = tempo_bend(solid, later, fit_tol_s=_GRID_FIT_S)
+            curve = bent_grid(solid, after_s=now) if bend and bend == self._bend else None
+            if curve is not None:
+                anchor, period = curve
+        self._bend = bend
         if self.beat_source == "grid" and 60.0 / 215.0 <= period <= 60.0 / 55.0:
             conf = float(result.grid_confidence or result.tempo.confidence)
             anchor, period, conf = self._choose_grid(anchor, period, conf, now,
