@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from songmap.rhythm.tempo_map import _bends
+from songmap.rhythm.tempo_map import bends_away
 
 #: Relative period difference within which two grids have the same tempo (a window's
 #: tempo moves less than this in a hop in songs that speed up or slow down).
@@ -226,7 +226,7 @@ def tempo_bend(beat_times: np.ndarray, later_times: np.ndarray, *, fit_tol_s: fl
     if len(t) < 5 or len(later) == 0:
         return 0
     k = np.arange(len(t), dtype=float)
-    if not _bends(k, t):
+    if not bends_away(k, t):
         return 0
     curve = np.polyfit(k, t, 2)
     if np.abs(np.polyval(curve, k) - t).max() > fit_tol_s:

@@ -215,11 +215,11 @@ def _fit_segment(t: np.ndarray, first: int, last: int, snap_tolerance_s: float,
     steady = (len(seg) >= _MIN_SEGMENT_BEATS and len(ts) >= 3
               and _holds(off, snap_tolerance_s, fit)
               and float(np.max(np.abs(off[use]), initial=0.0)) <= _UNHEARD_MAX_S
-              and not _bends(k[use], seg[use]))
+              and not bends_away(k[use], seg[use]))
     return TempoSegmentFit(first, last, start, bpm, rms, worst, steady)
 
 
-def _bends(k: np.ndarray, t: np.ndarray) -> bool:
+def bends_away(k: np.ndarray, t: np.ndarray) -> bool:
     """Whether beats ``t`` (s) at beat numbers ``k`` bend away from a line (an accelerando
     a line would cut through): the best parabola strays from the best line by more than
     ``_MAX_BEND_S``, significantly (F test of the square term, as for merging)."""
