@@ -245,18 +245,42 @@ def import_numpy_one_blas_thread() -> None:
         del os.environ["OPENBLAS_NUM_THREADS"]
 
 
-def load_kernels() -> None:
-    """Import numba and load songmap's kernels from its disk cache now, after the
-    one-time compile notice when they are not cached yet.
+def announce_compiles() -> bool:
+    """From now on in this process, say on stderr (one line, logging, once) when numba
+    starts compiling one of songmap's kernels: the first run after an install or an
+    upgrade is not silent for its ~20 s, and a run that compiles nothing (every kernel
+    it calls cached, or the networks' outputs cached so the BLSTM kernel is not called)
+    says nothing. Listens to numba's ``numba:compile`` event, sent only when a kernel
+    is not found in its disk cache. Returns whether the listener is in place."""
+    from numba.core import event
 
-    ~0.35 s of Python at every start, done before the analysis (the first file decodes
-    on its thread meanwhile) rather than beside it: the spectrogram and network threads
-    of the analysis would each wait for the GIL after every numpy call (tried: a cold
-    30 s clip took ~0.03 s longer that way, on an idle machine and a busy one alike). A kernel not cached yet is
-    compiled by its first call; a failure here is left for the analysis to report.
+    class CompileNotice(event.Listener):
+        said = False
+
+        def on_start(self, ev: event.Event) -> None:
+            dispatcher = (ev.data or {}).get("dispatcher")
+            module = getattr(getattr(dispatcher, "py_func", None), "__module__", "") or ""
+            if not self.said and module.startswith("songmap."):
+                self.said = True
+                log.warning(COMPILE_NOTICE)
+
+        def on_end(self, ev: event.Event) -> None:
+            return
+
+    event.register("numba:compile", CompileNotice())
+    return True
+
+
+def load_kernels() -> None:
+    """Import numba and load songmap's kernels from its disk cache now; any kernel
+    compiled later in this process is announced once (``announce_compiles``).
+
+    ~0.3 s of Python at every start, done before the analysis (the first file's
+    kernel-free stages run on its decoding thread meanwhile). A kernel not cached yet
+    is compiled by its first call; a failure here is left for the analysis to report.
     """
     try:
-        announce_kernel_compile()
+        announce_compiles()
         load_cached_kernels()
     except Exception as exc:  # noqa: BLE001 - the analysis loads them itself and reports
         log.debug("could not load the kernels ahead: %s", exc)
