@@ -140,6 +140,8 @@ class WorkerPool(AdmissionLine):
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - kept for readyz and the next request
+            if self._closing:  # shut down while it started: nothing to report
+                return
             log.error("worker %d could not start: %s", slot.index, exc)
             self.start_error = exc
             return

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import multiprocessing as mp
 import signal
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -57,6 +58,13 @@ class Slot:
         self.name = name
         self.proc: Any = None
         self.conn: Any = None
+        #: a slot can be killed from two threads at once (the pool's start-up thread,
+        #: whose worker failed to start, and the service's shutdown): each takes the
+        #: process and the pipe out of the slot under this lock, so only one ends them
+        self._taking = threading.Lock()
+        #: set by ``stop``: the slot is shut down and starts no process any more (a start
+        #: still running on the pool's thread then fails instead of leaving one behind)
+        self._stopped = False
         self.pid: int | None = None
         #: Called with each progress fraction of the current task.
         self.on_progress: Callable[[float], None] | None = None
@@ -72,22 +80,27 @@ class Slot:
     def spawn(self) -> None:
         """Start the process (not waiting for its models: its first message says so)."""
         ctx = mp.get_context("spawn")  # onnxruntime's threads do not survive fork
-        parent, child = ctx.Pipe()
-        proc = ctx.Process(target=serve, args=(child, self.spec), daemon=True,
-                           name=f"{self.name}-{self.index}")
-        proc.start()
-        child.close()
-        self.proc, self.conn, self.pid = proc, parent, proc.pid
+        with self._taking:
+            if self._stopped:
+                raise ModelError(f"worker {self.index} was shut down before it started")
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=serve, args=(child, self.spec), daemon=True,
+                               name=f"{self.name}-{self.index}")
+            proc.start()
+            child.close()
+            self.proc, self.conn, self.pid = proc, parent, proc.pid
 
     def start(self, timeout_s: float = START_TIMEOUT_S) -> None:
         """Start the process and wait until its models are loaded (blocking)."""
         self.spawn()
-        if not self.conn.poll(timeout_s):
-            self.kill()
-            raise ModelError(f"worker {self.index} did not load its models in {timeout_s:.0f} s")
+        conn = self.conn
         try:
-            message = self.conn.recv()
-        except EOFError:
+            if conn is None or not conn.poll(timeout_s):
+                self.kill()
+                raise ModelError(
+                    f"worker {self.index} did not load its models in {timeout_s:.0f} s")
+            message = conn.recv()
+        except (EOFError, OSError):  # it died, or the slot was shut down meanwhile
             self.kill()
             raise ModelError(f"worker {self.index} died while loading its models") from None
         if message[0] != "ready":
@@ -96,24 +109,28 @@ class Slot:
         log.info("worker %d ready (pid %s)", self.index, self.pid)
 
     def kill(self) -> None:
-        if self.proc is not None:
-            if self.proc.is_alive():
-                self.proc.kill()
-            self.proc.join(5)
-        if self.conn is not None:
-            # a slot whose start failed can be killed from the pool's start-up thread and
-            # from shutdown at once: the second close of the pipe is EBADF, and harmless
+        with self._taking:
+            proc, conn = self.proc, self.conn
+            self.proc = self.conn = None
+        if proc is not None:
+            if proc.is_alive():
+                proc.kill()
+            proc.join(5)
+        if conn is not None:
             with contextlib.suppress(OSError):
-                self.conn.close()
-        self.proc = self.conn = None
+                conn.close()
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Ask the worker to exit; kill it if it does not."""
-        if self.proc is None:
+        """Ask the worker to exit; kill it if it does not. The slot starts nothing after."""
+        with self._taking:
+            self._stopped = True
+            proc, conn = self.proc, self.conn
+        if proc is None:
             return
-        with contextlib.suppress(OSError):
-            self.conn.send(None)
-        self.proc.join(timeout_s)
+        if conn is not None:
+            with contextlib.suppress(OSError):
+                conn.send(None)
+        proc.join(timeout_s)
         self.kill()
 
     def death(self) -> str:
