@@ -180,8 +180,7 @@ def test_cached_kernels_load_without_numbas_lowering_modules_and_run(tmp_path):
     """, cwd=tmp_path, env=env)
     supported = run_python("""
         from songmap.cli import startup
-        first, last = startup.LEAN_LOAD_NUMBA
-        print(first <= startup._numba_version() <= last)
+        print(startup.lean_load_checked())
     """, cwd=tmp_path, env=env) == "True"
     # loaded from the cache (leanly where this numba was checked), refresh restored, and
     # the loaded code links the runtime and runs
@@ -195,6 +194,9 @@ def test_a_numba_release_not_checked_loads_with_its_own_refresh(monkeypatch):
 
     full = CPUContext.refresh
     monkeypatch.setattr(startup, "LEAN_LOAD_NUMBA", ((0, 1), (0, 2)))
+    with startup._linking_only_refresh() as lean:
+        assert lean is False and CPUContext.refresh is full
+    monkeypatch.setattr(startup, "LEAN_LOAD_PLATFORMS", ("no-such-platform",))
     with startup._linking_only_refresh() as lean:
         assert lean is False and CPUContext.refresh is full
     monkeypatch.undo()

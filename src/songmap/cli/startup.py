@@ -150,10 +150,12 @@ def kernels_to_compile(modules: tuple[str, ...] = KERNEL_MODULES) -> list[str]:
 
 
 #: numba releases whose cached-kernel loading ``_linking_only_refresh`` was checked
-#: against (first, last minor): its target context's ``refresh`` imports every lowering
-#: module but only the runtime's symbols are needed to link cached code. Outside this
-#: range numba's own ``refresh`` runs (slower, never wrong).
-LEAN_LOAD_NUMBA = ((0, 59), (0, 68))
+#: against (first, last minor; the CI's, 0.68): its target context's ``refresh`` imports
+#: every lowering module but only the runtime's symbols are needed to link cached code.
+#: Outside this range numba's own ``refresh`` runs (slower, never wrong).
+LEAN_LOAD_NUMBA = ((0, 68), (0, 68))
+#: Platforms it was checked on (the CI's); elsewhere numba's own ``refresh`` runs.
+LEAN_LOAD_PLATFORMS = ("linux",)
 
 
 def _numba_version() -> tuple[int, int]:
@@ -161,6 +163,13 @@ def _numba_version() -> tuple[int, int]:
 
     major, minor = (int(part) for part in numba.__version__.split(".")[:2])
     return major, minor
+
+
+def lean_load_checked() -> bool:
+    """Whether this platform and numba release are ones the lean kernel load was
+    checked on (``LEAN_LOAD_PLATFORMS``, ``LEAN_LOAD_NUMBA``)."""
+    first, last = LEAN_LOAD_NUMBA
+    return sys.platform.startswith(LEAN_LOAD_PLATFORMS) and first <= _numba_version() <= last
 
 
 @contextmanager
@@ -173,9 +182,8 @@ def _linking_only_refresh() -> Iterator[bool]:
     compile (any kernel not cached) runs it in full.
     """
     try:
-        first, last = LEAN_LOAD_NUMBA
-        if not first <= _numba_version() <= last:
-            raise ImportError("numba release not checked for a lean load")
+        if not lean_load_checked():
+            raise ImportError("platform or numba release not checked for a lean load")
         from numba.core.cpu import CPUContext
         from numba.core.runtime import rtsys
     except (ImportError, ValueError, AttributeError) as exc:
