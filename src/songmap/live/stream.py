@@ -139,6 +139,12 @@ class _Emitted:
     index: int = 0
 
 
+def _check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
+    """InvalidParameterError naming ``option`` when ``value`` is not one of ``choices``."""
+    if value not in choices:
+        raise InvalidParameterError(f"{option} {value!r}: choose one of {', '.join(choices)}")
+
+
 def _check_options(*, sample_rate: int, channels: int, window_s: float, hop_s: float,
                    lookahead_s: float, prior: str, beat_source: str, key_from: str,
                    max_backlog_s: float, grid_choice: str = "song",
@@ -148,8 +154,7 @@ def _check_options(*, sample_rate: int, channels: int, window_s: float, hop_s: f
         raise InvalidParameterError(f"sample rate {sample_rate} Hz is outside 4000-384000 Hz")
     if not 1 <= int(channels) <= 32:
         raise InvalidParameterError(f"{channels} channels: expected 1 to 32")
-    if prior not in PRIORS:
-        raise InvalidParameterError(f"prior {prior!r}: choose one of {', '.join(PRIORS)}")
+    _check_choice("prior", prior, PRIORS)
     if not (0.25 <= hop_s <= 10.0 and 0.0 <= lookahead_s <= window_s / 2
             and 4.0 <= window_s <= 60.0):
         raise InvalidParameterError(
@@ -157,18 +162,10 @@ def _check_options(*, sample_rate: int, channels: int, window_s: float, hop_s: f
             "0 <= lookahead_s <= window_s / 2")
     if beat_source not in ("grid", "filter"):
         raise InvalidParameterError(f"beat_source {beat_source!r}: choose grid or filter")
-    if key_from not in KEY_SOURCES:
-        raise InvalidParameterError(
-            f"key_from {key_from!r}: choose one of {', '.join(KEY_SOURCES)}")
-    if grid_choice not in GRID_CHOICES:
-        raise InvalidParameterError(
-            f"grid_choice {grid_choice!r}: choose one of {', '.join(GRID_CHOICES)}")
-    if bar_phase not in BAR_PHASES:
-        raise InvalidParameterError(
-            f"bar_phase {bar_phase!r}: choose one of {', '.join(BAR_PHASES)}")
-    if grid_fit not in GRID_FITS:
-        raise InvalidParameterError(
-            f"grid_fit {grid_fit!r}: choose one of {', '.join(GRID_FITS)}")
+    _check_choice("key_from", key_from, KEY_SOURCES)
+    _check_choice("grid_choice", grid_choice, GRID_CHOICES)
+    _check_choice("bar_phase", bar_phase, BAR_PHASES)
+    _check_choice("grid_fit", grid_fit, GRID_FITS)
     if not 0.0 < max_backlog_s <= 60.0:
         raise InvalidParameterError(f"max_backlog_s {max_backlog_s}: expected 0 < s <= 60")
 
