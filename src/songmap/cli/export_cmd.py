@@ -120,13 +120,13 @@ def _load_result(p: Path):
 def _analyse(p: Path, args: argparse.Namespace):
     from songmap.audio import load_audio
     from songmap.cli.options import settings_from_args
-    from songmap.cli.startup import announce_kernel_compile, ensure_numba_cache_dir
+    from songmap.cli.startup import announce_compiles, ensure_numba_cache_dir
 
     settings = settings_from_args(args)
     ensure_numba_cache_dir()
     from songmap.pipeline import Analyzer
 
-    announce_kernel_compile()
+    announce_compiles()  # in this process: said when a kernel really compiles
     audio = load_audio(p, max_duration_s=settings.max_duration_s,
                        min_duration_s=settings.min_duration_s)
     return Analyzer(settings).analyze_audio(audio, filename=p.name), audio

@@ -15,6 +15,7 @@ service accounts and containers) with a folder in the temp directory.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import logging
@@ -253,13 +254,15 @@ def import_numpy_one_blas_thread() -> None:
         del os.environ["OPENBLAS_NUM_THREADS"]
 
 
+@functools.cache
 def announce_compiles() -> bool:
     """From now on in this process, say on stderr (one line, logging, once) when numba
     starts compiling one of songmap's kernels: the first run after an install or an
     upgrade is not silent for its ~20 s, and a run that compiles nothing (every kernel
     it calls cached, or the networks' outputs cached so the BLSTM kernel is not called)
     says nothing. Listens to numba's ``numba:compile`` event, sent only when a kernel
-    is not found in its disk cache. Returns whether the listener is in place."""
+    is not found in its disk cache. Returns whether the listener is in place (one per
+    process, however often this is called)."""
     from numba.core import event
 
     class CompileNotice(event.Listener):
