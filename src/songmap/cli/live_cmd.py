@@ -10,6 +10,8 @@ key) and a pipe one readable line per event.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import json
 import math
 import sys
@@ -21,6 +23,10 @@ from songmap.errors import InvalidParameterError
 
 if TYPE_CHECKING:  # numpy loads with the analysis, not with the command line
     import numpy as np
+
+#: What a write to stdout fails with when stdout cannot take it (a full disk or quota, a
+#: closed stdout); reading the input fails otherwise.
+_STDOUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EBADF, errno.EIO})
 
 #: Block fed per step (s of audio): beats are emitted at most this late, plus the
 #: networks' own lag.
@@ -145,6 +151,16 @@ def cmd_live(args: argparse.Namespace) -> int:
         _emit(live.finish(), args.json, display, out, live.time)
     except BrokenPipeError:  # the reader went away (| head): nothing more to say
         return 0
+    except OSError as exc:  # stdout cannot take the events (a full disk, a closed stdout)
+        if exc.errno not in _STDOUT_ERRNOS:
+            raise
+        from songmap.cli.analyze_files import to_stdout
+
+        with contextlib.suppress(OSError):
+            to_stdout("")  # (points stdout at /dev/null: the exit flush cannot fail again)
+        from songmap.errors import storage_error
+
+        raise storage_error("stdout", exc) from exc
     if display is not None:
         out.write("\n")
     return 0
