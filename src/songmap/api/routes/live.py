@@ -86,6 +86,8 @@ async def live(ws: WebSocket, rate: int = 44100, channels: int = 1,
     _active["streams"] += 1
     try:
         await _serve(ws, fmt, limits)
+    except WebSocketDisconnect:  # the client closed while events were sent: nothing to say
+        return
     finally:
         _active["streams"] -= 1
 
