@@ -63,6 +63,14 @@ def test_text_is_refused(client):
     assert code == 1003 and "binary PCM" in reason
 
 
+@pytest.mark.parametrize("query", ["rate=abc", "rate=1e99", "channels=two"])
+def test_a_query_of_the_wrong_type_is_refused_with_a_reason(client, query):
+    """These were a bare 403 at the handshake (FastAPI's own check), with nothing to say why."""
+    with client.websocket_connect(f"/live?{query}") as ws:
+        code, reason = _closed_with(ws)
+    assert code == 1008 and "is not a whole number" in reason
+
+
 def test_bad_query_and_bad_blocks(client):
     with client.websocket_connect("/live?format=mp3") as ws:
         code, reason = _closed_with(ws)
