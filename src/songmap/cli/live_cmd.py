@@ -60,7 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _blocks_from_file(path: str, settings) -> tuple[int, int, Iterator[np.ndarray]]:
     from songmap.audio import load_audio
 
-    audio = load_audio(path, max_duration_s=settings.max_duration_s)
+    audio = load_audio(path, max_duration_s=settings.max_duration_s,
+                       min_duration_s=settings.min_duration_s)  # as analyze: exit 5
     step = int(_BLOCK_S * audio.sr)
     return audio.sr, 1, (audio.samples[i:i + step] for i in range(0, len(audio.samples), step))
 
@@ -148,6 +149,10 @@ def cmd_live(args: argparse.Namespace) -> int:
                 if wait > 0:
                     time.sleep(wait)
             _emit(live.push(block), args.json, display, out, live.time)
+        if fed == 0:  # a WAV header and nothing after it: say so, not a silent exit 0
+            from songmap.errors import UndecodableAudioError
+
+            raise UndecodableAudioError("the stream ended before any audio arrived")
         _emit(live.finish(), args.json, display, out, live.time)
     except BrokenPipeError:  # the reader went away (| head): nothing more to say
         return 0
