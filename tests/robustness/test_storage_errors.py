@@ -240,3 +240,22 @@ def test_unwritable_outputs_are_one_line_before_any_analysis(tmp_path, argv, cod
     assert proc.returncode == code, proc.stderr
     assert proc.stderr.count("\n") == 1 and said in proc.stderr, proc.stderr
     assert proc.stderr.startswith("songmap: error: ")
+
+
+def test_o_dash_is_stdout_for_analyze_as_for_export(tmp_path, monkeypatch):
+    """``songmap analyze x.wav -o -`` wrote a file called "-"."""
+    monkeypatch.chdir(tmp_path)
+    plan = analyze_files.plan(_args(["a.wav"], "-", quiet=False))
+    assert plan.mode == "none" and plan.stdout_json
+    plan.close()
+    assert not (tmp_path / "-").exists()
+
+
+@posix_only
+def test_a_device_or_pipe_as_input_is_named_as_such(tmp_path):
+    """/dev/null was "not a regular file (a folder?)"."""
+    os.mkfifo(tmp_path / "pipe")
+    for path in (os.devnull, str(tmp_path / "pipe")):
+        why = analyze_files.check_input(path)
+        assert isinstance(why, errors.InputNotFoundError) and "a device or a pipe" in str(why)
+    assert "is a folder" in str(analyze_files.check_input(str(tmp_path)))

@@ -116,8 +116,11 @@ def load_audio(
     p = Path(path)
     if not p.exists():
         raise InputNotFoundError(f"{p}: no such file")
-    if not p.is_file():
-        raise InputNotFoundError(f"{p}: not a regular file (a folder?)")
+    if p.is_dir():
+        raise InputNotFoundError(f"{p}: is a folder, not a file")
+    if not p.is_file():  # /dev/null, a pipe: no length, nothing to seek in
+        raise InputNotFoundError(f"{p}: not a regular file (a device or a pipe); save the "
+                                 "audio to a file first")
     size = p.stat().st_size
     if size == 0:
         raise NotAudioError(f"{p.name}: the file is empty (0 bytes)")

@@ -211,8 +211,11 @@ def check_input(path: str) -> InputNotFoundError | None:
     p = Path(path)
     if not p.exists():
         return InputNotFoundError(f"{p}: no such file")
-    if not p.is_file():
-        return InputNotFoundError(f"{p}: not a regular file (a folder?)")
+    if p.is_dir():
+        return InputNotFoundError(f"{p}: is a folder, not a file")
+    if not p.is_file():  # /dev/null, a pipe: no length, nothing to seek in
+        return InputNotFoundError(f"{p}: not a regular file (a device or a pipe); "
+                                  "save the audio to a file first")
     if not os.access(p, os.R_OK):
         return InputNotFoundError(f"{p}: cannot be read (permission denied)")
     return None
@@ -236,8 +239,9 @@ def export_formats(groups: list[str] | None) -> list[Exporter]:
 
 
 def output_mode(output: str | None, n_inputs: int) -> tuple[str, Path | None]:
-    """("none" | "file" | "dir" | "jsonl", path) for ``-o``; a clear error when it cannot work."""
-    if not output:
+    """("none" | "file" | "dir" | "jsonl", path) for ``-o``; a clear error when it cannot work.
+    ``-o -`` is stdout, as for ``songmap export`` (it wrote a file called "-")."""
+    if not output or output == "-":
         return "none", None
     p = Path(output)
     try:
@@ -281,7 +285,7 @@ def plan(args: argparse.Namespace) -> Plan:
                     "analyse them in separate calls or use -o results.jsonl"
                 )
             seen[name] = f
-    stdout_json = bool(args.json) or (
+    stdout_json = bool(args.json) or args.output == "-" or (
         mode == "none" and not args.summary and not sys.stdout.isatty()
     )
     result = Plan(inputs=[(f, check_input(f)) for f in files], mode=mode, output=output,

@@ -306,8 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", metavar="FILE",
                    help="audio files (WAV, FLAC, MP3, OGG, Opus, M4A, AIFF, ...)")
     p.add_argument("-o", "--output", metavar="PATH",
-                   help="write the JSON result here (FILE.json); with several files a "
-                        "folder (DIR/: one <name>.json each) or FILE.jsonl (one line each)")
+                   help="write the JSON result here (FILE.json; - for stdout); with several "
+                        "files a folder (DIR/: one <name>.json each) or FILE.jsonl (one line "
+                        "each)")
     p.add_argument("--json", action="store_true",
                    help="print the JSON result on stdout (default when stdout is not a terminal)")
     p.add_argument("--summary", action="store_true",
