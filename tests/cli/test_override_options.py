@@ -34,6 +34,7 @@ def test_no_override_leaves_the_settings_alone():
 @pytest.mark.parametrize("option, value", [
     ("--first-downbeat", "inf"), ("--first-downbeat", "1e400"), ("--first-downbeat", "nan"),
     ("--max-duration", "inf"), ("--max-duration", "nan"),
+    ("--threads", "0"),  # was taken silently as the default
 ])
 def test_non_finite_values_are_refused_naming_the_option(option, value):
     """inf reached the analysis and crashed it (OverflowError: a traceback on the command

@@ -25,7 +25,7 @@ def settings_from_args(args: argparse.Namespace) -> AnalysisSettings:
         values["max_duration_s"] = args.max_duration
     if getattr(args, "vocabulary", None):
         values["chord_vocabulary"] = args.vocabulary
-    if getattr(args, "threads", None):
+    if getattr(args, "threads", None) is not None:  # (0 was taken for the default)
         values["threads"] = args.threads
     if getattr(args, "descriptors", False):
         values["descriptors"] = True
