@@ -146,3 +146,17 @@ def test_a_page_of_another_site_cannot_open_a_stream(client, keyed):
 
 def test_a_rebinding_host_name_cannot_open_a_stream(client):
     assert "host name" in _refused(client, "/live?format=mp3", host="evil.example")
+
+
+def test_a_client_gone_while_events_are_sent_ends_the_stream_quietly(client, monkeypatch):
+    """Sending to a client that had closed raised WebSocketDisconnect out of the route: the
+    server logged "Exception in ASGI application" with a traceback for every such client."""
+    import songmap.api.routes.live as route
+
+    async def gone(ws, fmt, limits):
+        raise WebSocketDisconnect(code=1006)  # what ws.send_text raises then
+
+    monkeypatch.setattr(route, "_serve", gone)
+    with client.websocket_connect("/live") as ws:
+        ws.send_bytes(b"\0" * 4096)
+    assert route._active["streams"] == 0
