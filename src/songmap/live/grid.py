@@ -21,6 +21,13 @@ Each window that agrees with the carried grid adds to its support, so a phase he
 minute is not overturned by ten seconds of off-beat windows, and a phase that lost keeps
 what it had earned: when the windows come back to it, it returns sooner.
 
+A **tempo step** is heard by the causal beat filter a second or two before the windows
+show it: the offline tracker on a 12 s window carries the old tempo through the first
+2-3 beats of the new one (dev 0003: the window ending 1.9 s after a step at 37.1 s still
+puts its beats at the old 80 BPM). ``causal_step`` says when one filter beat is the
+evidence of a step: it misses the carried grid and the filter's tempo moved from the
+grid's by more than its own wobble on a steady real song.
+
 The grid a window proposes is carried from its committed beats (``line_grid``): the line
 through them, or after a tempo step the line through the beats since; a tempo that keeps
 bending (a ritardando, ``tempo_bend``) is carried from where its curve takes the beats
@@ -51,6 +58,23 @@ JUMP_CONFIRM = 1
 #: Fewest beats of the run of last beats a line is fitted to where the tempo moved
 #: (``line_grid``; 4 and 5 gave the same on fof, 5 lost less downbeat F on dev).
 RUN_BEATS = 5
+#: A causal filter's beat this far (s) from the carried grid's nearest beat misses it
+#: (mir_eval's beat F tolerance: the grid's beat would not count there if the filter
+#: is right).
+STEP_MISS_S = 0.07
+#: Relative tempo change of the causal filter against the carried grid from which its
+#: beat is taken as a tempo step: on fof the filter's tempo wobbles between its
+#: neighbouring states (at 170 BPM 167 / 171 / 176 / 182, up to 6 %) on a steady song,
+#: so 5 % let armygeddon's wobble through (fof beat F .895 to .894), 8 % did not
+#: (.895, dev .906 to .909; 10 %: dev .908, 12 %: .907).
+STEP_CHANGE = 0.08
+#: Largest such change (relative): beyond it the filter has more likely moved to
+#: another metrical level (3:2 is 0.33 or 0.5) than followed a step (dev: 0.5 let
+#: 0015's 6/8 read in quarters through, beat F .764 to .597).
+STEP_MAX_CHANGE = 0.3
+#: Windows after which the carried grid returns even if no window agreed with the
+#: causal filter (1 to 3 gave the same on dev and fof).
+STEP_WINDOWS = 2
 
 Grid = tuple[float, float]  # (a beat time s, period s)
 
@@ -259,3 +283,20 @@ def bent_grid(beat_times: np.ndarray, *, after_s: float) -> Grid | None:
         return None
     j = int(later[0])
     return float(times[j]), float(gaps[j])
+
+
+def causal_step(beat_s: float, period_s: float, grid: Grid, *, miss_s: float = STEP_MISS_S,
+                min_change: float = STEP_CHANGE,
+                max_change: float = STEP_MAX_CHANGE) -> bool:
+    """Whether a beat of the causal filter at ``beat_s`` (s), tracked at a tempo of
+    period ``period_s`` (s), shows that the tempo stepped away from the carried
+    ``grid``: the beat lies more than ``miss_s`` (s) from the grid's nearest beat, and
+    its period differs from the grid's by ``min_change`` to ``max_change`` (relative),
+    more than the filter's wobble on a steady song, less than a change of metrical level."""
+    beat, period = grid
+    if period <= 0 or period_s <= 0:
+        return False
+    d = (beat_s - beat) % period
+    miss = min(d, period - d) > miss_s
+    change = abs(period_s / period - 1.0)
+    return bool(miss and min_change < change <= max_change)

@@ -13,7 +13,10 @@ Push audio blocks (any size, any sample rate, mono or interleaved channels); eac
   jittered or held the off-beat); without one (the first seconds, no steady beat), the
   filter's own beats. Either way a beat is emitted within one block of its time. After a
   tempo step the line runs through the beats since, and a tempo that keeps bending (a
-  ritardando) is carried along its curve (``grid_fit="follow"``). A
+  ritardando) is carried along its curve (``grid_fit="follow"``). The causal filter
+  hears a tempo step a second or two before the windows do: from its first beat that
+  shows one (``songmap.live.grid.causal_step``) until a window's grid agrees with it,
+  its beats are emitted instead (``tempo_step="causal"``). A
   window's grid that disagrees with the one carried (another tempo octave, a jump in
   tempo, the off-beat) is weighed against the windows before it, the decisions of the
   song so far (``grid_choice="song"``, ``songmap.live.grid``).
@@ -60,9 +63,11 @@ from songmap.live.features import OnlineBeatFeatures
 from songmap.live.grid import (
     METRICAL_TOL,
     RUN_BEATS,
+    STEP_WINDOWS,
     GridChooser,
     bent_grid,
     between_beats,
+    causal_step,
     line_grid,
     same_grid,
     tempo_bend,
@@ -125,6 +130,11 @@ BAR_PHASES = ("song", "window")
 #: ritardando, ``tempo_bend``) along its curve; "line" carries the line through the
 #: last 4 s of them (the last 4 beats where the tempo moved), as before.
 GRID_FITS = ("follow", "line")
+#: Who follows a tempo step first (``LiveAnalyzer(tempo_step=...)``): "causal" emits the
+#: causal filter's beats from its first beat that shows a step (``causal_step``) until
+#: a window's grid agrees with it (at most ``STEP_WINDOWS`` windows; dev beat F .906 to
+#: .909, fof .895 unchanged, 2026-11-27); "window" carries the windows' grid throughout.
+TEMPO_STEPS = ("causal", "window")
 _log = logging.getLogger(__name__)
 #: Peak level (linear) under which a window is digital silence (as the offline pipeline).
 _SILENCE_PEAK = 1e-5
@@ -148,7 +158,8 @@ def _check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
 def _check_options(*, sample_rate: int, channels: int, window_s: float, hop_s: float,
                    lookahead_s: float, prior: str, beat_source: str, key_from: str,
                    max_backlog_s: float, grid_choice: str = "song",
-                   bar_phase: str = "song", grid_fit: str = "follow") -> None:
+                   bar_phase: str = "song", grid_fit: str = "follow",
+                   tempo_step: str = "causal") -> None:
     """InvalidParameterError for a live option out of its range."""
     if not 4_000 <= int(sample_rate) <= 384_000:
         raise InvalidParameterError(f"sample rate {sample_rate} Hz is outside 4000-384000 Hz")
@@ -166,6 +177,7 @@ def _check_options(*, sample_rate: int, channels: int, window_s: float, hop_s: f
     _check_choice("grid_choice", grid_choice, GRID_CHOICES)
     _check_choice("bar_phase", bar_phase, BAR_PHASES)
     _check_choice("grid_fit", grid_fit, GRID_FITS)
+    _check_choice("tempo_step", tempo_step, TEMPO_STEPS)
     if not 0.0 < max_backlog_s <= 60.0:
         raise InvalidParameterError(f"max_backlog_s {max_backlog_s}: expected 0 < s <= 60")
 
@@ -182,14 +194,15 @@ class LiveAnalyzer:
                  lookahead_s: float = LOOKAHEAD_S, beat_nets: int | None = None,
                  prior: str = "grid", beat_source: str = "grid",
                  key_from: str = "song", grid_choice: str = "song",
-                 bar_phase: str = "song", grid_fit: str = "follow", keep_up: bool = True,
+                 bar_phase: str = "song", grid_fit: str = "follow",
+                 tempo_step: str = "causal", keep_up: bool = True,
                  max_backlog_s: float = MAX_BACKLOG_S,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         _check_options(sample_rate=sample_rate, channels=channels, window_s=window_s,
                        hop_s=hop_s, lookahead_s=lookahead_s, prior=prior,
                        beat_source=beat_source, key_from=key_from,
                        max_backlog_s=max_backlog_s, grid_choice=grid_choice,
-                       bar_phase=bar_phase, grid_fit=grid_fit)
+                       bar_phase=bar_phase, grid_fit=grid_fit, tempo_step=tempo_step)
         if analyzer is None:
             from songmap.pipeline import Analyzer
 
@@ -206,6 +219,7 @@ class LiveAnalyzer:
         self.grid_choice = grid_choice
         self.bar_phase = bar_phase
         self.grid_fit = grid_fit
+        self.tempo_step = tempo_step
         #: a live source (audio arriving at real-time pace): skip the windowed analysis
         #: while the stream is behind (``backlog_s`` > ``max_backlog_s``); False (a file
         #: read as fast as possible): never skip
@@ -252,6 +266,11 @@ class LiveAnalyzer:
         #: whether the latest window's grid was kept out (the carried one outweighed it)
         self._kept_out = False
         self._last_beat = -1.0
+        #: windows analysed since the causal filter's beats replaced the carried grid at
+        #: a tempo step (``tempo_step="causal"``); None while the grid is carried
+        self._step_windows: int | None = None
+        #: the causal filter's latest beat (s), emitted or not
+        self._filter_beat = -1.0
         self._recent: deque[_Emitted] = deque(maxlen=_RECENT_BEATS)
         self._beat_count = 0
         self._chord = "N"
@@ -387,6 +406,16 @@ class LiveAnalyzer:
             return []  # silence, noise, a pause: no beats
         now = self.time
         plan = self._plan if self._plan is not None and now <= self._plan[3] else None
+        if tracked:
+            self._filter_beat = tracked[-1].time - BEAT_LAG_S
+        if (plan is not None and self._step_windows is None and self.tempo_step == "causal"
+                and any(causal_step(b.time - BEAT_LAG_S, 60.0 / b.bpm, (plan[0], plan[1]))
+                        for b in tracked)):
+            # the filter heard a tempo step the windows have not shown yet: its beats
+            # until a window's grid agrees with it
+            self._step_windows = 0
+        if self._step_windows is not None:
+            plan = None
         if plan is not None:
             anchor, period, conf, _ = plan
             k = np.ceil((self._last_beat + 0.5 * period - anchor) / period)
@@ -524,6 +553,12 @@ class LiveAnalyzer:
                 self._phase.forget()
             self._plan = (anchor, period, conf, now + 2 * self.hop_s)
         ahead = anchor + np.ceil((now - anchor) / period) * period
+        if self._step_windows is not None:
+            self._step_windows += 1
+            agree = self._tracker.bpm > 0 and same_grid(
+                (self._filter_beat, 60.0 / self._tracker.bpm), (anchor, period), at_s=now)
+            if agree or self._step_windows > STEP_WINDOWS:
+                self._step_windows = None  # the windows caught up (or never will)
         # the filter runs on the networks' clock, BEAT_LAG_S behind the audio's
         self._tracker.favour_grid(60.0 / period, ahead + BEAT_LAG_S)
 
