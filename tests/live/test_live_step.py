@@ -110,3 +110,39 @@ def test_the_grid_returns_when_a_window_agrees_with_the_filter():
 def test_tempo_step_is_checked():
     with pytest.raises(InvalidParameterError, match="tempo_step"):
         LiveAnalyzer(object(), tempo_step="tracker")
+
+
+def test_a_filter_lagging_behind_the_windows_is_no_step():
+    # the windows moved from 120 to 150 BPM at 4 s; the filter still beats at 120
+    lagging = [(0.5 * k, 120.0) for k in range(1, 14)]
+    live = _stream(lagging, tempo_step="causal")
+    live._plan = (4.0, 0.4, 1.0, 1e9)
+    live._left_period = 0.5
+    beats = _beats(live, 6.5)
+    assert live._step_windows is None
+    assert np.allclose(beats[beats > 4.1], 4.0 + 0.4 * np.arange(1, 7), atol=0.011)
+
+
+def test_a_window_that_shows_the_step_inside_it_is_taken_at_once():
+    from songmap.live.grid import GridChooser, window_step
+
+    # 0.48 s beats until 11.2 s, then 0.405 s: the window's committed beats end with
+    # two of the new tempo, its last second holds three more
+    old = 11.2 - 0.48 * np.arange(8)[::-1]
+    new = 11.2 + 0.405 * np.arange(1, 6)
+    committed, later = np.concatenate([old, new[:2]]), new[2:]
+    carried = (old[-1], 0.48)
+    assert window_step(committed, later, carried, fit_tol_s=0.03)
+    # a window that reads everything at another tempo shows no step
+    other = 11.2 + 0.405 * np.arange(-9, 1)
+    assert not window_step(other[:-3], other[-3:], carried, fit_tol_s=0.03)
+    # nor does a steady one
+    assert not window_step(old, 11.2 + 0.48 * np.arange(1, 3), carried, fit_tol_s=0.03)
+    # the chooser takes the stepped window's grid without waiting for the next window
+    proposed = (float(new[-1]), 0.405)
+    chooser = GridChooser()
+    chooser.choose(None, carried, now_s=11.0, weight=1.0)
+    assert chooser.choose(carried, proposed, now_s=13.0, weight=1.0) == carried
+    chooser = GridChooser()
+    chooser.choose(None, carried, now_s=11.0, weight=1.0)
+    assert chooser.choose(carried, proposed, now_s=13.0, weight=1.0, stepped=True) == proposed

@@ -48,7 +48,7 @@ import numpy as np
 
 from songmap.config import NETWORK_SR
 from songmap.errors import InvalidParameterError
-from songmap.live.beats import OnlineBeatTracker
+from songmap.live.beats import OnlineBeatTracker, TrackedBeat
 from songmap.live.events import (
     BeatEvent,
     ChordEvent,
@@ -63,6 +63,7 @@ from songmap.live.features import OnlineBeatFeatures
 from songmap.live.grid import (
     METRICAL_TOL,
     RUN_BEATS,
+    SAME_TEMPO,
     STEP_WINDOWS,
     GridChooser,
     bent_grid,
@@ -71,6 +72,7 @@ from songmap.live.grid import (
     line_grid,
     same_grid,
     tempo_bend,
+    window_step,
 )
 from songmap.live.phase import BarPhaseEvidence
 from songmap.live.ring import SampleRing
@@ -271,6 +273,9 @@ class LiveAnalyzer:
         self._step_windows: int | None = None
         #: the causal filter's latest beat (s), emitted or not
         self._filter_beat = -1.0
+        #: the period (s) of the grid carried before the windows last moved to another
+        #: tempo (0: none yet)
+        self._left_period = 0.0
         self._recent: deque[_Emitted] = deque(maxlen=_RECENT_BEATS)
         self._beat_count = 0
         self._chord = "N"
@@ -409,8 +414,7 @@ class LiveAnalyzer:
         if tracked:
             self._filter_beat = tracked[-1].time - BEAT_LAG_S
         if (plan is not None and self._step_windows is None and self.tempo_step == "causal"
-                and any(causal_step(b.time - BEAT_LAG_S, 60.0 / b.bpm, (plan[0], plan[1]))
-                        for b in tracked)):
+                and any(self._filter_stepped(b, (plan[0], plan[1])) for b in tracked)):
             # the filter heard a tempo step the windows have not shown yet: its beats
             # until a window's grid agrees with it
             self._step_windows = 0
@@ -442,6 +446,17 @@ class LiveAnalyzer:
                 events.append(TempoEvent(time=t, delay=max(now - t, 0.0), bpm=round(bpm, 2),
                                          confidence=round(float(conf), 4)))
         return events
+
+    def _filter_stepped(self, beat: TrackedBeat, grid: tuple[float, float]) -> bool:
+        """Whether the causal filter's ``beat`` shows a tempo step away from the carried
+        ``grid`` (``causal_step``) that the windows have not followed yet: not when its
+        tempo is the one the windows just left (the filter lags behind them there:
+        dev 0001, where the filter held the old tempo for 3 s after the windows had
+        moved on)."""
+        period = 60.0 / beat.bpm
+        if self._left_period > 0 and abs(period / self._left_period - 1.0) <= SAME_TEMPO:
+            return False
+        return causal_step(beat.time - BEAT_LAG_S, period, grid)
 
     def _count_period(self) -> float:
         """The beat period (s) the emitted beats' running index counts at: the carried
@@ -540,8 +555,12 @@ class LiveAnalyzer:
         self._bend = bend
         if self.beat_source == "grid" and 60.0 / 215.0 <= period <= 60.0 / 55.0:
             conf = float(result.grid_confidence or result.tempo.confidence)
+            old = self._plan if self._plan is not None and now <= self._plan[3] else None
+            stepped = bool(follow and old is not None and window_step(
+                solid, later, (old[0], old[1]), fit_tol_s=_GRID_FIT_S))
             anchor, period, conf = self._choose_grid(anchor, period, conf, now,
-                                                     weight=min(1.0, (now - start) / self.window_s))
+                                                     weight=min(1.0, (now - start) / self.window_s),
+                                                     stepped=stepped)
             old = self._plan
             if old is None or now > old[3] or not same_grid((old[0], old[1]), (anchor, period),
                                                             at_s=now):
@@ -551,6 +570,8 @@ class LiveAnalyzer:
                 # .926, fof .753 to .745 with the votes' half-life at 20 s; also after
                 # an expired grid, dev .933 to .935, fof unchanged)
                 self._phase.forget()
+            if old is not None and abs(period / old[1] - 1.0) > SAME_TEMPO:
+                self._left_period = old[1]
             self._plan = (anchor, period, conf, now + 2 * self.hop_s)
         ahead = anchor + np.ceil((now - anchor) / period) * period
         if self._step_windows is not None:
@@ -563,7 +584,7 @@ class LiveAnalyzer:
         self._tracker.favour_grid(60.0 / period, ahead + BEAT_LAG_S)
 
     def _choose_grid(self, anchor: float, period: float, conf: float, now: float, *,
-                     weight: float) -> tuple[float, float, float]:
+                     weight: float, stepped: bool = False) -> tuple[float, float, float]:
         """The grid to carry: the window's ``(anchor s, period s, confidence)``, or
         (``grid_choice="song"``) the one carried so far while that outweighs it."""
         old = self._plan if self._plan is not None and now <= self._plan[3] else None
@@ -572,7 +593,7 @@ class LiveAnalyzer:
         causal = 60.0 / self._tracker.bpm if self._tracker.bpm > 0 else 0.0
         chosen = self._chooser.choose(None if old is None else (old[0], old[1]),
                                       (anchor, period), now_s=now, weight=weight,
-                                      causal_period_s=causal)
+                                      causal_period_s=causal, stepped=stepped)
         if old is not None and chosen == (old[0], old[1]):
             self._kept_out = chosen != (anchor, period)
             return old[0], old[1], old[2]
