@@ -539,7 +539,8 @@ class LiveAnalyzer:
         if period <= 0:
             return
         # a line through the last beats: their steady tempo and phase, carried forward
-        # (``grid_fit="follow"``: after a tempo step, through the beats since; a tempo
+        # (``grid_fit="follow"``: after a tempo step, also one the window's last second
+        # shows, through the beats since; a tempo
         # that bends, a ritardando, in this window and the one before: from where the
         # curve takes the beats past ``now``)
         later = beats[(beats > commit_until) & (beats <= now)]
@@ -555,9 +556,10 @@ class LiveAnalyzer:
         self._bend = bend
         if self.beat_source == "grid" and 60.0 / 215.0 <= period <= 60.0 / 55.0:
             conf = float(result.grid_confidence or result.tempo.confidence)
-            old = self._plan if self._plan is not None and now <= self._plan[3] else None
-            stepped = bool(follow and old is not None and window_step(
-                solid, later, (old[0], old[1]), fit_tol_s=_GRID_FIT_S))
+            # a window whose own beats show a tempo step inside it is taken at once
+            carried = self._plan if self._plan is not None and now <= self._plan[3] else None
+            stepped = bool(follow and carried is not None and window_step(
+                solid, later, (carried[0], carried[1]), fit_tol_s=_GRID_FIT_S))
             anchor, period, conf = self._choose_grid(anchor, period, conf, now,
                                                      weight=min(1.0, (now - start) / self.window_s),
                                                      stepped=stepped)
@@ -571,7 +573,7 @@ class LiveAnalyzer:
                 # an expired grid, dev .933 to .935, fof unchanged)
                 self._phase.forget()
             if old is not None and abs(period / old[1] - 1.0) > SAME_TEMPO:
-                self._left_period = old[1]
+                self._left_period = old[1]  # the causal filter may lag at this tempo
             self._plan = (anchor, period, conf, now + 2 * self.hop_s)
         ahead = anchor + np.ceil((now - anchor) / period) * period
         if self._step_windows is not None:
