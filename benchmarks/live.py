@@ -4,7 +4,7 @@
     python benchmarks/live.py MANIFEST [MANIFEST ...] [--limit N] [--cache DIR ...]
                               [--block-ms 20] [--window S] [--hop S] [--lookahead S]
                               [--grid-choice song|window] [--bar-phase song|window]
-                              [--grid-fit follow|line]
+                              [--grid-fit follow|line] [--tempo-step causal|window]
                               [--replay DIR] [--only ID ...] [--no-offline]
                               [--events DIR] [--json FILE] [--hour]
 
@@ -199,7 +199,14 @@ def hour_memory(analyzer, samples: np.ndarray, block: int, kwargs: dict,
 
 
 def main(argv: list[str] | None = None) -> int:
-    from songmap.live.stream import BAR_PHASES, GRID_CHOICES, GRID_FITS, KEY_SOURCES, PRIORS
+    from songmap.live.stream import (
+        BAR_PHASES,
+        GRID_CHOICES,
+        GRID_FITS,
+        KEY_SOURCES,
+        PRIORS,
+        TEMPO_STEPS,
+    )
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("manifests", nargs="+", type=Path)
@@ -220,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="where a window's bars start: the window's or the song's evidence")
     ap.add_argument("--grid-fit", choices=GRID_FITS, default=None,
                     help="how the carried beat grid follows the window's beats")
+    ap.add_argument("--tempo-step", choices=TEMPO_STEPS, default=None,
+                    help="who follows a tempo step first: the causal filter or the windows")
     ap.add_argument("--json", type=Path, help="write per-clip rows and the summary here")
     ap.add_argument("--replay", type=Path, default=None,
                     help="record the activations and window analyses here, or replay them")
@@ -251,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         kwargs["bar_phase"] = args.bar_phase
     if args.grid_fit:
         kwargs["grid_fit"] = args.grid_fit
+    if args.tempo_step:
+        kwargs["tempo_step"] = args.tempo_step
     analyzer = Analyzer()
     block = max(1, int(args.block_ms / 1000 * 44100))
     out: dict = {"settings": {**kwargs, "block_ms": args.block_ms}, "sets": {}}

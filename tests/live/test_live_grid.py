@@ -161,3 +161,22 @@ def test_after_a_tempo_step_the_line_runs_through_the_beats_since():
     # without the later beats (or without runs) only the last 4 beats: old and new mixed
     assert line_grid(committed, fit_tol_s=0.03, later_times=later, run_beats=None)[1] > 0.42
     assert line_grid(committed, fit_tol_s=0.03)[1] > 0.42
+
+
+def test_a_tempo_that_moved_in_the_window_s_last_second_is_followed():
+    # a gentle ritardando (each period 4 ms longer): the window's committed beats
+    # still hold one line within 30 ms, its last second's beats fall 44 and 68 ms
+    # behind that line; the line through the run of the last beats misses the next
+    # beat by 44 ms, the line through the committed beats alone by 96 ms
+    song = _ritardando(13, growth_s=0.004)
+    committed, later, following = song[:10], song[10:12], song[12]
+
+    def miss(grid):
+        return abs(next_beat(grid, following - 0.5 * grid[1]) - following)
+
+    assert miss(line_grid(committed, fit_tol_s=0.03, later_times=later)) < 0.05
+    assert miss(line_grid(committed, fit_tol_s=0.03, later_times=later, run_beats=None)) > 0.09
+    # later beats still on the line: the line
+    steady = 10.0 + 0.5 * np.arange(12)
+    assert line_grid(steady[:10], fit_tol_s=0.03, later_times=steady[10:]) == (
+        pytest.approx(14.5), pytest.approx(0.5))

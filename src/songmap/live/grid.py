@@ -21,6 +21,13 @@ Each window that agrees with the carried grid adds to its support, so a phase he
 minute is not overturned by ten seconds of off-beat windows, and a phase that lost keeps
 what it had earned: when the windows come back to it, it returns sooner.
 
+A **tempo step** is heard by the causal beat filter a second or two before the windows
+show it: the offline tracker on a 12 s window carries the old tempo through the first
+2-3 beats of the new one (dev 0003: the window ending 1.9 s after a step at 37.1 s still
+puts its beats at the old 80 BPM). ``causal_step`` says when one filter beat is the
+evidence of a step: it misses the carried grid and the filter's tempo moved from the
+grid's by more than its own wobble on a steady real song.
+
 The grid a window proposes is carried from its committed beats (``line_grid``): the line
 through them, or after a tempo step the line through the beats since; a tempo that keeps
 bending (a ritardando, ``tempo_bend``) is carried from where its curve takes the beats
@@ -51,6 +58,23 @@ JUMP_CONFIRM = 1
 #: Fewest beats of the run of last beats a line is fitted to where the tempo moved
 #: (``line_grid``; 4 and 5 gave the same on fof, 5 lost less downbeat F on dev).
 RUN_BEATS = 5
+#: A causal filter's beat this far (s) from the carried grid's nearest beat misses it
+#: (mir_eval's beat F tolerance: the grid's beat would not count there if the filter
+#: is right).
+STEP_MISS_S = 0.07
+#: Relative tempo change of the causal filter against the carried grid from which its
+#: beat is taken as a tempo step: on fof the filter's tempo wobbles between its
+#: neighbouring states (at 170 BPM 167 / 171 / 176 / 182, up to 6 %) on a steady song,
+#: so 5 % let armygeddon's wobble through (fof beat F .895 to .894), 8 % did not
+#: (.895, dev .906 to .909; 10 %: dev .908, 12 %: .907).
+STEP_CHANGE = 0.08
+#: Largest such change (relative): beyond it the filter has more likely moved to
+#: another metrical level (3:2 is 0.33 or 0.5) than followed a step (dev: 0.5 let
+#: 0015's 6/8 read in quarters through, beat F .764 to .597).
+STEP_MAX_CHANGE = 0.3
+#: Windows after which the carried grid returns even if no window agreed with the
+#: causal filter (1 to 3 gave the same on dev and fof).
+STEP_WINDOWS = 2
 
 Grid = tuple[float, float]  # (a beat time s, period s)
 
@@ -126,13 +150,15 @@ class GridChooser:
         self.run_len += 1
 
     def choose(self, carried: Grid | None, proposed: Grid, *, now_s: float, weight: float,
-               causal_period_s: float = 0.0) -> Grid:
+               causal_period_s: float = 0.0, stepped: bool = False) -> Grid:
         """The grid to carry forward from ``now_s`` (s): ``proposed`` (the window's) or
         ``carried`` (None: none is carried, the proposal is taken).
 
         ``weight``: the window's evidence (its length over the full window length, so
         that the short windows of a stream's first seconds count less);
-        ``causal_period_s``: the causal beat filter's current period (s; 0: unknown)."""
+        ``causal_period_s``: the causal beat filter's current period (s; 0: unknown);
+        ``stepped``: the window's beats show a tempo step inside it (``window_step``):
+        another tempo is then taken without waiting for the next window."""
         if carried is None:
             self.restart(weight)
             return proposed
@@ -142,7 +168,8 @@ class GridChooser:
         metrical = (not same_tempo and round(ratio) >= 2
                     and abs(ratio / round(ratio) - 1.0) <= METRICAL_TOL)
         if not (same_tempo or metrical):
-            return self._tempo_jump(carried, proposed, now_s, weight, causal_period_s)
+            return self._tempo_jump(carried, proposed, now_s, weight, causal_period_s,
+                                    stepped=stepped)
         fine, coarse = (proposed, carried) if period <= carried[1] else (carried, proposed)
         d = phase_offset(fine, coarse)
         if abs(d) > PHASE_TOL * fine[1] and metrical and period < carried[1]:
@@ -174,12 +201,14 @@ class GridChooser:
         return carried
 
     def _tempo_jump(self, carried: Grid, proposed: Grid, now_s: float, weight: float,
-                    causal_period_s: float) -> Grid:
+                    causal_period_s: float, *, stepped: bool = False) -> Grid:
         self._extend_run(proposed, now_s=now_s, phase_tol=0.5)
         causal_agrees = causal_period_s > 0 and (
             abs(np.log(causal_period_s / proposed[1]))
             < abs(np.log(causal_period_s / carried[1])))
-        if self.run_len > JUMP_CONFIRM or causal_agrees:
+        # ``stepped``: the window's own beats show the step inside it (``window_step``),
+        # which a window that misreads the whole song at another tempo does not
+        if self.run_len > JUMP_CONFIRM or causal_agrees or stepped:
             self.restart(weight)
             return proposed
         return carried
@@ -189,19 +218,25 @@ def line_grid(beat_times: np.ndarray, *, fit_tol_s: float,
               later_times: np.ndarray | None = None, run_beats: int | None = RUN_BEATS) -> Grid:
     """The grid ``(a beat s, period s)`` of a line through ``beat_times`` (s, ascending,
     at least 4: the window's committed beats) where every beat lies within
-    ``fit_tol_s`` (s) of it. Where one strays further (the tempo moved), the line
-    through the longest run of the last beats, ``later_times`` (s: the window's last,
-    less certain, second) included, that a line holds, of at least ``run_beats``
+    ``fit_tol_s`` (s) of it, and (with ``run_beats``) so do ``later_times`` (s: the
+    window's last, less certain, second). Where one strays further (the tempo
+    moved), the line through the longest run of the last beats, ``later_times``
+    included, that a line holds, of at least ``run_beats``
     beats (a tempo step is followed a window sooner, and a real band's wobbling
     beats give their tempo rather than that of their last 4); else (or with
     ``run_beats`` None) through the last 4 committed beats."""
     t = np.asarray(beat_times, dtype=float)
     k = np.arange(len(t), dtype=float)
     slope, icpt = np.polyfit(k, t, 1)
-    if np.abs(icpt + slope * k - t).max() <= fit_tol_s:
-        return float(icpt + slope * k[-1]), float(slope)
     u = t if later_times is None else np.concatenate([t, np.asarray(later_times, dtype=float)])
     ku = np.arange(len(u), dtype=float)
+    # with runs, the line must hold the later beats too: a tempo that moved in the
+    # window's last second is followed a window sooner (replay: dev beat F .909 to
+    # .911, fof .895 to .897; the later beats held within 1.5 or 2x the tolerance
+    # gained less on both)
+    held = ku if run_beats is not None else k
+    if np.abs(icpt + slope * held - u[:len(held)]).max() <= fit_tol_s:
+        return float(icpt + slope * k[-1]), float(slope)
     for first in range(1, len(u) - (run_beats or len(u)) + 1):
         slope, icpt = np.polyfit(ku[first:], u[first:], 1)
         if np.abs(icpt + slope * ku[first:] - u[first:]).max() <= fit_tol_s:
@@ -259,3 +294,49 @@ def bent_grid(beat_times: np.ndarray, *, after_s: float) -> Grid | None:
         return None
     j = int(later[0])
     return float(times[j]), float(gaps[j])
+
+
+def causal_step(beat_s: float, period_s: float, grid: Grid, *, miss_s: float = STEP_MISS_S,
+                min_change: float = STEP_CHANGE,
+                max_change: float = STEP_MAX_CHANGE) -> bool:
+    """Whether a beat of the causal filter at ``beat_s`` (s), tracked at a tempo of
+    period ``period_s`` (s), shows that the tempo stepped away from the carried
+    ``grid``: the beat lies more than ``miss_s`` (s) from the grid's nearest beat, and
+    its period differs from the grid's by ``min_change`` to ``max_change`` (relative),
+    more than the filter's wobble on a steady song, less than a change of metrical level."""
+    beat, period = grid
+    if period <= 0 or period_s <= 0:
+        return False
+    d = (beat_s - beat) % period
+    miss = min(d, period - d) > miss_s
+    change = abs(period_s / period - 1.0)
+    return bool(miss and min_change < change <= max_change)
+
+
+def window_step(beat_times: np.ndarray, later_times: np.ndarray, carried: Grid, *,
+                fit_tol_s: float, run_beats: int = RUN_BEATS, miss_s: float = STEP_MISS_S) -> bool:
+    """Whether a window's beats show a tempo step inside it: its committed beats
+    (``beat_times`` s) leave one line, the longest run of its last beats (``later_times``
+    s included, at least ``run_beats``) that a line holds within ``fit_tol_s`` (s) is
+    at a tempo more than ``SAME_TEMPO`` from the ``carried`` grid's, and the 3 beats
+    before that run lie on the carried grid (within ``miss_s``, s). A window that reads
+    the whole song at another tempo (as 12 s windows of real recordings now and then
+    do for one window) shows no such step. Dev 0001: the window 1.8 s after a step
+    showed it but waited for a second window (2.5 beats missed more)."""
+    t = np.asarray(beat_times, dtype=float)
+    k = np.arange(len(t), dtype=float)
+    slope, icpt = np.polyfit(k, t, 1)
+    if np.abs(icpt + slope * k - t).max() <= fit_tol_s:
+        return False
+    u = np.concatenate([t, np.asarray(later_times, dtype=float)])
+    ku = np.arange(len(u), dtype=float)
+    for first in range(3, len(u) - run_beats + 1):
+        slope, icpt = np.polyfit(ku[first:], u[first:], 1)
+        if np.abs(icpt + slope * ku[first:] - u[first:]).max() > fit_tol_s:
+            continue
+        if abs(slope / carried[1] - 1.0) <= SAME_TEMPO:
+            return False
+        d = (u[:first] - carried[0]) % carried[1]
+        on = np.minimum(d, carried[1] - d) <= miss_s
+        return bool(on[-3:].all())
+    return False

@@ -13,7 +13,10 @@ Push audio blocks (any size, any sample rate, mono or interleaved channels); eac
   jittered or held the off-beat); without one (the first seconds, no steady beat), the
   filter's own beats. Either way a beat is emitted within one block of its time. After a
   tempo step the line runs through the beats since, and a tempo that keeps bending (a
-  ritardando) is carried along its curve (``grid_fit="follow"``). A
+  ritardando) is carried along its curve (``grid_fit="follow"``). The causal filter
+  hears a tempo step a second or two before the windows do: from its first beat that
+  shows one (``songmap.live.grid.causal_step``) until a window's grid agrees with it,
+  its beats are emitted instead (``tempo_step="causal"``). A
   window's grid that disagrees with the one carried (another tempo octave, a jump in
   tempo, the off-beat) is weighed against the windows before it, the decisions of the
   song so far (``grid_choice="song"``, ``songmap.live.grid``).
@@ -45,7 +48,7 @@ import numpy as np
 
 from songmap.config import NETWORK_SR
 from songmap.errors import InvalidParameterError
-from songmap.live.beats import OnlineBeatTracker
+from songmap.live.beats import OnlineBeatTracker, TrackedBeat
 from songmap.live.events import (
     BeatEvent,
     ChordEvent,
@@ -60,12 +63,16 @@ from songmap.live.features import OnlineBeatFeatures
 from songmap.live.grid import (
     METRICAL_TOL,
     RUN_BEATS,
+    SAME_TEMPO,
+    STEP_WINDOWS,
     GridChooser,
     bent_grid,
     between_beats,
+    causal_step,
     line_grid,
     same_grid,
     tempo_bend,
+    window_step,
 )
 from songmap.live.phase import BarPhaseEvidence
 from songmap.live.ring import SampleRing
@@ -125,6 +132,11 @@ BAR_PHASES = ("song", "window")
 #: ritardando, ``tempo_bend``) along its curve; "line" carries the line through the
 #: last 4 s of them (the last 4 beats where the tempo moved), as before.
 GRID_FITS = ("follow", "line")
+#: Who follows a tempo step first (``LiveAnalyzer(tempo_step=...)``): "causal" emits the
+#: causal filter's beats from its first beat that shows a step (``causal_step``) until
+#: a window's grid agrees with it (at most ``STEP_WINDOWS`` windows; dev beat F .906 to
+#: .909, fof .895 unchanged, 2026-11-27); "window" carries the windows' grid throughout.
+TEMPO_STEPS = ("causal", "window")
 _log = logging.getLogger(__name__)
 #: Peak level (linear) under which a window is digital silence (as the offline pipeline).
 _SILENCE_PEAK = 1e-5
@@ -148,7 +160,8 @@ def _check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
 def _check_options(*, sample_rate: int, channels: int, window_s: float, hop_s: float,
                    lookahead_s: float, prior: str, beat_source: str, key_from: str,
                    max_backlog_s: float, grid_choice: str = "song",
-                   bar_phase: str = "song", grid_fit: str = "follow") -> None:
+                   bar_phase: str = "song", grid_fit: str = "follow",
+                   tempo_step: str = "causal") -> None:
     """InvalidParameterError for a live option out of its range."""
     if not 4_000 <= int(sample_rate) <= 384_000:
         raise InvalidParameterError(f"sample rate {sample_rate} Hz is outside 4000-384000 Hz")
@@ -166,6 +179,7 @@ def _check_options(*, sample_rate: int, channels: int, window_s: float, hop_s: f
     _check_choice("grid_choice", grid_choice, GRID_CHOICES)
     _check_choice("bar_phase", bar_phase, BAR_PHASES)
     _check_choice("grid_fit", grid_fit, GRID_FITS)
+    _check_choice("tempo_step", tempo_step, TEMPO_STEPS)
     if not 0.0 < max_backlog_s <= 60.0:
         raise InvalidParameterError(f"max_backlog_s {max_backlog_s}: expected 0 < s <= 60")
 
@@ -182,14 +196,15 @@ class LiveAnalyzer:
                  lookahead_s: float = LOOKAHEAD_S, beat_nets: int | None = None,
                  prior: str = "grid", beat_source: str = "grid",
                  key_from: str = "song", grid_choice: str = "song",
-                 bar_phase: str = "song", grid_fit: str = "follow", keep_up: bool = True,
+                 bar_phase: str = "song", grid_fit: str = "follow",
+                 tempo_step: str = "causal", keep_up: bool = True,
                  max_backlog_s: float = MAX_BACKLOG_S,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         _check_options(sample_rate=sample_rate, channels=channels, window_s=window_s,
                        hop_s=hop_s, lookahead_s=lookahead_s, prior=prior,
                        beat_source=beat_source, key_from=key_from,
                        max_backlog_s=max_backlog_s, grid_choice=grid_choice,
-                       bar_phase=bar_phase, grid_fit=grid_fit)
+                       bar_phase=bar_phase, grid_fit=grid_fit, tempo_step=tempo_step)
         if analyzer is None:
             from songmap.pipeline import Analyzer
 
@@ -206,6 +221,7 @@ class LiveAnalyzer:
         self.grid_choice = grid_choice
         self.bar_phase = bar_phase
         self.grid_fit = grid_fit
+        self.tempo_step = tempo_step
         #: a live source (audio arriving at real-time pace): skip the windowed analysis
         #: while the stream is behind (``backlog_s`` > ``max_backlog_s``); False (a file
         #: read as fast as possible): never skip
@@ -252,6 +268,14 @@ class LiveAnalyzer:
         #: whether the latest window's grid was kept out (the carried one outweighed it)
         self._kept_out = False
         self._last_beat = -1.0
+        #: windows analysed since the causal filter's beats replaced the carried grid at
+        #: a tempo step (``tempo_step="causal"``); None while the grid is carried
+        self._step_windows: int | None = None
+        #: the causal filter's latest beat (s), emitted or not
+        self._filter_beat = -1.0
+        #: the period (s) of the grid carried before the windows last moved to another
+        #: tempo (0: none yet)
+        self._left_period = 0.0
         self._recent: deque[_Emitted] = deque(maxlen=_RECENT_BEATS)
         self._beat_count = 0
         self._chord = "N"
@@ -387,6 +411,15 @@ class LiveAnalyzer:
             return []  # silence, noise, a pause: no beats
         now = self.time
         plan = self._plan if self._plan is not None and now <= self._plan[3] else None
+        if tracked:
+            self._filter_beat = tracked[-1].time - BEAT_LAG_S
+        if (plan is not None and self._step_windows is None and self.tempo_step == "causal"
+                and any(self._filter_stepped(b, (plan[0], plan[1])) for b in tracked)):
+            # the filter heard a tempo step the windows have not shown yet: its beats
+            # until a window's grid agrees with it
+            self._step_windows = 0
+        if self._step_windows is not None:
+            plan = None
         if plan is not None:
             anchor, period, conf, _ = plan
             k = np.ceil((self._last_beat + 0.5 * period - anchor) / period)
@@ -413,6 +446,17 @@ class LiveAnalyzer:
                 events.append(TempoEvent(time=t, delay=max(now - t, 0.0), bpm=round(bpm, 2),
                                          confidence=round(float(conf), 4)))
         return events
+
+    def _filter_stepped(self, beat: TrackedBeat, grid: tuple[float, float]) -> bool:
+        """Whether the causal filter's ``beat`` shows a tempo step away from the carried
+        ``grid`` (``causal_step``) that the windows have not followed yet: not when its
+        tempo is the one the windows just left (the filter lags behind them there:
+        dev 0001, where the filter held the old tempo for 3 s after the windows had
+        moved on)."""
+        period = 60.0 / beat.bpm
+        if self._left_period > 0 and abs(period / self._left_period - 1.0) <= SAME_TEMPO:
+            return False
+        return causal_step(beat.time - BEAT_LAG_S, period, grid)
 
     def _count_period(self) -> float:
         """The beat period (s) the emitted beats' running index counts at: the carried
@@ -495,7 +539,8 @@ class LiveAnalyzer:
         if period <= 0:
             return
         # a line through the last beats: their steady tempo and phase, carried forward
-        # (``grid_fit="follow"``: after a tempo step, through the beats since; a tempo
+        # (``grid_fit="follow"``: after a tempo step, also one the window's last second
+        # shows, through the beats since; a tempo
         # that bends, a ritardando, in this window and the one before: from where the
         # curve takes the beats past ``now``)
         later = beats[(beats > commit_until) & (beats <= now)]
@@ -511,8 +556,13 @@ class LiveAnalyzer:
         self._bend = bend
         if self.beat_source == "grid" and 60.0 / 215.0 <= period <= 60.0 / 55.0:
             conf = float(result.grid_confidence or result.tempo.confidence)
+            # a window whose own beats show a tempo step inside it is taken at once
+            carried = self._plan if self._plan is not None and now <= self._plan[3] else None
+            stepped = bool(follow and carried is not None and window_step(
+                solid, later, (carried[0], carried[1]), fit_tol_s=_GRID_FIT_S))
             anchor, period, conf = self._choose_grid(anchor, period, conf, now,
-                                                     weight=min(1.0, (now - start) / self.window_s))
+                                                     weight=min(1.0, (now - start) / self.window_s),
+                                                     stepped=stepped)
             old = self._plan
             if old is None or now > old[3] or not same_grid((old[0], old[1]), (anchor, period),
                                                             at_s=now):
@@ -522,13 +572,21 @@ class LiveAnalyzer:
                 # .926, fof .753 to .745 with the votes' half-life at 20 s; also after
                 # an expired grid, dev .933 to .935, fof unchanged)
                 self._phase.forget()
+            if old is not None and abs(period / old[1] - 1.0) > SAME_TEMPO:
+                self._left_period = old[1]  # the causal filter may lag at this tempo
             self._plan = (anchor, period, conf, now + 2 * self.hop_s)
         ahead = anchor + np.ceil((now - anchor) / period) * period
+        if self._step_windows is not None:
+            self._step_windows += 1
+            agree = self._tracker.bpm > 0 and same_grid(
+                (self._filter_beat, 60.0 / self._tracker.bpm), (anchor, period), at_s=now)
+            if agree or self._step_windows > STEP_WINDOWS:
+                self._step_windows = None  # the windows caught up (or never will)
         # the filter runs on the networks' clock, BEAT_LAG_S behind the audio's
         self._tracker.favour_grid(60.0 / period, ahead + BEAT_LAG_S)
 
     def _choose_grid(self, anchor: float, period: float, conf: float, now: float, *,
-                     weight: float) -> tuple[float, float, float]:
+                     weight: float, stepped: bool = False) -> tuple[float, float, float]:
         """The grid to carry: the window's ``(anchor s, period s, confidence)``, or
         (``grid_choice="song"``) the one carried so far while that outweighs it."""
         old = self._plan if self._plan is not None and now <= self._plan[3] else None
@@ -537,7 +595,7 @@ class LiveAnalyzer:
         causal = 60.0 / self._tracker.bpm if self._tracker.bpm > 0 else 0.0
         chosen = self._chooser.choose(None if old is None else (old[0], old[1]),
                                       (anchor, period), now_s=now, weight=weight,
-                                      causal_period_s=causal)
+                                      causal_period_s=causal, stepped=stepped)
         if old is not None and chosen == (old[0], old[1]):
             self._kept_out = chosen != (anchor, period)
             return old[0], old[1], old[2]
