@@ -78,18 +78,23 @@ class AnalysisSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_duration_s: float = Field(
-        3 * 3600.0, gt=0, description="Refuse audio longer than this many seconds."
+        3 * 3600.0, gt=0, allow_inf_nan=False,
+        description="Refuse audio longer than this many seconds.",
     )
     min_duration_s: float = Field(
-        2.0, gt=0, description="Refuse audio shorter than this: too short to find a beat."
+        2.0, gt=0, allow_inf_nan=False,
+        description="Refuse audio shorter than this: too short to find a beat.",
     )
-    min_bpm: float = Field(55.0, gt=10, description="Slowest beat tempo considered (BPM).")
-    max_bpm: float = Field(215.0, gt=20, description="Fastest beat tempo considered (BPM).")
+    min_bpm: float = Field(55.0, gt=10, allow_inf_nan=False,
+                           description="Slowest beat tempo considered (BPM).")
+    max_bpm: float = Field(215.0, gt=20, allow_inf_nan=False,
+                           description="Fastest beat tempo considered (BPM).")
     meters: tuple[int, ...] = Field(
         (2, 3, 4), description="Beats per bar considered when deciding the meter."
     )
     transient_window_s: float = Field(
-        0.07, gt=0, le=0.5, description="How far from a beat an onset may lie to be its transient."
+        0.07, gt=0, le=0.5, allow_inf_nan=False,
+        description="How far from a beat an onset may lie to be its transient.",
     )
     chord_vocabulary: str = Field(
         "sevenths", pattern="^(majmin|sevenths)$", description="Chord labels produced."
@@ -114,8 +119,9 @@ class AnalysisSettings(BaseModel):
         "that many counted beats (6/8, 9/8, 12/8 count dotted beats: 2, 3, 4).",
     )
     first_downbeat_s: float | None = Field(
-        None, ge=0, description="Bar-phase override (s): the beat nearest this time is the "
-        "first beat of a bar, and the bar lines follow from it.",
+        None, ge=0, allow_inf_nan=False,
+        description="Bar-phase override (s): the beat nearest this time is the first beat "
+        "of a bar, and the bar lines follow from it.",
     )
 
     @field_validator("bpm", mode="before")

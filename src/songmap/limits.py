@@ -53,7 +53,8 @@ def limit_memory(megabytes: float | None) -> None:
         return
     import resource
 
-    limit = int(megabytes * 1024 * 1024)
+    # (a cap beyond what a C long holds caps nothing: the most it can say)
+    limit = min(int(megabytes * 1024 * 1024), sys.maxsize)
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)

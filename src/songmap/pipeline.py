@@ -366,6 +366,14 @@ class Analyzer:
                 f"{filename}: {audio.duration:.2f} s of audio is too short to analyse; "
                 f"songmap needs at least {s.min_duration_s:g} s to find beats"
             )
+        if s.first_downbeat_s is not None and s.first_downbeat_s > audio.duration:
+            from songmap.errors import InvalidParameterError
+
+            # no beat of the music lies there: most likely milliseconds given for seconds
+            raise InvalidParameterError(
+                f"{filename}: a first downbeat at {s.first_downbeat_s:g} s lies after the end "
+                f"of the audio ({audio.duration:.2f} s); give a time within it, in seconds"
+            )
         silent = peak_level(audio.samples) < _SILENCE_PEAK  # no full-length temporary
         # Stages that do not depend on each other run on two threads (the beat network
         # here, onsets then the harmony networks on the pool); BLAS stays on one thread

@@ -21,6 +21,26 @@ def test_serve_rejects_bad_settings(capsys):
     assert "workers" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, said", [
+    (["--max-duration", "inf"], "invalid --max-duration or SONGMAP_MAX_DURATION_S: "),
+    (["--max-memory", "inf"], "invalid --max-memory or SONGMAP_WORKER_MEMORY_MB: "),
+    (["--max-upload-mb", "nan"], "invalid --max-upload-mb or SONGMAP_MAX_UPLOAD_MB: "),
+])
+def test_serve_refuses_infinite_limits_naming_the_option(argv, said, capsys, tmp_path,
+                                                         monkeypatch):
+    """--max-duration inf crashed the start-up with a traceback (exit 3); --max-memory inf
+    started a server whose every worker failed to cap itself."""
+    import uvicorn
+
+    import songmap.api.app
+
+    monkeypatch.setattr(songmap.api.app, "create_app", lambda settings: None)
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)  # (a regression starts nothing)
+    assert main(["serve", "--data-dir", str(tmp_path), *argv]) == 2
+    err = capsys.readouterr().err
+    assert said in err and err.count("\n") == 1
+
+
 @pytest.mark.parametrize("argv, threads, memory", [
     (["--analysis-threads", "3", "--max-memory", "4096"], 3, 4096.0),
     (["--threads", "2", "--max-memory", "0"], 2, None),  # --threads: the old name

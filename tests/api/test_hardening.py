@@ -77,3 +77,43 @@ def test_a_1_hz_wav_is_refused_with_422(service, tmp_path):
     assert r.status_code == 422, r.text
     assert r.json()["error"]["type"] == "UnsupportedAudioError"
     assert "1 Hz" in r.json()["error"]["message"]
+
+
+def test_a_client_gone_mid_upload_is_no_server_fault(caplog):
+    """A cancelled upload (the connection closed mid-body) logged "Exception in ASGI
+    application" with a traceback, every time; the one error mapping now takes it."""
+    import asyncio
+
+    from fastapi import FastAPI, Request
+    from starlette.requests import ClientDisconnect
+
+    from songmap.api.errors import install_error_handlers
+
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/upload")
+    async def upload(request: Request) -> dict:
+        async for _ in request.stream():
+            pass
+        return {}
+
+    messages = iter([{"type": "http.request", "body": b"part of a file", "more_body": True},
+                     {"type": "http.disconnect"}])
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return next(messages)
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": "/upload", "raw_path": b"/upload",
+             "query_string": b"", "root_path": "", "headers": [(b"host", b"localhost")],
+             "client": ("127.0.0.1", 1), "server": ("localhost", 80)}
+    with caplog.at_level("INFO"):
+        asyncio.run(app(scope, receive, send))  # raised ClientDisconnect before
+    assert sent[0]["status"] == 400
+    assert not any(r.exc_info for r in caplog.records)
+    assert ClientDisconnect in app.exception_handlers  # mapped where every error is

@@ -68,6 +68,8 @@ def test_first_downbeat_and_bpm_on_the_timeline(service, clips):
     ({}, {"time_signature": "4/5"}, "time_signature"),
     ({"first_downbeat": "soon"}, {}, "first_downbeat"),
     ({"first_downbeat": "-1"}, {}, "first_downbeat"),
+    ({"first_downbeat": "inf"}, {}, "first_downbeat"),  # was a 500 (OverflowError)
+    ({}, {"first_downbeat": "1e400"}, "first_downbeat"),
     ({"bpm": "120"}, {"bpm": "128"}, "bpm"),  # two different values
 ])
 def test_bad_override_is_400_naming_it(service, clips, params, data, name):

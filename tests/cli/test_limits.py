@@ -51,3 +51,19 @@ def test_generous_limits_change_nothing(example_file):
                    "--json")
     assert proc.returncode == 0, proc.stderr
     assert '"total_bars": 11' in proc.stdout
+
+
+def test_a_memory_cap_below_the_loaded_models_fails_at_once(five_minutes):
+    """A WAV under --max-memory 300 hung for ever: the cap fell below what the process had
+    already mapped, and a thread that could not allocate its first frame left
+    Thread.start() waiting (the FLAC example happened to fail on an import first)."""
+    proc = songmap("analyze", str(five_minutes), "--max-memory", "300", "-q", timeout=60)
+    assert proc.returncode == 7, proc.stderr
+    assert "needs more than --max-memory 300 MB" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_a_first_downbeat_after_the_end_is_a_bad_argument(example_file):
+    proc = songmap("analyze", str(example_file), "--first-downbeat", "420", "-q")
+    assert proc.returncode == 2, proc.stderr
+    assert "lies after the end of the audio" in proc.stderr

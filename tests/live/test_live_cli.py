@@ -80,3 +80,30 @@ def test_live_stdin_without_a_wav_header():
     assert done.returncode == 4
     assert done.stderr.decode().strip().count("\n") == 0
     assert "not a WAV stream" in done.stderr.decode()
+
+
+def test_live_stdin_with_a_header_and_no_audio_says_so(tmp_path):
+    """A WAV header and nothing after it (or an empty --raw stream) exited 0, silently."""
+    header = tmp_path / "h.wav"
+    sf.write(header, np.zeros(44100, np.float32), 44100, subtype="PCM_16")
+    done = _cli(["-"], header.read_bytes()[:44])
+    assert done.returncode == 4, done.stderr
+    assert b"ended before any audio" in done.stderr and done.stderr.count(b"\n") == 1
+    done = _cli(["-", "--raw"], b"")
+    assert done.returncode == 4, done.stderr
+
+
+def test_live_file_too_short_is_exit_5_as_for_analyze(tmp_path, capsys):
+    """A 0.2 s file printed nothing and exited 0; `songmap analyze` says exit 5."""
+    path = tmp_path / "short.wav"
+    sf.write(path, np.zeros(8820, np.float32), 44100)
+    assert main(["live", str(path), "--speed", "0"]) == 5
+    assert "too short" in capsys.readouterr().err
+
+
+def test_live_stdin_closed_is_one_line():
+    """``songmap live - <&-`` crashed on sys.stdin being None (a traceback)."""
+    done = subprocess.run(["sh", "-c", f"'{sys.executable}' -m songmap.cli.main live - <&-"],
+                          capture_output=True, timeout=60, check=False)
+    assert done.returncode == 4 and b"Traceback" not in done.stderr
+    assert done.stderr.count(b"\n") == 1

@@ -63,6 +63,14 @@ def test_text_is_refused(client):
     assert code == 1003 and "binary PCM" in reason
 
 
+@pytest.mark.parametrize("query", ["rate=abc", "rate=1e99", "channels=two"])
+def test_a_query_of_the_wrong_type_is_refused_with_a_reason(client, query):
+    """These were a bare 403 at the handshake (FastAPI's own check), with nothing to say why."""
+    with client.websocket_connect(f"/live?{query}") as ws:
+        code, reason = _closed_with(ws)
+    assert code == 1008 and "is not a whole number" in reason
+
+
 def test_bad_query_and_bad_blocks(client):
     with client.websocket_connect("/live?format=mp3") as ws:
         code, reason = _closed_with(ws)
@@ -138,3 +146,17 @@ def test_a_page_of_another_site_cannot_open_a_stream(client, keyed):
 
 def test_a_rebinding_host_name_cannot_open_a_stream(client):
     assert "host name" in _refused(client, "/live?format=mp3", host="evil.example")
+
+
+def test_a_client_gone_while_events_are_sent_ends_the_stream_quietly(client, monkeypatch):
+    """Sending to a client that had closed raised WebSocketDisconnect out of the route: the
+    server logged "Exception in ASGI application" with a traceback for every such client."""
+    import songmap.api.routes.live as route
+
+    async def gone(ws, fmt, limits):
+        raise WebSocketDisconnect(code=1006)  # what ws.send_text raises then
+
+    monkeypatch.setattr(route, "_serve", gone)
+    with client.websocket_connect("/live") as ws:
+        ws.send_bytes(b"\0" * 4096)
+    assert route._active["streams"] == 0

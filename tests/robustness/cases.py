@@ -80,6 +80,14 @@ def empty(d: Path) -> Path:
     return p
 
 
+def zeros_mp3(d: Path) -> Path:
+    """64 MB of zero bytes named .mp3 (sparse): an unfinished download."""
+    p = d / "unfinished.mp3"
+    with open(p, "wb") as fh:
+        fh.truncate(64 * 2**20)
+    return p
+
+
 def text_mp3(d: Path) -> Path:
     p = d / "notes.mp3"
     p.write_text("these are my notes, not a song\n" * 20)
@@ -395,6 +403,8 @@ def named(name: str):
 CASES: list[Case] = [
     Case("empty file", empty, errors.NotAudioError, "the file is empty (0 bytes)"),
     Case("text file named .mp3", text_mp3, errors.NotAudioError, "looks like a text file"),
+    Case("64 MB of zero bytes named .mp3", zeros_mp3, errors.NotAudioError,
+         "holds only zero bytes where the audio should start"),
     Case("ID3 tag without audio", id3_only, errors.NotAudioError,
          "it holds an ID3 tag (title, artist, ...) and no audio after it"),
     Case("truncated OGG (10 KB)", truncated_ogg, errors.UndecodableAudioError,

@@ -127,3 +127,15 @@ def test_the_cli_refuses_a_1_hz_wav_in_one_line(tmp_path):
     errors_said = [line for line in run.stderr.splitlines() if "error" in line]
     assert len(errors_said) == 1 and "1 Hz" in errors_said[0]
     assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("name, head", [("zeros.mp3", b""), ("zeros.ac3", b""),
+                                        ("tagged.mp3", b"ID3\x03\x00\x00\x00\x00\x01\x00")])
+def test_a_file_of_zero_bytes_is_refused_before_ffmpeg_buffers_it(tmp_path, name, head):
+    """A pre-allocated or unfinished download: FFmpeg's MPEG-audio parsers scanned all of it
+    for a frame, holding it in memory (5 GB of zeros named .mp3: 2.2 GB RSS, 30 s)."""
+    p = tmp_path / name
+    with open(p, "wb") as fh:  # sparse: 256 MB on disk costs nothing
+        fh.write(head + b"\0" * (128 - len(head)) * bool(head))
+        fh.truncate(256 * 2**20)
+    _refused_fast(p, errors.NotAudioError, "holds only zero bytes where the audio should start")

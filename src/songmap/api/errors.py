@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from songmap import errors
 from songmap.errors import AnalysisFailedError, WorkerCrashedError  # raised by the workers
@@ -202,6 +203,14 @@ def install_error_handlers(app: FastAPI) -> None:
         body = ErrorBody(error=ErrorDetail(type="HTTPError", message=message))
         return JSONResponse(body.model_dump(), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, _: ClientDisconnect) -> JSONResponse:
+        # the client went away mid-upload (a cancelled upload): nobody reads an answer, and
+        # its partial file is already removed; not a server fault with a traceback
+        log.info("%s %s: the client went away before its request was received",
+                 request.method, request.url.path)
+        return error_response(errors.InvalidParameterError("the request ended early"))
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -22,8 +22,10 @@ def _default_data_dir() -> Path:
 class ServeSettings(BaseSettings):
     """How ``songmap serve`` runs. Every field can be set as ``SONGMAP_<FIELD>``."""
 
+    # allow_inf_nan: an infinite limit crashed the start-up (--max-duration inf) or every
+    # worker (--max-memory inf); "never" is how a limit is switched off
     model_config = SettingsConfigDict(env_prefix="SONGMAP_", frozen=True, extra="ignore",
-                                      populate_by_name=True)
+                                      populate_by_name=True, allow_inf_nan=False)
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)

@@ -116,8 +116,11 @@ def load_audio(
     p = Path(path)
     if not p.exists():
         raise InputNotFoundError(f"{p}: no such file")
-    if not p.is_file():
-        raise InputNotFoundError(f"{p}: not a regular file (a folder?)")
+    if p.is_dir():
+        raise InputNotFoundError(f"{p}: is a folder, not a file")
+    if not p.is_file():  # /dev/null, a pipe: no length, nothing to seek in
+        raise InputNotFoundError(f"{p}: not a regular file (a device or a pipe); save the "
+                                 "audio to a file first")
     size = p.stat().st_size
     if size == 0:
         raise NotAudioError(f"{p.name}: the file is empty (0 bytes)")
@@ -128,6 +131,11 @@ def load_audio(
         raise NotAudioError(
             f"{p.name} is not audio: it holds an ID3 tag (title, artist, ...) and no audio "
             "after it; the download or copy probably stopped early"
+        )
+    if _starts_with_zeros(p):
+        raise NotAudioError(
+            f"{p.name} is not audio: it holds only zero bytes where the audio should start; "
+            "the download or copy probably never finished"
         )
     budget = _Budget(p.name, max_duration_s, max_decoded_samples)
     try:
@@ -347,15 +355,37 @@ def _decode_soundfile(p: Path, budget: _Budget) -> tuple[np.ndarray, int, int, s
     return parts.array(), sr, channels, "soundfile"
 
 
+def _id3_end(head: bytes) -> int:
+    """Where the audio after an ID3v2 tag starts (bytes), from the file's first 10 bytes;
+    0 without a tag."""
+    if len(head) < 10 or head[:3] != b"ID3" or any(b & 0x80 for b in head[6:10]):
+        return 0
+    end = 10 + ((head[6] << 21) | (head[7] << 14) | (head[8] << 7) | head[9])
+    return end + 10 if head[5] & 0x10 else end  # a footer follows the tag
+
+
+#: Bytes after any ID3 tag that must not all be zero (every container and MPEG frame
+#: starts with a non-zero mark well within them).
+_ZERO_CHECK_BYTES = 64 * 1024
+
+
+def _starts_with_zeros(p: Path) -> bool:
+    """Whether the file holds nothing but zero bytes where its audio should start (an
+    unfinished download, a pre-allocated file). FFmpeg's MPEG-audio parsers (.mp3, .mp2,
+    .ac3) scan such a file to its end looking for a frame, buffering it all: 2.2 GB of
+    memory and 30 s for 5 GB of zeros named .mp3 (2026-11-27)."""
+    with open(p, "rb") as fh:
+        fh.seek(_id3_end(fh.read(10)))
+        start = fh.read(_ZERO_CHECK_BYTES)
+    return not start.strip(b"\x00")
+
+
 def _only_id3_tag(p: Path, size: int) -> bool:
     """An ID3v2 tag with nothing after it but padding or an ID3v1 tag (a cut-off MP3)."""
     with open(p, "rb") as fh:
-        head = fh.read(10)
-        if len(head) < 10 or head[:3] != b"ID3" or any(b & 0x80 for b in head[6:10]):
+        end = _id3_end(fh.read(10))
+        if not end:
             return False
-        end = 10 + ((head[6] << 21) | (head[7] << 14) | (head[8] << 7) | head[9])
-        if head[5] & 0x10:  # footer present
-            end += 10
         if size - end > 4096:
             return False
         fh.seek(end)

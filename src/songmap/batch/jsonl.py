@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ class JsonlWriter:
         if repair:  # (not while another process may be writing a line: songmap.batch.locks)
             repair_torn_tail(self.path)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        # fsync is for files: a device or a pipe (-o /dev/null) refuses it (EINVAL)
+        self._sync = stat.S_ISREG(os.fstat(self._fd).st_mode)
 
     def append(self, record: dict[str, Any]) -> None:
         self.append_line(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
@@ -39,7 +42,8 @@ class JsonlWriter:
         written = os.write(self._fd, data)
         if written != len(data):  # a full disk; finish the line or fail loudly
             os.write(self._fd, data[written:])
-        os.fsync(self._fd)
+        if self._sync:
+            os.fsync(self._fd)
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -129,8 +133,10 @@ def compact(path: str | os.PathLike[str]) -> int:
     Atomic: the new content goes to a temporary file in the same folder, which then
     replaces the old one. Returns the number of lines kept.
     """
+    from songmap.outputs import is_special_file
+
     p = Path(path)
-    if not p.exists():
+    if not p.exists() or is_special_file(p):  # /dev/null, a pipe: nothing to read back
         return 0
     latest: dict[str, str] = {}
     with open(p, encoding="utf-8") as f:

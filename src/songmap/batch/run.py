@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -30,7 +31,7 @@ from songmap.batch.jsonl import JsonlTail, JsonlWriter, compact, repair_torn_tai
 from songmap.batch.locks import Claim, ClaimDir, OutputLock
 from songmap.batch.progress import BatchSummary, Failure, Progress
 from songmap.config import AnalysisSettings
-from songmap.errors import InvalidParameterError
+from songmap.errors import InvalidParameterError, storage_error
 from songmap.store import ResultStore
 from songmap.workers import Job, Outcome, WorkerSpec, default_memory_mb
 
@@ -132,6 +133,10 @@ def run_batch(
     if exports:
         export_root = Path(export_dir) if export_dir else (
             Path(output).parent if output else Path.cwd())
+        try:  # a folder that cannot be made is said now, not as every file's failure
+            export_root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise storage_error(f"--export-dir {export_root}", exc) from exc
     discovery = discover_audio(paths)
     own_store = not isinstance(store, ResultStore)
     results = store if isinstance(store, ResultStore) else \
@@ -159,8 +164,10 @@ def _run_options(settings: AnalysisSettings, *, workers: int | None, scheduler: 
     n_workers = workers or default_workers()
     if n_workers < 1:
         raise InvalidParameterError("--workers must be at least 1")
-    if memory_mb is not None and memory_mb < 0:
+    if memory_mb is not None and not 0 <= memory_mb < math.inf:
         raise InvalidParameterError("--max-memory must be positive (0: no cap)")
+    if timeout_s is not None and not 0 < timeout_s < math.inf:
+        raise InvalidParameterError("--timeout must be a positive number of seconds")
     given = memory_mb
     if memory_mb is None:
         memory_mb = default_memory_mb(n_workers)
@@ -220,12 +227,18 @@ class _Batch:
         lines."""
         if self.output is None:
             return
+        from songmap.outputs import is_special_file
+
         out = Path(self.output)
         self.output_lock = OutputLock(out)
-        self.output_lock.enter(lambda: repair_torn_tail(out))
-        self.tail = JsonlTail(out)
-        self._catch_up()
-        self.writer = JsonlWriter(out, repair=False)
+        try:
+            self.output_lock.enter(lambda: repair_torn_tail(out))
+            if not is_special_file(out):  # /dev/null, a pipe: nothing to read back
+                self.tail = JsonlTail(out)
+                self._catch_up()
+            self.writer = JsonlWriter(out, repair=False)
+        except OSError as exc:  # a folder given as -o, a name too long
+            raise storage_error(f"the output {out}", exc) from exc
 
     def _catch_up(self) -> None:
         """Take in the lines written since the last look (by this run or one beside it)."""
@@ -410,7 +423,10 @@ class _Batch:
             text = json.dumps({**head, "cached": status == "skipped"}, ensure_ascii=False,
                               separators=(",", ":"))
             line = text[:-1] + ',"result":' + str(result_text) + "}"
-        self.writer.append_line(line)
+        try:
+            self.writer.append_line(line)
+        except OSError as exc:  # a full disk: the batch stops; the store keeps what is done
+            raise storage_error(f"the output {self.output}", exc) from exc
         if path in self.seen_paths:
             self.rewrites += 1
         self.seen_paths.add(path)

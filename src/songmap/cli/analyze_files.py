@@ -22,8 +22,10 @@ format or an unusable ``-o`` is answered in a few tens of milliseconds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -41,6 +43,10 @@ from songmap.errors import (
 if TYPE_CHECKING:
     from songmap.export import Exporter
     from songmap.schema import AnalysisResult
+
+
+#: The longest --timeout (s): about 31 years, within what the watchdogs' clocks hold.
+_MAX_TIMEOUT_S = 1e9
 
 
 @dataclass
@@ -113,8 +119,7 @@ class Plan:
     def write_stdout(self, result: AnalysisResult) -> None:
         """The JSON result on stdout: indented for one file, one line per file for several."""
         text = result.model_dump_json() if self.several else result.model_dump_json(indent=2)
-        sys.stdout.write(text + "\n")
-        sys.stdout.flush()
+        to_stdout(text + "\n")
 
     def _export_base(self, path: str) -> Path:
         stem = Path(path).stem
@@ -146,16 +151,49 @@ class Plan:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
+    from songmap.outputs import write_whole
+
     try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        write_whole(path, text.encode("utf-8"))
     except OSError as exc:  # a full disk, a read-only folder: this file's error, not a crash
-        tmp.unlink(missing_ok=True)  # nothing half-written left behind
         raise storage_error(str(path), exc) from exc
 
 
-def _check_writable(output: str, folder: Path) -> None:
+def to_stdout(data: str | bytes) -> None:
+    """``data`` on stdout, flushed; ``StorageError`` (exit 9) when stdout cannot take it: a
+    pipe whose reader went away, a full disk, a closed stdout (``songmap ... >&-``)."""
+    out = sys.stdout
+    try:
+        if isinstance(data, bytes):
+            out.buffer.write(data)
+        else:
+            out.write(data)
+        out.flush()
+    except OSError as exc:
+        # what is still buffered would fail again when the interpreter flushes at exit
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, out.fileno())
+            os.close(devnull)
+        raise storage_error("stdout", exc) from exc
+
+
+def check_output_file(output: str) -> Path:
+    """The path of ``-o FILE`` once its folder is known to exist and take files: an
+    unusable ``-o`` is said before the analysis (exit 2 or 9), not after it."""
+    p = Path(output)
+    try:
+        if p.is_dir():
+            raise StorageError(f"-o {output}: is a folder, not a file; give a file path inside it")
+        if not p.parent.is_dir():
+            raise InvalidParameterError(f"-o {output}: the folder {p.parent} does not exist")
+        check_writable(output, p.parent)
+    except OSError as exc:  # a name too long, a loop of links
+        raise storage_error(f"-o {output}", exc) from exc
+    return p
+
+
+def check_writable(output: str, folder: Path) -> None:
     """``StorageError`` when nothing can be created in ``folder`` (or, if it does not exist
     yet, in the nearest existing folder above it): said before the analysis, not after."""
     for existing in (folder, *folder.parents):
@@ -173,8 +211,11 @@ def check_input(path: str) -> InputNotFoundError | None:
     p = Path(path)
     if not p.exists():
         return InputNotFoundError(f"{p}: no such file")
-    if not p.is_file():
-        return InputNotFoundError(f"{p}: not a regular file (a folder?)")
+    if p.is_dir():
+        return InputNotFoundError(f"{p}: is a folder, not a file")
+    if not p.is_file():  # /dev/null, a pipe: no length, nothing to seek in
+        return InputNotFoundError(f"{p}: not a regular file (a device or a pipe); "
+                                  "save the audio to a file first")
     if not os.access(p, os.R_OK):
         return InputNotFoundError(f"{p}: cannot be read (permission denied)")
     return None
@@ -198,19 +239,21 @@ def export_formats(groups: list[str] | None) -> list[Exporter]:
 
 
 def output_mode(output: str | None, n_inputs: int) -> tuple[str, Path | None]:
-    """("none" | "file" | "dir" | "jsonl", path) for ``-o``; a clear error when it cannot work."""
-    if not output:
+    """("none" | "file" | "dir" | "jsonl", path) for ``-o``; a clear error when it cannot work.
+    ``-o -`` is stdout, as for ``songmap export`` (it wrote a file called "-")."""
+    if not output or output == "-":
         return "none", None
     p = Path(output)
-    if output.endswith(("/", os.sep)) or p.is_dir():
+    try:
+        is_dir = p.is_dir()
+    except OSError as exc:  # a name too long, a loop of links
+        raise storage_error(f"-o {output}", exc) from exc
+    if output.endswith(("/", os.sep)) or is_dir:
         if p.exists() and not p.is_dir():
             raise InvalidParameterError(f"-o {output}: exists and is not a folder")
-        _check_writable(output, p)
+        check_writable(output, p)
         return "dir", p
-    parent = p.parent
-    if not parent.is_dir():
-        raise InvalidParameterError(f"-o {output}: the folder {parent} does not exist")
-    _check_writable(output, parent)
+    check_output_file(output)
     if p.suffix.lower() == ".jsonl":
         return "jsonl", p
     if n_inputs > 1:
@@ -224,9 +267,10 @@ def output_mode(output: str | None, n_inputs: int) -> tuple[str, Path | None]:
 def plan(args: argparse.Namespace) -> Plan:
     """Check the command line of ``songmap analyze`` (exit 2 on a bad option) and find
     which inputs exist, importing nothing heavy."""
-    if args.timeout is not None and args.timeout <= 0:
-        raise InvalidParameterError("--timeout must be a positive number of seconds")
-    if args.max_memory is not None and args.max_memory <= 0:
+    if args.timeout is not None and not 0 < args.timeout < _MAX_TIMEOUT_S:
+        raise InvalidParameterError("--timeout must be a positive number of seconds "
+                                    f"(below {_MAX_TIMEOUT_S:g})")
+    if args.max_memory is not None and not 0 < args.max_memory < math.inf:
         raise InvalidParameterError("--max-memory must be a positive number of MB")
     exporters = export_formats(args.export)
     files = list(args.files)
@@ -241,7 +285,7 @@ def plan(args: argparse.Namespace) -> Plan:
                     "analyse them in separate calls or use -o results.jsonl"
                 )
             seen[name] = f
-    stdout_json = bool(args.json) or (
+    stdout_json = bool(args.json) or args.output == "-" or (
         mode == "none" and not args.summary and not sys.stdout.isatty()
     )
     result = Plan(inputs=[(f, check_input(f)) for f in files], mode=mode, output=output,

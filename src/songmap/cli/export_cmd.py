@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -146,14 +145,38 @@ def _result_and_audio(args: argparse.Namespace) -> tuple[Any, Any, Path]:
 
 
 def _write(data: bytes, target: str | Path) -> None:
+    from songmap.cli.analyze_files import to_stdout
+    from songmap.errors import storage_error
+    from songmap.outputs import write_whole
+
     if str(target) == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
+        to_stdout(data)
         return
-    t = Path(target)
-    tmp = t.with_name(f".{t.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(t)
+    try:
+        write_whole(target, data)
+    except OSError as exc:  # a full disk, a read-only folder: one line, exit 9
+        raise storage_error(str(target), exc) from exc
+
+
+def _check_output(output: str | None, *, folder: bool = False) -> None:
+    """An ``-o`` that cannot be written is said before the analysis, not after it: its
+    folder must exist (a folder of several formats is made now); without ``-o`` the files
+    go to the current folder, which must take them."""
+    from songmap.cli.analyze_files import check_output_file, check_writable
+    from songmap.errors import storage_error
+
+    if output == "-":
+        return
+    if not output:
+        check_writable(".", Path("."))
+    elif folder:
+        try:
+            Path(output).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise storage_error(f"-o {output}", exc) from exc
+        check_writable(output, Path(output))
+    else:
+        check_output_file(output)
 
 
 def _chosen_exporters(args: argparse.Namespace) -> list[Exporter]:
@@ -195,16 +218,15 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 0
     exporters = _chosen_exporters(args)
     _check_inputs(args)  # before the writers' packages load (matplotlib: ~0.5 s)
-    for e in exporters:
-        e.function()  # a missing package fails before a long analysis
-    result, audio, src = _result_and_audio(args)
 
     several = len(exporters) > 1
     if several and args.output == "-":
         raise InvalidParameterError("several formats cannot all go to stdout; give a folder")
+    _check_output(args.output, folder=several)
+    for e in exporters:
+        e.function()  # a missing package fails before a long analysis
+    result, audio, src = _result_and_audio(args)
     out_dir = Path(args.output) if several and args.output else Path(".")
-    if several:
-        out_dir.mkdir(parents=True, exist_ok=True)
     exts = [e.extension for e in exporters]
     for e in exporters:
         data = e.to_bytes(result, **_export_options(e, args, src, audio))
@@ -227,6 +249,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         raise InvalidParameterError("--width and --height must be 100..20000 pixels")
     png = get_exporter("png")
     _check_inputs(args)
+    _check_output(args.output)
     png.function()
     result, audio, src = _result_and_audio(args)
     options: dict[str, Any] = {"width_px": args.width, "height_px": args.height}
@@ -253,6 +276,8 @@ def read_channels(p: Path):
 
 def cmd_descriptors(args: argparse.Namespace) -> int:
     p = _check_input(args.input)
+    if args.output:
+        _check_output(args.output)
     from songmap.descriptors import compute_descriptors
 
     result, audio = _analyse(p, args)
@@ -264,8 +289,5 @@ def cmd_descriptors(args: argparse.Namespace) -> int:
         samples, sr = native
     data = {"filename": result.filename, **compute_descriptors(samples, sr, result)}
     text = json.dumps(data, indent=2) + "\n"
-    if args.output:
-        _write(text.encode(), args.output)
-    else:
-        sys.stdout.write(text)
+    _write(text.encode(), args.output or "-")
     return 0

@@ -10,6 +10,8 @@ key) and a pipe one readable line per event.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import json
 import math
 import sys
@@ -21,6 +23,10 @@ from songmap.errors import InvalidParameterError
 
 if TYPE_CHECKING:  # numpy loads with the analysis, not with the command line
     import numpy as np
+
+#: What a write to stdout fails with when stdout cannot take it (a full disk or quota, a
+#: closed stdout); reading the input fails otherwise.
+_STDOUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EBADF, errno.EIO})
 
 #: Block fed per step (s of audio): beats are emitted at most this late, plus the
 #: networks' own lag.
@@ -54,7 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _blocks_from_file(path: str, settings) -> tuple[int, int, Iterator[np.ndarray]]:
     from songmap.audio import load_audio
 
-    audio = load_audio(path, max_duration_s=settings.max_duration_s)
+    audio = load_audio(path, max_duration_s=settings.max_duration_s,
+                       min_duration_s=settings.min_duration_s)  # as analyze: exit 5
     step = int(_BLOCK_S * audio.sr)
     return audio.sr, 1, (audio.samples[i:i + step] for i in range(0, len(audio.samples), step))
 
@@ -142,9 +149,23 @@ def cmd_live(args: argparse.Namespace) -> int:
                 if wait > 0:
                     time.sleep(wait)
             _emit(live.push(block), args.json, display, out, live.time)
+        if fed == 0:  # a WAV header and nothing after it: say so, not a silent exit 0
+            from songmap.errors import UndecodableAudioError
+
+            raise UndecodableAudioError("the stream ended before any audio arrived")
         _emit(live.finish(), args.json, display, out, live.time)
     except BrokenPipeError:  # the reader went away (| head): nothing more to say
         return 0
+    except OSError as exc:  # stdout cannot take the events (a full disk, a closed stdout)
+        if exc.errno not in _STDOUT_ERRNOS:
+            raise
+        from songmap.cli.analyze_files import to_stdout
+
+        with contextlib.suppress(OSError):
+            to_stdout("")  # (points stdout at /dev/null: the exit flush cannot fail again)
+        from songmap.errors import storage_error
+
+        raise storage_error("stdout", exc) from exc
     if display is not None:
         out.write("\n")
     return 0

@@ -200,7 +200,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             if plan.stdout_json:
                 plan.write_stdout(result)
             elif not args.quiet:
-                print(format_summary(result) + ("\n" if plan.several else ""), flush=True)
+                analyze_files.to_stdout(format_summary(result) + ("\n\n" if plan.several else "\n"))
         return first_failure
     finally:
         plan.close()
@@ -224,8 +224,18 @@ def _analyzer(args: argparse.Namespace, settings):
         import soundfile  # noqa: F401
 
         from songmap.limits import limit_memory
+        from songmap.workers.memory import address_space_mb
 
         analyzer.registry.load_all()
+        loaded_mb = address_space_mb()
+        if args.max_memory <= loaded_mb:
+            # a cap below what is already mapped fails every allocation, and a thread that
+            # cannot start its first frame leaves Thread.start() waiting for ever
+            raise errors.ResourceLimitError(
+                f"the analysis needs more than --max-memory {args.max_memory:g} MB: songmap "
+                f"with its networks loaded already takes {loaded_mb:.0f} MB of address "
+                "space; raise the limit"
+            )
         limit_memory(args.max_memory)
     return analyzer
 
@@ -263,7 +273,10 @@ def cmd_example(args: argparse.Namespace) -> int:
 
     src = example_path()
     if args.output:
-        shutil.copyfile(src, args.output)
+        try:
+            shutil.copyfile(src, args.output)
+        except OSError as exc:
+            raise errors.storage_error(args.output, exc) from exc
         print(args.output)
     else:
         print(src)
@@ -293,8 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", metavar="FILE",
                    help="audio files (WAV, FLAC, MP3, OGG, Opus, M4A, AIFF, ...)")
     p.add_argument("-o", "--output", metavar="PATH",
-                   help="write the JSON result here (FILE.json); with several files a "
-                        "folder (DIR/: one <name>.json each) or FILE.jsonl (one line each)")
+                   help="write the JSON result here (FILE.json; - for stdout); with several "
+                        "files a folder (DIR/: one <name>.json each) or FILE.jsonl (one line "
+                        "each)")
     p.add_argument("--json", action="store_true",
                    help="print the JSON result on stdout (default when stdout is not a terminal)")
     p.add_argument("--summary", action="store_true",
@@ -355,6 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # onnxruntime's telemetry leaves a session file in $TMPDIR; inherited by every worker.
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    _stand_in_for_closed_streams()
     parser = build_parser()
     words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
     if not words or words[0] not in _BUILT_IN_COMMANDS:
@@ -370,6 +385,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is None and args.command in _FAST_EXIT_COMMANDS:
         _exit_now(code)
     return code
+
+
+def _stand_in_for_closed_streams() -> None:
+    """Give a closed stdin, stdout or stderr (``songmap ... >&-``) a stand-in: an empty
+    stdin; a stdout whose writes fail with EBADF, said as an error (exit 9) instead of a
+    crash; a stderr that discards (nowhere to say anything, but the exit status still
+    tells). A descriptor Python left closed is held by the stand-in, so a file opened later
+    cannot land on it and receive what was meant for the terminal; one that Python's own
+    start-up reused for a file of its own (seen for stderr) is left to that file."""
+    import os
+
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        stream = getattr(sys, name)
+        if stream is not None and (name == "stdin" or _writable(fd)):
+            continue
+        try:
+            held = os.open(os.devnull, os.O_WRONLY if name == "stderr" else os.O_RDONLY)
+            if stream is None and held != fd:
+                os.dup2(held, fd)
+                os.close(held)
+                held = fd
+        except OSError:
+            continue
+        setattr(sys, name, open(held, "r" if name == "stdin" else "w",  # noqa: SIM115 - for the process's life
+                                encoding="utf-8", closefd=stream is not None))
+
+
+def _writable(fd: int) -> bool:
+    """Whether ``fd`` is open for writing (a write of nothing checks that much; a full
+    device or a closed pipe still is)."""
+    import errno
+    import os
+
+    try:
+        os.write(fd, b"")
+    except OSError as exc:
+        return exc.errno != errno.EBADF
+    return True
 
 
 def _exit_now(code: int) -> NoReturn:
@@ -391,6 +444,15 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("songmap: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError as exc:  # a write to stdout other than the results' (to_stdout)
+        from songmap.cli.analyze_files import to_stdout
+
+        try:
+            to_stdout("")  # (stdout pointed at /dev/null: the exit flush has nowhere to fail)
+        except errors.StorageError:
+            pass
+        print(f"songmap: error: {errors.storage_error('stdout', exc)}", file=sys.stderr)
+        return exit_code_for(errors.StorageError())
     except errors.SongmapError as exc:
         print(f"songmap: error: {exc}", file=sys.stderr)
         return exit_code_for(exc)

@@ -25,7 +25,7 @@ def settings_from_args(args: argparse.Namespace) -> AnalysisSettings:
         values["max_duration_s"] = args.max_duration
     if getattr(args, "vocabulary", None):
         values["chord_vocabulary"] = args.vocabulary
-    if getattr(args, "threads", None):
+    if getattr(args, "threads", None) is not None:  # (0 was taken for the default)
         values["threads"] = args.threads
     if getattr(args, "descriptors", False):
         values["descriptors"] = True
@@ -37,7 +37,8 @@ def settings_from_args(args: argparse.Namespace) -> AnalysisSettings:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else ""
-        what = next((o for o, f in OVERRIDE_OPTIONS.items() if f == field), None)
+        what = next((o for o, f in (OVERRIDE_OPTIONS | _OTHER_OPTIONS).items() if f == field),
+                    None)
         where = what or f"setting {'.'.join(map(str, first['loc']))}"
         message = str(first["msg"]).removeprefix("Value error, ")
         raise errors.InvalidParameterError(f"invalid {where}: {message}") from None
@@ -46,6 +47,8 @@ def settings_from_args(args: argparse.Namespace) -> AnalysisSettings:
 #: The grid overrides: command-line option -> AnalysisSettings field.
 OVERRIDE_OPTIONS = {"--bpm": "bpm", "--time-signature": "time_signature",
                      "--first-downbeat": "first_downbeat_s"}
+#: The other options that are settings, named by their option in error messages.
+_OTHER_OPTIONS = {"--max-duration": "max_duration_s", "--threads": "threads"}
 
 
 def add_override_options(p: argparse.ArgumentParser) -> None:

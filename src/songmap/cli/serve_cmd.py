@@ -53,6 +53,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_serve)
 
 
+#: Option (its argparse dest) -> ServeSettings field, to name the option in an error.
+_OPTION_FIELDS = {
+    "host": "host", "port": "port", "workers": "workers", "data_dir": "data_dir",
+    "store": "store_path", "max_upload_mb": "max_upload_mb", "max_duration": "max_duration_s",
+    "scheduler": "dask_scheduler", "allowed_hosts": "allowed_hosts",
+    "job_retention": "job_retention", "max_connections": "max_connections",
+    "analysis_threads": "analysis_threads", "max_memory": "worker_memory_mb",
+}
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
@@ -79,8 +89,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings = ServeSettings(**{k: v for k, v in values.items() if v is not None})
     except ValidationError as exc:
         first = exc.errors()[0]
+        field = ".".join(map(str, first["loc"]))
+        # the option and the variable: a bad value may come from either
+        option = next((f"--{o.replace('_', '-')} or " for o, f in _OPTION_FIELDS.items()
+                       if f == field), "")
         raise InvalidParameterError(
-            f"invalid setting {'.'.join(map(str, first['loc']))}: {first['msg']}"
+            f"invalid {option}SONGMAP_{field.upper()}: {first['msg']}"
         ) from None
     from songmap.api.security import exposure_problem, is_loopback
 

@@ -134,16 +134,10 @@ def export(result: AnalysisResult, fmt: str, **options: Any) -> bytes:
 
 def save(result: AnalysisResult, fmt: str, path: str | os.PathLike[str], **options: Any) -> Path:
     """Write ``result`` in format ``fmt`` to ``path`` (atomically) and return the path."""
-    data = export(result, fmt, **options)
-    p = Path(path)
-    tmp = p.with_name(f".{p.name}.tmp")
-    try:
-        tmp.write_bytes(data)
-        tmp.replace(p)
-    except OSError:
-        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written file behind
-        raise
-    return p
+    from songmap.outputs import write_whole
+
+    write_whole(path, export(result, fmt, **options))
+    return Path(path)
 
 
 __all__ = ["EXPORTERS", "Exporter", "MissingDependencyError", "export", "get_exporter", "save"]

@@ -162,6 +162,11 @@ def connect(scheduler: str | Any, *, timeout_s: float = 20.0) -> Any:
             f"could not reach the Dask scheduler at {scheduler} ({exc}); is `dask scheduler` "
             "running there and the port open?"
         ) from None
+    except ValueError as exc:  # an address Dask cannot parse: an unknown scheme, no host
+        raise InvalidParameterError(
+            f"--scheduler {scheduler}: not a Dask scheduler address ({exc}); write it like "
+            "tls://HOST:8786 or tcp://HOST:8786"
+        ) from None
 
 
 def task_key(job: Job, kind: str) -> str:

@@ -65,9 +65,11 @@ async def _refuse(ws: WebSocket, code: int, reason: str) -> None:
 
 
 @router.websocket("/live")
-async def live(ws: WebSocket, rate: int = 44100, channels: int = 1,
+async def live(ws: WebSocket, rate: str = "44100", channels: str = "1",
                format: str = "f32le") -> None:
-    from songmap.errors import SongmapError
+    # rate and channels are read here, not typed for FastAPI: its refusal of rate=abc was
+    # a bare 403 at the handshake, with no reason a client could show
+    from songmap.errors import InvalidParameterError, SongmapError
     from songmap.live.pcm import raw_format
 
     limits: LiveLimits = getattr(ws.app.state, "live_limits", None) or LiveLimits()
@@ -76,7 +78,13 @@ async def live(ws: WebSocket, rate: int = 44100, channels: int = 1,
         limits = replace(limits, max_duration_s=min(limits.max_duration_s, settings.max_duration_s))
     await ws.accept()
     try:
-        fmt = raw_format(format, sample_rate=rate, channels=channels)
+        numbers = {}
+        for name, text in (("rate", rate), ("channels", channels)):
+            try:
+                numbers[name] = int(text)
+            except ValueError:
+                raise InvalidParameterError(f"{name}={text!r} is not a whole number") from None
+        fmt = raw_format(format, sample_rate=numbers["rate"], channels=numbers["channels"])
     except SongmapError as exc:
         await _refuse(ws, 1008, str(exc))
         return
@@ -86,6 +94,8 @@ async def live(ws: WebSocket, rate: int = 44100, channels: int = 1,
     _active["streams"] += 1
     try:
         await _serve(ws, fmt, limits)
+    except WebSocketDisconnect:  # the client closed while events were sent: nothing to say
+        return
     finally:
         _active["streams"] -= 1
 
