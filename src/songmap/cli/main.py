@@ -224,10 +224,11 @@ def _analyzer(args: argparse.Namespace, settings):
         import av  # noqa: F401
         import soundfile  # noqa: F401
 
-        from songmap.limits import limit_memory
+        from songmap.limits import limit_memory, map_blas_buffers
         from songmap.workers.memory import address_space_mb
 
         analyzer.registry.load_all()
+        map_blas_buffers()  # OpenBLAS ends the process when it cannot map one under the cap
         loaded_mb = address_space_mb()
         if args.max_memory <= loaded_mb:
             # a cap below what is already mapped fails every allocation, and a thread that
