@@ -63,7 +63,7 @@ def map_blas_buffers(*, callers: int = BLAS_CALLERS_PER_ANALYSIS) -> None:
     analysis needs are mapped already and the cap's failures surface as ``MemoryError``
     (``strace``: no buffer mapped during three analyses after this, two without it; 0 of
     40 runs above ended in OpenBLAS). The cost: ~135 MB more address space mapped before
-    the cap (two buffers, and the malloc arenas and stacks of the new threads).
+    the cap (three buffers, and the malloc arenas and stacks of the new threads).
 
     ``callers`` threads each run one product of ~20 ms, started together, so that they
     overlap; the cost is that time once and the buffers' address space.
