@@ -47,6 +47,51 @@ def wall_time_limit(seconds: float | None, *, message: str, exit_code: int) -> I
         devnull.close()
 
 
+#: Threads of one analysis that may be inside a BLAS product at once: the beat network's two
+#: directions, the harmony networks' thread and the onsets' thread (``songmap.pipeline``).
+BLAS_CALLERS_PER_ANALYSIS = 4
+
+
+def map_blas_buffers(*, callers: int = BLAS_CALLERS_PER_ANALYSIS) -> None:
+    """Have numpy's BLAS map now the work buffers ``callers`` products at once need.
+
+    OpenBLAS maps a 32 MB work buffer when a product starts while every buffer it has is
+    in use, and keeps it for later products of any thread. When that mapping fails (under
+    an address-space cap) it prints a line of its own and ends the process with status 1,
+    past any handler: 2 of 40 runs of the example with ``--max-memory`` 2-97 MB above what
+    the loaded CLI maps (and one segfault). Called before the cap is set, the buffers an
+    analysis needs are mapped already and the cap's failures surface as ``MemoryError``
+    (``strace``: no buffer mapped during three analyses after this, two without it; 0 of
+    40 runs above ended in OpenBLAS). The cost: ~135 MB more address space mapped before
+    the cap (three buffers, and the malloc arenas and stacks of the new threads).
+
+    ``callers`` threads each run one product of ~20 ms, started together, so that they
+    overlap; the cost is that time once and the buffers' address space.
+    """
+    import numpy as np
+
+    if callers < 2:
+        return  # the buffer mapped when numpy loaded serves one caller
+    matrix = np.ones((1024, 1024), dtype=np.float32)
+    start = threading.Barrier(callers)
+
+    def product() -> None:
+        try:
+            start.wait(timeout=5.0)
+        except threading.BrokenBarrierError:  # a thread did not start: overlap what runs
+            pass
+        matrix @ matrix
+
+    # this thread is one of the callers: each new thread also costs a stack and a malloc arena
+    threads = [threading.Thread(target=product, name="songmap-blas-buffers", daemon=True)
+               for _ in range(callers - 1)]
+    for t in threads:
+        t.start()
+    product()
+    for t in threads:
+        t.join()
+
+
 def limit_memory(megabytes: float | None) -> None:
     """Cap this process's address space; allocations beyond it raise ``MemoryError``."""
     if not megabytes:

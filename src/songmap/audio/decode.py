@@ -405,6 +405,13 @@ def _looks_like_text(p: Path) -> bool:
 def _decode_pyav(p: Path, budget: _Budget) -> tuple[np.ndarray, int, int, str]:
     import av
 
+    from songmap.audio.ffmpeg_limits import bounded_allocations
+
+    with bounded_allocations():  # a file of zero bytes grew one buffer to its size
+        return _decode_pyav_bounded(av, p, budget)
+
+
+def _decode_pyav_bounded(av, p: Path, budget: _Budget) -> tuple[np.ndarray, int, int, str]:
     try:
         container = av.open(str(p), metadata_errors="ignore")
     except (av.error.FFmpegError, UnicodeDecodeError, OSError) as exc:

@@ -9,6 +9,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from songmap.terminal import printable
+
 
 @dataclass
 class Failure:
@@ -56,7 +58,7 @@ class BatchSummary:
         ]
         if self.failures:
             lines.append("failed:")
-            lines += [f"  {f.path}: {f.kind}: {f.message}" for f in self.failures]
+            lines += [printable(f"  {f.path}: {f.kind}: {f.message}") for f in self.failures]
         if self.interrupted:
             lines.append("run the same command again to continue; finished files are kept")
         return "\n".join(lines)
@@ -105,7 +107,7 @@ class Progress:
             detail = "(already in the store)"
         else:
             detail = f"({error})"
-        self._line(f"songmap batch: {count} {status} {path} {detail}")
+        self._line(printable(f"songmap batch: {count} {status} {path} {detail}"))
 
     def rate_per_s(self) -> float:
         """Files analysed per second, over the last ``WINDOW_S`` (or since the start)."""

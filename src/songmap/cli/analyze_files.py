@@ -39,6 +39,7 @@ from songmap.errors import (
     StorageError,
     storage_error,
 )
+from songmap.terminal import printable
 
 if TYPE_CHECKING:
     from songmap.export import Exporter
@@ -114,7 +115,7 @@ class Plan:
                 save(result, exporter.name, target, **options)
             except OSError as exc:  # a full disk: this file's error, not a crash
                 raise storage_error(str(target), exc) from exc
-            print(f"songmap: wrote {target}", file=sys.stderr)
+            print(f"songmap: wrote {printable(target)}", file=sys.stderr)
 
     def write_stdout(self, result: AnalysisResult) -> None:
         """The JSON result on stdout: indented for one file, one line per file for several."""

@@ -12,6 +12,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from songmap.terminal import printable
+
 if TYPE_CHECKING:
     from songmap.export import Exporter
 
@@ -237,7 +239,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             target = out_dir / f"{src.stem}{tag}{e.extension}"
         _write(data, target)
         if str(target) != "-":
-            print(target)
+            print(printable(target))
     return 0
 
 
@@ -258,7 +260,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     target = args.output or f"{src.stem}.png"
     _write(png.to_bytes(result, **options), target)
     if target != "-":
-        print(target)
+        print(printable(target))
     return 0
 
 

@@ -17,6 +17,7 @@ from typing import NoReturn
 
 from songmap import errors
 from songmap.cli.options import add_override_options, settings_from_args
+from songmap.terminal import PrintableFormatter, printable
 
 EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (errors.InvalidParameterError, 2),
@@ -86,7 +87,7 @@ def format_summary(result) -> str:
         if r.key.runner_up:
             key += f"; runner-up {r.key.runner_up} ({runner:.2f})"
     lines = [
-        f"{r.filename}  ({r.audio.duration:.1f} s, {r.audio.sample_rate} Hz, "
+        f"{printable(r.filename)}  ({r.audio.duration:.1f} s, {r.audio.sample_rate} Hz, "
         f"{r.audio.channels} ch)",
         tempo,
         meter,
@@ -107,7 +108,7 @@ def format_summary(result) -> str:
         bars = [_bar_token(bar.names or bar.chords) for bar in r.chord_progression]
         lines.append("  chords     " + progression_text(bars))
     for w in r.warnings:
-        lines.append(f"  warning    {w}")
+        lines.append(f"  warning    {printable(w)}")
     pm = r.performance_metrics
     lines.append(f"  analysed in {pm.analysis_time:.2f} s ({pm.realtime_factor:.0f}x real time)")
     return "\n".join(lines)
@@ -207,7 +208,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _report(plan, path: str, exc: BaseException) -> None:
-    print(f"songmap: error: {exc}", file=sys.stderr, flush=True)
+    print(f"songmap: error: {printable(exc)}", file=sys.stderr, flush=True)
     plan.record_failure(path, exc, exit_code_for(exc))
 
 
@@ -223,10 +224,11 @@ def _analyzer(args: argparse.Namespace, settings):
         import av  # noqa: F401
         import soundfile  # noqa: F401
 
-        from songmap.limits import limit_memory
+        from songmap.limits import limit_memory, map_blas_buffers
         from songmap.workers.memory import address_space_mb
 
         analyzer.registry.load_all()
+        map_blas_buffers()  # OpenBLAS ends the process when it cannot map one under the cap
         loaded_mb = address_space_mb()
         if args.max_memory <= loaded_mb:
             # a cap below what is already mapped fails every allocation, and a thread that
@@ -248,7 +250,7 @@ def _analyze_one(analyzer, path: str, args: argparse.Namespace,
     timeout_code = exit_code_for(errors.AnalysisTimeoutError())
     with wall_time_limit(
         args.timeout, exit_code=timeout_code,
-        message=f"songmap: error: {path}: the analysis took longer than {args.timeout} s "
+        message=f"songmap: error: {printable(path)}: the analysis took longer than {args.timeout} s "
                 "and was stopped (a stuck decoder or a very long file?); raise --timeout",
     ):
         try:
@@ -277,7 +279,7 @@ def cmd_example(args: argparse.Namespace) -> int:
             shutil.copyfile(src, args.output)
         except OSError as exc:
             raise errors.storage_error(args.output, exc) from exc
-        print(args.output)
+        print(printable(args.output))
     else:
         print(src)
     return 0
@@ -288,7 +290,7 @@ class _Parser(argparse.ArgumentParser):
     other songmap error, instead of the usage block."""
 
     def error(self, message: str) -> NoReturn:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {printable(message)} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -377,8 +379,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # every start; `analyze` and `example` do without them
         _load_extras(parser)
     args = parser.parse_args(argv)
+    log_handler = logging.StreamHandler()
+    log_handler.setFormatter(PrintableFormatter("songmap: %(message)s"))  # names in the log
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="songmap: %(message)s")
+                        handlers=[log_handler])
     if not args.verbose:
         warnings.filterwarnings("ignore")
     code = _run(args)
@@ -454,7 +458,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"songmap: error: {errors.storage_error('stdout', exc)}", file=sys.stderr)
         return exit_code_for(errors.StorageError())
     except errors.SongmapError as exc:
-        print(f"songmap: error: {exc}", file=sys.stderr)
+        print(f"songmap: error: {printable(exc)}", file=sys.stderr)
         return exit_code_for(exc)
     except MemoryError:
         print("songmap: error: out of memory (the --max-memory limit or the machine's); "

@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from songmap.terminal import printable
+
 #: How a finished stage reads on the line.
 _STAGE_WORDS = {"decode": "decoded", "beat_network": "beat network done",
                 "key_chroma_network": "key/chroma network done", "onsets": "onsets found",
@@ -87,7 +89,7 @@ class ProgressLine:
             pct = int(self._fraction * 100)
             stage = _STAGE_WORDS.get(self._stage or "", "starting")
         seconds = self._clock() - self._t0
-        return f"songmap: {self.name}  {pct:3d} %  {stage}  {seconds:.0f} s"
+        return f"songmap: {printable(self.name)}  {pct:3d} %  {stage}  {seconds:.0f} s"
 
     def _draw(self) -> None:
         line = self.text()

@@ -116,7 +116,7 @@ def cap_worker(worker: Any, memory_mb: float | None) -> float | None:
         return None
     import resource
 
-    from songmap.limits import limit_memory
+    from songmap.limits import BLAS_CALLERS_PER_ANALYSIS, limit_memory, map_blas_buffers
 
     if _soft_before is None:
         _soft_before = resource.getrlimit(resource.RLIMIT_AS)[0]
@@ -126,6 +126,7 @@ def cap_worker(worker: Any, memory_mb: float | None) -> float | None:
     import soundfile  # noqa: F401
     import soxr  # noqa: F401
 
+    map_blas_buffers(callers=BLAS_CALLERS_PER_ANALYSIS * nthreads)  # (OpenBLAS: see there)
     limit_memory(address_space_mb() + per_analysis * nthreads)
     _cap_mb = per_analysis
     log.info("Dask worker %s: memory capped at %.0f MB per analysis (%d threads)",

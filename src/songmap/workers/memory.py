@@ -64,6 +64,7 @@ def address_space_mb() -> float:
 
 def cap_this_process(memory_mb: float) -> None:
     """Let this process grow by at most ``memory_mb`` beyond its address space now."""
-    from songmap.limits import limit_memory
+    from songmap.limits import limit_memory, map_blas_buffers
 
+    map_blas_buffers()  # before the cap: OpenBLAS ends the process when it cannot map one
     limit_memory(address_space_mb() + memory_mb)
