@@ -283,19 +283,24 @@ def fault_rows(work: Path) -> list[Row]:
                      code == 0 and not left))
     # analyze: temp files
     got = []
+    # Ctrl-C must land mid-analysis: 300 s of clicks take under 2.5 s of CPU now, so the
+    # interrupted and the timed-out runs get 30 minutes of audio
+    longest = write(work / "longest.wav", clicks(1800.0))
     for name, args, sig in (("success", [str(song)], None),
                             ("error", [str(work / "bad-random-bytes.sqlite")], None),
-                            ("timeout", [str(long), "--timeout", "2"], None),
-                            ("ctrl-c", [str(long)], signal.SIGINT)):
+                            ("timeout", [str(longest), "--timeout", "2"], None),
+                            ("ctrl-c", [str(longest)], signal.SIGINT)):
         tmp = work / f"tmp-{name}"
         tmp.mkdir()
         proc = subprocess.Popen([sys.executable, "-m", "songmap.cli.main", "analyze", *args,
                                  "--json"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 env={**os.environ, "TMPDIR": str(tmp)})
         if sig:
-            while sum(psutil.Process(proc.pid).cpu_times()[:2]) < 2.5:
+            # (a run that ended first is reported by its exit status, not waited on)
+            while proc.poll() is None and sum(psutil.Process(proc.pid).cpu_times()[:2]) < 2.5:
                 time.sleep(0.05)
-            proc.send_signal(sig)
+            if proc.poll() is None:
+                proc.send_signal(sig)
         proc.wait(120)
         got.append((name, proc.returncode, len(list(tmp.iterdir()))))
     rows.append(("analyze: success / error / --timeout / Ctrl-C", "exit 0/4/7/130, TMPDIR empty",
