@@ -39,7 +39,8 @@ BURST = textwrap.dedent("""
 
     def product(i):
         start.wait()
-        np.matmul(a, a, out=outs[i])
+        for _ in range(10):  # products that last, so that the threads surely overlap in BLAS
+            np.matmul(a, a, out=outs[i])
 
     with open("/proc/self/status") as f:
         vm_kb = next(int(line.split()[1]) for line in f if line.startswith("VmSize:"))
@@ -72,5 +73,6 @@ def test_control_without_them_openblas_ends_the_process():
     proc = burst("control")
     if proc.stdout.strip() == "not openblas":
         pytest.skip("numpy's BLAS is not OpenBLAS")
-    assert proc.returncode == 1 and "OpenBLAS" in proc.stderr, proc.stderr
+    # its exit status is 1, or a segfault while it tears down (2 of 40 runs)
+    assert proc.returncode != 0 and "OpenBLAS" in proc.stderr, proc.stderr
     assert "products done" not in proc.stdout
