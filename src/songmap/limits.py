@@ -15,11 +15,40 @@ import functools
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 #: Seconds after the wall-time limit when the C-level backstop ends the process.
 _BACKSTOP_S = 5.0
+
+
+class ProcessWideHold:
+    """A process-wide setting held while any thread is inside ``held()``: the first thread
+    in applies it, the last one out undoes it. Each thread applying and undoing it around
+    its own work would race: the first to leave would undo it under the others' feet.
+
+    ``apply`` makes the setting and returns how to undo it (None: nothing was set)."""
+
+    def __init__(self, apply: Callable[[], Callable[[], None] | None]) -> None:
+        self._apply = apply
+        self._undo: Callable[[], None] | None = None
+        self._users = 0
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        with self._lock:
+            if self._users == 0:
+                self._undo = self._apply()
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                if self._users == 0 and self._undo is not None:
+                    undo, self._undo = self._undo, None
+                    undo()
 
 
 @contextlib.contextmanager

@@ -20,18 +20,16 @@ from __future__ import annotations
 import ctypes
 import functools
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
+
+from songmap.limits import ProcessWideHold
 
 #: The largest single allocation FFmpeg may make during a songmap decode (bytes).
 MAX_ALLOCATION_BYTES = 128 * 2**20
 #: FFmpeg's own default for ``av_max_alloc``.
 _FFMPEG_DEFAULT = 2**31 - 1
-
-_lock = threading.Lock()
-_users = 0
 
 
 @functools.cache
@@ -52,20 +50,19 @@ def _av_max_alloc() -> Any:
     return function
 
 
-@contextmanager
-def bounded_allocations() -> Iterator[None]:
+def _bound() -> Callable[[], None] | None:
+    """Set the bound; how to put FFmpeg's default back (None where it cannot be set)."""
+    set_max = _av_max_alloc()
+    if set_max is None:
+        return None
+    set_max(MAX_ALLOCATION_BYTES)
+    return lambda: set_max(_FFMPEG_DEFAULT)
+
+
+_hold = ProcessWideHold(_bound)
+
+
+def bounded_allocations() -> AbstractContextManager[None]:
     """Bound FFmpeg's single allocations to ``MAX_ALLOCATION_BYTES`` until every thread
     inside this context has left it (PyAV must be imported first)."""
-    global _users
-    with _lock:
-        set_max = _av_max_alloc()
-        if set_max is not None and _users == 0:
-            set_max(MAX_ALLOCATION_BYTES)
-        _users += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _users -= 1
-            if set_max is not None and _users == 0:
-                set_max(_FFMPEG_DEFAULT)
+    return _hold.held()

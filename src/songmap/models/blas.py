@@ -11,37 +11,27 @@ thread in sets the limit and the last one out restores it.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
-_lock = threading.Lock()
-_users = 0
-_limiter: Any = None
+from songmap.limits import ProcessWideHold
 
 
-@contextmanager
-def one_blas_thread() -> Iterator[None]:
-    """Hold BLAS to one thread until every thread inside this context has left it."""
-    global _users, _limiter
-    with _lock:
-        if _users == 0:
-            try:
-                from threadpoolctl import threadpool_limits
-            except ImportError:  # optional: only a speed matter
-                _limiter = None
-            else:
-                _limiter = threadpool_limits(1, user_api="blas")
-        _users += 1
+def _one_thread() -> Callable[[], None] | None:
+    """Limit BLAS to one thread; how to restore it (None without threadpoolctl)."""
     try:
-        yield
-    finally:
-        with _lock:
-            _users -= 1
-            if _users == 0 and _limiter is not None:
-                _limiter.restore_original_limits()
-                _limiter = None
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: only a speed matter
+        return None
+    return threadpool_limits(1, user_api="blas").restore_original_limits
+
+
+_hold = ProcessWideHold(_one_thread)
+
+
+def one_blas_thread() -> AbstractContextManager[None]:
+    """Hold BLAS to one thread until every thread inside this context has left it."""
+    return _hold.held()
 
 
 def blas_threads() -> int | None:
