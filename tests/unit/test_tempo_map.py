@@ -8,6 +8,7 @@ import pytest
 from songmap.rhythm.beats import NETWORK_LAG_S, grid_beat_times, refine_beat_times
 from songmap.rhythm.tempo_map import (
     SNAP_TOLERANCE_S,
+    WHOLE_BPM_DRIFT_S,
     beat_jitter,
     fit_tempo_map,
     place_on_grid,
@@ -240,3 +241,38 @@ def test_track_bpm_leaves_out_a_loose_intro_off_the_grid():
     segs = [TempoSegmentFit(0, 11, float(beats[0]), 94.43, 0.0057, 0.012, False),
             TempoSegmentFit(12, 29, float(true[12]), 94.6, 0.0027, 0.008, True)]
     assert track_bpm(segs, beats) == pytest.approx(94.6, abs=0.01)
+
+
+def test_a_long_segment_between_hundredths_keeps_its_fitted_line():
+    # 4.4 minutes at 106.5639 BPM: rounded to 106.56, its line would be ~4 ms off at the ends
+    rng = np.random.default_rng(3)
+    true = 0.4 + np.arange(470) * 60.0 / 106.5639
+    (seg,) = fit_tempo_map(true + rng.normal(0, 0.001, len(true)))
+    assert seg.snapped and seg.bpm == pytest.approx(106.56)
+    assert np.abs(seg.times() - true).max() < 0.001
+    assert 60.0 / seg.step_s != pytest.approx(106.56, abs=1e-6)
+
+
+def test_a_tempo_the_beats_cannot_tell_from_a_whole_bpm_is_that_bpm():
+    # 40 beats at 174.916 BPM: the 175 BPM line strays 3.2 ms at the ends (< 5 ms)
+    short = 0.2 + np.arange(40) * 60.0 / 174.916
+    (seg,) = fit_tempo_map(short)
+    assert seg.bpm == 175.0 and seg.step_s == pytest.approx(60.0 / 175.0)
+    assert np.abs(seg.times() - short).max() <= WHOLE_BPM_DRIFT_S
+    assert track_bpm([seg], short) == 175.0
+    # ten times as many beats tell it apart: the fitted tempo stays
+    long = 0.2 + np.arange(400) * 60.0 / 174.916
+    (seg,) = fit_tempo_map(long)
+    assert seg.bpm == pytest.approx(174.92) and np.abs(seg.times() - long).max() < 1e-6
+    assert track_bpm([seg], long) == pytest.approx(174.92)
+
+
+def test_a_whole_bpm_that_would_break_the_grid_gives_way_to_the_fitted_line(monkeypatch):
+    # were any whole BPM allowed, 119.4 BPM would be shown as 119 and its beats, 60 ms off
+    # that line at the ends, would no longer snap: the fitted line is kept instead
+    import songmap.rhythm.tempo_map as tm
+
+    monkeypatch.setattr(tm, "WHOLE_BPM_DRIFT_S", 1.0)
+    beats = 0.5 + np.arange(64) * 60.0 / 119.4
+    (seg,) = fit_tempo_map(beats)
+    assert seg.snapped and seg.bpm == pytest.approx(119.4)

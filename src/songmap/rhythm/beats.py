@@ -115,7 +115,7 @@ def _half_beat_repair(beats: np.ndarray, left: TempoSegmentFit, right: TempoSegm
     gap = right.first - left.last - 1
     if gap > _PHASE_GAP_BEATS or abs(left.bpm / right.bpm - 1.0) > 0.02:
         return None
-    period = 60.0 / right.bpm
+    period = right.step_s
     # where the right stretch's line puts beats at the left stretch's last beat
     slip = ((beats[left.last] - right.start_s) / period) % 1.0
     if abs(slip - 0.5) > 0.15:
@@ -165,8 +165,8 @@ def _whole_beat_slip(beats: np.ndarray, left: TempoSegmentFit,
         return None
     a, b = float(beats[left.last]), float(beats[right.first])
     # each stretch's own line, carried across the gap to the other's nearest beat
-    from_left = (b - left.times()[-1]) * left.bpm / 60.0
-    from_right = (right.start_s - a) * right.bpm / 60.0
+    from_left = (b - left.times()[-1]) / left.step_s
+    from_right = (right.start_s - a) / right.step_s
     n = round(from_right)
     if (round(from_left) != n or n > _SLIP_GAP_BEATS or n < 1
             or max(abs(from_left - n), abs(from_right - n)) > _SAME_LINE_BEATS):

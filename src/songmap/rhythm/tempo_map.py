@@ -40,12 +40,22 @@ _MIN_SEGMENT_BEATS = 4
 #: A segment's beats are placed on its line (a DJ grid) when every one of them lies this
 #: close to it (s); further, the tracked beats are kept as they are.
 SNAP_TOLERANCE_S = 0.012
+#: A line's tempo is the nearest whole BPM when the line at that tempo strays no further
+#: than this (s) from the fitted one at the ends of its beats, else the fitted tempo itself.
+#: Music made to a click or in a DAW sits on a whole tempo: the free fit follows the
+#: tracker's bias from section to section (fof's two songs with exact chart tempos, 95 and
+#: 135 BPM: beats 1.4-1.6 ms (std) off the chart's grid on the fitted line, 0.05-0.07 ms
+#: on the whole-BPM one); a tempo between whole ones keeps its fitted line, which no
+#: rounding drags up to ~5 ms off at the ends of a long segment (a 4.4-minute song at
+#: 106.5639 BPM, synthetic). 5 ms: the tolerance the exported grids are held to.
+WHOLE_BPM_DRIFT_S = 0.005
 
 
 @dataclass(frozen=True)
 class TempoSegmentFit:
     """One steady stretch: beats ``first..last`` (indices, inclusive) on the line
-    ``start_s + (k - first) * 60 / bpm`` (``bpm`` with two decimals)."""
+    ``start_s + (k - first) * period_s``; ``bpm`` is its tempo as shown (two decimals;
+    exporters that hold only that start a new grid entry where it would drift)."""
 
     first: int
     last: int
@@ -54,6 +64,13 @@ class TempoSegmentFit:
     rms_s: float
     max_abs_s: float
     snapped: bool
+    #: Seconds per beat of the line (0: the shown ``bpm``'s).
+    period_s: float = 0.0
+
+    @property
+    def step_s(self) -> float:
+        """Seconds per beat of the line."""
+        return self.period_s if self.period_s > 0 else 60.0 / self.bpm
 
     @property
     def beats(self) -> int:
@@ -61,7 +78,7 @@ class TempoSegmentFit:
 
     def times(self) -> np.ndarray:
         """The segment's grid: one time (s) per beat."""
-        return self.start_s + np.arange(self.beats) * 60.0 / self.bpm
+        return self.start_s + np.arange(self.beats) * self.step_s
 
 
 def beat_jitter(beat_times: np.ndarray, *, window_beats: int = 8) -> float:
@@ -187,12 +204,13 @@ def segment_beats(beat_times: np.ndarray, *, jitter_s: float | None = None,
 def _fit_segment(t: np.ndarray, first: int, last: int, snap_tolerance_s: float,
                  inlier: np.ndarray | None = None,
                  heard: np.ndarray | None = None, *,
-                 bpm: float | None = None) -> TempoSegmentFit:
+                 period: float | None = None) -> TempoSegmentFit:
     """Line through beats ``first..last`` (their ``inlier`` beats that are also ``heard``;
-    default all), its tempo rounded to 0.01 BPM (or the given ``bpm``) and its start
-    refitted for the rounded tempo. Residuals and the snap test are over those beats: a snapped segment puts its
-    other beats on the line. Whether the tempo bends is asked of every inlier beat (an
-    unheard beat still follows the tempo as well as the tracker could place it)."""
+    default all) at its fitted tempo (or the given ``period``, s per beat), shown as
+    ``line_period`` says, its start fitted for that tempo. Residuals and the snap test
+    are over those beats: a snapped segment puts its other beats on the line. Whether
+    the tempo bends is asked of every inlier beat (an unheard beat still follows the
+    tempo as well as the tracker could place it)."""
     seg = t[first:last + 1]
     k = np.arange(len(seg), dtype=float)
     use = np.ones(len(seg), dtype=bool) if inlier is None else np.asarray(inlier[first:last + 1])
@@ -202,21 +220,46 @@ def _fit_segment(t: np.ndarray, first: int, last: int, snap_tolerance_s: float,
     if fit.sum() < 3:
         fit = use
     ks, ts = k[fit], seg[fit]
-    if bpm is None:
+    if period is None:
         period = _line_fit(ks, ts)[1] if len(ts) > 1 else 0.0
-        if period <= 0:
-            return TempoSegmentFit(first, last, float(seg[0]), 0.0, 0.0, 0.0, False)
-        bpm = round(60.0 / period, 2)
-    step = 60.0 / bpm
-    start = float(np.mean(ts - ks * step))
-    resid = ts - (start + ks * step)
-    rms, worst = float(np.sqrt(np.mean(resid ** 2))), float(np.max(np.abs(resid)))
-    off = seg - (start + k * step)
-    steady = (len(seg) >= _MIN_SEGMENT_BEATS and len(ts) >= 3
-              and _holds(off, snap_tolerance_s, fit)
-              and float(np.max(np.abs(off[use]), initial=0.0)) <= _UNHEARD_MAX_S
-              and not bends_away(k[use], seg[use]))
-    return TempoSegmentFit(first, last, start, bpm, rms, worst, steady)
+    if period <= 0:
+        return TempoSegmentFit(first, last, float(seg[0]), 0.0, 0.0, 0.0, False)
+    fits = []
+    # the whole BPM first (``line_period``), unless the beats are no longer steady on
+    # its line while they are on the fitted one
+    for step in dict.fromkeys((line_period(period, _half_span(ks, len(seg))), period)):
+        start = float(np.mean(ts - ks * step))
+        resid = ts - (start + ks * step)
+        rms, worst = float(np.sqrt(np.mean(resid ** 2))), float(np.max(np.abs(resid)))
+        off = seg - (start + k * step)
+        steady = (len(seg) >= _MIN_SEGMENT_BEATS and len(ts) >= 3
+                  and _holds(off, snap_tolerance_s, fit)
+                  and float(np.max(np.abs(off[use]), initial=0.0)) <= _UNHEARD_MAX_S
+                  and not bends_away(k[use], seg[use]))
+        fits.append(TempoSegmentFit(first, last, start, round(60.0 / step, 2), rms, worst,
+                                    steady, step))
+    return next((x for x in fits if x.snapped), fits[0])
+
+
+def line_period(fitted_s: float, half_span_beats: float) -> float:
+    """The period (s per beat) of a line fitted at ``fitted_s`` whose beats reach
+    ``half_span_beats`` beats either side of the point it pivots on: the nearest whole
+    BPM's when that line strays at most ``WHOLE_BPM_DRIFT_S`` from the fitted one there,
+    else ``fitted_s``."""
+    if fitted_s <= 0:
+        return 0.0
+    whole = round(60.0 / fitted_s)
+    if whole <= 0:
+        return fitted_s
+    period = 60.0 / whole
+    return period if abs(period - fitted_s) * half_span_beats <= WHOLE_BPM_DRIFT_S else fitted_s
+
+
+def _half_span(fitted_k: np.ndarray, n_beats: int) -> float:
+    """How many beats (of ``0..n_beats - 1``) the furthest lies from the mean of the beat
+    numbers a line was fitted to (where a refitted start pivots it)."""
+    centre = float(np.mean(fitted_k)) if len(fitted_k) else (n_beats - 1) / 2.0
+    return max(centre, n_beats - 1 - centre)
 
 
 def bends_away(k: np.ndarray, t: np.ndarray) -> bool:
@@ -263,9 +306,10 @@ def fit_tempo_map(beat_times: np.ndarray, *, snap_tolerance_s: float = SNAP_TOLE
     both within ``snap_tolerance_s`` (the pair whose merged line fits best first): the
     segmentation also splits where the beats jump by a few ms without changing tempo
     (the tracker hears an instrument enter a little later), and a DJ grid needs no new
-    tempo there. Each segment's tempo is its least-squares line's, rounded to 0.01 BPM
-    (as DJ software writes it), its start refitted for that rounded tempo; ``snapped``
-    says whether every beat lies within ``snap_tolerance_s`` of that line.
+    tempo there. Each segment's tempo is its least-squares line's (``line_period``: the
+    nearest whole BPM where that holds the line within ``WHOLE_BPM_DRIFT_S``), its start
+    refitted for that tempo; ``snapped`` says whether every beat lies within
+    ``snap_tolerance_s`` of that line.
 
     ``unheard`` (bool per beat, default none) marks beats the network hardly marks: the
     tracker bridged them (a break, a fill) and their times say little. They do not
@@ -300,9 +344,9 @@ def fit_tempo_map(beat_times: np.ndarray, *, snap_tolerance_s: float = SNAP_TOLE
         # instrument heard later than the drums), not a change of tempo: the line
         # through both would tilt to bridge the step, so its tempo is the stretches'
         # common slope (each on its own start) and only its start spans the step
-        bpm = (_common_bpm(t, steps[x.first] + steps[y.first], use) or None
-               if f >= _MERGE_F else None)
-        merged = _fit_segment(t, x.first, y.last, snap_tolerance_s, inlier, heard, bpm=bpm)
+        period = (_common_period(t, steps[x.first] + steps[y.first], use) or None
+                  if f >= _MERGE_F else None)
+        merged = _fit_segment(t, x.first, y.last, snap_tolerance_s, inlier, heard, period=period)
         return merged, (f if merged.snapped or f < _MERGE_F else np.inf)
 
     pairs = [pair(x, y) for x, y in itertools.pairwise(segs)]
@@ -345,11 +389,11 @@ def _share_tempo(t: np.ndarray, segs: list[TempoSegmentFit], snap_tolerance_s: f
     group = [x for x in snapped if abs(x.bpm / main.bpm - 1.0) <= _SAME_TEMPO]
     use = inlier if heard is None else inlier & heard
     while len(group) >= 2:
-        bpm = _common_bpm(t, [r for x in group for r in steps.get(x.first, [(x.first, x.last)])],
-                          use)
-        if bpm <= 0:
+        period = _common_period(
+            t, [r for x in group for r in steps.get(x.first, [(x.first, x.last)])], use)
+        if period <= 0:
             break
-        shared = [_fit_segment(t, x.first, x.last, snap_tolerance_s, inlier, heard, bpm=bpm)
+        shared = [_fit_segment(t, x.first, x.last, snap_tolerance_s, inlier, heard, period=period)
                   for x in group]
         # it holds a segment when the segment snaps on it and no beat moves further than
         # on the segment's own line (or the snap tolerance)
@@ -363,11 +407,11 @@ def _share_tempo(t: np.ndarray, segs: list[TempoSegmentFit], snap_tolerance_s: f
     return segs
 
 
-def _common_bpm(t: np.ndarray, stretches: list[tuple[int, int]], use: np.ndarray) -> float:
-    """Tempo (BPM, 2 decimals) of the least-squares lines with one slope and a start per
-    stretch ``(first, last)`` (beat indices, inclusive) through the ``use`` beats of each
-    stretch (all its beats where fewer than three are used); 0 when the slope is not
-    positive."""
+def _common_period(t: np.ndarray, stretches: list[tuple[int, int]], use: np.ndarray) -> float:
+    """Period (s per beat) of the least-squares lines with one slope and a
+    start per stretch ``(first, last)`` (beat indices, inclusive) through the ``use`` beats
+    of each stretch (all its beats where fewer than three are used); 0 when the slope is
+    not positive."""
     num = den = 0.0
     for first, last in stretches:
         seg = t[first:last + 1]
@@ -378,7 +422,7 @@ def _common_bpm(t: np.ndarray, stretches: list[tuple[int, int]], use: np.ndarray
         kc = k - k.mean()
         num += float(kc @ (seg[sel] - seg[sel].mean()))
         den += float(kc @ kc)
-    return round(60.0 * den / num, 2) if num > 0 else 0.0
+    return num / den if num > 0 and den > 0 else 0.0
 
 
 def _rss(t: np.ndarray, use: np.ndarray) -> float:
@@ -455,7 +499,10 @@ def track_bpm(tempo_map: list[TempoSegmentFit], beat_times: np.ndarray) -> float
     k = np.arange(last - first + 1, dtype=float)
     use = weight > 0
     period = float(np.polyfit(k[use], t[first:last + 1][use], 1, w=np.sqrt(weight[use]))[0])
-    return round(60.0 / period, 2) if period > 0 else round(typical, 2)
+    if period <= 0:
+        return round(typical, 2)
+    centre = float(np.average(k[use], weights=weight[use]))
+    return round(60.0 / line_period(period, max(centre, k[-1] - centre)), 2)
 
 
 def beat_tempi(tempo_map: list[TempoSegmentFit], n_beats: int) -> np.ndarray:
