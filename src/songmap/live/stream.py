@@ -268,6 +268,8 @@ class LiveAnalyzer:
         #: whether the latest window's grid was kept out (the carried one outweighed it)
         self._kept_out = False
         self._last_beat = -1.0
+        #: whether the beat activation has reached the gate's level yet (the music began)
+        self._heard = False
         #: windows analysed since the causal filter's beats replaced the carried grid at
         #: a tempo step (``tempo_step="causal"``); None while the grid is carried
         self._step_windows: int | None = None
@@ -408,7 +410,14 @@ class LiveAnalyzer:
         span = min(len(self._recent_act), int(np.ceil(_GATE_PERIODS * self._beat_period * 100)))
         recent = list(self._recent_act)[-span:] if span > 0 else []
         if max(recent, default=0.0) < max(_MIN_ACTIVATION, _PEAK_SHARE * self._peak):
+            if not self._heard:
+                # before the music: the filter's tempo starts from nothing when it does
+                # (replayed: dev beat F .911 to .915, on-time .912 to .915; fof .897
+                # unchanged: its songs start at once; restarting at every pause too lost
+                # on both, dev .913, fof .896)
+                self._tracker.restart()
             return []  # silence, noise, a pause: no beats
+        self._heard = True
         now = self.time
         plan = self._plan if self._plan is not None and now <= self._plan[3] else None
         if tracked:
