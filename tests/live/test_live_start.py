@@ -71,3 +71,36 @@ def test_a_short_first_window_s_tempo_level_is_outweighed_by_longer_ones():
     carried = chooser.choose(None, double, now_s=12.0, weight=1.0)
     assert same_grid(chooser.choose(carried, (12.0, 0.5), now_s=13.0, weight=1.0),
                      double, at_s=13.0)
+
+
+class _Pulls:
+    """A causal filter that records the pulls towards a tempo or a grid (BPM)."""
+
+    def __init__(self) -> None:
+        self.bpm, self.tempo_pulls, self.grid_pulls = 0.0, [], []
+
+    def favour_tempo(self, bpm: float) -> None:
+        self.tempo_pulls.append(bpm)
+
+    def favour_grid(self, bpm: float, next_beat_s: float) -> None:
+        self.grid_pulls.append(bpm)
+
+
+def _window(bpm: float, beats: list[float]) -> SimpleNamespace:
+    """A window analysis' result: its tempo and beats (s from the window's start)."""
+    return SimpleNamespace(tempo=SimpleNamespace(bpm=bpm, confidence=0.9),
+                           beat_times=lambda: np.array(beats), grid_confidence=0.9)
+
+
+def test_the_first_windows_tempo_guides_the_filter_before_a_grid_can():
+    live = LiveAnalyzer(object())
+    live._tracker = pulls = _Pulls()
+    # a 2 s window: two beats committed (up to 1 s), too few for a grid
+    live._guide_beats(_window(96.0, [0.3, 0.925, 1.55]), 0.0, 2.0, 1.0)
+    assert pulls.tempo_pulls == [96.0] and live._plan is None
+    # 5 s: enough beats for the first grid, which guides the filter from then on
+    live._guide_beats(_window(96.0, list(0.3 + 0.625 * np.arange(8))), 0.0, 5.0, 4.0)
+    assert live._plan is not None and len(pulls.grid_pulls) == 1
+    # a later window with too few committed beats (a pause) leaves the filter alone
+    live._guide_beats(_window(120.0, [4.6, 5.1]), 0.0, 6.0, 5.0)
+    assert pulls.tempo_pulls == [96.0]

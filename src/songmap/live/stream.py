@@ -534,7 +534,9 @@ class LiveAnalyzer:
 
     def _guide_beats(self, result, start: float, now: float, commit_until: float) -> None:
         """Pull the causal beat filter towards the window's offline beats: their tempo
-        (``prior="tempo"``), or their grid extrapolated past ``now`` (``"grid"``)."""
+        (``prior="tempo"``), or their grid extrapolated past ``now`` (``"grid"``; before
+        the stream's first grid, a window with too few committed beats for one pulls
+        the filter towards its tempo)."""
         if self.prior == "none" or result.tempo.bpm <= 0 or result.tempo.confidence < 0.3:
             return
         if self.prior == "tempo":
@@ -543,6 +545,13 @@ class LiveAnalyzer:
         beats = start + result.beat_times()
         solid = beats[(beats <= commit_until) & (beats >= commit_until - _GRID_SPAN_S)]
         if len(solid) < 4:
+            if self._plan is None:
+                # a stream's first windows (2-4 s) hold too few committed beats for a
+                # grid, but their tempo already keeps the filter off the octaves it
+                # wanders to before any grid guides it (replayed: dev beat F on time
+                # .915 to .917, 0031 .853 to .941, where the filter doubled at 2.3 s;
+                # fof .886 to .887, armygeddon and chaos_god up, no song down)
+                self._tracker.favour_tempo(result.tempo.bpm)
             return
         period = float(np.median(np.diff(solid)))
         if period <= 0:
