@@ -49,6 +49,12 @@ def test_silence_before_the_music_leaves_the_filter_at_the_slowest_tempo():
     assert np.allclose(tracker.alpha, OnlineBeatTracker().alpha)
 
 
+def test_a_song_s_first_beat_in_its_first_quarter_second_is_reported():
+    act = _activation(silence_s=0.1, period_s=0.5, seconds=1.5)
+    beats = [b.time - BEAT_LAG_S for b in OnlineBeatTracker().step(act)]
+    assert beats and abs(beats[0] - 0.1) <= 0.02, beats
+
+
 def test_after_seconds_of_silence_the_first_beats_are_at_the_music_s_tempo():
     truth = np.arange(3.0, 7.0, 0.5)  # 120 BPM from 3 s
     beats = _stream_beats(_activation(silence_s=3.0, period_s=0.5, seconds=7.0))

@@ -49,7 +49,11 @@ class OnlineBeatTracker:
         self._start = self.alpha.copy()
         #: frames seen so far
         self.frame = 0
-        self._last_beat = 0.0
+        #: the last beat reported (s); none yet, so that a song's first beat, in its
+        #: first 0.28 s, is not held back by one before the stream began (madmom's
+        #: online tracker starts at 0 s: dev songs that start at once lost their first
+        #: beat, 0.03-0.2 s)
+        self._last_beat = -np.inf
         #: tempo (BPM) of the most probable state after the last frame, and its share of
         #: the probability (states within 4 % of that tempo)
         self.bpm = 0.0
