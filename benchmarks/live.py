@@ -14,14 +14,15 @@ segments: they start where the offline bar chords do, on bars or half bars; the 
 event; the median tempo event) and scored with ``benchmarks/accuracy.py``'s mir_eval
 scoring against the ground truth and against songmap's offline result on the same clip
 (its networks from ``--cache`` when given, a folder per manifest in the same order).
-Printed per set as a Markdown table: beat F, CMLt, downbeat F, chord majmin (of the chord
-events), key; the emission delay (median and 95th percentile, s) of each event kind;
-CPU seconds per second of audio (this process, every thread). ``--hour`` also feeds one
-hour of audio (a clip looped) and reports the resident memory and the analyser's state
-size at the start and the end. ``--replay DIR`` records each clip's causal activations and
-window analyses the first time and replays them after (they depend only on the audio
-and the block size), so that the decisions after them are re-scored in seconds; the
-CPU column is then not the stream's.
+Printed per set as a Markdown table: beat F, beat F of the beats emitted on time (within
+0.1 s), CMLt, downbeat F, chord majmin (of the chord events), key; the emission delay
+(median and 95th percentile, s) of each event kind; CPU seconds per second of audio
+(this process, every thread). ``--hour`` also feeds one hour of audio (a clip looped)
+and reports the resident memory and the analyser's state size at the start and the end.
+``--replay DIR`` records each clip's causal activations and window analyses the first
+time and replays them after (they depend only on the audio and the block size), so that
+the decisions after them are re-scored in seconds; the CPU column is then not the
+stream's.
 """
 
 from __future__ import annotations
@@ -43,7 +44,11 @@ warnings.filterwarnings("ignore")
 
 from accuracy import score_clip  # noqa: E402 - benchmarks/ is put on sys.path above
 
-COLUMNS = ["beatF", "CMLt", "dbeatF", "majmin_seg", "key"]
+COLUMNS = ["beatF", "beatF_ontime", "CMLt", "dbeatF", "majmin_seg", "key"]
+#: A beat event emitted later than this (s of audio past its time) is of no use live:
+#: ``beatF_ontime`` scores only the beats emitted within it (a grid's beats back-filled
+#: where the silence gate opens again, or at a change of tempo level, are not).
+ON_TIME_S = 0.1
 KINDS = ["beat", "downbeat", "chord", "tempo", "key", "revise"]
 
 
@@ -294,6 +299,10 @@ def main(argv: list[str] | None = None) -> int:
             pred = events_to_prediction(events, audio.duration)
             row = {"id": clip["id"], **score_clip(clip["ground_truth"], pred),
                    "cpu_s_per_s": secs / audio.duration}
+            on_time = [e.time for e in events if e.type == "beat" and e.delay <= ON_TIME_S]
+            if "beatF" in row:
+                row["beatF_ontime"] = score_clip(
+                    {"beats": clip["ground_truth"]["beats"]}, {"beats": on_time})["beatF"]
             rows.append(row)
             nets = None
             if cache is not None and (cache / f"{clip['id']}.npz").is_file():

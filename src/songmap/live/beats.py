@@ -45,9 +45,15 @@ class OnlineBeatTracker:
         self.first = np.concatenate([[0], np.cumsum(intervals)[:-1]]).astype(np.int64)
         self.obs_lambda = float(observation_lambda)
         self.alpha = np.full(int(intervals.sum()), 1.0 / intervals.sum())
+        #: the start state (madmom's: every state equally likely), for ``restart``
+        self._start = self.alpha.copy()
         #: frames seen so far
         self.frame = 0
-        self._last_beat = 0.0
+        #: the last beat reported (s); none yet, so that a song's first beat, in its
+        #: first 0.28 s, is not held back by one before the stream began (madmom's
+        #: online tracker starts at 0 s: dev songs that start at once lost their first
+        #: beat, 0.03-0.2 s)
+        self._last_beat = -np.inf
         #: tempo (BPM) of the most probable state after the last frame, and its share of
         #: the probability (states within 4 % of that tempo)
         self.bpm = 0.0
@@ -81,6 +87,15 @@ class OnlineBeatTracker:
         near = np.abs(self.intervals / self.intervals[best] - 1.0) <= 0.04
         self.bpm_confidence = float(per_tempo[near].sum())
         return beats
+
+    def restart(self) -> None:
+        """Back to the start state: what the frames so far said about tempo and phase is
+        forgotten (the frame count and the last beat stay). For the stretch before the
+        music: frames without a beat are evidence for the slowest tempo, whose states
+        are beat states for the smallest share of a period, so a filter that has heard
+        seconds of silence sits at 55 BPM when the music starts and leaves it only
+        beats later."""
+        self.alpha[:] = self._start
 
     def favour_tempo(self, bpm: float, *, width: float = 0.1, floor: float = 0.05,
                      inject: float = 1e-3) -> None:

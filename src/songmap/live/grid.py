@@ -8,7 +8,9 @@ where the grid carried from the windows before was right (issue 17). ``GridChoos
 keeps the decisions that belong to the song rather than to one window:
 
 * **tempo octave**: a window at a metrical multiple (2x, 3x, 1/2, ...) of the carried
-  period is taken only once ``octave_confirm`` more windows in a row say the same;
+  period is taken only once ``OCTAVE_CONFIRM`` more windows in a row say the same, or,
+  while the carried level rests on less than one full window (a stream's first, short
+  windows), once the windows at the other level outweigh it;
 * **tempo jump**: a window at an unrelated tempo is taken once one more window agrees,
   or at once when the causal beat filter's own tempo is nearer the window's;
 * **beat phase**: a window on the carried grid's off-beat is taken only once the
@@ -53,6 +55,10 @@ METRICAL_TOL = 0.1
 PHASE_TOL = 0.35
 #: Windows in a row, past the first, before another tempo octave is taken.
 OCTAVE_CONFIRM = 2
+#: Support (in full-length windows) below which the carried tempo level is taken as
+#: a stream's first guess: another level is then taken as soon as its windows
+#: outweigh it (the first windows are 2-11 s long and read the level less surely).
+EARLY_LEVEL_SUPPORT = 1.0
 #: Windows in a row, past the first, before an unrelated tempo is taken.
 JUMP_CONFIRM = 1
 #: Fewest beats of the run of last beats a line is fitted to where the tempo moved
@@ -131,10 +137,15 @@ class GridChooser:
     octave_run: int = 0
     #: support earned so far by the carried grid's off-beat (kept when it loses)
     off_support: float = 0.0
+    #: summed weight of the windows at the carried tempo level, and of the run of
+    #: windows at the carried phase on another level
+    level_support: float = 0.0
+    octave_weight: float = 0.0
 
     def restart(self, weight: float) -> None:
         """A new grid carried from here, supported by one window of ``weight``."""
         self.support, self.octave_run, self.off_support = weight, 0, 0.0
+        self.level_support, self.octave_weight = weight, 0.0
         self._end_run()
 
     def _end_run(self) -> None:
@@ -181,12 +192,20 @@ class GridChooser:
             self.support += weight
             self._end_run()
             if same_tempo:
-                self.octave_run = 0
+                self.octave_run, self.octave_weight = 0, 0.0
+                self.level_support += weight
                 return proposed
             self.octave_run += 1
-            if self.octave_run > OCTAVE_CONFIRM:
+            self.octave_weight += weight
+            # at a stream's start the short windows that set the carried level weigh
+            # less than the longer ones after them (dev 0035: a 3 s window at twice
+            # the tempo, then 4 s and 5 s windows right; fof internal_degeneration)
+            outweighed = (self.level_support < EARLY_LEVEL_SUPPORT
+                          and self.octave_weight > self.level_support)
+            if self.octave_run > OCTAVE_CONFIRM or outweighed:
                 # the same phase at another level: its off-beat is another pulse
                 self.octave_run, self.off_support = 0, 0.0
+                self.level_support, self.octave_weight = self.octave_weight, 0.0
                 return proposed
             return carried
         # the carried grid's off-beat: taken once seen longer than the carried phase

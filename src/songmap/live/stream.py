@@ -268,6 +268,8 @@ class LiveAnalyzer:
         #: whether the latest window's grid was kept out (the carried one outweighed it)
         self._kept_out = False
         self._last_beat = -1.0
+        #: whether the beat activation has reached the gate's level yet (the music began)
+        self._heard = False
         #: windows analysed since the causal filter's beats replaced the carried grid at
         #: a tempo step (``tempo_step="causal"``); None while the grid is carried
         self._step_windows: int | None = None
@@ -408,7 +410,14 @@ class LiveAnalyzer:
         span = min(len(self._recent_act), int(np.ceil(_GATE_PERIODS * self._beat_period * 100)))
         recent = list(self._recent_act)[-span:] if span > 0 else []
         if max(recent, default=0.0) < max(_MIN_ACTIVATION, _PEAK_SHARE * self._peak):
+            if not self._heard:
+                # before the music: the filter's tempo starts from nothing when it does
+                # (replayed: dev beat F .911 to .915, on-time .912 to .915; fof .897
+                # unchanged: its songs start at once; restarting at every pause too lost
+                # on both, dev .913, fof .896)
+                self._tracker.restart()
             return []  # silence, noise, a pause: no beats
+        self._heard = True
         now = self.time
         plan = self._plan if self._plan is not None and now <= self._plan[3] else None
         if tracked:
@@ -525,7 +534,9 @@ class LiveAnalyzer:
 
     def _guide_beats(self, result, start: float, now: float, commit_until: float) -> None:
         """Pull the causal beat filter towards the window's offline beats: their tempo
-        (``prior="tempo"``), or their grid extrapolated past ``now`` (``"grid"``)."""
+        (``prior="tempo"``), or their grid extrapolated past ``now`` (``"grid"``; before
+        the stream's first grid, a window with too few committed beats for one pulls
+        the filter towards its tempo)."""
         if self.prior == "none" or result.tempo.bpm <= 0 or result.tempo.confidence < 0.3:
             return
         if self.prior == "tempo":
@@ -534,6 +545,13 @@ class LiveAnalyzer:
         beats = start + result.beat_times()
         solid = beats[(beats <= commit_until) & (beats >= commit_until - _GRID_SPAN_S)]
         if len(solid) < 4:
+            if self._plan is None:
+                # a stream's first windows (2-4 s) hold too few committed beats for a
+                # grid, but their tempo already keeps the filter off the octaves it
+                # wanders to before any grid guides it (replayed: dev beat F on time
+                # .915 to .917, 0031 .853 to .941, where the filter doubled at 2.3 s;
+                # fof .886 to .887, armygeddon and chaos_god up, no song down)
+                self._tracker.favour_tempo(result.tempo.bpm)
             return
         period = float(np.median(np.diff(solid)))
         if period <= 0:
