@@ -203,3 +203,33 @@ def test_without_shared_locks_a_second_run_is_refused_in_one_line(tmp_path, monk
     assert code == 10
     assert len(err) == 1 and "another songmap batch is writing" in err[0], err
     first.leave(lambda: None, dirty=False)
+
+
+def test_a_line_another_run_wrote_for_the_same_file_unseen_is_compacted_away(tmp_path,
+                                                                              monkeypatch):
+    """Two runs that take a file from the store at the same moment can each write its line
+    before reading the other's; neither then knew of a rewrite and the output kept both
+    lines (CI: 31 lines for 30 files). The run's last look at the output sees both."""
+    sys.path.insert(0, str(FAKE.parent))
+    from fake_batch import FakeRunner
+
+    from songmap.batch import run as batch_run
+
+    files = _library(tmp_path / "lib", 3)
+    out = tmp_path / "out.jsonl"
+    monkeypatch.setattr(batch_run, "_make_runner",
+                        lambda options: FakeRunner(1, 0.01, str(tmp_path / "analyses.log")))
+    others: list[str] = []
+
+    def other_run_writes_it_too(record, runner) -> None:
+        if not others:  # the other run's line for the same file, written unseen
+            others.append(str(record.source.path))
+            with open(out, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"path": others[0], "status": "ok", "cached": True,
+                                    "result": {}}) + "\n")
+
+    summary = batch_run.run_batch([tmp_path / "lib"], store=tmp_path / "s.sqlite", output=out,
+                                  workers=1, on_record=other_run_writes_it_too)
+    assert summary.ok == 3
+    records = list(read_records(out))
+    assert sorted(r["path"] for r in records) == sorted(map(str, files))  # once each

@@ -190,6 +190,9 @@ class _Batch:
         self.failures = FailureLog(results.path)
         self.written: dict[str, str] = {}  # path -> audio_hash of an ok line in the JSONL
         self.seen_paths: set[str] = set()
+        # paths of the lines read back from the JSONL (by ``_catch_up``): one read twice is
+        # a line written twice, by this run or by two runs side by side
+        self.in_file: set[str] = set()
         self.writer: JsonlWriter | None = None
         self.rewrites = 0
         self.runner: Any = None
@@ -247,6 +250,11 @@ class _Batch:
         for rec in self.tail.read_new():
             p = rec.get("path")
             if isinstance(p, str):
+                if p in self.in_file:
+                    # Two runs can each write a file's line before reading the other's
+                    # (both took it from the store at once): the output then needs compacting.
+                    self.rewrites += 1
+                self.in_file.add(p)
                 self.seen_paths.add(p)
                 if rec.get("status") == "ok":
                     self.written[p] = rec.get("audio_hash", "")
@@ -440,6 +448,9 @@ class _Batch:
         self.held.clear()
         if self.writer is not None:
             self.writer.close()
+        # the lines written since the last look (also a run's beside this one): a path
+        # twice in them makes this run compact, or ask the last one out to
+        self._catch_up()
         if self.output_lock is not None:
             output = self.output
             self.output_lock.leave(lambda: compact(output) if output else 0,
