@@ -28,9 +28,11 @@ def is_special_file(path: str | os.PathLike[str]) -> bool:
     return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
-def write_whole(path: str | os.PathLike[str], data: bytes) -> None:
+def write_whole(path: str | os.PathLike[str], data: bytes, *, durable: bool = False) -> None:
     """Write ``data`` to ``path`` as a whole (a temporary file renamed over it), or straight
-    into it when ``path`` is a device, pipe or socket.
+    into it when ``path`` is a device, pipe or socket. ``durable``: the temporary file is
+    on disk (``fsync``) before it replaces the old one, which a power cut then cannot
+    leave empty (for a file that holds work already done, the batch's JSON lines).
 
     ``OSError`` (a full disk, a missing or read-only folder, a name too long) reaches the
     caller, which says which output it was; no temporary file is left behind.
@@ -44,7 +46,11 @@ def write_whole(path: str | os.PathLike[str], data: bytes) -> None:
         p = Path(os.path.realpath(p))
     tmp = p.with_name(f".{p.name}.tmp")
     try:
-        tmp.write_bytes(data)
+        with open(tmp, "wb") as f:
+            f.write(data)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         tmp.replace(p)
     except OSError:
         tmp.unlink(missing_ok=True)  # a full disk leaves no half-written file behind

@@ -83,6 +83,16 @@ def test_compact_keeps_the_latest_line_per_path_in_first_seen_order(tmp_path):
     assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
 
 
+
+def test_compact_through_a_link_rewrites_the_file_and_keeps_the_link(tmp_path):
+    real = tmp_path / "real.jsonl"
+    real.write_text('{"path": "a", "n": 1}\n{"path": "a", "n": 2}\n')
+    link = tmp_path / "out.jsonl"
+    link.symlink_to(real)
+    assert compact(link) == 1
+    assert link.is_symlink() and [r["n"] for r in read_records(real)] == [2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl", "real.jsonl"]
+
 def test_export_names_follow_the_relative_name_and_disambiguate_extensions(tmp_path):
     from songmap.export import EXPORTERS
 

@@ -130,10 +130,10 @@ class JsonlTail:
 def compact(path: str | os.PathLike[str]) -> int:
     """Rewrite ``path`` with the last record of every ``path`` key, in first-seen order.
 
-    Atomic: the new content goes to a temporary file in the same folder, which then
-    replaces the old one. Returns the number of lines kept.
+    Atomic and durable (``songmap.outputs.write_whole``: a link is followed to the file
+    it names). Returns the number of lines kept.
     """
-    from songmap.outputs import is_special_file
+    from songmap.outputs import is_special_file, write_whole
 
     p = Path(path)
     if not p.exists() or is_special_file(p):  # /dev/null, a pipe: nothing to read back
@@ -148,10 +148,5 @@ def compact(path: str | os.PathLike[str]) -> int:
             except (json.JSONDecodeError, AttributeError):
                 continue
             latest[key] = line  # a dict keeps first-seen order when a key is overwritten
-    tmp = p.with_name(f".{p.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.writelines(latest.values())
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(p)
+    write_whole(p, "".join(latest.values()).encode("utf-8"), durable=True)
     return len(latest)
