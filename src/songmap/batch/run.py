@@ -189,9 +189,9 @@ class _Batch:
         self.summary = BatchSummary()
         self.failures = FailureLog(results.path)
         self.written: dict[str, str] = {}  # path -> audio_hash of an ok line in the JSONL
-        self.seen_paths: set[str] = set()
-        # paths of the lines read back from the JSONL (by ``_catch_up``): one read twice is
-        # a line written twice, by this run or by two runs side by side
+        # paths of the lines read back from the JSONL (by ``_catch_up``, every line: this
+        # run's too): one read twice is a line written twice, a rewrite of an earlier run's
+        # line or two runs side by side, and the output needs compacting
         self.in_file: set[str] = set()
         self.writer: JsonlWriter | None = None
         self.rewrites = 0
@@ -251,11 +251,10 @@ class _Batch:
             p = rec.get("path")
             if isinstance(p, str):
                 if p in self.in_file:
-                    # Two runs can each write a file's line before reading the other's
-                    # (both took it from the store at once): the output then needs compacting.
+                    # (two runs can each write a file's line before reading the other's,
+                    # when both took it from the store at once)
                     self.rewrites += 1
                 self.in_file.add(p)
-                self.seen_paths.add(p)
                 if rec.get("status") == "ok":
                     self.written[p] = rec.get("audio_hash", "")
                 else:
@@ -435,9 +434,6 @@ class _Batch:
             self.writer.append_line(line)
         except OSError as exc:  # a full disk: the batch stops; the store keeps what is done
             raise storage_error(f"the output {self.output}", exc) from exc
-        if path in self.seen_paths:
-            self.rewrites += 1
-        self.seen_paths.add(path)
         self.written[path] = audio_hash if status != "failed" else ""
 
     def _close(self, *, kill: bool) -> None:
