@@ -110,6 +110,26 @@ def phase_offset(fine: Grid, coarse: Grid) -> float:
     return d - fine[1] if d > 0.5 * fine[1] else d
 
 
+def off_grid_s(times: np.ndarray | float, grid: Grid) -> np.ndarray:
+    """How far (s) each of ``times`` (s) lies from the ``grid``'s nearest beat."""
+    d = (np.asarray(times, dtype=float) - grid[0]) % grid[1]
+    return np.minimum(d, grid[1] - d)
+
+
+def _held_run(times: np.ndarray, *, fit_tol_s: float, min_beats: int,
+              first_from: int = 1) -> tuple[int, float, float] | None:
+    """The longest run of the last ``times`` (s, ascending; starting at index
+    ``first_from`` or later, at least ``min_beats`` long) that one line holds within
+    ``fit_tol_s`` (s): ``(its first index, slope s per beat, intercept s at index 0)``;
+    None when no such run."""
+    k = np.arange(len(times), dtype=float)
+    for first in range(first_from, len(times) - min_beats + 1):
+        slope, icpt = np.polyfit(k[first:], times[first:], 1)
+        if np.abs(icpt + slope * k[first:] - times[first:]).max() <= fit_tol_s:
+            return first, float(slope), float(icpt)
+    return None
+
+
 def between_beats(t: float, beats: np.ndarray, *, period_s: float,
                   beats_per_bar: int) -> bool:
     """Whether a downbeat at ``t`` (s) falls between the emitted ``beats`` (s,
@@ -256,10 +276,10 @@ def line_grid(beat_times: np.ndarray, *, fit_tol_s: float,
     held = ku if run_beats is not None else k
     if np.abs(icpt + slope * held - u[:len(held)]).max() <= fit_tol_s:
         return float(icpt + slope * k[-1]), float(slope)
-    for first in range(1, len(u) - (run_beats or len(u)) + 1):
-        slope, icpt = np.polyfit(ku[first:], u[first:], 1)
-        if np.abs(icpt + slope * ku[first:] - u[first:]).max() <= fit_tol_s:
-            return float(icpt + slope * ku[-1]), float(slope)
+    run = _held_run(u, fit_tol_s=fit_tol_s, min_beats=run_beats or len(u))
+    if run is not None:
+        _, slope, icpt = run
+        return float(icpt + slope * ku[-1]), float(slope)
     slope, icpt = np.polyfit(k[-4:], t[-4:], 1)
     return float(icpt + slope * k[-1]), float(slope)
 
@@ -323,11 +343,10 @@ def causal_step(beat_s: float, period_s: float, grid: Grid, *, miss_s: float = S
     ``grid``: the beat lies more than ``miss_s`` (s) from the grid's nearest beat, and
     its period differs from the grid's by ``min_change`` to ``max_change`` (relative),
     more than the filter's wobble on a steady song, less than a change of metrical level."""
-    beat, period = grid
+    period = grid[1]
     if period <= 0 or period_s <= 0:
         return False
-    d = (beat_s - beat) % period
-    miss = min(d, period - d) > miss_s
+    miss = float(off_grid_s(beat_s, grid)) > miss_s
     change = abs(period_s / period - 1.0)
     return bool(miss and min_change < change <= max_change)
 
@@ -348,14 +367,10 @@ def window_step(beat_times: np.ndarray, later_times: np.ndarray, carried: Grid, 
     if np.abs(icpt + slope * k - t).max() <= fit_tol_s:
         return False
     u = np.concatenate([t, np.asarray(later_times, dtype=float)])
-    ku = np.arange(len(u), dtype=float)
-    for first in range(3, len(u) - run_beats + 1):
-        slope, icpt = np.polyfit(ku[first:], u[first:], 1)
-        if np.abs(icpt + slope * ku[first:] - u[first:]).max() > fit_tol_s:
-            continue
-        if abs(slope / carried[1] - 1.0) <= SAME_TEMPO:
-            return False
-        d = (u[:first] - carried[0]) % carried[1]
-        on = np.minimum(d, carried[1] - d) <= miss_s
-        return bool(on[-3:].all())
-    return False
+    run = _held_run(u, fit_tol_s=fit_tol_s, min_beats=run_beats, first_from=3)
+    if run is None:
+        return False
+    first, slope, _ = run
+    if abs(slope / carried[1] - 1.0) <= SAME_TEMPO:
+        return False
+    return bool((off_grid_s(u[first - 3:first], carried) <= miss_s).all())
