@@ -419,7 +419,7 @@ class LiveAnalyzer:
             return []  # silence, noise, a pause: no beats
         self._heard = True
         now = self.time
-        plan = self._plan if self._plan is not None and now <= self._plan[3] else None
+        plan = self._carried(now)
         if tracked:
             self._filter_beat = tracked[-1].time - BEAT_LAG_S
         if (plan is not None and self._step_windows is None and self.tempo_step == "causal"
@@ -455,6 +455,10 @@ class LiveAnalyzer:
                 events.append(TempoEvent(time=t, delay=max(now - t, 0.0), bpm=round(bpm, 2),
                                          confidence=round(float(conf), 4)))
         return events
+
+    def _carried(self, now: float) -> tuple[float, float, float, float] | None:
+        """The grid carried from the windows, while it is still valid at ``now`` (s)."""
+        return self._plan if self._plan is not None and now <= self._plan[3] else None
 
     def _filter_stepped(self, beat: TrackedBeat, grid: tuple[float, float]) -> bool:
         """Whether the causal filter's ``beat`` shows a tempo step away from the carried
@@ -575,7 +579,7 @@ class LiveAnalyzer:
         if self.beat_source == "grid" and 60.0 / 215.0 <= period <= 60.0 / 55.0:
             conf = float(result.grid_confidence or result.tempo.confidence)
             # a window whose own beats show a tempo step inside it is taken at once
-            carried = self._plan if self._plan is not None and now <= self._plan[3] else None
+            carried = self._carried(now)
             stepped = bool(follow and carried is not None and window_step(
                 solid, later, (carried[0], carried[1]), fit_tol_s=_GRID_FIT_S))
             anchor, period, conf = self._choose_grid(anchor, period, conf, now,
@@ -607,7 +611,7 @@ class LiveAnalyzer:
                      weight: float, stepped: bool = False) -> tuple[float, float, float]:
         """The grid to carry: the window's ``(anchor s, period s, confidence)``, or
         (``grid_choice="song"``) the one carried so far while that outweighs it."""
-        old = self._plan if self._plan is not None and now <= self._plan[3] else None
+        old = self._carried(now)
         if self.grid_choice == "window":
             return anchor, period, conf
         causal = 60.0 / self._tracker.bpm if self._tracker.bpm > 0 else 0.0
