@@ -171,12 +171,26 @@ def to_stdout(data: str | bytes) -> None:
             out.write(data)
         out.flush()
     except OSError as exc:
-        # what is still buffered would fail again when the interpreter flushes at exit
-        with contextlib.suppress(OSError, ValueError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, out.fileno())
-            os.close(devnull)
+        _stdout_to_devnull()
         raise storage_error("stdout", exc) from exc
+
+
+def release_stdout() -> None:
+    """After a write to stdout failed: flush what is left, and where that fails too, point
+    stdout at /dev/null, so that the interpreter's flush at exit has nowhere to fail."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        _stdout_to_devnull()
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout's descriptor at /dev/null: what is still buffered would otherwise fail
+    again when the interpreter flushes at exit."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def check_output_file(output: str) -> Path:

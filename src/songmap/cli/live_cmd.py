@@ -10,7 +10,6 @@ key) and a pipe one readable line per event.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import errno
 import json
 import math
@@ -159,11 +158,10 @@ def cmd_live(args: argparse.Namespace) -> int:
     except OSError as exc:  # stdout cannot take the events (a full disk, a closed stdout)
         if exc.errno not in _STDOUT_ERRNOS:
             raise
-        from songmap.cli.analyze_files import to_stdout
-
-        with contextlib.suppress(OSError):
-            to_stdout("")  # (points stdout at /dev/null: the exit flush cannot fail again)
+        from songmap.cli.analyze_files import release_stdout
         from songmap.errors import storage_error
+
+        release_stdout()
 
         raise storage_error("stdout", exc) from exc
     if display is not None:

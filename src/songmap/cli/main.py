@@ -449,12 +449,9 @@ def _run(args: argparse.Namespace) -> int:
         print("songmap: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError as exc:  # a write to stdout other than the results' (to_stdout)
-        from songmap.cli.analyze_files import to_stdout
+        from songmap.cli.analyze_files import release_stdout
 
-        try:
-            to_stdout("")  # (stdout pointed at /dev/null: the exit flush has nowhere to fail)
-        except errors.StorageError:
-            pass
+        release_stdout()
         print(f"songmap: error: {errors.storage_error('stdout', exc)}", file=sys.stderr)
         return exit_code_for(errors.StorageError())
     except errors.SongmapError as exc:
