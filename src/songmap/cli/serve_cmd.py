@@ -53,7 +53,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_serve)
 
 
-#: Option (its argparse dest) -> ServeSettings field, to name the option in an error.
+#: Option (its argparse dest) -> ServeSettings field: the settings given on the command
+#: line, and the option an error names (the API key's value is never named).
 _OPTION_FIELDS = {
     "host": "host", "port": "port", "workers": "workers", "data_dir": "data_dir",
     "store": "store_path", "max_upload_mb": "max_upload_mb", "max_duration": "max_duration_s",
@@ -75,16 +76,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"songmap serve needs the service extra ({exc.name} is missing): "
             'pip install "songmap[serve]"'
         ) from None
-    values = {
-        "host": args.host, "port": args.port, "workers": args.workers,
-        "data_dir": args.data_dir, "store_path": args.store,
-        "max_upload_mb": args.max_upload_mb, "max_duration_s": args.max_duration,
-        "dask_scheduler": args.scheduler, "api_key": args.api_key,
-        "allow_no_api_key": True if args.no_api_key else None,
-        "allowed_hosts": args.allowed_hosts, "job_retention": args.job_retention,
-        "max_connections": args.max_connections,
-        "analysis_threads": args.analysis_threads, "worker_memory_mb": args.max_memory,
-    }
+    values = {field: getattr(args, option) for option, field in _OPTION_FIELDS.items()} | {
+        "api_key": args.api_key, "allow_no_api_key": True if args.no_api_key else None}
     try:
         settings = ServeSettings(**{k: v for k, v in values.items() if v is not None})
     except ValidationError as exc:
