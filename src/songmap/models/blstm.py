@@ -26,7 +26,9 @@ The weights keep the ONNX LSTM node's layout (opset 7+): per direction, ``W`` (4
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,6 +83,11 @@ class BlstmEnsemble:
         #: 2: the two directions of a layer run on two threads; 1: one after the other
         #: (for processes that share the cores with other workers)
         self.threads = max(1, min(2, threads))
+        #: the threads of the two directions, started at the first call and kept: a thread
+        #: started under a worker's memory cap may fail before it runs, and CPython then
+        #: waits for it for ever (``Thread.start``)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         nets = list(nets)
         if not nets:
             raise ValueError("no networks given")
@@ -124,17 +131,20 @@ class BlstmEnsemble:
         held to one thread meanwhile (two threads each asking OpenBLAS for both cores
         oversubscribe the CPU and cost more than they bring).
         """
-        from concurrent.futures import ThreadPoolExecutor
-
         x = np.ascontiguousarray(features, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != self.input_dim:
             raise ValueError(f"expected features of shape (frames, {self.input_dim}), got {x.shape}")
         prev: tuple[np.ndarray, ...] = (x,)
-        with one_blas_thread(), ThreadPoolExecutor(self.threads) as pool:
+        pool = self._executor()
+        with one_blas_thread():
             for directions in self.layers:
-                jobs = [pool.submit(self._direction, prev, dirn, d == 1)
-                        for d, dirn in enumerate(directions)]
-                prev = tuple(job.result() for job in jobs)
+                if pool is None:
+                    prev = tuple(self._direction(prev, dirn, d == 1)
+                                 for d, dirn in enumerate(directions))
+                else:
+                    jobs = [pool.submit(self._direction, prev, dirn, d == 1)
+                            for d, dirn in enumerate(directions)]
+                    prev = tuple(job.result() for job in jobs)
             logits = np.matmul(prev[0], self.out_w[:, :HIDDEN])
             logits += np.matmul(prev[1], self.out_w[:, HIDDEN:])
         logits += self.out_b  # (nets, frames, classes)
@@ -142,6 +152,16 @@ class BlstmEnsemble:
         np.exp(logits, out=logits)
         logits /= logits.sum(axis=-1, keepdims=True)
         return logits.mean(axis=0)
+
+    def _executor(self) -> ThreadPoolExecutor | None:
+        """The ensemble's two threads (None with ``threads`` 1: the calling thread runs
+        both directions), shared by concurrent calls."""
+        if self.threads == 1:
+            return None
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="songmap-blstm")
+            return self._pool
 
     def _direction(self, inputs: tuple[np.ndarray, ...], dirn: _Direction, reverse: bool) -> np.ndarray:
         """One direction of one layer for every network: hidden states (nets, frames, 25).
