@@ -307,6 +307,18 @@ class Analyzer:
         descriptors = Descriptors.model_validate(compute_descriptors(samples, sr, result))
         return result.model_copy(update={"descriptors": descriptors})
 
+    def warm_up(self) -> None:
+        """Run every stage once on a few seconds of a rendered song: the networks, the
+        compiled kernels and the FFT load on first use, and after this call an analysis
+        loads nothing more (a worker caps its memory after it, so the cap is the
+        analysis's own). The network cache is not touched."""
+        from songmap.audio.decode import signal_from_array
+        from songmap.examples import render_song
+
+        song = render_song(bars=2, bpm=120.0)
+        audio = signal_from_array(song.samples, song.sr)
+        self.analyze_audio(audio, filename="<warm-up>", networks=self.run_networks(audio))
+
     def run_networks(
         self, audio: Audio, timer: _Timer | None = None, *,
         pool: ThreadPoolExecutor | _InlineExecutor | None = None,

@@ -27,12 +27,11 @@ def test_the_cap_defaults_to_the_machines_share_and_zero_turns_it_off():
 
 
 @pytest.mark.slow
-def test_files_past_the_cap_are_failure_records_with_the_reason(library, tmp_path):
-    (library / "sub" / "broken.mp3").unlink()
+def test_files_past_the_cap_are_failure_records_with_the_reason(long_songs, tmp_path):
     out, db = tmp_path / "r.jsonl", tmp_path / "s.sqlite"
     # 1 MB on top of the loaded worker: every analysis's first large allocation fails (a
     # real MemoryError in songmap's code), and the worker lives on.
-    summary = run_batch([library / "sub"], store=db, output=out, workers=1, memory_mb=1)
+    summary = run_batch([long_songs], store=db, output=out, workers=1, memory_mb=1)
     assert (summary.ok, summary.failed) == (0, 2), summary.format()
     assert {f.kind for f in summary.failures} == {"MemoryLimitError"}
     assert all("the cap of 1 MB per analysis" in f.message for f in summary.failures)
@@ -61,12 +60,12 @@ def test_a_long_file_past_the_cap_fails_and_short_ones_do_not(library, tmp_path)
 
 
 @pytest.mark.slow
-def test_cli_max_memory_reports_the_cap_and_exits_1(library, tmp_path, capsys):
-    code = main(["batch", str(library / "a.wav"), "--store", str(tmp_path / "s.sqlite"),
+def test_cli_max_memory_reports_the_cap_and_exits_1(long_songs, tmp_path, capsys):
+    code = main(["batch", str(long_songs / "long.wav"), "--store", str(tmp_path / "s.sqlite"),
                  "--workers", "1", "--max-memory", "1"])
     err = capsys.readouterr().err
     assert code == 1, err
-    assert "a.wav: MemoryLimitError: the analysis needs more memory than the cap of 1 MB " \
+    assert "long.wav: MemoryLimitError: the analysis needs more memory than the cap of 1 MB " \
            "per analysis" in err
 
 

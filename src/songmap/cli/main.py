@@ -221,13 +221,10 @@ def _analyzer(args: argparse.Namespace, settings):
     analyzer = Analyzer(settings, network_cache=NetworkCache(directory=default_cache_dir()))
     if args.max_memory:
         # load what every analysis needs first: the cap is for the analysis itself
-        import av  # noqa: F401
-        import soundfile  # noqa: F401
-
         from songmap.limits import limit_memory, map_blas_buffers
-        from songmap.workers.memory import address_space_mb
+        from songmap.workers.memory import address_space_mb, load_before_cap
 
-        analyzer.registry.load_all()
+        load_before_cap(analyzer)
         map_blas_buffers()  # OpenBLAS ends the process when it cannot map one under the cap
         loaded_mb = address_space_mb()
         if args.max_memory <= loaded_mb:

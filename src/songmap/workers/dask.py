@@ -43,7 +43,13 @@ from songmap.workers.job import (
     outcome,
     worker_id,
 )
-from songmap.workers.memory import FLOOR_MB, address_space_mb, can_cap, default_memory_mb
+from songmap.workers.memory import (
+    FLOOR_MB,
+    address_space_mb,
+    can_cap,
+    default_memory_mb,
+    load_before_cap,
+)
 from songmap.workers.process import analyzer_for
 
 log = logging.getLogger("songmap.workers")
@@ -81,12 +87,18 @@ class SongmapWorkerPlugin(_PluginBase):  # type: ignore[misc,valid-type]
         self.memory_mb = memory_mb
 
     async def setup(self, worker: Any) -> None:
-        # Loading takes a second or two; off the event loop so heartbeats keep flowing.
-        await asyncio.get_running_loop().run_in_executor(None, analyzer_for, self.settings)
+        # Loading (and one warm-up analysis, so that the cap is for the analyses: see
+        # ``load_before_cap``) takes a second or two; off the event loop so heartbeats
+        # keep flowing.
+        await asyncio.get_running_loop().run_in_executor(None, _load, self.settings)
         cap_worker(worker, self.memory_mb)
 
     def teardown(self, worker: Any) -> None:
         uncap_worker()
+
+
+def _load(settings: AnalysisSettings) -> None:
+    load_before_cap(analyzer_for(settings))
 
 
 def analysis_cap_mb(memory_mb: float | None, *, memory_limit_bytes: float | None,
@@ -120,12 +132,6 @@ def cap_worker(worker: Any, memory_mb: float | None) -> float | None:
 
     if _soft_before is None:
         _soft_before = resource.getrlimit(resource.RLIMIT_AS)[0]
-    # The decoders and the resampler load on first use: loaded now, so the cap is for
-    # the analyses (a library mapped under the cap fails as an ImportError).
-    import av  # noqa: F401
-    import soundfile  # noqa: F401
-    import soxr  # noqa: F401
-
     map_blas_buffers(callers=BLAS_CALLERS_PER_ANALYSIS * nthreads)  # (OpenBLAS: see there)
     limit_memory(address_space_mb() + per_analysis * nthreads)
     _cap_mb = per_analysis

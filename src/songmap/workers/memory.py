@@ -10,6 +10,10 @@ neighbour) without a word.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from songmap.pipeline import Analyzer
 
 #: A loaded worker's address space where the platform does not report it (MB). Measured
 #: on Linux (VmSize, the bundled example, 2026-11-26): 0.70 GB loaded and 0.73 GB after an
@@ -60,6 +64,21 @@ def address_space_mb() -> float:
     except OSError:
         pass
     return LOADED_WORKER_MB
+
+
+def load_before_cap(analyzer: Analyzer) -> None:
+    """Load everything an analysis loads on first use: the decoders and the resampler, the
+    networks, the compiled kernels and the FFT (``Analyzer.warm_up``), so that a memory
+    cap set after this is the analysis's own. A library mapped under a tight cap fails in
+    whatever shape the import machinery is in at that moment (KeyError, TypeError,
+    SystemError: seen on Dask workers capped at 1 MB, whose first analysis imported the
+    FFT), not as the cap's ``MemoryLimitError``; a loose cap lost the ~80 MB a first
+    analysis maps."""
+    import av  # noqa: F401
+    import soundfile  # noqa: F401
+    import soxr  # noqa: F401
+
+    analyzer.warm_up()
 
 
 def cap_this_process(memory_mb: float) -> None:

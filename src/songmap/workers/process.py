@@ -21,7 +21,7 @@ from typing import Any
 
 from songmap.config import AnalysisSettings
 from songmap.workers.job import error_answer
-from songmap.workers.memory import cap_this_process
+from songmap.workers.memory import cap_this_process, load_before_cap
 
 #: The BLAS/OpenMP pools a worker caps (read by the libraries when they load).
 _BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -91,12 +91,7 @@ def prepare(spec: WorkerSpec) -> Any:
             os.environ.setdefault(var, str(spec.blas_threads))
     analyzer = analyzer_for(spec.settings)
     if spec.memory_mb:
-        # The decoders and the resampler load on first use: loaded now, so the cap is for
-        # the analysis itself (a library mapped under the cap fails as an ImportError).
-        import av  # noqa: F401
-        import soundfile  # noqa: F401
-        import soxr  # noqa: F401
-
+        load_before_cap(analyzer)  # the cap is for the analysis itself
         cap_this_process(spec.memory_mb)
     return analyzer
 
