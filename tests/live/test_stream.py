@@ -28,7 +28,10 @@ def _feed(live: LiveAnalyzer, x: np.ndarray, block: int) -> list:
 
 @pytest.fixture(scope="module")
 def events(analyzer, song):
-    return _feed(LiveAnalyzer(analyzer), song.samples, 882)
+    # fed as fast as possible, as a file: no window is skipped to keep up with real time,
+    # so the events and their delays (s of audio) do not depend on how busy the machine
+    # is (a clean-clone CI with another process running found a chord 2.507 s late)
+    return _feed(LiveAnalyzer(analyzer, keep_up=False), song.samples, 882)
 
 
 def test_events_follow_the_song(events, song):
@@ -77,11 +80,12 @@ def test_silence_gives_no_events(analyzer):
 def test_other_rates_and_stereo_give_the_same_beats(analyzer, song):
     import soxr
 
-    ref = [e.time for e in _feed(LiveAnalyzer(analyzer), song.samples, 4410) if e.type == "beat"]
+    ref = [e.time for e in _feed(LiveAnalyzer(analyzer, keep_up=False), song.samples, 4410)
+           if e.type == "beat"]
     x48 = soxr.resample(song.samples, 44100, 48000)
     stereo = np.stack([x48, x48], axis=1)
     pcm = np.clip(stereo * 32767, -32768, 32767).astype(np.int16)
-    live = LiveAnalyzer(analyzer, sample_rate=48000, channels=2)
+    live = LiveAnalyzer(analyzer, sample_rate=48000, channels=2, keep_up=False)
     got = [e.time for e in _feed(live, pcm, 1000) if e.type == "beat"]
     assert mir_eval.beat.f_measure(np.array(ref), np.array(got), 0.011) > 0.95
 
