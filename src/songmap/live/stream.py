@@ -571,7 +571,11 @@ class LiveAnalyzer:
             self._tracker.favour_tempo(result.tempo.bpm)
             return
         beats = start + result.beat_times()
-        solid = beats[(beats <= commit_until) & (beats >= commit_until - _GRID_SPAN_S)]
+        # at least 4 beat periods: below 60 BPM 4 s hold 3 beats now and then, too
+        # few for a grid (dev 0029 at 55 BPM: no grid from 4 windows in a row, the
+        # causal filter's beats at 3x the tempo emitted instead)
+        span = max(_GRID_SPAN_S, 4.0 * 60.0 / result.tempo.bpm)
+        solid = beats[(beats <= commit_until) & (beats >= commit_until - span)]
         if len(solid) < 4:
             if self._plan is None:
                 # a stream's first windows (2-4 s) hold too few committed beats for a
