@@ -180,3 +180,19 @@ def test_a_tempo_that_moved_in_the_window_s_last_second_is_followed():
     steady = 10.0 + 0.5 * np.arange(12)
     assert line_grid(steady[:10], fit_tol_s=0.03, later_times=steady[10:]) == (
         pytest.approx(14.5), pytest.approx(0.5))
+
+
+def test_a_slow_song_s_window_carries_a_grid_from_four_beat_periods():
+    from types import SimpleNamespace
+
+    from songmap.live.stream import LiveAnalyzer
+
+    # 55 BPM (1.09 s beats): the last 4 s before the committed end (11 s) hold 3 of the
+    # window's beats, 4 beat periods hold 4
+    period = 60.0 / 55.0
+    beats = 7.9 + period * np.arange(-6, 4)
+    window = SimpleNamespace(tempo=SimpleNamespace(bpm=55.0, confidence=0.9),
+                             grid_confidence=0.9, beat_times=lambda: beats)
+    live = LiveAnalyzer(object())
+    live._guide_beats(window, 0.0, 12.0, 11.0)
+    assert live._plan is not None and live._plan[1] == pytest.approx(period)

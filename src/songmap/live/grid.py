@@ -81,6 +81,20 @@ STEP_MAX_CHANGE = 0.3
 #: Windows after which the carried grid returns even if no window agreed with the
 #: causal filter (1 to 3 gave the same on dev and fof).
 STEP_WINDOWS = 2
+#: A tempo that bends away from the carried grid (a closing ritardando), heard by the
+#: causal filter (``causal_drift``): its last ``DRIFT_BEATS`` beats each ``DRIFT_GROW_S``
+#: (s) further from the grid than the one before on the same side, the last
+#: ``DRIFT_MISS_S`` (s) to ``DRIFT_MAX_SHARE`` of a period away, its tempo
+#: ``DRIFT_CHANGE`` (relative) from the grid's the same way. Chosen on fof (real music
+#: decides) and checked on dev, replayed: 30 ms / 30 ms / 3 % cost armygeddon .005,
+#: 20 ms / 30 ms / 2 % .039; 30 ms / 40 ms / 3 % no fof song down (dev .919 to .922);
+#: 40 ms / 50 ms / 4 % the same on fof, dev .921; no largest share: armygeddon -.008,
+#: escape_from_chaosland -.005 (the filter's octave and off-beat jumps).
+DRIFT_BEATS = 2
+DRIFT_GROW_S = 0.03
+DRIFT_MISS_S = 0.04
+DRIFT_CHANGE = 0.03
+DRIFT_MAX_SHARE = 0.25
 
 Grid = tuple[float, float]  # (a beat time s, period s)
 
@@ -349,6 +363,31 @@ def causal_step(beat_s: float, period_s: float, grid: Grid, *, miss_s: float = S
     miss = float(off_grid_s(beat_s, grid)) > miss_s
     change = abs(period_s / period - 1.0)
     return bool(miss and min_change < change <= max_change)
+
+
+def causal_drift(offsets_s: np.ndarray, period_change: float, *, period_s: float,
+                 grow_s: float = DRIFT_GROW_S, miss_s: float = DRIFT_MISS_S,
+                 min_change: float = DRIFT_CHANGE,
+                 max_share: float = DRIFT_MAX_SHARE) -> bool:
+    """Whether the causal filter's last beats drift away from the carried grid (of
+    period ``period_s``, s) as a tempo that bends does (a ritardando, an accelerando).
+
+    ``offsets_s`` (s): each of the filter's last beats' distance from the grid's nearest
+    beat (later positive), newest last; ``period_change``: the filter's beat period over
+    the grid's, less 1. The last ``DRIFT_BEATS`` beats must lie on one side of the grid,
+    moving away, by ``grow_s`` (s) from one to the next, the last at least ``miss_s``
+    (s) and at most ``max_share`` of a period away (further, the filter has more likely
+    jumped to the off-beat or another level), and the filter's tempo must have moved
+    from the grid's by ``min_change`` to ``STEP_MAX_CHANGE`` (relative) the same way.
+    On a steady real song the filter keeps a steady distance from a right grid (fof:
+    20-40 ms early for seconds, its tempo 3-4 % off) rather than moving away from it."""
+    o = np.asarray(offsets_s, dtype=float)[-DRIFT_BEATS:]
+    if len(o) < DRIFT_BEATS or period_s <= 0:
+        return False
+    side = float(np.sign(o[-1]))
+    return bool(side != 0 and np.all(side * o > 0) and np.all(side * np.diff(o) >= grow_s)
+                and miss_s <= side * o[-1] <= max_share * period_s
+                and min_change <= side * period_change <= STEP_MAX_CHANGE)
 
 
 def window_step(beat_times: np.ndarray, later_times: np.ndarray, carried: Grid, *,

@@ -61,6 +61,7 @@ from songmap.live.events import (
 )
 from songmap.live.features import OnlineBeatFeatures
 from songmap.live.grid import (
+    DRIFT_BEATS,
     METRICAL_TOL,
     RUN_BEATS,
     SAME_TEMPO,
@@ -68,6 +69,7 @@ from songmap.live.grid import (
     GridChooser,
     bent_grid,
     between_beats,
+    causal_drift,
     causal_step,
     line_grid,
     same_grid,
@@ -273,6 +275,11 @@ class LiveAnalyzer:
         #: windows analysed since the causal filter's beats replaced the carried grid at
         #: a tempo step (``tempo_step="causal"``); None while the grid is carried
         self._step_windows: int | None = None
+        #: the causal filter's latest beats' distances (s) from the carried grid,
+        #: newest last (``causal_drift``)
+        self._drift: deque[float] = deque(maxlen=DRIFT_BEATS)
+        #: whether the filter's beats replaced the grid for a drift rather than a step
+        self._drifting = False
         #: the causal filter's latest beat (s), emitted or not
         self._filter_beat = -1.0
         #: the period (s) of the grid carried before the windows last moved to another
@@ -422,11 +429,16 @@ class LiveAnalyzer:
         plan = self._carried(now)
         if tracked:
             self._filter_beat = tracked[-1].time - BEAT_LAG_S
-        if (plan is not None and self._step_windows is None and self.tempo_step == "causal"
-                and any(self._filter_stepped(b, (plan[0], plan[1])) for b in tracked)):
-            # the filter heard a tempo step the windows have not shown yet: its beats
-            # until a window's grid agrees with it
-            self._step_windows = 0
+        if plan is None or self._step_windows is not None:
+            self._drift.clear()  # measured against a carried grid only
+        if plan is not None and self._step_windows is None and self.tempo_step == "causal":
+            for b in tracked:
+                # the filter heard a tempo step (or a bend) the windows have not shown
+                # yet: its beats until a window's grid agrees with it
+                stepped = self._filter_stepped(b, (plan[0], plan[1]))
+                if stepped or self._filter_drifts(b, plan):
+                    self._step_windows, self._drifting = 0, not stepped
+                    break
         if self._step_windows is not None:
             plan = None
         if plan is not None:
@@ -470,6 +482,18 @@ class LiveAnalyzer:
         if self._left_period > 0 and abs(period / self._left_period - 1.0) <= SAME_TEMPO:
             return False
         return causal_step(beat.time - BEAT_LAG_S, period, grid)
+
+    def _filter_drifts(self, beat: TrackedBeat, grid: tuple[float, ...]) -> bool:
+        """Whether the causal filter's ``beat`` and the ones before it drift away from
+        the carried ``grid`` (``causal_drift``): a tempo that bends. Dev's closing
+        ritardandos (0012, 0018, 0020, 0037, 0039): the filter's beats stayed within
+        15-55 ms of the truth while the carried grid's fell 70-230 ms early, the
+        windows' line a window behind the curve."""
+        t = beat.time - BEAT_LAG_S
+        anchor, period = grid[0], grid[1]
+        self._drift.append(t - (anchor + round((t - anchor) / period) * period))
+        return causal_drift(np.array(self._drift), 60.0 / beat.bpm / period - 1.0,
+                            period_s=period)
 
     def _count_period(self) -> float:
         """The beat period (s) the emitted beats' running index counts at: the carried
@@ -547,7 +571,11 @@ class LiveAnalyzer:
             self._tracker.favour_tempo(result.tempo.bpm)
             return
         beats = start + result.beat_times()
-        solid = beats[(beats <= commit_until) & (beats >= commit_until - _GRID_SPAN_S)]
+        # at least 4 beat periods: below 60 BPM 4 s hold 3 beats now and then, too
+        # few for a grid (dev 0029 at 55 BPM: no grid from 4 windows in a row, the
+        # causal filter's beats at 3x the tempo emitted instead)
+        span = max(_GRID_SPAN_S, 4.0 * 60.0 / result.tempo.bpm)
+        solid = beats[(beats <= commit_until) & (beats >= commit_until - span)]
         if len(solid) < 4:
             if self._plan is None:
                 # a stream's first windows (2-4 s) hold too few committed beats for a
@@ -600,8 +628,14 @@ class LiveAnalyzer:
         ahead = anchor + np.ceil((now - anchor) / period) * period
         if self._step_windows is not None:
             self._step_windows += 1
-            agree = self._tracker.bpm > 0 and same_grid(
-                (self._filter_beat, 60.0 / self._tracker.bpm), (anchor, period), at_s=now)
+            # after a drift the windows' grids stay behind the bending tempo even where
+            # they agree with the filter (dev 0012: 108.7 BPM against the filter's
+            # 105.3 at 24 s, 74 ms early a beat later): the filter's beats are kept
+            # for ``STEP_WINDOWS`` windows (replayed: dev beat F .920 to .922, fof
+            # unchanged, against ending the drift where a window agrees and no longer
+            # bends)
+            agree = (self._tracker.bpm > 0 and not self._drifting and same_grid(
+                (self._filter_beat, 60.0 / self._tracker.bpm), (anchor, period), at_s=now))
             if agree or self._step_windows > STEP_WINDOWS:
                 self._step_windows = None  # the windows caught up (or never will)
         # the filter runs on the networks' clock, BEAT_LAG_S behind the audio's
