@@ -429,16 +429,7 @@ class LiveAnalyzer:
         plan = self._carried(now)
         if tracked:
             self._filter_beat = tracked[-1].time - BEAT_LAG_S
-        if plan is None or self._step_windows is not None:
-            self._drift.clear()  # measured against a carried grid only
-        if plan is not None and self._step_windows is None and self.tempo_step == "causal":
-            for b in tracked:
-                # the filter heard a tempo step (or a bend) the windows have not shown
-                # yet: its beats until a window's grid agrees with it
-                stepped = self._filter_stepped(b, (plan[0], plan[1]))
-                if stepped or self._filter_drifts(b, plan):
-                    self._step_windows, self._drifting = 0, not stepped
-                    break
+        self._watch_filter(tracked, plan)
         if self._step_windows is not None:
             plan = None
         if plan is not None:
@@ -467,6 +458,22 @@ class LiveAnalyzer:
                 events.append(TempoEvent(time=t, delay=max(now - t, 0.0), bpm=round(bpm, 2),
                                          confidence=round(float(conf), 4)))
         return events
+
+    def _watch_filter(self, tracked: list[TrackedBeat],
+                      plan: tuple[float, float, float, float] | None) -> None:
+        """Whether the causal filter's new ``tracked`` beats heard a tempo step (or a bend)
+        that the windows have not shown yet: its beats are then emitted until a window's
+        grid agrees with it (``_step_windows`` counts the windows since)."""
+        if plan is None or self._step_windows is not None:
+            self._drift.clear()  # measured against a carried grid only
+            return
+        if self.tempo_step != "causal":
+            return
+        for b in tracked:
+            stepped = self._filter_stepped(b, (plan[0], plan[1]))
+            if stepped or self._filter_drifts(b, plan):
+                self._step_windows, self._drifting = 0, not stepped
+                return
 
     def _carried(self, now: float) -> tuple[float, float, float, float] | None:
         """The grid carried from the windows, while it is still valid at ``now`` (s)."""
