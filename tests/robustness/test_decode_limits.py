@@ -139,3 +139,27 @@ def test_a_file_of_zero_bytes_is_refused_before_ffmpeg_buffers_it(tmp_path, name
         fh.write(head + b"\0" * (128 - len(head)) * bool(head))
         fh.truncate(256 * 2**20)
     _refused_fast(p, errors.NotAudioError, "holds only zero bytes where the audio should start")
+
+
+def test_a_w64_naming_an_unknown_codec_is_refused_without_probing_its_whole_body(tmp_path):
+    """soundfile refuses the header, FFmpeg has no decoder for format tag 65535 either, and
+    with its default probe it read up to 5 MB in small packets looking for one (7 s of CPU
+    for these 2 minutes of audio): a container whose header states the stream's
+    parameters is probed briefly (``decode.probe_options``)."""
+    p = tmp_path / "clip.w64"
+    sf.write(p, clicks(120.0), 44100, format="W64", subtype="PCM_16")
+    raw = bytearray(p.read_bytes())
+    raw[64:66] = (65535).to_bytes(2, "little")  # the format tag of the fmt chunk
+    raw[72:76] = (1).to_bytes(4, "little")  # bytes per second
+    p.write_bytes(bytes(raw))
+    _refused_fast(p, errors.UnsupportedAudioError, "no decoder for its audio")
+
+
+@pytest.mark.parametrize("head, short", [
+    (b"RIFF\x00\x00\x00\x00WAVE", True), (b"RF64", True), (b"riff\x2e\x91\xcf\x11", True),
+    (b".snd", True), (b"FORM\x00\x00\x00\x00AIFF", True),
+    (b"ID3\x04", False), (b"\xff\xfb\x90\x00", False), (b"OggS", False), (b"fLaC", False),
+    (b"\x00\x00\x00\x20ftypM4A ", False),
+])
+def test_only_containers_whose_header_states_the_streams_are_probed_briefly(head, short):
+    assert bool(decode.probe_options(head)) is short
