@@ -5,7 +5,7 @@ A decoded hour of mono float32 at 44.1 kHz is 635 MB, three hours 1.9 GB: held i
 the samples alone are what makes a long file peak high (the networks already run over
 bounded pieces). Above ``SPILL_ABOVE_S`` the samples are written to an unlinked temporary
 file mapped into memory instead (``spilled_samples``). The stages read it as any float32
-array; a helper thread drops the pages they touched from the process every
+array; one helper thread per process drops the pages they touched every
 ``_RELEASE_EVERY_S`` (``MADV_DONTNEED``: for a file mapping the data stays in the page
 cache, which the kernel may reclaim, and a later read maps it again), so the process holds
 only what is being worked on. Shorter signals stay in ordinary memory, as before.
@@ -79,18 +79,67 @@ def spilled_array(shape: tuple[int, ...], dtype: type[np.generic], *,
     finally:
         os.close(fd)
     flat = np.frombuffer(buffer, dtype=dtype, count=count)
-    stop = threading.Event()
-    threading.Thread(target=_release_pages, args=(buffer, stop), daemon=True,
-                     name="songmap-release-samples").start()
-    # on the array every view's base points to: the helper stops when the last view goes
-    weakref.finalize(flat, stop.set)
+    key = _RELEASER.add(buffer)
+    # on the array every view's base points to: its mapping is let go when the last view goes
+    weakref.finalize(flat, _RELEASER.remove, key)
     return flat.reshape(shape)
 
 
-def _release_pages(buffer: mmap.mmap, stop: threading.Event) -> None:
-    """Give the mapping's resident pages back until ``stop`` (the array is gone)."""
-    while not stop.wait(_RELEASE_EVERY_S):
-        buffer.madvise(mmap.MADV_DONTNEED)
+class _PageReleaser:
+    """One daemon thread that gives back the resident pages of every spilled mapping every
+    ``_RELEASE_EVERY_S`` while there are any, and sleeps while there are none. One thread
+    for the process, started before a worker caps its memory (``start``): a thread
+    started under the cap, after a long recording's mapping took its room, may fail
+    before it runs, and ``Thread.start`` then waits for it for ever."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._mappings: dict[int, mmap.mmap] = {}
+        self._next = 0
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the thread now (nothing if it runs)."""
+        with self._cond:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name="songmap-release-samples")
+                self._thread.start()
+
+    def add(self, buffer: mmap.mmap) -> int:
+        """Give ``buffer``'s pages back from now on; the key that ``remove`` takes."""
+        self.start()
+        with self._cond:
+            self._next += 1
+            self._mappings[self._next] = buffer
+            self._cond.notify()
+            return self._next
+
+    def remove(self, key: int) -> None:
+        with self._cond:
+            self._mappings.pop(key, None)
+
+    def watched(self) -> int:
+        """How many mappings are given back now."""
+        with self._cond:
+            return len(self._mappings)
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                while not self._mappings:
+                    self._cond.wait()
+                for buffer in list(self._mappings.values()):
+                    buffer.madvise(mmap.MADV_DONTNEED)
+                self._cond.wait(_RELEASE_EVERY_S)
+
+
+_RELEASER = _PageReleaser()
+
+
+def start_page_releaser() -> None:
+    """Start the thread that gives back spilled signals' pages (``_PageReleaser``) now."""
+    _RELEASER.start()
 
 
 def _mapping(samples: np.ndarray) -> tuple[mmap.mmap, int] | None:

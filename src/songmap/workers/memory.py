@@ -68,7 +68,8 @@ def address_space_mb() -> float:
 
 def load_before_cap(analyzer: Analyzer) -> None:
     """Load everything an analysis loads on first use: the decoders and the resampler, the
-    networks, the compiled kernels and the FFT (``Analyzer.warm_up``), so that a memory
+    networks, the compiled kernels and the FFT (``Analyzer.warm_up``), and start the
+    thread that a long recording's samples on disk need, so that a memory
     cap set after this is the analysis's own. A library mapped under a tight cap fails in
     whatever shape the import machinery is in at that moment (KeyError, TypeError,
     SystemError: seen on Dask workers capped at 1 MB, whose first analysis imported the
@@ -78,7 +79,10 @@ def load_before_cap(analyzer: Analyzer) -> None:
     import soundfile  # noqa: F401
     import soxr  # noqa: F401
 
+    from songmap.audio.blocks import start_page_releaser
+
     analyzer.warm_up()
+    start_page_releaser()  # the thread a long recording's samples on disk need
 
 
 def cap_this_process(memory_mb: float) -> None:
