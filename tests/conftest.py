@@ -23,6 +23,23 @@ if "SONGMAP_CACHE_DIR" not in os.environ:
     atexit.register(shutil.rmtree, os.environ["SONGMAP_CACHE_DIR"], True)
 
 
+@pytest.fixture
+def thread_starts(monkeypatch) -> list[str]:
+    """The names of the threads started from here on in this test (``Thread.start``
+    counted, then run as usual)."""
+    import threading
+
+    started: list[str] = []
+    start = threading.Thread.start
+
+    def counting_start(self):
+        started.append(self.name)
+        start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", counting_start)
+    return started
+
+
 @pytest.fixture(scope="session")
 def analyzer():
     """One Analyzer (models loaded once) for the whole test session."""

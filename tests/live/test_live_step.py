@@ -9,50 +9,9 @@ import numpy as np
 import pytest
 
 from songmap.errors import InvalidParameterError
-from songmap.live.beats import TrackedBeat
 from songmap.live.grid import causal_step
-from songmap.live.stream import BEAT_LAG_S, LiveAnalyzer
-
-#: 10 ms blocks: one frame of the 100 fps activation each
-_BLOCK = 441
-
-
-class _Filter:
-    """The causal beat filter replaying ``beats``: (time s on the audio's clock, BPM)."""
-
-    def __init__(self, beats: list[tuple[float, float]]) -> None:
-        self.beats, self.frame, self.bpm = beats, 0, 0.0
-
-    def step(self, act: np.ndarray) -> list[TrackedBeat]:
-        lo, hi = self.frame / 100.0, (self.frame + len(act)) / 100.0
-        self.frame += len(act)
-        out = [TrackedBeat(t + BEAT_LAG_S, bpm, 0.9) for t, bpm in self.beats
-               if lo <= t + BEAT_LAG_S < hi]
-        if out:
-            self.bpm = out[-1].bpm
-        return out
-
-    def favour_grid(self, bpm: float, next_beat_s: float) -> None:
-        """The window's pull: nothing to pull in a replay."""
-
-
-def _stream(filter_beats: list[tuple[float, float]], *, tempo_step: str) -> LiveAnalyzer:
-    """A stream carrying a 120 BPM grid (beats on every half second), whose causal
-    filter hears ``filter_beats``; no window analysis runs (the audio is silence)."""
-    live = LiveAnalyzer(object(), tempo_step=tempo_step)
-    live._front = SimpleNamespace(push=lambda x: np.zeros((len(x) // _BLOCK, 1)))
-    live._net = SimpleNamespace(step=lambda feats, state: np.full(len(feats), 0.9))
-    live._tracker = _Filter(filter_beats)
-    live._plan = (0.0, 0.5, 1.0, 1e9)
-    live._next_analysis = 1e9  # the windows are driven by hand
-    return live
-
-
-def _beats(live: LiveAnalyzer, seconds: float) -> np.ndarray:
-    events = []
-    for _ in range(int(round(seconds * 100))):
-        events += live.push(np.zeros(_BLOCK, np.float32))
-    return np.array([e.time for e in events if e.type == "beat"])
+from songmap.live.stream import LiveAnalyzer
+from tests.live.replay import emitted_beats, replay_stream
 
 
 def _step_at_4s() -> list[tuple[float, float]]:
@@ -71,16 +30,16 @@ def test_a_filter_beat_off_the_grid_at_another_tempo_is_a_step():
 
 
 def test_after_a_tempo_step_the_stream_emits_the_filter_s_beats():
-    live = _stream(_step_at_4s(), tempo_step="causal")
-    beats = _beats(live, 6.5)
+    live = replay_stream(_step_at_4s(), tempo_step="causal")
+    beats = emitted_beats(live, 6.5)
     new = 4.0 + 0.4 * np.arange(2, 7)  # every beat after the one that showed the step
     assert np.all(np.min(np.abs(beats[:, None] - new[None, :]), axis=0) < 0.011)
     assert not np.any(np.abs(beats - 5.0) < 0.05)  # the old grid's beat is not emitted
 
 
 def test_without_it_the_grid_keeps_the_old_tempo():
-    live = _stream(_step_at_4s(), tempo_step="window")
-    beats = _beats(live, 6.5)
+    live = replay_stream(_step_at_4s(), tempo_step="window")
+    beats = emitted_beats(live, 6.5)
     assert np.any(np.abs(beats - 5.0) < 0.011) and np.any(np.abs(beats - 6.0) < 0.011)
     assert not np.any(np.abs(beats - 5.2) < 0.05)
 
@@ -89,14 +48,14 @@ def test_a_steady_filter_leaves_the_grid():
     # a filter wobbling up to 90 ms off the grid, at its tempo's neighbouring states
     wobble = [(0.5 * k + (0.09 if k % 3 == 0 else 0.0), 120.0 if k % 2 else 124.0)
               for k in range(1, 14)]
-    live = _stream(wobble, tempo_step="causal")
-    beats = _beats(live, 6.5)
+    live = replay_stream(wobble, tempo_step="causal")
+    beats = emitted_beats(live, 6.5)
     assert np.allclose(beats[beats > 1.0], 0.5 * np.arange(3, 14), atol=0.011)
 
 
 def test_the_grid_returns_when_a_window_agrees_with_the_filter():
-    live = _stream(_step_at_4s(), tempo_step="causal")
-    _beats(live, 4.5)
+    live = replay_stream(_step_at_4s(), tempo_step="causal")
+    emitted_beats(live, 4.5)
     assert live._step_windows == 0
     # a window of the last 4.4 s (from 0.1 s) whose beats are at 150 BPM up to 4.4 s
     window = SimpleNamespace(tempo=SimpleNamespace(bpm=150.0, confidence=0.9),
@@ -115,10 +74,10 @@ def test_tempo_step_is_checked():
 def test_a_filter_lagging_behind_the_windows_is_no_step():
     # the windows moved from 120 to 150 BPM at 4 s; the filter still beats at 120
     lagging = [(0.5 * k, 120.0) for k in range(1, 14)]
-    live = _stream(lagging, tempo_step="causal")
+    live = replay_stream(lagging, tempo_step="causal")
     live._plan = (4.0, 0.4, 1.0, 1e9)
     live._left_period = 0.5
-    beats = _beats(live, 6.5)
+    beats = emitted_beats(live, 6.5)
     assert live._step_windows is None
     assert np.allclose(beats[beats > 4.1], 4.0 + 0.4 * np.arange(1, 7), atol=0.011)
 

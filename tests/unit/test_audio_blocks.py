@@ -38,26 +38,18 @@ def test_spilled_samples_are_a_file_mapping(tmp_path):
     assert list(tmp_path.iterdir()) == []  # unlinked at once: a crash leaves nothing behind
 
 
-def test_spilled_arrays_share_one_releaser_thread_started_beforehand(tmp_path, monkeypatch):
+def test_spilled_arrays_share_one_releaser_thread_started_beforehand(tmp_path, thread_starts):
     """A worker starts the page releaser before it caps its memory: a spilled array (a long
     recording's samples, the beat tracker's back-pointers mid-analysis) then starts no
     thread, whose start under the cap could wait for ever; its mapping is let go with it."""
     import gc
-    import threading
 
     blocks.start_page_releaser()
-    started: list[str] = []
-    start = threading.Thread.start
-
-    def counting_start(self):
-        started.append(self.name)
-        start(self)
-
-    monkeypatch.setattr(threading.Thread, "start", counting_start)
+    thread_starts.clear()
     before = blocks._RELEASER.watched()
     x = blocks.spilled_samples(1000, folder=str(tmp_path))
     y = blocks.spilled_array((10, 4), np.int32, folder=str(tmp_path))
-    assert started == [] and blocks._RELEASER.watched() == before + 2
+    assert thread_starts == [] and blocks._RELEASER.watched() == before + 2
     x[:] = 0.25
     assert float(x.sum()) == 250.0  # written pages read back after the releaser's passes
     del x, y

@@ -153,21 +153,12 @@ def test_wrong_feature_width_is_refused(bundled):
         blstm.BlstmEnsemble(bundled[:1])(np.zeros((10, 313), np.float32))
 
 
-def test_the_ensemble_starts_its_threads_once_and_one_thread_runs_inline(bundled, monkeypatch):
+def test_the_ensemble_starts_its_threads_once_and_one_thread_runs_inline(bundled, thread_starts):
     """A capped worker warms up before its cap: a thread started under the cap may fail
     before it runs, and Thread.start then waits for ever (seen: a batch worker capped at
     1 MB hung in the ensemble's second call). Later calls start no thread; with one
     thread none is ever started. Results are the same either way."""
-    import threading
-
-    started: list[str] = []
-    start = threading.Thread.start
-
-    def counting_start(self):
-        started.append(self.name)
-        start(self)
-
-    monkeypatch.setattr(threading.Thread, "start", counting_start)
+    started = thread_starts
     x = _features(300)
     two, one = blstm.BlstmEnsemble(bundled, threads=2), blstm.BlstmEnsemble(bundled, threads=1)
     first = two(x)
