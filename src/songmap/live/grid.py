@@ -124,10 +124,16 @@ def phase_offset(fine: Grid, coarse: Grid) -> float:
     return d - fine[1] if d > 0.5 * fine[1] else d
 
 
+def grid_offset_s(times: np.ndarray | float, grid: Grid) -> np.ndarray:
+    """Where (s) each of ``times`` (s) lies from the ``grid``'s nearest beat: later
+    positive, within half a period either way."""
+    d = (np.asarray(times, dtype=float) - grid[0]) % grid[1]
+    return np.where(d > 0.5 * grid[1], d - grid[1], d)
+
+
 def off_grid_s(times: np.ndarray | float, grid: Grid) -> np.ndarray:
     """How far (s) each of ``times`` (s) lies from the ``grid``'s nearest beat."""
-    d = (np.asarray(times, dtype=float) - grid[0]) % grid[1]
-    return np.minimum(d, grid[1] - d)
+    return np.abs(grid_offset_s(times, grid))
 
 
 def _held_run(times: np.ndarray, *, fit_tol_s: float, min_beats: int,

@@ -71,6 +71,7 @@ from songmap.live.grid import (
     between_beats,
     causal_drift,
     causal_step,
+    grid_offset_s,
     line_grid,
     same_grid,
     tempo_bend,
@@ -469,9 +470,10 @@ class LiveAnalyzer:
             return
         if self.tempo_step != "causal":
             return
+        grid = (plan[0], plan[1])
         for b in tracked:
-            stepped = self._filter_stepped(b, (plan[0], plan[1]))
-            if stepped or self._filter_drifts(b, plan):
+            stepped = self._filter_stepped(b, grid)
+            if stepped or self._filter_drifts(b, grid):
                 self._step_windows, self._drifting = 0, not stepped
                 return
 
@@ -490,17 +492,15 @@ class LiveAnalyzer:
             return False
         return causal_step(beat.time - BEAT_LAG_S, period, grid)
 
-    def _filter_drifts(self, beat: TrackedBeat, grid: tuple[float, ...]) -> bool:
+    def _filter_drifts(self, beat: TrackedBeat, grid: tuple[float, float]) -> bool:
         """Whether the causal filter's ``beat`` and the ones before it drift away from
         the carried ``grid`` (``causal_drift``): a tempo that bends. Dev's closing
         ritardandos (0012, 0018, 0020, 0037, 0039): the filter's beats stayed within
         15-55 ms of the truth while the carried grid's fell 70-230 ms early, the
         windows' line a window behind the curve."""
-        t = beat.time - BEAT_LAG_S
-        anchor, period = grid[0], grid[1]
-        self._drift.append(t - (anchor + round((t - anchor) / period) * period))
-        return causal_drift(np.array(self._drift), 60.0 / beat.bpm / period - 1.0,
-                            period_s=period)
+        self._drift.append(float(grid_offset_s(beat.time - BEAT_LAG_S, grid)))
+        return causal_drift(np.array(self._drift), 60.0 / beat.bpm / grid[1] - 1.0,
+                            period_s=grid[1])
 
     def _count_period(self) -> float:
         """The beat period (s) the emitted beats' running index counts at: the carried
