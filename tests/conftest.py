@@ -23,6 +23,18 @@ if "SONGMAP_CACHE_DIR" not in os.environ:
     atexit.register(shutil.rmtree, os.environ["SONGMAP_CACHE_DIR"], True)
 
 
+@pytest.fixture(scope="session")
+def long_songs_folder(tmp_path_factory) -> Path:
+    """A folder of two songs of 3.4 and 5.3 minutes (long.flac, long.wav), for memory caps:
+    a worker with its models loaded and warmed up analyses a 10-second song in memory it
+    has already mapped, so a cap of 1 MB refuses only songs this long."""
+    root = tmp_path_factory.mktemp("long_songs")
+    for name, bpm in (("long.wav", 90.0), ("long.flac", 140.0)):
+        song = render_song(bars=120, bpm=bpm, seed=5)
+        sf.write(root / name, song.samples, song.sr, subtype="PCM_16")
+    return root
+
+
 @pytest.fixture
 def thread_starts(monkeypatch) -> list[str]:
     """The names of the threads started from here on in this test (``Thread.start``

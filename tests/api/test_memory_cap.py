@@ -77,17 +77,11 @@ def test_a_job_past_the_cap_fails_with_413(capped, clips):
     assert capped.get(f"/jobs/{job['id']}/result").status_code == 413
 
 
-def test_a_real_analysis_under_a_cap_it_cannot_fit_is_a_413(tmp_path):
+def test_a_real_analysis_under_a_cap_it_cannot_fit_is_a_413(tmp_path, long_songs_folder):
     # 1 MB on top of the loaded worker: the analysis's first large allocation fails (a
-    # real MemoryError in songmap's code, not a test task's). A 4-minute song: a worker
+    # real MemoryError in songmap's code, not a test task's). A 3.4-minute song: a worker
     # warmed up before its cap analyses a 10-second one in memory it has already mapped.
-    import soundfile as sf
-
-    from songmap.examples import render_song
-
-    song = render_song(bars=120, seed=4)
-    path = tmp_path / "song.flac"
-    sf.write(path, song.samples, song.sr, subtype="PCM_16")
+    path = long_songs_folder / "long.flac"
     settings = make_settings(tmp_path, worker_memory_mb=1, max_upload_mb=50.0,
                              max_duration_s=600.0)
     with TestClient(create_app(settings)) as client:

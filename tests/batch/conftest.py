@@ -27,21 +27,10 @@ def _library(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
-def _long_songs(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("long_songs")
-    for name, bpm in (("long.wav", 90.0), ("long.flac", 140.0)):
-        song = render_song(bars=120, bpm=bpm, seed=5)
-        sf.write(root / name, song.samples, song.sr, subtype="PCM_16")
-    return root
-
-
 @pytest.fixture
-def long_songs(_long_songs, tmp_path) -> Path:
-    """A folder of two songs of 3.4 and 5.3 minutes, for memory caps: a worker with its
-    models loaded and warmed up analyses the library's 10-second songs in memory it has
-    already mapped, so a cap of 1 MB refuses only songs this long."""
-    return Path(shutil.copytree(_long_songs, tmp_path / "long_songs"))
+def long_songs(long_songs_folder, tmp_path) -> Path:
+    """A fresh copy of ``long_songs_folder`` for one test."""
+    return Path(shutil.copytree(long_songs_folder, tmp_path / "long_songs"))
 
 
 @pytest.fixture
