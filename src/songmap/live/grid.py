@@ -53,6 +53,16 @@ METRICAL_TOL = 0.1
 #: Phase difference (share of the finer grid's period) up to which two grids on related
 #: tempi have the same phase (beyond it, the off-beat).
 PHASE_TOL = 0.35
+#: Seconds of the causal beat activation whose periodicity settles a 3:2 between the
+#: carried grid and a window's (``level_verdict``), and the fewest it needs: under 8 s
+#: it held fof mutilated_mime at 120 BPM against the windows' right 180 for 4 s.
+LEVEL_SPAN_S = 20.0
+LEVEL_MIN_S = 8.0
+#: Least difference of the activation's autocorrelation at the two periods that
+#: settles it. fof and realmusic give the same beat F at 0.03, 0.05 and 0.1 (the 3:2s
+#: of their windows differ by 0.08 to 0.96); on dev 0027 the right reading leads by
+#: 0.02-0.05 window after window, and is taken at 0.03.
+LEVEL_MARGIN = 0.03
 #: Windows in a row, past the first, before another tempo octave is taken.
 OCTAVE_CONFIRM = 2
 #: Support (in full-length windows) below which the carried tempo level is taken as
@@ -271,6 +281,54 @@ class GridChooser:
             self.restart(weight)
             return proposed
         return carried
+
+
+def periodicity(activation: np.ndarray, period_s: float, *, fps: float = 100.0) -> float:
+    """Autocorrelation (-1..1) of a beat ``activation`` (frames at ``fps``, mean taken
+    off) at a lag of ``period_s`` (s), interpolated between whole frames; 0 when the
+    activation is too short (under three periods) or flat."""
+    x = np.asarray(activation, dtype=float)
+    lag = period_s * fps
+    lo = int(np.floor(lag))
+    if lo < 1 or len(x) < 3 * lag:
+        return 0.0
+    x = x - x.mean()
+    energy = float(np.dot(x, x))
+    if energy <= 1e-12:
+        return 0.0
+
+    def at(k: int) -> float:
+        return float(np.dot(x[:-k], x[k:])) / energy
+
+    frac = lag - lo
+    return (1.0 - frac) * at(lo) + frac * at(lo + 1)
+
+
+def level_verdict(activation: np.ndarray, carried_period_s: float,
+                  proposed_period_s: float, *, fps: float = 100.0) -> int:
+    """Between a carried grid and a window's grid whose periods (s) are 3:2 apart: +1
+    when the causal beat ``activation`` (its last ``LEVEL_SPAN_S`` at ``fps``, at least
+    ``LEVEL_MIN_S``) repeats at the proposed period by ``LEVEL_MARGIN`` more than at the
+    carried one (``periodicity``), -1 the other way round, 0 otherwise or for any other
+    ratio (the chooser decides).
+
+    A bar of three beats read as two (3/4 as 6/8) or the reverse is a coin toss for a 12 s
+    window: on dev 0015 and 0027 and seed-7 0010 the windows alternate between the two
+    readings for a minute while the whole song reads right. Neither period divides the
+    other, so a pulse at one shows little autocorrelation at the other, and the causal
+    network's activation over the last seconds says which pulse is there. Not for 2:1 or
+    3:1: a pulse repeats at twice its period too, and on fof the slower reading's
+    periodicity won where the faster was right (sectoid_feelings .902 -> .821).
+    """
+    ratio = max(carried_period_s, proposed_period_s) / min(carried_period_s, proposed_period_s)
+    act = np.asarray(activation, dtype=float)
+    if abs(ratio / 1.5 - 1.0) > METRICAL_TOL / 2 or len(act) < LEVEL_MIN_S * fps:
+        return 0
+    gain = (periodicity(act, proposed_period_s, fps=fps)
+            - periodicity(act, carried_period_s, fps=fps))
+    if abs(gain) < LEVEL_MARGIN:
+        return 0
+    return 1 if gain > 0 else -1
 
 
 def line_grid(beat_times: np.ndarray, *, fit_tol_s: float,

@@ -62,6 +62,7 @@ from songmap.live.events import (
 from songmap.live.features import OnlineBeatFeatures
 from songmap.live.grid import (
     DRIFT_BEATS,
+    LEVEL_SPAN_S,
     METRICAL_TOL,
     RUN_BEATS,
     SAME_TEMPO,
@@ -72,6 +73,7 @@ from songmap.live.grid import (
     causal_drift,
     causal_step,
     grid_offset_s,
+    level_verdict,
     line_grid,
     same_grid,
     tempo_bend,
@@ -251,6 +253,8 @@ class LiveAnalyzer:
     def _init_analysis_state(self) -> None:
         """The decisions carried from window to window, empty at the stream's start."""
         self._recent_act: deque[float] = deque(maxlen=150)  # 1.5 s at 100 fps
+        #: the causal beat activation of the last ``LEVEL_SPAN_S`` (``level_verdict``)
+        self._level_act: deque[float] = deque(maxlen=int(LEVEL_SPAN_S * 100))
         self._peak = 0.0
         self._next_analysis = self.hop_s
         self._committed_until = 0.0
@@ -415,6 +419,7 @@ class LiveAnalyzer:
         tracked = self._tracker.step(act)
         self._peak = max(self._peak * _PEAK_DECAY_PER_S ** (len(act) / 100.0), float(act.max()))
         self._recent_act.extend(act.tolist())
+        self._level_act.extend(act.tolist())
         span = min(len(self._recent_act), int(np.ceil(_GATE_PERIODS * self._beat_period * 100)))
         recent = list(self._recent_act)[-span:] if span > 0 else []
         if max(recent, default=0.0) < max(_MIN_ACTIVATION, _PEAK_SHARE * self._peak):
@@ -656,6 +661,17 @@ class LiveAnalyzer:
         if self.grid_choice == "window":
             return anchor, period, conf
         causal = 60.0 / self._tracker.bpm if self._tracker.bpm > 0 else 0.0
+        # a 3:2 between the windows' readings: the causal activation's periodicity
+        # decides where it is clear (``level_verdict``)
+        verdict = 0 if old is None else level_verdict(
+            np.fromiter(self._level_act, dtype=float), old[1], period)
+        if old is not None and verdict:
+            if verdict < 0:
+                self._kept_out = True
+                return old[0], old[1], old[2]
+            self._chooser.restart(weight)
+            self._kept_out = False
+            return anchor, period, conf
         chosen = self._chooser.choose(None if old is None else (old[0], old[1]),
                                       (anchor, period), now_s=now, weight=weight,
                                       causal_period_s=causal, stepped=stepped)
