@@ -180,11 +180,17 @@ def test_a_grid_heard_late_on_slow_attacks_moves_onto_them_and_drums_stay():
             np.testing.assert_array_equal(beats, without)
 
 
-def test_the_grid_moves_only_earlier_and_only_on_clear_evidence():
-    from songmap.rhythm.attacks import attack_shift
+def test_the_grid_moves_onto_its_attacks_only_on_clear_evidence():
+    from songmap.rhythm.attacks import SHARP_LAG_S, attack_shift
 
     rng = np.random.default_rng(2)
     assert attack_shift(-0.008 + rng.normal(0, 0.001, 40)) == pytest.approx(-0.008, abs=0.001)
-    assert attack_shift(0.004 + rng.normal(0, 0.001, 40)) == 0.0  # feet after the beats
+    # feet a drum's few ms after the beats: the detector's lag on a sharp attack, no move
+    assert attack_shift(0.003 + rng.normal(0, 0.0005, 40)) == 0.0
+    # one sharp attack per beat, clearly after the beats: later, less the detector's lag
+    assert attack_shift(0.02 + rng.normal(0, 0.0003, 40)) == pytest.approx(
+        0.02 - SHARP_LAG_S, abs=0.0005)
+    # late but scattered feet (a strum's strongest string): no move
+    assert attack_shift(0.02 + rng.uniform(-0.012, 0.012, 40)) == 0.0
     assert attack_shift(-0.002 + rng.normal(0, 0.02, 40)) == 0.0  # scattered feet
     assert attack_shift(np.array([-0.01, -0.01, np.nan, np.nan])) == 0.0  # too few
