@@ -31,6 +31,7 @@ from songmap.onsets import (
     music_span,
     nearest_transients,
     onset_envelope,
+    onto_attack_starts,
 )
 from songmap.rhythm.bar_phase import downbeat_probability
 from songmap.rhythm.bars import describe_sections
@@ -495,9 +496,9 @@ class Analyzer:
             positions = rephase_bars(beat_times, positions, beats_per_bar=meter.beats_per_bar,
                                      first_downbeat_s=s.first_downbeat_s)
         # between frames, and on the tempo map's lines where the music is steady
-        beat_times, tempo_fit = grid_beat_times(beat_times, beat_act, act.fps,
-                                                duration=audio.duration,
-                                                samples=audio.samples, sr=audio.sr)
+        beat_times, tempo_fit, attack_starts = grid_beat_times(
+            beat_times, beat_act, act.fps, duration=audio.duration, samples=audio.samples,
+            sr=audio.sr)
         beat_conf = sample_at(beat_act, beat_times, act.fps)
         down_conf = downbeat_probability(beat_times, act.values[:, 0], act.values[:, 1], act.fps)
         # how far the music carries this grid: "no steady beat" is an answer
@@ -514,7 +515,7 @@ class Analyzer:
                      meter_confidence=assessment.meter_confidence,
                      beat_confidence=beat_conf,
                      downbeat_confidence=down_conf, tempo_fit=tempo_fit, sections=sections,
-                     assessment=assessment, music=music)
+                     assessment=assessment, music=music, attack_starts=attack_starts)
 
     def _harmony(self, audio: Audio, networks: NetworkOutputs, grid: _Grid) -> Harmony:
         """Chords, the global key and key sections on the grid's beats; the key network
@@ -536,6 +537,9 @@ class Analyzer:
         t_times, t_strength, t_acc = nearest_transients(
             grid.beat_times, onsets.times, onsets.envelope,
             window_s=self.settings.transient_window_s)
+        # each transient at its attack's start where that was measured (2 ms steps)
+        t_times, t_acc = onto_attack_starts(grid.beat_times, t_times, grid.attack_starts,
+                                            window_s=self.settings.transient_window_s)
         timeline = build_timeline(
             TimelineBeats(
                 beat_times=grid.beat_times, positions=grid.positions,
@@ -581,6 +585,8 @@ class _Grid:
     sections: list[dict] = field(default_factory=list)
     assessment: GridAssessment | None = None
     music: tuple[float, float] | None = None  # span (s) the song sounds in
+    #: each beat's attack start (s; NaN: none found), ``rhythm.attacks``
+    attack_starts: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 _EMPTY_GRID = _Grid(beat_times=np.zeros(0), positions=np.zeros(0, dtype=int))

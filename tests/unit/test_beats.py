@@ -169,8 +169,8 @@ def test_a_grid_heard_late_on_slow_attacks_moves_onto_them_and_drums_stay():
         act[np.round(heard * 100).astype(int)] = 0.9
         act = np.maximum(act, 0.5 * (np.roll(act, 1) + np.roll(act, -1)))
         audio = notes_at(onsets, slow=slow, seconds=13.0)
-        without, _ = grid_beat_times(heard, act, 100.0, duration=13.0)
-        beats, segs = grid_beat_times(heard, act, 100.0, duration=13.0, samples=audio, sr=SR)
+        without, _, _ = grid_beat_times(heard, act, 100.0, duration=13.0)
+        beats, segs, _ = grid_beat_times(heard, act, 100.0, duration=13.0, samples=audio, sr=SR)
         assert len(segs) == 1 and segs[0].snapped
         if slow:  # the whole grid moves onto the attacks: about 10 ms earlier
             assert np.abs(beats - onsets).max() < 0.003

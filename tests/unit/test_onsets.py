@@ -22,6 +22,31 @@ def test_nearest_transient_within_window_only():
     assert acc[2] == 1.0 and 0 < acc[0] < 1
 
 
+def test_transients_move_to_their_attack_starts_and_their_accuracy_follows():
+    from songmap.onsets import onto_attack_starts
+    from songmap.rhythm.attacks import attack_feet
+
+    sr = 44100
+    audio = click_track(120.0, 4.0, sr)
+    beats = np.array([0.5, 1.0, 1.5, 2.0])
+    onsets = detect_onsets(onset_envelope(audio, sr))
+    t, _s, acc = nearest_transients(beats, onsets, onset_envelope(audio, sr), window_s=0.07)
+    # the detected onsets sit on the envelope's 10 ms frames, before the clicks
+    assert np.all(t < beats - 0.005)
+    starts = attack_feet(audio, sr, beats)
+    moved, moved_acc = onto_attack_starts(beats, t, starts, window_s=0.07)
+    assert np.abs(moved - beats).max() < 0.003
+    assert np.all(moved_acc > acc) and np.all(moved_acc > 0.95)
+    # an attack start far from the detected transient (another attack), or none, or
+    # no transient at all: the transient stays as it was
+    far = starts + np.array([0.04, 0.0, 0.0, 0.0])
+    far[1] = np.nan
+    t[2] = np.nan
+    kept, kept_acc = onto_attack_starts(beats, t, far, window_s=0.07)
+    assert kept[0] == t[0] and kept[1] == t[1] and np.isnan(kept[2]) and np.isnan(kept_acc[2])
+    assert kept[3] == moved[3]
+
+
 def test_loudness_curve_is_the_level_of_each_frame():
     from songmap.onsets import loudness_curve
 

@@ -105,7 +105,7 @@ def test_jitter_ignores_a_tempo_step():
 def test_grid_beat_times_stay_inside_the_track():
     true = 0.004 + np.arange(30) * 0.5
     act = peaks_at(true, 15.2)
-    beats, segs = grid_beat_times(np.round(true * FPS) / FPS, act, FPS, duration=14.51)
+    beats, segs, _ = grid_beat_times(np.round(true * FPS) / FPS, act, FPS, duration=14.51)
     assert beats[0] >= 0 and beats[-1] <= 14.51 and np.all(np.diff(beats) > 0)
     assert len(segs) == 1 and segs[0].bpm == pytest.approx(120.0, abs=0.01)
 

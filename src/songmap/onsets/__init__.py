@@ -6,6 +6,8 @@ from songmap.onsets.envelope import (
     music_span,
     nearest_transients,
     onset_envelope,
+    onto_attack_starts,
 )
 
-__all__ = ["detect_onsets", "loudness_curve", "music_span", "nearest_transients", "onset_envelope"]
+__all__ = ["detect_onsets", "loudness_curve", "music_span", "nearest_transients", "onset_envelope",
+           "onto_attack_starts"]

@@ -11,6 +11,10 @@ from songmap.audio.blocks import release
 from songmap.signals import Activations
 
 _FRAME = 2048
+#: How far (s) an onset frame may lie from the attack start it marks: half the envelope's
+#: 2048-sample window at 44.1 kHz (a window sees an attack up to that long before its
+#: centre reaches it: an ideal click at 0.50 s peaks the envelope at 0.48 s).
+_ONSET_SPREAD_S = 0.025
 _BLOCK_FRAMES = 2000  # 20 s at 100 fps
 
 
@@ -194,3 +198,24 @@ def nearest_transients(
     strength[near] = envelope.values[frames]
     accuracy[near] = 1.0 - dist[near] / window_s
     return times, strength, accuracy
+
+
+def onto_attack_starts(
+    beat_times: np.ndarray, transient_times: np.ndarray, attack_starts: np.ndarray, *,
+    window_s: float = 0.07,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each beat's transient (s; NaN: none) at its attack's start where one was measured
+    within ``_ONSET_SPREAD_S`` of it (``attack_starts``, s per beat, NaN where none:
+    ``songmap.rhythm.attacks``, 2 ms steps), else as detected (frames 10 ms apart), and
+    its accuracy ``1 - |transient - beat| / window_s`` (NaN where there is none)."""
+    beats = np.asarray(beat_times, dtype=float)
+    times = np.array(transient_times, dtype=float)
+    starts = np.asarray(attack_starts, dtype=float)
+    if len(starts) == len(times):
+        near = np.isfinite(times) & np.isfinite(starts)
+        near[near] = np.abs(starts[near] - times[near]) <= _ONSET_SPREAD_S
+        times[near] = starts[near]
+    accuracy = np.full(len(beats), np.nan)
+    found = np.isfinite(times)
+    accuracy[found] = np.clip(1.0 - np.abs(times[found] - beats[found]) / window_s, 0.0, 1.0)
+    return times, accuracy

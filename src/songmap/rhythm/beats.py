@@ -278,8 +278,9 @@ def onto_attacks(beat_times: np.ndarray, tempo_map: list[TempoSegmentFit], feet:
 def grid_beat_times(
     beat_times: np.ndarray, beat_activation: np.ndarray, fps: float, *, duration: float,
     samples: np.ndarray | None = None, sr: int | None = None,
-) -> tuple[np.ndarray, list[TempoSegmentFit]]:
-    """Sub-frame beat times and their tempo map, for the final (counted) beats.
+) -> tuple[np.ndarray, list[TempoSegmentFit], np.ndarray]:
+    """Sub-frame beat times, their tempo map and each beat's attack start (s; NaN where
+    none was found or without audio), for the final (counted) beats.
 
     Beats are refined between frames (``refine_beat_times``), the tempo map is fitted to
     them (beats the network marks below ``HEARD_ACTIVATION`` do not decide the lines), and
@@ -289,16 +290,17 @@ def grid_beat_times(
     ``[0, duration]``.
     """
     beats = np.asarray(beat_times, dtype=float)
+    feet = np.full(len(beats), np.nan)
     if len(beats) < 2:
-        return beats, []
+        return beats, [], feet
     refined = refine_beat_times(beats, beat_activation, fps)
     unheard = sample_at(beat_activation, refined, fps) < HEARD_ACTIVATION
     tempo_map = fit_tempo_map(refined, unheard=unheard)
     placed = place_on_grid(refined, tempo_map)
     if samples is not None and sr is not None:
-        placed, tempo_map = onto_attacks(placed, tempo_map, attack_feet(samples, sr, placed),
-                                         ~unheard)
+        feet = attack_feet(samples, sr, placed)
+        placed, tempo_map = onto_attacks(placed, tempo_map, feet, ~unheard)
     placed = np.clip(placed, 0.0, duration)
     if np.any(np.diff(placed) <= 0):  # clipping at the ends merged beats: keep the refined ones
-        return np.clip(refined, 0.0, duration), tempo_map
-    return placed, tempo_map
+        return np.clip(refined, 0.0, duration), tempo_map, feet
+    return placed, tempo_map, feet
