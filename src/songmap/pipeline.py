@@ -539,6 +539,7 @@ class Analyzer:
             window_s=self.settings.transient_window_s)
         # each transient at its attack's start where that was measured (2 ms steps)
         t_times, t_acc = onto_attack_starts(grid.beat_times, t_times, grid.attack_starts,
+                                            duration=audio.duration,
                                             window_s=self.settings.transient_window_s)
         timeline = build_timeline(
             TimelineBeats(

@@ -34,7 +34,7 @@ def test_transients_move_to_their_attack_starts_and_their_accuracy_follows():
     # the detected onsets sit on the envelope's 10 ms frames, before the clicks
     assert np.all(t < beats - 0.005)
     starts = attack_feet(audio, sr, beats)
-    moved, moved_acc = onto_attack_starts(beats, t, starts, window_s=0.07)
+    moved, moved_acc = onto_attack_starts(beats, t, starts, duration=4.0, window_s=0.07)
     assert np.abs(moved - beats).max() < 0.003
     assert np.all(moved_acc > acc) and np.all(moved_acc > 0.95)
     # an attack start far from the detected transient (another attack), or none, or
@@ -42,9 +42,14 @@ def test_transients_move_to_their_attack_starts_and_their_accuracy_follows():
     far = starts + np.array([0.04, 0.0, 0.0, 0.0])
     far[1] = np.nan
     t[2] = np.nan
-    kept, kept_acc = onto_attack_starts(beats, t, far, window_s=0.07)
+    kept, kept_acc = onto_attack_starts(beats, t, far, duration=4.0, window_s=0.07)
     assert kept[0] == t[0] and kept[1] == t[1] and np.isnan(kept[2]) and np.isnan(kept_acc[2])
     assert kept[3] == moved[3]
+    # an attack start outside the track (sought in the silence before it) is not used
+    t[0] = 0.01
+    edge, _ = onto_attack_starts(beats, t, np.array([-0.004, np.nan, np.nan, np.nan]),
+                                 duration=4.0, window_s=0.07)
+    assert edge[0] == 0.01
 
 
 def test_loudness_curve_is_the_level_of_each_frame():

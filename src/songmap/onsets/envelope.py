@@ -202,17 +202,19 @@ def nearest_transients(
 
 def onto_attack_starts(
     beat_times: np.ndarray, transient_times: np.ndarray, attack_starts: np.ndarray, *,
-    window_s: float = 0.07,
+    duration: float, window_s: float = 0.07,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each beat's transient (s; NaN: none) at its attack's start where one was measured
-    within ``_ONSET_SPREAD_S`` of it (``attack_starts``, s per beat, NaN where none:
-    ``songmap.rhythm.attacks``, 2 ms steps), else as detected (frames 10 ms apart), and
+    within ``_ONSET_SPREAD_S`` of it and inside ``[0, duration]`` (``attack_starts``, s
+    per beat, NaN where none: ``songmap.rhythm.attacks``, 2 ms steps; a start is sought
+    in the silence before the signal too), else as detected (frames 10 ms apart), and
     its accuracy ``1 - |transient - beat| / window_s`` (NaN where there is none)."""
     beats = np.asarray(beat_times, dtype=float)
     times = np.array(transient_times, dtype=float)
     starts = np.asarray(attack_starts, dtype=float)
     if len(starts) == len(times):
-        near = np.isfinite(times) & np.isfinite(starts)
+        inside = np.isfinite(starts) & (starts >= 0.0) & (starts <= duration)
+        near = np.isfinite(times) & inside
         near[near] = np.abs(starts[near] - times[near]) <= _ONSET_SPREAD_S
         times[near] = starts[near]
     accuracy = np.full(len(beats), np.nan)
