@@ -418,8 +418,9 @@ class LiveAnalyzer:
         act = self._net.step(feats, self._net_state)
         tracked = self._tracker.step(act)
         self._peak = max(self._peak * _PEAK_DECAY_PER_S ** (len(act) / 100.0), float(act.max()))
-        self._recent_act.extend(act.tolist())
-        self._level_act.extend(act.tolist())
+        values = act.tolist()
+        self._recent_act.extend(values)
+        self._level_act.extend(values)
         span = min(len(self._recent_act), int(np.ceil(_GATE_PERIODS * self._beat_period * 100)))
         recent = list(self._recent_act)[-span:] if span > 0 else []
         if max(recent, default=0.0) < max(_MIN_ACTIVATION, _PEAK_SHARE * self._peak):
@@ -663,15 +664,15 @@ class LiveAnalyzer:
         causal = 60.0 / self._tracker.bpm if self._tracker.bpm > 0 else 0.0
         # a 3:2 between the windows' readings: the causal activation's periodicity
         # decides where it is clear (``level_verdict``)
-        verdict = 0 if old is None else level_verdict(
-            np.fromiter(self._level_act, dtype=float), old[1], period)
-        if old is not None and verdict:
+        if old is not None:
+            verdict = level_verdict(np.fromiter(self._level_act, dtype=float), old[1], period)
             if verdict < 0:
                 self._kept_out = True
                 return old[0], old[1], old[2]
-            self._chooser.restart(weight)
-            self._kept_out = False
-            return anchor, period, conf
+            if verdict > 0:
+                self._chooser.restart(weight)
+                self._kept_out = False
+                return anchor, period, conf
         chosen = self._chooser.choose(None if old is None else (old[0], old[1]),
                                       (anchor, period), now_s=now, weight=weight,
                                       causal_period_s=causal, stepped=stepped)

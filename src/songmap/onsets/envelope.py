@@ -191,13 +191,23 @@ def nearest_transients(
     j = np.clip(np.searchsorted(onsets, beats), 1, len(onsets) - 1) if len(onsets) > 1 else np.zeros(len(beats), int)
     cand = np.stack([onsets[np.maximum(j - 1, 0)], onsets[j]], axis=1)
     pick = cand[np.arange(len(beats)), np.abs(cand - beats[:, None]).argmin(axis=1)]
-    dist = np.abs(pick - beats)
-    near = dist <= window_s
+    near = np.abs(pick - beats) <= window_s
     times[near] = pick[near]
     frames = np.clip(np.round(pick[near] * envelope.fps).astype(int), 0, len(envelope.values) - 1)
     strength[near] = envelope.values[frames]
-    accuracy[near] = 1.0 - dist[near] / window_s
-    return times, strength, accuracy
+    return times, strength, transient_accuracy(beats, times, window_s=window_s)
+
+
+def transient_accuracy(beat_times: np.ndarray, transient_times: np.ndarray, *,
+                       window_s: float) -> np.ndarray:
+    """Per beat ``1 - |transient - beat| / window_s``, at least 0 (NaN where the
+    transient is NaN: none)."""
+    beats = np.asarray(beat_times, dtype=float)
+    times = np.asarray(transient_times, dtype=float)
+    accuracy = np.full(len(beats), np.nan)
+    found = np.isfinite(times)
+    accuracy[found] = np.clip(1.0 - np.abs(times[found] - beats[found]) / window_s, 0.0, 1.0)
+    return accuracy
 
 
 def onto_attack_starts(
@@ -217,7 +227,4 @@ def onto_attack_starts(
         near = np.isfinite(times) & inside
         near[near] = np.abs(starts[near] - times[near]) <= _ONSET_SPREAD_S
         times[near] = starts[near]
-    accuracy = np.full(len(beats), np.nan)
-    found = np.isfinite(times)
-    accuracy[found] = np.clip(1.0 - np.abs(times[found] - beats[found]) / window_s, 0.0, 1.0)
-    return times, accuracy
+    return times, transient_accuracy(beats, times, window_s=window_s)
