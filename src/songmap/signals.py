@@ -61,14 +61,27 @@ class NetworkOutputs:
 
 def segment_means(signal: Activations, boundaries: np.ndarray) -> np.ndarray:
     """Mean of a ``(frames, dims)`` signal between consecutive ``boundaries`` (s), shape
-    ``(len(boundaries) - 1, dims)``; a span shorter than a frame takes the frame it starts in."""
+    ``(len(boundaries) - 1, dims)``: over the frames whose centres lie in ``[start, end)``;
+    a span holding no frame centre takes the frame nearest its middle.
+
+    (Frames taken by *rounding* the boundaries to frames would reach half a frame before
+    every span on average: 50 ms of the previous chord in each beat at deep chroma's
+    10 fps.)
+    """
     values = signal.values
-    frames = np.clip(np.round(np.asarray(boundaries) * signal.fps).astype(int), 0, len(values))
-    out = np.zeros((max(len(frames) - 1, 0), values.shape[1]), dtype=np.float64)
+    n = len(values)
+    out = np.zeros((max(len(boundaries) - 1, 0), values.shape[1]), dtype=np.float64)
+    if n == 0 or len(out) == 0:
+        return out
+    bounds = np.asarray(boundaries, dtype=float) * signal.fps
+    # first frame whose centre is at or after each boundary (1e-6 frames: a boundary on
+    # a centre, written to 0.1 ms, takes that frame)
+    first = np.clip(np.ceil(bounds - 1e-6).astype(int), 0, n)
+    middle = np.clip(np.round((bounds[:-1] + bounds[1:]) / 2).astype(int), 0, n - 1)
     csum = np.vstack([np.zeros((1, values.shape[1])), np.cumsum(values, axis=0, dtype=np.float64)])
-    for i in range(len(frames) - 1):
-        a, b = frames[i], max(frames[i + 1], frames[i] + 1)
-        b = min(b, len(values))
-        a = min(a, b - 1) if b > 0 else 0
-        out[i] = (csum[b] - csum[a]) / max(b - a, 1)
+    for i in range(len(out)):
+        a, b = first[i], first[i + 1]
+        if b <= a:
+            a, b = middle[i], middle[i] + 1
+        out[i] = (csum[b] - csum[a]) / (b - a)
     return out
