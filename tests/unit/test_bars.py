@@ -146,7 +146,7 @@ def test_track_bars_keeps_the_bar_line_after_an_inserted_bar():
 def test_a_song_heard_in_half_time_is_counted_at_its_beat():
     """190 BPM 4/4 whose network answers on every other beat at 0.5 of its answer on the
     others: the tracker settles on 95 BPM; the network's answer halfway says 190."""
-    from songmap.rhythm.meter import track_bars
+    from songmap.rhythm.meter import midpoint_peak, track_bars
 
     beats = 1.0 + 60 / 190 * np.arange(240)
     act = _activations(beats[::2], beats[::4], beats[-1] + 2.0)
@@ -154,6 +154,7 @@ def test_a_song_heard_in_half_time_is_counted_at_its_beat():
     for t in beats[1::2]:  # the network also hears the beats between
         i = round(t * act.fps)
         values[i - 1:i + 2, 0] = np.maximum(values[i - 1:i + 2, 0], [0.27, 0.5, 0.27])
+    assert midpoint_peak(beats[::2], values.sum(axis=1), act.fps) >= 3.0  # peaks halfway
     grid = track_bars(Activations(values, act.fps))
     bpm = 60.0 / float(np.median(np.diff(grid.beat_times)))
     assert abs(bpm - 190.0) < 5.0
@@ -164,6 +165,29 @@ def test_a_song_heard_in_half_time_is_counted_at_its_beat():
         values[i - 1:i + 2, 0] = np.maximum(values[i - 1:i + 2, 0], [0.1, 0.2, 0.1])
     grid = track_bars(Activations(values, act.fps))
     assert abs(60.0 / float(np.median(np.diff(grid.beat_times))) - 95.0) < 3.0
+
+
+def test_an_answer_spread_over_the_beat_is_no_beat_halfway():
+    """60 BPM 4/4 on slow attacks (a choir), tracked at 60: the network's answer spreads
+    over the whole beat, as high halfway as on the beat's flanks, with a ripple where
+    passing eighths sound. No peak stands there: the song stays at 60, where the answer
+    halfway alone would have it tracked again at 120."""
+    from songmap.rhythm.meter import midpoint_peak, midpoint_ratio, track_bars
+
+    beats = 1.0 + np.arange(64)
+    act = _activations(beats, beats[::4], beats[-1] + 2.0)
+    frames = np.arange(len(act.values)) / act.fps
+    since = frames - beats[np.clip(np.searchsorted(beats, frames, side="right") - 1, 0, None)]
+    values = act.values.copy()
+    values[:, 0] = np.maximum(values[:, 0], np.where(frames >= beats[0], 0.5 * np.exp(-since / 4.0), 0.0))
+    for t in beats[:-1] + 0.5:
+        i = round(t * act.fps)
+        values[i - 1:i + 2, 0] += [0.15, 0.3, 0.15]
+    b = values[:, 0] + values[:, 1]
+    assert midpoint_ratio(beats, b, act.fps) >= 0.4  # as high halfway as half time reads
+    assert midpoint_peak(beats, b, act.fps) < 2.0  # a ripple, as on sung chorales (1.0-2.8)
+    grid = track_bars(Activations(values, act.fps), tracked=beats)
+    assert abs(60.0 / float(np.median(np.diff(grid.beat_times))) - 60.0) < 2.0
 
 
 def test_the_result_lists_meter_sections():
