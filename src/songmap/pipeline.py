@@ -534,7 +534,8 @@ class Analyzer:
                   ) -> tuple[Timeline, TempoEstimate, float]:
         """Bars, beats with their transients and bar chords; the global tempo; the mean
         transient accuracy (beats without a transient count 0)."""
-        t_times, t_strength, t_acc = nearest_transients(
+        # (their accuracy follows from where they end up, below)
+        t_times, t_strength, _ = nearest_transients(
             grid.beat_times, onsets.times, onsets.envelope,
             window_s=self.settings.transient_window_s)
         # each transient at its attack's start where that was measured (2 ms steps)

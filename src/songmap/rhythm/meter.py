@@ -198,8 +198,9 @@ def track_bars(
         # the network also marks the points halfway between the tracked beats: the
         # tracker settled on every other beat (a fast song heard in half time)
         bpm = 60.0 / float(np.median(np.diff(tracked)))
-        if (midpoint_ratio(tracked, b + d, fps) >= _HALFWAY_BEATS
-                and midpoint_peak(tracked, b + d, fps) >= _HALFWAY_PEAK
+        any_beat = b + d
+        if (midpoint_ratio(tracked, any_beat, fps) >= _HALFWAY_BEATS
+                and midpoint_peak(tracked, any_beat, fps) >= _HALFWAY_PEAK
                 and 2 * bpm <= max_bpm):
             lo = max(min_bpm, 2 * bpm * _RETRACK_RANGE[0])
             hi = min(max_bpm, 2 * bpm * _RETRACK_RANGE[1])
