@@ -12,13 +12,24 @@ its measures, the key from its key signature and its last bass note (the tonic o
 signature's major or relative minor key; chorales ending elsewhere, modal ones, are
 left out). Writes ``DIR/chorale_NNN.flac`` (mono), the MIDI file, and
 ``DIR/manifest.json`` in the format ``benchmarks/accuracy.py`` reads (key, beats,
-downbeats, beat positions, tempo and time signature; no chords). Needs music21 (the
+downbeats, beat positions, tempo, time signature and chords). Needs music21 (the
 ``eval`` extra), fluidsynth, the FluidR3 GM soundfont and ffmpeg.
+
+Chords (``beat_chords``) are read from the MIDI file, one per beat: the notes sounding in
+the beat, each pitch class weighed by how long it sounds there, named by the chord whose
+tones hold the most of that weight. A seventh chord only where the seventh sounds for
+more than half the beat (a passing eighth makes none); diminished and half-diminished
+chords, which mir_eval's majmin and sevenths leave out, are named as such; equal
+neighbours are joined. Passing notes and suspensions make these labels approximate where
+the harmony moves within a beat.
+
+    python benchmarks/corpus/chorales.py --out DIR --relabel   # add chords to a rendered set
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import subprocess
@@ -72,6 +83,73 @@ def beat_grid(score, seconds_per_quarter: float) -> tuple[list[float], list[int]
     return times, positions, per_bar
 
 
+#: Chord qualities (Harte shorthand) and their intervals above the root, triads first.
+QUALITIES = {"maj": (0, 4, 7), "min": (0, 3, 7), "dim": (0, 3, 6), "7": (0, 4, 7, 10),
+             "maj7": (0, 4, 7, 11), "min7": (0, 3, 7, 10), "hdim7": (0, 3, 6, 10),
+             "dim7": (0, 3, 6, 9)}
+NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+
+def name_chord(weights: list[float]) -> str:
+    """Harte label of 12 pitch-class weights (beats sounding), "N" when silent.
+
+    The chord whose tones hold the most weight, less the weight outside it; the root and
+    the third must sound; a seventh chord only where its seventh sounds for more than half
+    the beat (a passing eighth makes none)."""
+    total = sum(weights)
+    if total <= 0:
+        return "N"
+    best, best_score = "N", -1e9
+    for root in range(12):
+        if weights[root] <= 0:
+            continue
+        for quality, intervals in QUALITIES.items():
+            tones = {(root + i) % 12 for i in intervals}
+            if weights[(root + intervals[1]) % 12] <= 0:
+                continue
+            if len(intervals) == 4 and weights[(root + intervals[3]) % 12] <= 0.5:
+                continue
+            inside = sum(weights[p] for p in tones)
+            score = inside - (total - inside) - 0.01 * len(intervals)
+            if score > best_score:
+                best, best_score = f"{NAMES[root]}:{quality}", score
+    return best
+
+
+def beat_chords(midi: Path, beat_times: list[float]) -> list[list]:
+    """Chord segments ``[start, end, label]`` (s), one chord per beat of ``beat_times``
+    (the last beat as long as the one before it), from the notes of ``midi``."""
+    import pretty_midi
+
+    notes = [n for inst in pretty_midi.PrettyMIDI(str(midi)).instruments for n in inst.notes]
+    bounds = list(beat_times) + [2 * beat_times[-1] - beat_times[-2]]
+    segments: list[list] = []
+    for start, end in itertools.pairwise(bounds):
+        weights = [0.0] * 12
+        for n in notes:
+            # note times are the score's; beat times carry FluidSynth's latency
+            overlap = min(end, n.end + LATENCY_S) - max(start, n.start + LATENCY_S)
+            if overlap > 0:
+                weights[n.pitch % 12] += overlap / (end - start)
+        label = name_chord(weights)
+        if segments and segments[-1][2] == label:
+            segments[-1][1] = end
+        else:
+            segments.append([start, end, label])
+    return segments
+
+
+def relabel(out: Path) -> int:
+    """Add ``beat_chords`` to every clip of ``out``/manifest.json from its MIDI file."""
+    manifest = json.loads((out / "manifest.json").read_text())
+    for clip in manifest["clips"]:
+        truth = clip["ground_truth"]
+        truth["chords"] = beat_chords(out / f"{clip['id']}.mid", truth["beats"])
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    print(f"chords for {len(manifest['clips'])} chorales in {out}", file=sys.stderr)
+    return 0
+
+
 def render(score, program: int, bpm: float, stem: Path) -> float:
     """Write ``stem``.mid and a mono ``stem``.flac of the score on one GM program at
     ``bpm`` quarters a minute; returns the MIDI file's tempo (BPM)."""
@@ -111,8 +189,12 @@ def main() -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--n", type=int, default=60)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--relabel", action="store_true",
+                    help="only add chords to the set already in --out")
     args = ap.parse_args()
     out = Path(args.out)
+    if args.relabel:
+        return relabel(out)
     out.mkdir(parents=True, exist_ok=True)
     names = sorted(str(f) for f in corpus.chorales.Iterator(
         numberingSystem="riemenschneider", returnType="filename"))
@@ -140,6 +222,7 @@ def main() -> int:
         if grid is None:
             continue
         times, positions, per_bar = grid
+        chords = beat_chords(stem.with_suffix(".mid"), times)
         clips.append({
             "id": stem.name, "audio": f"{stem.name}.flac", "source": "chorale",
             "music21": name.split("/")[-1], "program": program,
@@ -147,7 +230,7 @@ def main() -> int:
             "ground_truth": {
                 "key": key, "tempo": bpm, "beats": times, "beat_positions": positions,
                 "downbeats": [t for t, p in zip(times, positions) if p == 1],
-                "time_signature": f"{per_bar}/4", "beats_per_bar": per_bar},
+                "time_signature": f"{per_bar}/4", "beats_per_bar": per_bar, "chords": chords},
         })
         print(f"{stem.name} {name.split('/')[-1]:12s} {key:9s} {per_bar}/4 {bpm:5.1f} BPM "
               f"program {program}", file=sys.stderr)
