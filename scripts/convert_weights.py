@@ -15,7 +15,9 @@ numpy ``.npz`` (``np.load`` reads it; no pickles):
 * ``chroma_dnn.npz``: madmom's ``DeepChromaProcessor`` network
   (``songmap.models.convnet`` documents both);
 * ``beats_lstm.npz``: madmom's online (unidirectional) beat LSTMs, ``RNNBeatProcessor(
-  online=True)``, which ``songmap.live`` runs causally (``songmap.models.lstm``).
+  online=True)``, which ``songmap.live`` runs causally (``songmap.models.lstm``);
+* ``downbeats_bgru_rhythmic.npz``: the rhythmic ensemble of madmom's ``RNNBarProcessor``
+  (6 beat-synchronous bidirectional GRU networks, ``songmap.models.bar_gru``).
 
 Values are copied bit for bit (float32), only renamed and, for the convolutions, the
 graph's structure checked and written down as a layer list. Beside them:
@@ -41,6 +43,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from songmap.models.bar_gru import BAR_GRU_FILE  # noqa: E402 - after sys.path
 from songmap.models.blstm import nets_to_arrays, read_onnx_net  # noqa: E402 - after sys.path
 from songmap.models.bundled import FILES, MANIFEST_NAME, WEIGHTS_DIR  # noqa: E402 - after sys.path
 from songmap.models.lstm import ONLINE_BEATS_FILE, lstm_nets_to_arrays, read_onnx_lstm_net  # noqa: E402 - after sys.path
@@ -59,9 +62,11 @@ SOURCES = {
     # songmap.live's causal beat networks: ONLINE_BEATS_NETS of madmom's 8 (see below)
     "beats_online": [f"models/beats/2016/beats_lstm_{i}.onnx"
                      for i in range(1, ONLINE_BEATS_NETS + 1)],
+    # songmap.models.bar_gru: the rhythmic half of madmom's RNNBarProcessor
+    "bar_gru": [f"models/downbeats/2016/downbeats_bgru_rhythmic_{i}.onnx" for i in range(6)],
 }
 #: output file of each network
-OUTPUT_FILES = {**FILES, "beats_online": ONLINE_BEATS_FILE}
+OUTPUT_FILES = {**FILES, "beats_online": ONLINE_BEATS_FILE, "bar_gru": BAR_GRU_FILE}
 LICENSE_SOURCE = "models/LICENSE"
 
 
@@ -180,6 +185,34 @@ def convert_chroma(path: str) -> dict[str, np.ndarray]:
     return {"activations": np.array(acts), **arrays}
 
 
+def convert_bar_gru(paths: list[Path]) -> dict[str, np.ndarray]:
+    """Per network: two bidirectional GRU layers (forward on the input, backward on it
+    reversed, outputs side by side), then MatMul-Add-Sigmoid."""
+    arrays: dict[str, np.ndarray] = {}
+    for n, path in enumerate(paths):
+        g = GraphWalker(read_onnx_graph(str(path)), str(path))
+        for layer in range(2):
+            for direction in ("fw", "bw"):
+                if direction == "bw":
+                    g.take("Slice")
+                node = g.take("GRU")
+                if (node.attributes.get("linear_before_reset") != 1
+                        or node.attributes.get("direction", b"forward") != b"forward"):
+                    raise ValueError(f"{path}: a GRU other than forward, linear_before_reset")
+                w, r, b = (g.weight(node, i)[0] for i in (1, 2, 3))
+                arrays.update({f"net{n}.layer{layer}.{direction}.w": w,
+                               f"net{n}.layer{layer}.{direction}.r": r,
+                               f"net{n}.layer{layer}.{direction}.b": b})
+            g.take("Slice")
+            g.take("Concat")
+        arrays[f"net{n}.dense.w"] = g.weight(g.take("MatMul"), 1)
+        arrays[f"net{n}.dense.b"] = g.weight(g.take("Add"), 1)
+        g.take("Sigmoid")
+        if g.peek() is not None:
+            raise ValueError(f"{path}: nodes after the output")
+    return arrays
+
+
 def convert(madmom_dir: Path) -> tuple[dict[str, bytes], dict]:
     """``{file name: bytes}`` of every output and the manifest."""
     outputs: dict[str, bytes] = {}
@@ -190,6 +223,8 @@ def convert(madmom_dir: Path) -> tuple[dict[str, bytes], dict]:
             arrays = nets_to_arrays([read_onnx_net(p) for p in paths])
         elif name == "beats_online":
             arrays = lstm_nets_to_arrays([read_onnx_lstm_net(p) for p in paths])
+        elif name == "bar_gru":
+            arrays = convert_bar_gru(paths)
         elif name == "key":
             arrays = convert_key(str(paths[0]))
         else:
@@ -208,7 +243,7 @@ def convert(madmom_dir: Path) -> tuple[dict[str, bytes], dict]:
     manifest = {
         "format": "numpy .npz (uncompressed, no pickles); names and layouts in "
                   "scripts/convert_weights.py and songmap.models.blstm / songmap.models.convnet"
-                  " / songmap.models.lstm",
+                  " / songmap.models.lstm / songmap.models.bar_gru",
         "source": {"package": SOURCE_PACKAGE, "version": metadata.version(SOURCE_PACKAGE),
                    "origin": "madmom (Böck, Korzeniowski, Krebs, Widmer et al., CPJKU), "
                              "models from madmom's madmom_models repository"},

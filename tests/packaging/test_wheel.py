@@ -20,7 +20,8 @@ def wheel(tmp_path_factory):
 @pytest.mark.slow
 def test_wheel_holds_the_weights_manifest_and_both_licences(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    for f in ("downbeats_blstm.npz", "key_cnn.npz", "chroma_dnn.npz", "MANIFEST.json", "LICENSE"):
+    for f in ("downbeats_blstm.npz", "key_cnn.npz", "chroma_dnn.npz", "downbeats_bgru_rhythmic.npz",
+              "MANIFEST.json", "LICENSE"):
         assert f"songmap/models/weights/{f}" in names
     assert "songmap/data/example.flac" in names
     licences = [n for n in names if "/licenses/" in n]
