@@ -341,8 +341,7 @@ def infer_bars(
         if duple != n:
             n = duple
             k, grid, positions = level(decode_bar_positions(p, n)[0], n)
-    heard = (nearest_beat_values(beats, bar_evidence(beats))
-             if bar_evidence is not None and k > 1 else None)
+    heard = _evidence_on(beats, bar_evidence) if k > 1 else None
     if k == n and k > 1 and follow:
         positions = follow_bars(beats, grid, p, beats_per_bar=k, beat_activation=beat_activation,
                                 downbeat_activation=downbeat_activation, fps=fps, chroma=chroma,
@@ -353,6 +352,14 @@ def infer_bars(
     confidence = meter_confidence(adjusted, n, len(beats))
     return BarGrid(grid, positions, k, _meter_label(k, n, division), confidence,
                    tracked_per_beat=n / k)
+
+
+def _evidence_on(beats: np.ndarray, bar_evidence: BarEvidence | None) -> BarEvidence | None:
+    """``bar_evidence`` computed once on the tracked ``beats`` (s), read at the nearest of
+    them wherever the bar phase asks (grid times, runs of bars)."""
+    if bar_evidence is None:
+        return None
+    return nearest_beat_values(beats, bar_evidence(beats))
 
 
 def _three_or_four(
