@@ -71,7 +71,7 @@ def test_the_bundled_networks_are_madmoms():
         for inp in sess.get_inputs()[1:]:
             feed[inp.name] = np.zeros([int(d) for d in inp.shape], np.float32)
         outs.append(np.asarray(sess.run(None, feed)[0]).reshape(-1))
-    assert len(ours.nets) == len(outs) == 6
+    assert ours.size == len(outs) == 6
     assert np.allclose(ours(x), np.mean(outs, axis=0), atol=1e-5)
 
 
@@ -94,3 +94,14 @@ def test_per_beat_probabilities_are_madmoms_rhythmic_ensemble(example_file):
     theirs = proc.perc_nn(synced.reshape((len(synced), -1)))
     assert np.isnan(ours[-1])
     assert np.allclose(ours[:-1], theirs, atol=2e-4)
+
+
+def test_networks_run_side_by_side_as_each_alone():
+    rng = np.random.default_rng(2)
+    w, r, b = rng.normal(size=(3, 6, 4)), rng.normal(size=(3, 6, 2)), rng.normal(size=(3, 12))
+    x = rng.normal(size=(5, 3, 4))
+    for reverse in (False, True):
+        both = bar_gru.gru_pass_stacked(x, w, r, b, reverse=reverse)
+        for k in range(3):
+            alone = bar_gru.gru_pass(x[:, k], w[k], r[k], b[k], reverse=reverse)
+            assert np.allclose(both[:, k], alone)

@@ -52,39 +52,62 @@ def gru_pass(x: np.ndarray, w: np.ndarray, r: np.ndarray, b: np.ndarray, *,
     return out
 
 
+def gru_pass_stacked(x: np.ndarray, w: np.ndarray, r: np.ndarray, b: np.ndarray, *,
+                     reverse: bool = False) -> np.ndarray:
+    """``gru_pass`` for ``k`` networks at once: ``x`` (steps, k, inputs), ``w`` (k, 3h,
+    inputs), ``r`` (k, 3h, h), ``b`` (k, 6h); hidden states (steps, k, h). One loop over
+    the steps for all networks, the recurrent products as one batched matmul."""
+    k, three_h, hidden = r.shape
+    xw = np.einsum("tki,kgi->tkg", x, w) + b[:, :three_h]
+    rb = b[:, three_h:]
+    h = np.zeros((k, hidden), dtype=x.dtype)
+    out = np.empty((len(x), k, hidden), dtype=x.dtype)
+    steps = range(len(x) - 1, -1, -1) if reverse else range(len(x))
+    for t in steps:
+        hr = np.einsum("kgh,kh->kg", r, h) + rb
+        z = _sigmoid(xw[t, :, :hidden] + hr[:, :hidden])
+        reset = _sigmoid(xw[t, :, hidden:2 * hidden] + hr[:, hidden:2 * hidden])
+        candidate = np.tanh(xw[t, :, 2 * hidden:] + reset * hr[:, 2 * hidden:])
+        h = (1.0 - z) * candidate + z * h
+        out[t] = h
+    return out
+
+
 class BarGruEnsemble:
     """The mean of the ensemble's outputs: P(downbeat) per row of beat-synchronous
-    features ``(beats, SUBDIVISIONS * bands)``."""
+    features ``(beats, SUBDIVISIONS * bands)``. The networks share their shapes and run
+    side by side (``gru_pass_stacked``)."""
 
     def __init__(self, arrays: dict[str, np.ndarray]) -> None:
-        self.nets = []
-        n = 0
-        while f"net{n}.dense.w" in arrays:
-            layers = []
-            layer = 0
-            while f"net{n}.layer{layer}.fw.w" in arrays:
-                layers.append(tuple(
-                    tuple(np.asarray(arrays[f"net{n}.layer{layer}.{d}.{p}"], dtype=np.float64)
-                          for p in ("w", "r", "b")) for d in ("fw", "bw")))
-                layer += 1
-            dense = (np.asarray(arrays[f"net{n}.dense.w"], dtype=np.float64),
-                     np.asarray(arrays[f"net{n}.dense.b"], dtype=np.float64))
-            self.nets.append((layers, dense))
-            n += 1
-        if not self.nets:
+        n_nets = 0
+        while f"net{n_nets}.dense.w" in arrays:
+            n_nets += 1
+        if not n_nets:
             raise ValueError("no networks in the bar GRU weights")
+        n_layers = 0
+        while f"net0.layer{n_layers}.fw.w" in arrays:
+            n_layers += 1
+
+        def stack(name: str) -> np.ndarray:
+            return np.stack([np.asarray(arrays[f"net{i}.{name}"], dtype=np.float64)
+                             for i in range(n_nets)])
+
+        self.layers = [tuple(tuple(stack(f"layer{layer}.{d}.{p}") for p in ("w", "r", "b"))
+                             for d in ("fw", "bw")) for layer in range(n_layers)]
+        self.dense_w = stack("dense.w")[:, :, 0]  # (nets, inputs)
+        self.dense_b = stack("dense.b")[:, 0]
+        self.size = n_nets
 
     def __call__(self, features: np.ndarray) -> np.ndarray:
         x0 = np.asarray(features, dtype=np.float64)
         if len(x0) == 0:
             return np.zeros(0)
-        outs = []
-        for layers, (dw, db) in self.nets:
-            x = x0
-            for (fw, bw) in layers:
-                x = np.hstack([gru_pass(x, *fw), gru_pass(x, *bw, reverse=True)])
-            outs.append(_sigmoid(x @ dw + db).reshape(-1))
-        return np.mean(outs, axis=0)
+        x = np.repeat(x0[:, None, :], self.size, axis=1)
+        for fw, bw in self.layers:
+            x = np.concatenate([gru_pass_stacked(x, *fw),
+                                gru_pass_stacked(x, *bw, reverse=True)], axis=2)
+        logits = np.einsum("tki,ki->tk", x, self.dense_w) + self.dense_b
+        return _sigmoid(logits).mean(axis=1)
 
 
 @cache
