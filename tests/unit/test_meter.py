@@ -211,32 +211,3 @@ def test_a_loud_backbeat_does_not_move_beat_one():
     positions = (np.arange(64) % 4) + 1
     kept = tie_break_phase(beats, positions, 4, b, d, fps, None, Activations(level, fps))
     assert (kept == positions).all()
-
-
-def test_the_beat_synchronous_networks_break_a_tie_the_frame_network_leaves():
-    """The frame-wise network marks beats 1 and 3 alike; the beat-synchronous networks
-    (``bar_evidence``) say beat 1: the bars move there. Where the frame-wise network is
-    clear, an unsure second opinion leaves them."""
-    from songmap.rhythm.bar_phase import nearest_beat_values, tie_break_phase
-
-    beats, b, d, fps, _ = _bar_phase_case(0.5, 0.5)
-    wrong = ((np.arange(64) + 2) % 4) + 1  # bars starting on beat 3
-    assert (tie_break_phase(beats, wrong, 4, b, d, fps) == wrong).all()
-    says_one = np.where(np.arange(64) % 4 == 0, 0.7, 0.2)
-    evidence = nearest_beat_values(beats + 0.01, says_one)  # computed on beats 10 ms off
-    fixed = tie_break_phase(beats, wrong, 4, b, d, fps, bar_evidence=evidence)
-    assert (np.flatnonzero(fixed == 1) % 4 == 0).all()
-    beats, b, d, fps, _ = _bar_phase_case(0.2, 0.8)  # the network says beat 3
-    unsure = nearest_beat_values(beats, np.where(np.arange(64) % 4 == 0, 0.4, 0.3))
-    kept = tie_break_phase(beats, wrong, 4, b, d, fps, bar_evidence=unsure)
-    assert (kept == wrong).all()
-
-
-def test_bar_evidence_is_read_at_the_nearest_beat_it_was_computed_for():
-    from songmap.rhythm.bar_phase import nearest_beat_values
-
-    at = nearest_beat_values(np.array([1.0, 2.0, 3.0]), np.array([0.1, 0.2, np.nan]))
-    got = at(np.array([0.5, 1.05, 1.94, 2.9, 3.5]))
-    assert np.isnan(got[0]) and np.allclose(got[1:3], [0.1, 0.2])
-    assert np.isnan(got[3]) and np.isnan(got[4])
-    assert len(nearest_beat_values(np.zeros(0), np.zeros(0))(np.array([1.0]))) == 1

@@ -10,7 +10,6 @@ holding each run of bars of the main meter to its own best phase.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -45,34 +44,6 @@ def harmonic_change(beat_times: np.ndarray, chroma: Activations) -> np.ndarray:
     return 1.0 - np.sum(seg[:-1] * seg[1:], axis=1) / (norm[:-1] * norm[1:])
 
 
-#: Per-beat P(downbeat) from evidence beside the beat network (``songmap.models.bar_gru``):
-#: beat times (s) in, probabilities out, NaN where it has none.
-BarEvidence = Callable[[np.ndarray], np.ndarray]
-#: Farthest (s) a beat may lie from the beat a ``BarEvidence`` value was computed for.
-_SAME_BEAT_S = 0.07
-
-
-def nearest_beat_values(reference_s: np.ndarray, values: np.ndarray) -> BarEvidence:
-    """A ``BarEvidence`` reading ``values`` (one per beat of ``reference_s``) at the
-    nearest reference beat within ``_SAME_BEAT_S``, NaN elsewhere."""
-    ref = np.asarray(reference_s, dtype=float)
-    vals = np.asarray(values, dtype=float)
-
-    def at(times: np.ndarray) -> np.ndarray:
-        t = np.asarray(times, dtype=float)
-        out = np.full(len(t), np.nan)
-        if len(ref) == 0 or len(t) == 0:
-            return out
-        hi = np.clip(np.searchsorted(ref, t), 0, len(ref) - 1)
-        lo = np.maximum(hi - 1, 0)
-        j = np.where(np.abs(ref[lo] - t) <= np.abs(ref[hi] - t), lo, hi)
-        close = np.abs(ref[j] - t) <= _SAME_BEAT_S
-        out[close] = vals[j[close]]
-        return out
-
-    return at
-
-
 def _sign_z(values: np.ndarray, first: np.ndarray, second: np.ndarray) -> float:
     """Sign-test z of ``values[first] > values[second]`` (paired by index): (wins - losses)
     / sqrt(wins + losses). Robust to outliers such as the silence after the last note."""
@@ -92,7 +63,6 @@ def tie_break_phase(
     fps: float,
     chroma: Activations | None = None,
     loudness: Activations | None = None,
-    bar_evidence: BarEvidence | None = None,
 ) -> np.ndarray:
     """Re-choose which beat is "one" from up to three kinds of evidence.
 
@@ -104,12 +74,6 @@ def tie_break_phase(
     a sign-test z (``_sign_z``), so none counts for more because of its units, and a
     shift wins when the sum is positive and the largest: harmony and accents overrule
     the network only where it is unsure and they agree.
-
-    ``bar_evidence`` (the beat-synchronous downbeat networks, ``songmap.models.bar_gru``)
-    joins the network's log-odds as their mean where it has a value: two networks' view
-    of the same question, one frame-wise, one beat-synchronous. On rendered Bach chorales
-    downbeat F .391 -> .462 and .312 -> .456; fof (real), dev, seed-7, seed 3 and
-    irregular unchanged (README, "Networks madmom ships").
     """
     k = beats_per_bar
     n = len(beat_times)
@@ -117,13 +81,7 @@ def tie_break_phase(
         return positions
     p = np.clip(downbeat_probability(beat_times, beat_activation, downbeat_activation, fps),
                 1e-3, 1 - 1e-3)
-    log_odds = np.log(p) - np.log1p(-p)
-    if bar_evidence is not None:
-        g = np.asarray(bar_evidence(beat_times), dtype=float)
-        heard = np.isfinite(g)
-        g = np.clip(np.where(heard, g, 0.5), 1e-3, 1 - 1e-3)
-        log_odds = np.where(heard, 0.5 * (log_odds + np.log(g) - np.log1p(-g)), log_odds)
-    evidence = [log_odds]
+    evidence = [np.log(p) - np.log1p(-p)]
     if chroma is not None:
         evidence.append(harmonic_change(beat_times, chroma))
     accent = None
@@ -163,7 +121,6 @@ def follow_bars(
     fps: float,
     chroma: Activations | None = None,
     loudness: Activations | None = None,
-    bar_evidence: BarEvidence | None = None,
 ) -> np.ndarray:
     """Positions (1-based) on ``grid_times`` of bars that may change length where the
     music does, for bars counted at the tracked level.
@@ -183,7 +140,7 @@ def follow_bars(
     positions = decode_bar_lengths(downbeat_prob, beats_per_bar=k, bar_line_evidence=cue,
                                    reference=body)
     return _tie_break_runs(grid_times, positions, k, beat_activation, downbeat_activation,
-                           fps, chroma, loudness, bar_evidence)
+                           fps, chroma, loudness)
 
 
 def body_grid(positions: np.ndarray, beats_per_bar: int) -> np.ndarray:
@@ -213,7 +170,6 @@ def _tie_break_runs(
     beat_times: np.ndarray, positions: np.ndarray, beats_per_bar: int,
     beat_activation: np.ndarray, downbeat_activation: np.ndarray, fps: float,
     chroma: Activations | None, loudness: Activations | None,
-    bar_evidence: BarEvidence | None = None,
 ) -> np.ndarray:
     """``tie_break_phase`` on each run of at least ``_MIN_RUN_BARS`` bars of the main
     length, as if it were a song of its own; a run whose "one" moves gives its first
@@ -241,7 +197,7 @@ def _tie_break_runs(
             run = np.arange(start, stop)
             local = ((np.arange(len(run))) % k) + 1
             shifted = tie_break_phase(beat_times[run], local, k, beat_activation,
-                                      downbeat_activation, fps, chroma, loudness, bar_evidence)
+                                      downbeat_activation, fps, chroma, loudness)
             if not np.array_equal(shifted, local):
                 mask[run] = shifted == 1
         b = e + 1
