@@ -39,30 +39,11 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 def gru_pass(x: np.ndarray, w: np.ndarray, r: np.ndarray, b: np.ndarray, *,
              reverse: bool = False) -> np.ndarray:
-    """Hidden states of one GRU direction over ``x`` (steps, inputs), from a zero state:
-    ONNX's GRU with ``linear_before_reset`` (``w`` (3h, inputs), ``r`` (3h, h), ``b``
-    (6h), gates in the order update, reset, candidate). Returned in ``x``'s order."""
-    hidden = r.shape[1]
-    xw = x @ w.T + b[:3 * hidden]
-    rb = b[3 * hidden:]
-    h = np.zeros(hidden, dtype=x.dtype)
-    out = np.empty((len(x), hidden), dtype=x.dtype)
-    steps = range(len(x) - 1, -1, -1) if reverse else range(len(x))
-    for t in steps:
-        hr = h @ r.T + rb
-        z = _sigmoid(xw[t, :hidden] + hr[:hidden])
-        reset = _sigmoid(xw[t, hidden:2 * hidden] + hr[hidden:2 * hidden])
-        candidate = np.tanh(xw[t, 2 * hidden:] + reset * hr[2 * hidden:])
-        h = (1.0 - z) * candidate + z * h
-        out[t] = h
-    return out
-
-
-def gru_pass_stacked(x: np.ndarray, w: np.ndarray, r: np.ndarray, b: np.ndarray, *,
-                     reverse: bool = False) -> np.ndarray:
-    """``gru_pass`` for ``k`` networks at once: ``x`` (steps, k, inputs), ``w`` (k, 3h,
-    inputs), ``r`` (k, 3h, h), ``b`` (k, 6h); hidden states (steps, k, h). One loop over
-    the steps for all networks, the recurrent products as one batched matmul."""
+    """Hidden states of one GRU direction of ``k`` networks at once, each from a zero
+    state: ONNX's GRU with ``linear_before_reset`` (gates in the order update, reset,
+    candidate). ``x`` (steps, k, inputs), ``w`` (k, 3h, inputs), ``r`` (k, 3h, h), ``b``
+    (k, 6h); returns (steps, k, h) in ``x``'s order. One loop over the steps for all
+    networks, the recurrent products as one batched matmul."""
     k, three_h, hidden = r.shape
     xw = np.einsum("tki,kgi->tkg", x, w) + b[:, :three_h]
     rb = b[:, three_h:]
@@ -82,7 +63,7 @@ def gru_pass_stacked(x: np.ndarray, w: np.ndarray, r: np.ndarray, b: np.ndarray,
 class BarGruEnsemble:
     """The mean of the ensemble's outputs: P(downbeat) per row of beat-synchronous
     features ``(beats, SUBDIVISIONS * bands)``. The networks share their shapes and run
-    side by side (``gru_pass_stacked``)."""
+    side by side (``gru_pass``)."""
 
     def __init__(self, arrays: dict[str, np.ndarray]) -> None:
         n_nets = 0
@@ -110,8 +91,7 @@ class BarGruEnsemble:
             return np.zeros(0)
         x = np.repeat(x0[:, None, :], self.size, axis=1)
         for fw, bw in self.layers:
-            x = np.concatenate([gru_pass_stacked(x, *fw),
-                                gru_pass_stacked(x, *bw, reverse=True)], axis=2)
+            x = np.concatenate([gru_pass(x, *fw), gru_pass(x, *bw, reverse=True)], axis=2)
         logits = np.einsum("tki,ki->tk", x, self.dense_w) + self.dense_b
         return _sigmoid(logits).mean(axis=1)
 
