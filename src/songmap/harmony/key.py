@@ -106,12 +106,15 @@ def _relative(index: int) -> int:
     return (index + 9) % 12 + 12 if index < 12 else (index + 3) % 12
 
 
+#: Each key's relative key (index, chromatic order).
+_RELATIVES = np.array([_relative(i) for i in range(24)])
+
+
 def _split_relatives(p: np.ndarray, logit: np.ndarray) -> np.ndarray:
     """``p`` with each key's and its relative's summed mass shared out again between the
     two by ``logit`` (a softmax over the pair): how likely each scale is stays as ``p``
     says; which of its two tonics, ``logit`` says."""
-    relative = np.array([_relative(i) for i in range(24)])
-    return (p + p[relative]) / (1.0 + np.exp(logit[relative] - logit))
+    return (p + p[_RELATIVES]) / (1.0 + np.exp(logit[_RELATIVES] - logit))
 
 
 def estimate_key(
