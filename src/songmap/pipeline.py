@@ -33,7 +33,7 @@ from songmap.onsets import (
     onset_envelope,
     onto_attack_starts,
 )
-from songmap.rhythm.bar_phase import downbeat_probability
+from songmap.rhythm.bar_phase import BarEvidence, downbeat_probability
 from songmap.rhythm.bars import describe_sections
 from songmap.rhythm.beats import beat_probability, grid_beat_times, sample_at, track_beats
 from songmap.rhythm.meter import track_bars
@@ -482,13 +482,14 @@ class Analyzer:
         """Bars on the tracked beats (or the user's meter and bar phase), the beats placed
         between frames and on the tempo map, and how far the music carries the grid."""
         s, act = self.settings, networks.beats
+        bar_evidence = _bar_evidence(audio)
         meter = track_bars(act, meters=s.meters, min_bpm=tempo_range[0], max_bpm=tempo_range[1],
                            chroma=networks.chroma, onset_envelope=onsets.envelope,
-                           loudness=onsets.loudness, tracked=tracked)
+                           loudness=onsets.loudness, tracked=tracked, bar_evidence=bar_evidence)
         if s.time_signature is not None:  # override: the user's meter
             meter = apply_time_signature(meter, act, tracked, time_signature=s.time_signature,
                                          min_bpm=s.min_bpm, chroma=networks.chroma,
-                                         loudness=onsets.loudness)
+                                         loudness=onsets.loudness, bar_evidence=bar_evidence)
         beat_times, positions = meter.beat_times, meter.positions
         keep = (beat_times >= 0) & (beat_times <= audio.duration)
         beat_times, positions = beat_times[keep], positions[keep]
@@ -615,6 +616,34 @@ def _grid_confidences(grid: _Grid, tempo: TempoEstimate) -> tuple[float, float |
         return tempo.confidence, None
     tempo_conf = grid.assessment.tempo_confidence(tempo.confidence)
     return tempo_conf, round(grid.assessment.grid_confidence(tempo_conf), 4)
+
+
+#: Longest audio (s) the beat-synchronous downbeat networks read: their frame features
+#: are held for the whole song (45 floats a frame at 100 fps, 32 MB at 30 minutes).
+_BAR_EVIDENCE_MAX_S = 1800.0
+#: Shortest: on the live stream's 12 s windows (about 24 beats of context for networks
+#: that read the whole beat sequence both ways) they cost fof's live downbeat F .756 ->
+#: .693, while whole songs were unchanged there.
+_BAR_EVIDENCE_MIN_S = 30.0
+
+
+def _bar_evidence(audio: Audio) -> BarEvidence | None:
+    """P(downbeat) per beat from the beat-synchronous downbeat networks
+    (``songmap.models.bar_gru``) on the song's audio, for the bar phase; their features
+    are computed on the first call. None for audio they cannot read (not at 44.1 kHz,
+    shorter than ``_BAR_EVIDENCE_MIN_S`` or longer than ``_BAR_EVIDENCE_MAX_S``)."""
+    from songmap.models.bar_gru import bar_downbeat_probability, rhythmic_features
+
+    if audio.sr != 44100 or not _BAR_EVIDENCE_MIN_S <= audio.duration <= _BAR_EVIDENCE_MAX_S:
+        return None
+    features: list[np.ndarray] = []
+
+    def evidence(beat_times: np.ndarray) -> np.ndarray:
+        if not features:
+            features.append(rhythmic_features(audio.samples, audio.sr))
+        return bar_downbeat_probability(features[0], beat_times)
+
+    return evidence
 
 
 def _tempo_info(tempo: TempoEstimate, confidence: float) -> TempoInfo:

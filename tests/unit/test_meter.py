@@ -211,3 +211,73 @@ def test_a_loud_backbeat_does_not_move_beat_one():
     positions = (np.arange(64) % 4) + 1
     kept = tie_break_phase(beats, positions, 4, b, d, fps, None, Activations(level, fps))
     assert (kept == positions).all()
+
+
+def test_the_beat_synchronous_networks_break_a_tie_the_frame_network_leaves():
+    """The frame-wise network marks beats 1 and 3 alike; the beat-synchronous networks
+    (``bar_evidence``) say beat 1: the bars move there. Where the frame-wise network is
+    clear, an unsure second opinion leaves them."""
+    from songmap.rhythm.bar_phase import nearest_beat_values, tie_break_phase
+
+    beats, b, d, fps, _ = _bar_phase_case(0.5, 0.5)
+    wrong = ((np.arange(64) + 2) % 4) + 1  # bars starting on beat 3
+    assert (tie_break_phase(beats, wrong, 4, b, d, fps) == wrong).all()
+    says_one = np.where(np.arange(64) % 4 == 0, 0.7, 0.2)
+    evidence = nearest_beat_values(beats + 0.01, says_one)  # computed on beats 10 ms off
+    fixed = tie_break_phase(beats, wrong, 4, b, d, fps, bar_evidence=evidence)
+    assert (np.flatnonzero(fixed == 1) % 4 == 0).all()
+    beats, b, d, fps, _ = _bar_phase_case(0.2, 0.8)  # the network says beat 3
+    unsure = nearest_beat_values(beats, np.where(np.arange(64) % 4 == 0, 0.4, 0.3))
+    kept = tie_break_phase(beats, wrong, 4, b, d, fps, bar_evidence=unsure)
+    assert (kept == wrong).all()
+
+
+def test_bar_evidence_is_read_at_the_nearest_beat_it_was_computed_for():
+    from songmap.rhythm.bar_phase import nearest_beat_values
+
+    at = nearest_beat_values(np.array([1.0, 2.0, 3.0]), np.array([0.1, 0.2, np.nan]))
+    got = at(np.array([0.5, 1.05, 1.94, 2.9, 3.5]))
+    assert np.isnan(got[0]) and np.allclose(got[1:3], [0.1, 0.2])
+    assert np.isnan(got[3]) and np.isnan(got[4])
+    assert len(nearest_beat_values(np.zeros(0), np.zeros(0))(np.array([1.0]))) == 1
+
+
+def test_a_sure_second_opinion_cannot_overrule_a_network_sure_of_the_bars():
+    """The frame-wise network prefers beat 3 in every bar (sign test z = 4); the
+    beat-synchronous networks are sure of beat 1. Averaged, they would move the bars;
+    the network's sign test is decisive, so they are not even asked."""
+    from songmap.rhythm.bar_phase import _DECISIVE_NETWORK_Z, nearest_beat_values, tie_break_phase
+
+    beats, b, d, fps, _ = _bar_phase_case(0.3, 0.6)
+    on_three = ((np.arange(64) + 2) % 4) + 1
+    says_one = nearest_beat_values(beats, np.where(np.arange(64) % 4 == 0, 0.99, 0.01))
+    asked: list[int] = []
+
+    def evidence(times: np.ndarray) -> np.ndarray:
+        asked.append(len(times))
+        return says_one(times)
+
+    assert _DECISIVE_NETWORK_Z <= 4.0
+    kept = tie_break_phase(beats, on_three, 4, b, d, fps, bar_evidence=evidence)
+    assert (kept == on_three).all() and not asked
+    # where the network is even, the same evidence is asked once and decides
+    beats, b, d, fps, _ = _bar_phase_case(0.45, 0.45)
+    fixed = tie_break_phase(beats, on_three, 4, b, d, fps, bar_evidence=evidence)
+    assert (np.flatnonzero(fixed == 1) % 4 == 0).all() and asked == [64]
+
+
+def test_the_second_opinion_is_computed_once_and_only_when_asked():
+    from songmap.rhythm.bar_phase import evidence_on_beats
+
+    calls: list[np.ndarray] = []
+
+    def evidence(times: np.ndarray) -> np.ndarray:
+        calls.append(times)
+        return np.full(len(times), 0.5)
+
+    beats = np.arange(8, dtype=float)
+    at = evidence_on_beats(beats, evidence)
+    assert at is not None and not calls
+    assert np.allclose(at(beats[:3] + 0.01), 0.5) and np.allclose(at(beats), 0.5)
+    assert len(calls) == 1 and np.array_equal(calls[0], beats)
+    assert evidence_on_beats(beats, None) is None

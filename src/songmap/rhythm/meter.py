@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from songmap.rhythm.bar_phase import (
+    BarEvidence,
     downbeat_probability,
+    evidence_on_beats,
     follow_bars,
     harmonic_change,
     tie_break_phase,
@@ -172,9 +174,10 @@ def track_bars(
     onset_envelope: Activations | None = None,
     loudness: Activations | None = None,
     tracked: np.ndarray | None = None,
+    bar_evidence: BarEvidence | None = None,
 ) -> BarGrid:
     """Beats and bars from the beat network's output (``tracked``: its beats if already
-    tracked with the same tempo range).
+    tracked with the same tempo range; ``bar_evidence``: see ``infer_bars``).
 
     The DBN tracks beats at whichever level the network marks best; ``infer_bars``
     decides bars and the counted level. When those differ (a 6/8 song tracked in
@@ -189,7 +192,8 @@ def track_bars(
 
     def bars(beats: np.ndarray) -> BarGrid:
         return infer_bars(beats, b, d, fps, meters=meters, min_bpm=min_bpm, max_bpm=max_bpm,
-                          chroma=chroma, onset_envelope=onset_envelope, loudness=loudness)
+                          chroma=chroma, onset_envelope=onset_envelope, loudness=loudness,
+                          bar_evidence=bar_evidence)
 
     if tracked is None:
         tracked = track_beats(activations, min_bpm=min_bpm, max_bpm=max_bpm)
@@ -281,6 +285,7 @@ def infer_bars(
     onset_envelope: Activations | None = None,
     loudness: Activations | None = None,
     follow: bool = True,
+    bar_evidence: BarEvidence | None = None,
 ) -> BarGrid:
     """Decide bars, then how many beats a bar counts, from the tracked beats.
 
@@ -303,7 +308,9 @@ def infer_bars(
        must explain ``_DUPLE_PRIOR`` (12/8: ``_COMPOUND_DUPLE_PRIOR``) nats per beat more
        than the other; two beats that divide in three are labelled 6/8.
     4. Bar phase: ``tie_break_phase`` with the network, ``chroma`` and ``loudness``
-       gives the song's steady grid.
+       gives the song's steady grid; ``bar_evidence`` (P(downbeat) per beat from the
+       beat-synchronous networks), computed once on the tracked beats when first asked,
+       joins the network where its sign test is not decisive.
     5. Bars that follow the music (``follow``, bars counted at the tracked level):
        ``bar_phase.follow_bars`` lets bars take another length (2-7 beats) where the
        network and the chord changes earn it, holding the song's ends to the phase of
@@ -334,13 +341,14 @@ def infer_bars(
         if duple != n:
             n = duple
             k, grid, positions = level(decode_bar_positions(p, n)[0], n)
+    heard = evidence_on_beats(beats, bar_evidence) if k > 1 else None
     if k == n and k > 1 and follow:
         positions = follow_bars(beats, grid, p, beats_per_bar=k, beat_activation=beat_activation,
                                 downbeat_activation=downbeat_activation, fps=fps, chroma=chroma,
-                                loudness=loudness)
+                                loudness=loudness, bar_evidence=heard)
     elif k > 1:
         positions = tie_break_phase(grid, positions, k, beat_activation, downbeat_activation,
-                                    fps, chroma, loudness)
+                                    fps, chroma, loudness, heard)
     confidence = meter_confidence(adjusted, n, len(beats))
     return BarGrid(grid, positions, k, _meter_label(k, n, division), confidence,
                    tracked_per_beat=n / k)

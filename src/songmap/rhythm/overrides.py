@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from songmap.config import counted_beats, parse_time_signature
-from songmap.rhythm.bar_phase import downbeat_probability, tie_break_phase
+from songmap.rhythm.bar_phase import (
+    BarEvidence,
+    downbeat_probability,
+    evidence_on_beats,
+    tie_break_phase,
+)
 from songmap.rhythm.meter import BarGrid, decode_bar_positions
 
 if TYPE_CHECKING:
@@ -30,6 +35,7 @@ def fixed_meter_grid(
     min_bpm: float = 55.0,
     chroma: Activations | None = None,
     loudness: Activations | None = None,
+    bar_evidence: BarEvidence | None = None,
 ) -> BarGrid:
     """Bars of the given time signature on the tracked beats (s).
 
@@ -39,8 +45,8 @@ def fixed_meter_grid(
     bars of ``k`` (the HMM of ``decode_bar_positions`` on the network's downbeat
     probability, the better mean log-likelihood wins) as long as the dotted beat is at
     least ``min_bpm``, and eighth-note beats are merged three to one. Which beat is "one"
-    is then chosen as for songmap's own meters (``tie_break_phase``). The confidence is
-    1: the user said so.
+    is then chosen as for songmap's own meters (``tie_break_phase``, ``bar_evidence``
+    computed on the tracked beats if it is asked). The confidence is 1: the user said so.
     """
     from songmap.rhythm.beats import regrid_beats
 
@@ -67,7 +73,8 @@ def fixed_meter_grid(
         positions = (((np.arange(len(grid)) * r + start - first) // r) % k) + 1
     positions = np.asarray(positions, dtype=int)
     if k > 1:
-        positions = tie_break_phase(grid, positions, k, b, d, fps, chroma, loudness)
+        positions = tie_break_phase(grid, positions, k, b, d, fps, chroma, loudness,
+                                    evidence_on_beats(beats, bar_evidence))
     return BarGrid(grid, positions, k, time_signature, 1.0, tracked_per_beat=float(r))
 
 
@@ -80,6 +87,7 @@ def apply_time_signature(
     min_bpm: float = 55.0,
     chroma: Activations | None = None,
     loudness: Activations | None = None,
+    bar_evidence: BarEvidence | None = None,
 ) -> BarGrid:
     """songmap's own ``grid`` under the user's time signature.
 
@@ -93,7 +101,8 @@ def apply_time_signature(
     if grid.beats_per_bar == counted_beats(time_signature) and len(grid.beat_times) >= 2:
         return replace(grid, label=time_signature, confidence=1.0)
     return fixed_meter_grid(activations, tracked_beat_times, time_signature=time_signature,
-                            min_bpm=min_bpm, chroma=chroma, loudness=loudness)
+                            min_bpm=min_bpm, chroma=chroma, loudness=loudness,
+                            bar_evidence=bar_evidence)
 
 
 def rephase_bars(
