@@ -107,3 +107,28 @@ def test_networks_run_side_by_side_as_each_alone():
             alone = bar_gru.gru_pass(x[:, k:k + 1], w[k:k + 1], r[k:k + 1], b[k:k + 1],
                                      reverse=reverse)
             assert np.allclose(both[:, k], alone[:, 0])
+
+
+@pytest.mark.models
+def test_the_analysis_asks_the_networks_only_on_audio_they_can_read():
+    """``pipeline._bar_evidence``: none under 30 s (the live stream's windows) or off
+    44.1 kHz; otherwise P(downbeat) per beat but the last, features computed on first use."""
+    from songmap.audio.decode import signal_from_array
+    from songmap.examples import render_song
+    from songmap.pipeline import _BAR_EVIDENCE_MIN_S, _bar_evidence
+
+    song = render_song(bars=20, bpm=120.0, beats_per_bar=4, seed=3)  # 40 s at 44.1 kHz
+    audio = signal_from_array(song.samples, song.sr)
+    assert audio.sr == 44100 and audio.duration >= _BAR_EVIDENCE_MIN_S
+    evidence = _bar_evidence(audio)
+    assert evidence is not None
+    beats = np.asarray(song.beat_times, dtype=float)
+    p = evidence(beats)
+    assert p.shape == beats.shape and np.isnan(p[-1])
+    assert np.all((p[:-1] > 0) & (p[:-1] < 1))
+    down = np.isin(beats, song.downbeat_times)[:-1]
+    assert np.median(p[:-1][down]) > 2 * np.median(p[:-1][~down])  # it hears the bars
+    short = signal_from_array(song.samples[: int(20 * song.sr)], song.sr)
+    assert _bar_evidence(short) is None
+    other_rate = signal_from_array(song.samples, song.sr, target_sr=22050)
+    assert _bar_evidence(other_rate) is None
