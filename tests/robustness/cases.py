@@ -94,6 +94,14 @@ def text_mp3(d: Path) -> Path:
     return p
 
 
+def wav_reading_as_letters(d: Path) -> Path:
+    """A 16-bit WAV whose samples start at a steady 0.8 (0x6666: "ffff..." from byte 44,
+    so its first 512 bytes are 96 % printable) and carry clicks at 120 BPM."""
+    x = clicks(8.0)
+    x[: int(0.05 * SR)] = 0.8
+    return write(d / "letters.wav", x)
+
+
 def id3_only(d: Path) -> Path:
     """An ID3v2.3 tag (title frame, padding) and nothing after it."""
     title = b"\x00" + b"No audio here"
@@ -403,6 +411,7 @@ def named(name: str):
 CASES: list[Case] = [
     Case("empty file", empty, errors.NotAudioError, "the file is empty (0 bytes)"),
     Case("text file named .mp3", text_mp3, errors.NotAudioError, "looks like a text file"),
+    Case("WAV whose first samples read as text", wav_reading_as_letters, check=near_120_bpm),
     Case("64 MB of zero bytes named .mp3", zeros_mp3, errors.NotAudioError,
          "holds only zero bytes where the audio should start"),
     Case("ID3 tag without audio", id3_only, errors.NotAudioError,

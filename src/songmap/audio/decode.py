@@ -394,9 +394,12 @@ def _only_id3_tag(p: Path, size: int) -> bool:
 
 
 def _looks_like_text(p: Path) -> bool:
+    """Whether the first 512 bytes are nearly all printable ASCII and hold no NUL byte.
+    A WAV or AIFF header always holds NULs (its chunk sizes), while the samples after it
+    can read as letters: a 16-bit WAV of clicks at 0.8 is "ffff..." from byte 44 on."""
     with open(p, "rb") as fh:
         head = fh.read(512)
-    if not head:
+    if not head or b"\x00" in head:
         return False
     printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in head)
     return printable / len(head) > 0.95
