@@ -102,6 +102,34 @@ def wav_reading_as_letters(d: Path) -> Path:
     return write(d / "letters.wav", x)
 
 
+def png_mp3(d: Path) -> Path:
+    """A 16 x 16 PNG (written by hand: zlib and the chunk CRCs) named .mp3: cover art
+    saved under the song's name."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    rows = b"".join(b"\x00" + bytes(range(48)) for _ in range(16))  # filter 0, RGB
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 16, 16, 8, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    p = d / "cover.mp3"
+    p.write_bytes(png)
+    return p
+
+
+def midi_file(d: Path) -> Path:
+    """A Standard MIDI File (one track, one note): notes, not sound."""
+    track = bytes([0x00, 0x90, 60, 100, 0x60, 0x80, 60, 0, 0x00, 0xFF, 0x2F, 0x00])
+    data = (b"MThd" + (6).to_bytes(4, "big") + bytes([0, 0, 0, 1, 0, 96])
+            + b"MTrk" + len(track).to_bytes(4, "big") + track)
+    p = d / "song.mid"
+    p.write_bytes(data)
+    return p
+
+
 def id3_only(d: Path) -> Path:
     """An ID3v2.3 tag (title frame, padding) and nothing after it."""
     title = b"\x00" + b"No audio here"
@@ -412,6 +440,10 @@ CASES: list[Case] = [
     Case("empty file", empty, errors.NotAudioError, "the file is empty (0 bytes)"),
     Case("text file named .mp3", text_mp3, errors.NotAudioError, "looks like a text file"),
     Case("WAV whose first samples read as text", wav_reading_as_letters, check=near_120_bpm),
+    Case("PNG image named .mp3", png_mp3, errors.NotAudioError,
+         "is not audio: it is an image (PNG)"),
+    Case("MIDI file", midi_file, errors.NotAudioError,
+         "is a MIDI file: notes, not sound. Render it to audio first"),
     Case("64 MB of zero bytes named .mp3", zeros_mp3, errors.NotAudioError,
          "holds only zero bytes where the audio should start"),
     Case("ID3 tag without audio", id3_only, errors.NotAudioError,

@@ -127,6 +127,11 @@ def load_audio(
 
     if _looks_like_text(p):
         raise NotAudioError(f"{p.name} is not audio: it looks like a text file (wrong extension?)")
+    if _is_midi(p):
+        raise NotAudioError(
+            f"{p.name} is a MIDI file: notes, not sound. Render it to audio first (with a "
+            "synthesizer such as FluidSynth) and analyse that"
+        )
     if _only_id3_tag(p, size):
         raise NotAudioError(
             f"{p.name} is not audio: it holds an ID3 tag (title, artist, ...) and no audio "
@@ -393,6 +398,14 @@ def _only_id3_tag(p: Path, size: int) -> bool:
     return not rest.strip(b"\x00") or (len(rest) == 128 and rest[:3] == b"TAG")
 
 
+def _is_midi(p: Path) -> bool:
+    """Whether the file is a Standard MIDI File (it starts with the "MThd" chunk, also
+    inside a RIFF "RMID" wrapper)."""
+    with open(p, "rb") as fh:
+        head = fh.read(24)
+    return head[:4] == b"MThd" or (head[:4] == b"RIFF" and head[8:12] == b"RMID")
+
+
 def _looks_like_text(p: Path) -> bool:
     """Whether the first 512 bytes are nearly all printable ASCII and hold no NUL byte.
     A WAV or AIFF header always holds NULs (its chunk sizes), while the samples after it
@@ -434,6 +447,19 @@ def probe_options(head: bytes) -> dict[str, str]:
     return {}
 
 
+def _image_codec(container) -> str:
+    """The codec of a still image FFmpeg opened as a one-stream "video" (its image
+    demuxers: ``png_pipe``, ``jpeg_pipe``, ``image2`` ...), upper-cased; "" otherwise."""
+    name = container.format.name or ""
+    video = container.streams.video
+    if len(container.streams) != 1 or len(video) != 1:
+        return ""
+    if not (name.endswith("_pipe") or name in ("image2", "gif", "webp")):
+        return ""
+    codec = video[0].codec_context.name or name.removesuffix("_pipe")
+    return {"mjpeg": "JPEG"}.get(codec, codec.upper())
+
+
 def _decode_pyav_bounded(av, p: Path, budget: _Budget) -> tuple[np.ndarray, int, int, str]:
     with open(p, "rb") as fh:
         options = probe_options(fh.read(4))
@@ -448,6 +474,9 @@ def _decode_pyav_bounded(av, p: Path, budget: _Budget) -> tuple[np.ndarray, int,
     with container:
         streams = container.streams.audio
         if not streams:
+            image = _image_codec(container)
+            if image:
+                raise NotAudioError(f"{p.name} is not audio: it is an image ({image})")
             kinds = sorted({s.type for s in container.streams})
             found = f" (it holds {', '.join(kinds)} streams only)" if kinds else ""
             raise NotAudioError(f"{p.name} has no audio stream{found}; is it a video without sound?")
