@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("songmap")
 
 #: Bump when the networks or their front end change, so old files are not reused.
-NETWORK_VERSION = "1"
+NETWORK_VERSION = "2"  # 2: harmony networks on the retuned audio (harmony.tuning)
 
 
 def audio_key(audio: Audio) -> str:

@@ -22,6 +22,13 @@ from songmap.harmony.analysis import Harmony, analyze_harmony, describe_chord, k
 from songmap.harmony.chords import ChordSegment
 from songmap.harmony.key import KeyEstimate, KeySection, madmom_key_order_to_chromatic
 from songmap.harmony.notation import camelot, open_key, spell_key
+from songmap.harmony.tuning import (
+    MIN_STRENGTH,
+    Tuning,
+    correction_cents,
+    estimate_tuning,
+    retune,
+)
 from songmap.limits import give_back_free_memory
 from songmap.models import ModelRegistry, get_registry
 from songmap.netcache import NetworkCache, audio_key
@@ -206,7 +213,7 @@ class HeadStart:
         self._decided = threading.Event()
         self._samples: np.ndarray | None = None
         self.onsets: Future[tuple[Activations, np.ndarray, Activations]] | None = None
-        self.harmony: Future[tuple[np.ndarray, Activations]] | None = None
+        self.harmony: Future[tuple[np.ndarray, Activations, Tuning]] | None = None
         #: the stages' wall seconds, reported with the analysis's own
         self.timer = _Timer()
 
@@ -323,7 +330,7 @@ class Analyzer:
     def run_networks(
         self, audio: Audio, timer: _Timer | None = None, *,
         pool: ThreadPoolExecutor | _InlineExecutor | None = None,
-        harmony: Future[tuple[np.ndarray, Activations]] | None = None,
+        harmony: Future[tuple[np.ndarray, Activations, Tuning]] | None = None,
     ) -> NetworkOutputs:
         """The beat network on this thread, the key and chroma networks meanwhile on
         ``pool`` (a second thread if none is given): they share nothing but the samples,
@@ -334,8 +341,8 @@ class Analyzer:
             # long input: one network at a time, so their working memories do not add up
             with timer.stage("beat_network"):
                 beats = self.registry.beat_activations(audio.samples)
-            key, chroma = self._harmony_networks(audio, timer)
-            return NetworkOutputs(beats, key, chroma)
+            key, chroma, tuning = self._harmony_networks(audio, timer)
+            return NetworkOutputs(beats, key, chroma, tuning.cents, tuning.strength)
         with contextlib.ExitStack() as stack:
             if pool is None:
                 pool = stack.enter_context(ThreadPoolExecutor(1))
@@ -343,13 +350,21 @@ class Analyzer:
                 harmony = pool.submit(self._harmony_networks, audio, timer)
             with timer.stage("beat_network"):
                 beats = self.registry.beat_activations(audio.samples)
-            key, chroma = harmony.result()
-        return NetworkOutputs(beats, key, chroma)
+            key, chroma, tuning = harmony.result()
+        return NetworkOutputs(beats, key, chroma, tuning.cents, tuning.strength)
 
-    def _harmony_networks(self, audio: Audio, timer: _Timer) -> tuple[np.ndarray, Activations]:
+    def _harmony_networks(self, audio: Audio, timer: _Timer,
+                          ) -> tuple[np.ndarray, Activations, Tuning]:
+        """The key and chroma networks on the audio moved onto A440 where it is tuned off
+        it (``harmony.tuning``); the chroma's frame rate is that of the original's time."""
         with timer.stage("key_chroma_network"):
-            key, chroma = self.registry.key_and_chroma(audio.samples)
-        return madmom_key_order_to_chromatic(key), chroma
+            tuning = estimate_tuning(audio.samples, audio.sr)
+            cents = correction_cents(tuning)
+            samples = retune(audio.samples, audio.sr, cents) if cents else audio.samples
+            key, chroma = self.registry.key_and_chroma(samples)
+            if cents:  # a frame of the retuned audio at t s holds the original's t * 2 ** (-c/1200)
+                chroma = Activations(chroma.values, chroma.fps * 2.0 ** (cents / 1200.0))
+        return madmom_key_order_to_chromatic(key), chroma, tuning
 
     def _onsets(self, audio: Audio, timer: _Timer) -> tuple[Activations, np.ndarray, Activations]:
         with timer.stage("onsets"):
@@ -439,7 +454,7 @@ class Analyzer:
                 # chords, global key and key sections decided together (harmony.analysis)
                 harmony = self._harmony(audio, networks, grid)
             with timer.stage("key"):
-                key_info = _key_info(harmony.key)
+                key_info = _key_info(harmony.key, _tuning(networks))
         with timer.stage("timeline"):
             timeline, tempo, transient_accuracy = self._timeline(
                 audio, networks, onsets, grid, harmony, beat_act)
@@ -527,8 +542,21 @@ class Analyzer:
             music_span=grid.music,
             span_key_probabilities=lambda spans: np.array([
                 madmom_key_order_to_chromatic(p)
-                for p in self.registry.span_key_probabilities(audio.samples, spans)]),
+                for p in self._span_keys(audio, spans, correction_cents(_tuning(networks)))]),
         )
+
+    def _span_keys(self, audio: Audio, spans: list[tuple[float, float]], cents: float,
+                   ) -> np.ndarray:
+        """The key network on each ``(start, end)`` span (s) of ``audio`` on its own,
+        retuned by ``cents`` as the whole was (madmom's key order)."""
+        if not cents:
+            return self.registry.span_key_probabilities(audio.samples, spans)
+        out = np.zeros((len(spans), 24))
+        for i, (start, end) in enumerate(spans):
+            a, b = max(int(start * audio.sr), 0), min(int(end * audio.sr), len(audio.samples))
+            if b - a >= audio.sr:  # the network needs a second or more
+                out[i] = self.registry.key_probabilities(retune(audio.samples[a:b], audio.sr, cents))
+        return out
 
     def _timeline(self, audio: Audio, networks: NetworkOutputs | None, onsets: _Onsets,
                   grid: _Grid, harmony: Harmony, beat_act: np.ndarray | None,
@@ -598,14 +626,22 @@ _NO_HARMONY = Harmony(chords=[], key=KeyEstimate("N", 0.0, None, None, np.zeros(
                       key_sections=[])
 
 
-def _key_info(key: KeyEstimate) -> KeyInfo:
-    """The result's key: the estimate with its wheel codes and spelling; ``N`` undecided."""
+def _tuning(networks: NetworkOutputs) -> Tuning:
+    """The signal's tuning as its networks' outputs recorded it."""
+    return Tuning(networks.tuning_cents, networks.tuning_strength, 0)
+
+
+def _key_info(key: KeyEstimate, tuning: Tuning | None = None) -> KeyInfo:
+    """The result's key: the estimate with its wheel codes and spelling, and the tuning
+    where it is trusted (``MIN_STRENGTH``); ``N`` undecided."""
     if key.label == "N":
         return KeyInfo(label="N", confidence=0.0)
+    trusted = tuning is not None and tuning.strength >= MIN_STRENGTH
     return KeyInfo(
         label=key.label, confidence=round(key.confidence, 4),
         camelot=camelot(key.label), open_key=open_key(key.label), runner_up=key.runner_up,
         runner_up_confidence=round(key.runner_up_confidence or 0.0, 4), name=spell_key(key.label),
+        tuning_cents=round(tuning.cents, 1) if tuning is not None and trusted else None,
     )
 
 

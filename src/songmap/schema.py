@@ -87,6 +87,20 @@ class KeyInfo(_Frozen):
     name: str | None = Field(
         None, description='The key spelled as in its key signature, e.g. "Db major" for "C# major".'
     )
+    tuning_cents: float | None = Field(
+        None, description="How far the recording's semitones lie from those of A4 = 440 Hz, in "
+        "cents (-50..50, + sharp; A4 = 440 * 2 ** (cents / 1200) Hz); the key and chords are "
+        "read with the audio retuned when it is 10 cents or more off. None where the "
+        "pitched sound is too weak to tell (and then left out of the JSON, as in results "
+        "written before it was measured).")
+
+    @model_serializer(mode="wrap")
+    def _without_unknown_tuning(self, handler: SerializerFunctionWrapHandler):
+        # (no return annotation: see AnalysisResult._in_contract_order)
+        data = handler(self)
+        if data.get("tuning_cents", 0.0) is None:
+            del data["tuning_cents"]
+        return data
 
 
 class KeySegment(_Frozen):

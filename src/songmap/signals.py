@@ -45,18 +45,26 @@ class NetworkOutputs:
 
     beats: Activations  # (frames, 2): beat, downbeat; 100 fps
     key_probabilities: np.ndarray  # (24,) C major..B major, C minor..B minor
-    chroma: Activations  # (frames, 12) C..B; 10 fps
+    chroma: Activations  # (frames, 12) C..B; 10 fps (of the original audio's time)
+    #: the signal's tuning (``songmap.harmony.tuning``): offset from A440 (cents) and
+    #: how far it is to be trusted; the harmony networks heard the audio retuned by
+    #: ``correction_cents`` of it
+    tuning_cents: float = 0.0
+    tuning_strength: float = 0.0
 
     def save(self, path: str | os.PathLike[str]) -> None:
         np.savez_compressed(path, beats=self.beats.values, beats_fps=self.beats.fps,
                             key=self.key_probabilities, chroma=self.chroma.values,
-                            chroma_fps=self.chroma.fps)
+                            chroma_fps=self.chroma.fps,
+                            tuning=np.array([self.tuning_cents, self.tuning_strength]))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> NetworkOutputs:
         with np.load(path) as z:
+            tuning = z["tuning"] if "tuning" in z else np.zeros(2)
             return cls(Activations(z["beats"], float(z["beats_fps"])), z["key"],
-                       Activations(z["chroma"], float(z["chroma_fps"])))
+                       Activations(z["chroma"], float(z["chroma_fps"])),
+                       float(tuning[0]), float(tuning[1]))
 
 
 def segment_means(signal: Activations, boundaries: np.ndarray) -> np.ndarray:

@@ -199,7 +199,7 @@ def replace_non_finite(samples: np.ndarray) -> int:
     return bad_total
 
 
-def resample_blocks(samples: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
+def resample_blocks(samples: np.ndarray, sr: float, target_sr: float) -> np.ndarray:
     """``samples`` resampled to ``target_sr`` with soxr's streaming resampler (HQ), block
     by block into a spilled array: the long-signal counterpart of ``soxr.resample``."""
     import soxr

@@ -86,6 +86,7 @@ def format_summary(result) -> str:
                       close_call=bool(r.key.runner_up) and 2 * runner > r.key.confidence)
         if r.key.runner_up:
             key += f"; runner-up {r.key.runner_up} ({runner:.2f})"
+        key += _tuning_text(r.key.tuning_cents)
     lines = [
         f"{printable(r.filename)}  ({r.audio.duration:.1f} s, {r.audio.sample_rate} Hz, "
         f"{r.audio.channels} ch)",
@@ -116,6 +117,18 @@ def format_summary(result) -> str:
 
 def _bar_token(names: list[str]) -> str:
     return names[0] if len(names) == 1 else "[" + " ".join(names) + "]"
+
+
+def _tuning_text(cents: float | None) -> str:
+    """The key line's note on a recording tuned off A440 (from 10 cents, where the key
+    and chords are read on the audio retuned), e.g. "; tuned 32 cents flat (A4 = 432.0
+    Hz)"; nothing for one in tune or of unknown tuning."""
+    from songmap.harmony.tuning import RETUNE_FROM_CENTS
+
+    if cents is None or abs(cents) < RETUNE_FROM_CENTS:
+        return ""
+    side = "sharp" if cents > 0 else "flat"
+    return f"; tuned {abs(cents):.0f} cents {side} (A4 = {440.0 * 2 ** (cents / 1200):.1f} Hz)"
 
 
 def _grid_words(confidence: float) -> str:
