@@ -44,8 +44,10 @@ def test_jams_round_trip(any_result):
     bars = _layer(jam, "bar_chords")
     assert [o.value for o in bars.data] == [c.chord for c in r.chord_progression]
 
-    key = jam.search(namespace="key_mode")[0].data[0]
+    key_ann = jam.search(namespace="key_mode")[0]
+    key = key_ann.data[0]
     assert key.value == r.key.label.replace(" ", ":")
+    assert key_ann.sandbox.tuning_cents == r.key.tuning_cents
     tempo = jam.search(namespace="tempo")[0].data
     assert tempo[0].value == pytest.approx(r.tempo.bpm)
     assert tempo[1].value == pytest.approx(r.tempo.alternative_bpm)

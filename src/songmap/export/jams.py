@@ -9,7 +9,8 @@ Annotations, each tagged ``annotation_tools = "songmap <version>"``:
 - ``chord`` (sandbox ``songmap_layer = "chord_segments"``): the chord segments, Harte labels;
 - ``chord`` (sandbox ``songmap_layer = "bar_chords"``): the main chord of each bar, with confidence;
 - ``key_mode``: ``"A:minor"`` per key section (one over the whole track when the key never
-  changes; the global key, Camelot and Open Key in the sandbox);
+  changes; the global key, Camelot and Open Key and the tuning (cents from A440) in the
+  sandbox);
 - ``tempo``: the global tempo and, when there is one, the half/double-time alternative;
 - ``tempo`` (sandbox ``songmap_layer = "tempo_map"``): one observation per tempo-map
   segment (its start, until the next segment, its BPM and confidence);
@@ -118,7 +119,8 @@ def _key_annotations(r: AnalysisResult, ann: Callable[..., Any]) -> list[Any]:
     if r.key.label == "N":
         return []
     key = ann("key_mode", camelot=r.key.camelot, open_key=r.key.open_key,
-              runner_up=r.key.runner_up, global_key=_key_mode(r.key.label))
+              runner_up=r.key.runner_up, global_key=_key_mode(r.key.label),
+              tuning_cents=r.key.tuning_cents)
     # one observation per key section; the global key alone for results without them
     key_spans = [(k.start, k.end, k.key, k.confidence) for k in r.key_segments] or [
         (0.0, r.audio.duration, r.key.label, r.key.confidence)]
