@@ -33,13 +33,11 @@ warnings.filterwarnings("ignore")
 
 
 def detune(samples: np.ndarray, sr: int, cents: float) -> np.ndarray:
-    """``samples`` played ``cents`` higher (and ``2 ** (cents / 1200)`` times faster)."""
-    import soxr
+    """``samples`` played ``cents`` higher (and ``2 ** (cents / 1200)`` times faster):
+    songmap's own retuning, the other way."""
+    from songmap.harmony.tuning import retune
 
-    if cents == 0:
-        return samples
-    factor = 2.0 ** (cents / 1200.0)
-    return soxr.resample(samples, sr * factor, sr, quality="HQ").astype(np.float32)
+    return retune(samples, sr, -cents)
 
 
 def scaled_chords(chords: list, factor: float) -> list:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 
@@ -27,6 +28,7 @@ from songmap.harmony.tuning import (
     Tuning,
     correction_cents,
     estimate_tuning,
+    frequency_ratio,
     retune,
 )
 from songmap.limits import give_back_free_memory
@@ -363,7 +365,7 @@ class Analyzer:
             samples = retune(audio.samples, audio.sr, cents) if cents else audio.samples
             key, chroma = self.registry.key_and_chroma(samples)
             if cents:  # a frame of the retuned audio at t s holds the original's t * 2 ** (-c/1200)
-                chroma = Activations(chroma.values, chroma.fps * 2.0 ** (cents / 1200.0))
+                chroma = Activations(chroma.values, chroma.fps * frequency_ratio(cents))
         return madmom_key_order_to_chromatic(key), chroma, tuning
 
     def _onsets(self, audio: Audio, timer: _Timer) -> tuple[Activations, np.ndarray, Activations]:
@@ -542,21 +544,9 @@ class Analyzer:
             music_span=grid.music,
             span_key_probabilities=lambda spans: np.array([
                 madmom_key_order_to_chromatic(p)
-                for p in self._span_keys(audio, spans, correction_cents(_tuning(networks)))]),
+                for p in self.registry.span_key_probabilities(
+                    audio.samples, spans, prepare=_retuning(audio, networks))]),
         )
-
-    def _span_keys(self, audio: Audio, spans: list[tuple[float, float]], cents: float,
-                   ) -> np.ndarray:
-        """The key network on each ``(start, end)`` span (s) of ``audio`` on its own,
-        retuned by ``cents`` as the whole was (madmom's key order)."""
-        if not cents:
-            return self.registry.span_key_probabilities(audio.samples, spans)
-        out = np.zeros((len(spans), 24))
-        for i, (start, end) in enumerate(spans):
-            a, b = max(int(start * audio.sr), 0), min(int(end * audio.sr), len(audio.samples))
-            if b - a >= audio.sr:  # the network needs a second or more
-                out[i] = self.registry.key_probabilities(retune(audio.samples[a:b], audio.sr, cents))
-        return out
 
     def _timeline(self, audio: Audio, networks: NetworkOutputs | None, onsets: _Onsets,
                   grid: _Grid, harmony: Harmony, beat_act: np.ndarray | None,
@@ -631,6 +621,15 @@ def _tuning(networks: NetworkOutputs) -> Tuning:
     return Tuning(networks.tuning_cents, networks.tuning_strength, 0)
 
 
+def _retuning(audio: Audio, networks: NetworkOutputs) -> Callable[[np.ndarray], np.ndarray] | None:
+    """What a stretch of ``audio``'s samples goes through before the key network, as the
+    whole did (``_harmony_networks``): retuning by the networks' correction, or None."""
+    cents = correction_cents(_tuning(networks))
+    if not cents:
+        return None
+    return lambda samples: retune(samples, audio.sr, cents)
+
+
 def _key_info(key: KeyEstimate, tuning: Tuning | None = None) -> KeyInfo:
     """The result's key: the estimate with its wheel codes and spelling, and the tuning
     where it is trusted (``MIN_STRENGTH``); ``N`` undecided."""
@@ -672,14 +671,12 @@ def _bar_evidence(audio: Audio) -> BarEvidence | None:
 
     if audio.sr != 44100 or not _BAR_EVIDENCE_MIN_S <= audio.duration <= _BAR_EVIDENCE_MAX_S:
         return None
-    features: list[np.ndarray] = []
 
-    def evidence(beat_times: np.ndarray) -> np.ndarray:
-        if not features:
-            features.append(rhythmic_features(audio.samples, audio.sr))
-        return bar_downbeat_probability(features[0], beat_times)
+    @cache
+    def features() -> np.ndarray:
+        return rhythmic_features(audio.samples, audio.sr)
 
-    return evidence
+    return lambda beat_times: bar_downbeat_probability(features(), beat_times)
 
 
 def _tempo_info(tempo: TempoEstimate, confidence: float) -> TempoInfo:

@@ -93,3 +93,10 @@ def segment_means(signal: Activations, boundaries: np.ndarray) -> np.ndarray:
             a, b = middle[i], middle[i] + 1
         out[i] = (csum[b] - csum[a]) / (b - a)
     return out
+
+
+def peak_offset(before: np.ndarray, at: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """Where the parabola through three equally spaced samples peaks, in samples from the
+    middle one, clipped to [-0.5, 0.5]: a peak placed between frames or bins. For a strict
+    maximum in the middle (``before - 2 * at + after < 0``); elsewhere meaningless."""
+    return np.clip(0.5 * (before - after) / (before - 2.0 * at + after), -0.5, 0.5)

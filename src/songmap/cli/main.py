@@ -123,12 +123,12 @@ def _tuning_text(cents: float | None) -> str:
     """The key line's note on a recording tuned off A440 (from 10 cents, where the key
     and chords are read on the audio retuned), e.g. "; tuned 32 cents flat (A4 = 432.0
     Hz)"; nothing for one in tune or of unknown tuning."""
-    from songmap.harmony.tuning import RETUNE_FROM_CENTS
+    from songmap.harmony.tuning import RETUNE_FROM_CENTS, a4_hz
 
     if cents is None or abs(cents) < RETUNE_FROM_CENTS:
         return ""
     side = "sharp" if cents > 0 else "flat"
-    return f"; tuned {abs(cents):.0f} cents {side} (A4 = {440.0 * 2 ** (cents / 1200):.1f} Hz)"
+    return f"; tuned {abs(cents):.0f} cents {side} (A4 = {a4_hz(cents):.1f} Hz)"
 
 
 def _grid_words(confidence: float) -> str:

@@ -44,7 +44,17 @@ class Tuning:
     @property
     def reference_hz(self) -> float:
         """The frequency (Hz) of A4 in this tuning."""
-        return 440.0 * 2.0 ** (self.cents / 1200.0)
+        return a4_hz(self.cents)
+
+
+def frequency_ratio(cents: float) -> float:
+    """The frequency ratio of an interval of ``cents``: ``2 ** (cents / 1200)``."""
+    return 2.0 ** (cents / 1200.0)
+
+
+def a4_hz(cents: float) -> float:
+    """The frequency (Hz) of A4 in a tuning ``cents`` off A440."""
+    return 440.0 * frequency_ratio(cents)
 
 
 def estimate_tuning(samples: np.ndarray, sr: int) -> Tuning:
@@ -57,6 +67,7 @@ def estimate_tuning(samples: np.ndarray, sr: int) -> Tuning:
     averaged with the peak's magnitude as weight. Noise and drums scatter their peaks
     around the circle, pitched sound gathers them."""
     from songmap.models._scipy_ext import rfft_rows
+    from songmap.signals import peak_offset
 
     x = np.asarray(samples, dtype=np.float32)
     if len(x) < _FRAME:
@@ -77,10 +88,9 @@ def estimate_tuning(samples: np.ndarray, sr: int) -> Tuning:
     rows, cols = np.nonzero(is_peak)
     if len(rows) == 0:
         return Tuning(0.0, 0.0, 0)
-    a, b, c = db[rows, cols], db[rows, cols + 1], db[rows, cols + 2]
-    denom = a - 2.0 * b + c
-    shift = np.where(np.abs(denom) > 1e-9, 0.5 * (a - c) / np.where(denom == 0, 1, denom), 0.0)
-    f = (lo + cols + np.clip(shift, -0.5, 0.5)) * sr / _FRAME
+    # every peak is a strict maximum over its left neighbour: the parabola has a vertex
+    shift = peak_offset(db[rows, cols], db[rows, cols + 1], db[rows, cols + 2])
+    f = (lo + cols + shift) * sr / _FRAME
     angle = 2.0 * np.pi * (1200.0 * np.log2(f / 440.0)) / 100.0
     weight = mag[rows, cols + 1].astype(np.float64)
     z = np.sum(weight * np.exp(1j * angle)) / np.sum(weight)
@@ -120,7 +130,7 @@ def retune(samples: np.ndarray, sr: int, cents: float) -> np.ndarray:
 
     if cents == 0.0 or len(samples) == 0:
         return np.asarray(samples, dtype=np.float32)
-    factor = 2.0 ** (-cents / 1200.0)
+    factor = frequency_ratio(-cents)
     if blocks.should_spill(len(samples), sr):  # a long recording: from disk to disk
         return blocks.resample_blocks(samples, sr * factor, sr)
     return soxr.resample(np.asarray(samples, dtype=np.float32), sr * factor, sr,

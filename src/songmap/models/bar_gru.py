@@ -107,12 +107,16 @@ def bundled_bar_grus() -> BarGruEnsemble:
 def rhythmic_features(samples: np.ndarray, sr: int = 44100) -> np.ndarray:
     """The networks' frame features: positive difference of the 2048-sample log filtered
     spectrogram, 6 bands per octave, 30 Hz - 17 kHz; ``(frames, bands)`` at ``FPS``."""
-    from songmap.models.frontend import diff_frames, log_filtered_spectrogram, positive_difference
+    from songmap.models.frontend import (
+        _hop,
+        diff_frames,
+        log_filtered_spectrogram,
+        positive_difference,
+    )
 
-    hop = int(round(sr / FPS))
     spec = log_filtered_spectrogram(samples, sr=sr, frame_size=2048, fps=FPS,
                                     bands_per_octave=6, fmin=30.0, fmax=17000.0)
-    return positive_difference(spec, diff_frames(2048, hop))
+    return positive_difference(spec, diff_frames(2048, _hop(sr, FPS)))
 
 
 def beat_synchronous(features: np.ndarray, beat_times: np.ndarray, *,

@@ -22,6 +22,7 @@ model ids); it knows none of its subclasses. Two registries run the networks, an
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -122,16 +123,20 @@ class ModelRegistry:
         """Deep chroma vectors, shape ``(frames, 12)`` from C to B, 10 fps."""
         raise NotImplementedError
 
-    def span_key_probabilities(self, samples: np.ndarray,
-                               spans_s: list[tuple[float, float]]) -> np.ndarray:
+    def span_key_probabilities(
+        self, samples: np.ndarray, spans_s: list[tuple[float, float]], *,
+        prepare: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> np.ndarray:
         """``key_probabilities`` of each ``(start, end)`` span (s) of ``samples`` (at
         ``NETWORK_SR``) on its own, shape ``(spans, 24)``, madmom's key order. The key
-        network averages over time, so it answers for any stretch of audio."""
+        network averages over time, so it answers for any stretch of audio. ``prepare``:
+        what each span's samples go through first (e.g. retuning onto A440)."""
         out = np.zeros((len(spans_s), 24))
         for i, (start, end) in enumerate(spans_s):
             a, b = max(int(start * NETWORK_SR), 0), min(int(end * NETWORK_SR), len(samples))
             if b - a >= NETWORK_SR:  # the network needs a second or more
-                out[i] = self.key_probabilities(samples[a:b])
+                span = samples[a:b]
+                out[i] = self.key_probabilities(prepare(span) if prepare else span)
         return out
 
     def key_and_chroma(self, samples: np.ndarray) -> tuple[np.ndarray, Activations]:

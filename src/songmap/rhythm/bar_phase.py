@@ -11,6 +11,7 @@ holding each run of bars of the main meter to its own best phase.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -80,14 +81,12 @@ def evidence_on_beats(beats: np.ndarray, bar_evidence: BarEvidence | None) -> Ba
     if bar_evidence is None:
         return None
     evidence = bar_evidence
-    computed: list[BarEvidence] = []
 
-    def at(times: np.ndarray) -> np.ndarray:
-        if not computed:
-            computed.append(nearest_beat_values(beats, evidence(beats)))
-        return computed[0](times)
+    @cache
+    def table() -> BarEvidence:
+        return nearest_beat_values(beats, evidence(beats))
 
-    return at
+    return lambda times: table()(times)
 
 
 def _sign_z(values: np.ndarray, first: np.ndarray, second: np.ndarray) -> float:
@@ -157,15 +156,18 @@ def tie_break_phase(
     p = np.clip(downbeat_probability(beat_times, beat_activation, downbeat_activation, fps),
                 1e-3, 1 - 1e-3)
     log_odds = np.log(p) - np.log1p(-p)
-    both: list[np.ndarray] = []  # the mean log-odds of both networks, made when first asked
+    evidence_of = bar_evidence
+
+    @cache
+    def both() -> np.ndarray:
+        """The mean log-odds of both networks (asked only when a shift needs them)."""
+        return _mean_log_odds(log_odds, evidence_of(beat_times)) if evidence_of else log_odds
 
     def network_z(first: np.ndarray, second: np.ndarray) -> float:
         z = _sign_z(log_odds, first, second)
         if bar_evidence is None or abs(z) >= _DECISIVE_NETWORK_Z:
             return z
-        if not both:
-            both.append(_mean_log_odds(log_odds, bar_evidence(beat_times)))
-        return _sign_z(both[0], first, second)
+        return _sign_z(both(), first, second)
 
     evidence: list[np.ndarray] = []
     if chroma is not None:

@@ -9,7 +9,7 @@ import numpy as np
 
 from songmap.rhythm.attacks import attack_feet, attack_shift
 from songmap.rhythm.tempo_map import TempoSegmentFit, fit_tempo_map, place_on_grid
-from songmap.signals import Activations
+from songmap.signals import Activations, peak_offset
 
 #: A tracked beat whose beat-network probability reaches this is heard. On the synthetic
 #: dev and seed-7 sets, and on the 7 real fof recordings, the median beat is marked at
@@ -247,7 +247,7 @@ def refine_beat_times(
     # a true maximum only (curvature < 0, highest of the three); elsewhere no shift
     ok = inner & (curvature < 0) & (y1 >= y0) & (y1 >= y2)
     shift = np.zeros(len(beats))
-    shift[ok] = np.clip(0.5 * (y0[ok] - y2[ok]) / curvature[ok], -0.5, 0.5)
+    shift[ok] = peak_offset(y0[ok], y1[ok], y2[ok])
     refined = np.where(ok, (peak + shift) / fps - lag_s, beats)
     # keep the order: never past the midpoint towards a neighbour
     if len(beats) > 1:
