@@ -180,6 +180,22 @@ def test_a_grid_heard_late_on_slow_attacks_moves_onto_them_and_drums_stay():
             np.testing.assert_array_equal(beats, without)
 
 
+def test_a_grid_the_network_hears_weakly_and_late_still_moves_onto_its_attacks():
+    from songmap.rhythm.beats import HEARD_ACTIVATION, grid_beat_times
+
+    # a choir: the network answers below HEARD_ACTIVATION, 12 ms after each swell starts
+    onsets = 0.5 + 0.5 * np.arange(24)
+    heard = onsets + 0.012
+    act = np.zeros(1300)
+    act[np.round(heard * 100).astype(int)] = 0.5 * HEARD_ACTIVATION
+    act = np.maximum(act, 0.5 * (np.roll(act, 1) + np.roll(act, -1)))
+    audio = notes_at(onsets, slow=True, seconds=13.0)
+    without, _, _ = grid_beat_times(heard, act, 100.0, duration=13.0)
+    beats, _, _ = grid_beat_times(heard, act, 100.0, duration=13.0, samples=audio, sr=SR)
+    assert np.median(without - onsets) > 0.008
+    assert np.abs(np.median(beats - onsets)) < 0.003
+
+
 def test_the_grid_moves_onto_its_attacks_only_on_clear_evidence():
     from songmap.rhythm.attacks import SHARP_LAG_S, attack_shift
 

@@ -258,18 +258,22 @@ def refine_beat_times(
     return np.maximum(refined, 0.0)
 
 
-def onto_attacks(beat_times: np.ndarray, tempo_map: list[TempoSegmentFit], feet: np.ndarray,
-                 heard: np.ndarray) -> tuple[np.ndarray, list[TempoSegmentFit]]:
+def onto_attacks(beat_times: np.ndarray, tempo_map: list[TempoSegmentFit],
+                 feet: np.ndarray) -> tuple[np.ndarray, list[TempoSegmentFit]]:
     """Beat times (s) and tempo map with every segment moved as a whole by
-    ``attacks.attack_shift`` of its ``heard`` beats' distances to their attack ``feet``
-    (s; NaN: none found): a segment keeps its shape and tempo and starts where its
-    attacks start when they clearly start earlier than the network hears them."""
+    ``attacks.attack_shift`` of its beats' distances to their attack ``feet`` (s; NaN:
+    none found): a segment keeps its shape and tempo and starts where its attacks start
+    when they clearly start earlier than the network hears them.
+
+    Beats the network marks weakly count as much as the others: a weak answer on a slow
+    attack (a choir, bowed strings) is still placed late, and the attack says where it
+    starts. Beats in silence have no foot, and a drone's scattered feet fail the test."""
     beats = np.array(beat_times, dtype=float)
     gaps = np.asarray(feet, dtype=float) - beats
     moved = []
     for seg in tempo_map:
         part = slice(seg.first, seg.last + 1)
-        shift = attack_shift(gaps[part][np.asarray(heard[part], dtype=bool)])
+        shift = attack_shift(gaps[part])
         beats[part] += shift
         moved.append(replace(seg, start_s=seg.start_s + shift) if shift else seg)
     return beats, moved
@@ -299,7 +303,7 @@ def grid_beat_times(
     placed = place_on_grid(refined, tempo_map)
     if samples is not None and sr is not None:
         feet = attack_feet(samples, sr, placed)
-        placed, tempo_map = onto_attacks(placed, tempo_map, feet, ~unheard)
+        placed, tempo_map = onto_attacks(placed, tempo_map, feet)
     placed = np.clip(placed, 0.0, duration)
     if np.any(np.diff(placed) <= 0):  # clipping at the ends merged beats: keep the refined ones
         return np.clip(refined, 0.0, duration), tempo_map, feet
