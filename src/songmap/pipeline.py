@@ -502,7 +502,8 @@ class Analyzer:
         bar_evidence = _bar_evidence(audio)
         meter = track_bars(act, meters=s.meters, min_bpm=tempo_range[0], max_bpm=tempo_range[1],
                            chroma=networks.chroma, onset_envelope=onsets.envelope,
-                           loudness=onsets.loudness, tracked=tracked, bar_evidence=bar_evidence)
+                           loudness=onsets.loudness, tracked=tracked, bar_evidence=bar_evidence,
+                           tempo_evidence=_tempo_evidence(audio))
         if s.time_signature is not None:  # override: the user's meter
             meter = apply_time_signature(meter, act, tracked, time_signature=s.time_signature,
                                          min_bpm=s.min_bpm, chroma=networks.chroma,
@@ -677,6 +678,28 @@ def _bar_evidence(audio: Audio) -> BarEvidence | None:
         return rhythmic_features(audio.samples, audio.sr)
 
     return lambda beat_times: bar_downbeat_probability(features(), beat_times)
+
+
+#: Longest audio (s) the tempo networks hear: the middle this long of a longer recording
+#: (their tempo head averages over time; 300 s take ~3.5 s on one core).
+_TEMPO_EVIDENCE_MAX_S = 300.0
+
+
+def _tempo_evidence(audio: Audio) -> Callable[[], np.ndarray | None]:
+    """The tempo networks' distribution over 0-299 BPM (``songmap.models.tcn_tempo``)
+    for ``rhythm.meter.track_bars``, computed when first asked; None for audio not at
+    their 44.1 kHz."""
+    from songmap.models.tcn_tempo import tempo_distribution
+
+    @cache
+    def distribution() -> np.ndarray | None:
+        if audio.sr != 44100:
+            return None
+        keep = int(_TEMPO_EVIDENCE_MAX_S * audio.sr)
+        start = max(0, (len(audio.samples) - keep) // 2)
+        return tempo_distribution(audio.samples[start:start + keep], audio.sr)
+
+    return distribution
 
 
 def _tempo_info(tempo: TempoEstimate, confidence: float) -> TempoInfo:

@@ -21,6 +21,7 @@ def wheel(tmp_path_factory):
 def test_wheel_holds_the_weights_manifest_and_both_licences(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for f in ("downbeats_blstm.npz", "key_cnn.npz", "chroma_dnn.npz", "downbeats_bgru_rhythmic.npz",
+              "beats_tcn.npz",
               "MANIFEST.json", "LICENSE"):
         assert f"songmap/models/weights/{f}" in names
     assert "songmap/data/example.flac" in names

@@ -167,6 +167,47 @@ def test_a_song_heard_in_half_time_is_counted_at_its_beat():
     assert abs(60.0 / float(np.median(np.diff(grid.beat_times))) - 95.0) < 3.0
 
 
+def test_the_tempo_networks_decide_a_weaker_beat_halfway():
+    """190 BPM whose network answers on every other beat at 0.3 of its answer on the
+    others, peaking there: too weak to count as beats alone, strong enough to ask the
+    tempo networks, which decide; a tenth is an off-beat eighth and is not asked about."""
+    from songmap.rhythm.meter import track_bars
+
+    beats = 1.0 + 60 / 190 * np.arange(240)
+    act = _activations(beats[::2], beats[::4], beats[-1] + 2.0)
+
+    def with_answer_between(height):
+        values = act.values.copy()
+        for t in beats[1::2]:
+            i = round(t * act.fps)
+            values[i - 1:i + 2, 0] = np.maximum(values[i - 1:i + 2, 0],
+                                                [height / 2, height, height / 2])
+        return Activations(values, act.fps)
+
+    def evidence_at(bpm):
+        asked = []
+
+        def distribution():
+            asked.append(bpm)
+            d = np.zeros(300)
+            d[int(bpm)] = 1.0
+            return d
+        return distribution, asked
+
+    def tracked_bpm(grid):
+        return 60.0 / float(np.median(np.diff(grid.beat_times)))
+
+    heard = with_answer_between(0.3)
+    for says, expected in ((190, 190.0), (95, 95.0)):
+        evidence, asked = evidence_at(says)
+        assert abs(tracked_bpm(track_bars(heard, tempo_evidence=evidence)) - expected) < 4.0
+        assert asked == [says]
+    assert abs(tracked_bpm(track_bars(heard)) - 95.0) < 3.0  # no tempo networks: as tracked
+    evidence, asked = evidence_at(190)
+    grid = track_bars(with_answer_between(0.08), tempo_evidence=evidence)
+    assert abs(tracked_bpm(grid) - 95.0) < 3.0 and asked == []
+
+
 def test_an_answer_spread_over_the_beat_is_no_beat_halfway():
     """60 BPM 4/4 on slow attacks (a choir), tracked at 60: the network's answer spreads
     over the whole beat, as high halfway as on the beat's flanks, with a ripple where

