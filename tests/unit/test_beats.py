@@ -145,6 +145,7 @@ def notes_at(onsets: np.ndarray, *, slow: bool, seconds: float) -> np.ndarray:
             env = np.minimum(tt / 0.04, 1.0) * np.exp(-tt / 0.3)
         else:
             tone, env = rng.normal(0.0, 1.0, n), np.exp(-tt / 0.03)
+        env = env * np.minimum((tt[-1] - tt) / 0.02, 1.0)  # released, not cut off (a click)
         x[n0:n0 + n] += 0.2 * tone * env
     return x
 
@@ -194,6 +195,32 @@ def test_a_grid_the_network_hears_weakly_and_late_still_moves_onto_its_attacks()
     beats, _, _ = grid_beat_times(heard, act, 100.0, duration=13.0, samples=audio, sr=SR)
     assert np.median(without - onsets) > 0.008
     assert np.abs(np.median(beats - onsets)) < 0.003
+
+
+def test_attacks_heard_weakly_are_looked_for_further_back():
+    """Sung swells rising over 100 ms, the network's answer 80 ms after each starts: where
+    it answers weakly, the grid finds the swells' starts a sixth of a beat back; where it
+    answers clearly, the look stays 50 ms back and the grid stays."""
+    from songmap.rhythm.beats import HEARD_ACTIVATION, grid_beat_times
+
+    onsets = 0.5 + 0.8 * np.arange(24)
+    audio = np.zeros(int(21.0 * SR))
+    tt = np.arange(int(0.6 * SR)) / SR
+    for i, t in enumerate(onsets):
+        f0 = (220.0, 277.2, 329.6)[i % 3]
+        tone = sum(np.sin(2 * np.pi * f0 * h * tt) / h for h in range(1, 8))
+        n0 = int(round(t * SR))
+        audio[n0:n0 + len(tt)] += 0.2 * tone * np.minimum(tt / 0.1, 1.0) * np.exp(-tt / 0.5)
+    heard = onsets + 0.08
+    for height, moved in ((0.5 * HEARD_ACTIVATION, True), (0.9, False)):
+        act = np.zeros(2100)
+        act[np.round(heard * 100).astype(int)] = height
+        act = np.maximum(act, 0.5 * (np.roll(act, 1) + np.roll(act, -1)))
+        beats, _, _ = grid_beat_times(heard, act, 100.0, duration=21.0, samples=audio, sr=SR)
+        if moved:
+            assert np.abs(np.median(beats - onsets)) < 0.004
+        else:
+            assert np.median(beats - onsets) > 0.07
 
 
 def test_the_grid_moves_onto_its_attacks_only_on_clear_evidence():

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from songmap.rhythm.attacks import attack_feet, attack_shift
+from songmap.rhythm.attacks import attack_feet, attack_shift, weak_look_back
 from songmap.rhythm.tempo_map import TempoSegmentFit, fit_tempo_map, place_on_grid
 from songmap.signals import Activations, peak_offset
 
@@ -290,7 +290,8 @@ def grid_beat_times(
     them (beats the network marks below ``HEARD_ACTIVATION`` do not decide the lines), and
     the beats of every snapped segment are placed on its line. Given the audio (mono
     ``samples`` at ``sr`` Hz), each segment then moves onto where its beats' attacks start
-    (``onto_attacks``: slow or spread attacks the network hears late). Times stay in
+    (``onto_attacks``: slow or spread attacks the network hears late), looked for further
+    back in segments the network hears weakly (``attacks.weak_look_back``). Times stay in
     ``[0, duration]``.
     """
     beats = np.asarray(beat_times, dtype=float)
@@ -303,6 +304,12 @@ def grid_beat_times(
     placed = place_on_grid(refined, tempo_map)
     if samples is not None and sr is not None:
         feet = attack_feet(samples, sr, placed)
+        heard = sample_at(beat_activation, placed, fps)
+        for seg in tempo_map:  # weakly heard segments: the attacks start earlier still
+            part = slice(seg.first, seg.last + 1)
+            if seg.last > seg.first and np.median(heard[part]) < HEARD_ACTIVATION:
+                look_back = weak_look_back(float(np.median(np.diff(placed[part]))))
+                feet[part] = attack_feet(samples, sr, placed[part], look_back_s=look_back)
         placed, tempo_map = onto_attacks(placed, tempo_map, feet)
     placed = np.clip(placed, 0.0, duration)
     if np.any(np.diff(placed) <= 0):  # clipping at the ends merged beats: keep the refined ones
