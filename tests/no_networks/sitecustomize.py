@@ -5,9 +5,10 @@
 
 passes only if no test outside the ``models`` marker loads a network, in the test process
 or in the CLI, service and batch processes it starts (they inherit ``PYTHONPATH``). CI runs
-its fast lane this way. Nothing is imported ahead: ``songmap.models.registry`` and
-``songmap.models.bundled`` are patched as they are imported, so tests of what
-``import songmap`` loads see the usual modules.
+its fast lane this way. Nothing is imported ahead: ``songmap.models.registry``,
+``songmap.models.bundled`` and the loaders of the consulted networks (``bar_gru``,
+``tcn_tempo``) are patched as they are imported, so tests of what ``import songmap`` loads
+see the usual modules.
 """
 
 from __future__ import annotations
@@ -40,12 +41,17 @@ def _patch(module: ModuleType) -> None:
             return _forbidden()
 
         module.ModelRegistry._get = guarded_get
-    else:  # songmap.models.bundled: the weight files themselves
+    elif module.__name__ == "songmap.models.bundled":  # the weight files themselves
         module.__dict__["weights_path"] = _forbidden
+    else:  # the networks the rhythm decisions consult, loaded beside the registry
+        for loader in ("bundled_bar_grus", "bundled_tcn_tempo"):
+            if loader in module.__dict__:
+                module.__dict__[loader] = _forbidden
 
 
 class _PatchOnImport(MetaPathFinder):
-    targets = ("songmap.models.registry", "songmap.models.bundled")
+    targets = ("songmap.models.registry", "songmap.models.bundled", "songmap.models.bar_gru",
+               "songmap.models.tcn_tempo")
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> ModuleSpec | None:
         if name not in self.targets:

@@ -16,7 +16,7 @@ import numpy as np
 
 from songmap.config import NETWORK_SR
 from songmap.errors import ModelError
-from songmap.models.registry import MODEL_LICENCE, ModelRegistry
+from songmap.models.registry import MODEL_LICENCE, ModelRegistry, consulted_models
 from songmap.signals import Activations
 
 #: The package the reference's networks and processors come from.
@@ -55,6 +55,7 @@ class MadmomRegistry(ModelRegistry):
              "source": source, "licence": MODEL_LICENCE},
             {"name": "madmom DeepChromaProcessor (chroma_dnn, 2016)",
              "source": source, "licence": MODEL_LICENCE},
+            *consulted_models(),
         ]
 
     def beat_activations(self, samples: np.ndarray) -> Activations:

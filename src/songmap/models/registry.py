@@ -34,6 +34,22 @@ from songmap.signals import Activations
 MODEL_LICENCE = "CC BY-NC-SA 4.0 (madmom models, non-commercial use only)"
 
 
+def consulted_models() -> list[dict[str, str]]:
+    """The bundled networks the rhythm decisions consult only where the main networks
+    leave a question open (whichever registry runs those), for a result's provenance."""
+    from songmap.models.bundled import source_label
+
+    source = source_label()
+    return [
+        {"name": "madmom RNNBarProcessor, rhythmic half (downbeats_bgru_rhythmic x6, 2016), "
+                 "run in numpy; asked where the downbeat network is unsure of the bar phase",
+         "source": source, "licence": MODEL_LICENCE},
+        {"name": "madmom TCNTempoDetector (beats_tcn x8, 2019), tempo head, run in numpy; "
+                 "asked where a song may be heard in half time",
+         "source": source, "licence": MODEL_LICENCE},
+    ]
+
+
 class ModelRegistry:
     """Owns the loaded networks. One instance per process; methods are thread-safe.
 
@@ -103,6 +119,7 @@ class ModelRegistry:
              "source": source, "licence": MODEL_LICENCE},
             {"name": "madmom DeepChromaProcessor (chroma_dnn, 2016), run in numpy",
              "source": source, "licence": MODEL_LICENCE},
+            *consulted_models(),
         ]
 
     # -- running (subclasses) -----------------------------------------------
