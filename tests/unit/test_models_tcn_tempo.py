@@ -58,3 +58,32 @@ def test_the_tempo_distribution_is_madmoms(example_file):
     assert ours.shape == theirs.shape == (300,)
     assert np.abs(ours - theirs).max() < 1e-3
     assert int(np.argmax(ours)) == int(np.argmax(theirs))
+
+
+def test_the_analysis_hands_the_tempo_networks_at_most_the_middle_of_a_long_recording(
+        monkeypatch):
+    """``pipeline._tempo_evidence``: computed once, on first use; the middle
+    ``_TEMPO_EVIDENCE_MAX_S`` of a longer recording; none off 44.1 kHz."""
+    from songmap.audio.decode import signal_from_array
+    from songmap.pipeline import _TEMPO_EVIDENCE_MAX_S, _tempo_evidence
+
+    heard: list[np.ndarray] = []
+
+    def fake(samples, sr=44100, nets=None):
+        heard.append(samples)
+        return np.full(300, 1 / 300)
+
+    monkeypatch.setattr(tcn_tempo, "tempo_distribution", fake)
+    sr = 44100
+    seconds = _TEMPO_EVIDENCE_MAX_S + 40.0
+    ramp = (np.arange(int(seconds * sr)) / sr / seconds).astype(np.float32) * 0.5
+    evidence = _tempo_evidence(signal_from_array(ramp, sr))
+    assert heard == []  # nothing until asked
+    assert evidence() is not None and evidence() is not None
+    assert len(heard) == 1 and len(heard[0]) == int(_TEMPO_EVIDENCE_MAX_S * sr)
+    assert heard[0][0] == pytest.approx(0.5 * 20.0 / seconds, abs=1e-4)  # from 20 s in
+    short = ramp[: 10 * sr]
+    assert _tempo_evidence(signal_from_array(short, sr))() is not None
+    assert len(heard) == 2 and len(heard[1]) == 10 * sr  # a short recording whole
+    other = signal_from_array(short, sr, target_sr=22050)
+    assert other.sr == 22050 and _tempo_evidence(other)() is None
