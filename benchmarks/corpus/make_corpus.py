@@ -24,6 +24,12 @@ change key (the change bars count the inserted bars; the key draws then use othe
 streams than the irregular bars, so the two are independent). Each option alone writes
 exactly what the script it came from wrote.
 
+Also extended with --meter M (2026-11-28): every song in meter M, one of 4/4, 3/4, 6/8 and
+the compound 9/8 and 12/8 (three and four dotted-quarter beats, each of three eighths; a
+backbeat on 2 and 4 in 12/8), its tempo drawn from its own random stream (dotted quarters
+at 50-100 BPM in compound meters, quarters at 70-180 otherwise), no swing in compound
+meters. The rest of each song's plan is drawn as without the option.
+
 Deterministic from --seed: song i uses numpy Generator seeded with (seed, i).
 Each song is written as MIDI (pretty_midi), rendered with the FluidSynth command line
 (Debian packages `fluidsynth` + `fluid-soundfont-gm`), post-processed (mono mix, engine
@@ -36,9 +42,11 @@ Usage:
   python make_corpus.py --seed 1 --n 40 --out dev --verify    # + onset/beat alignment check
   python make_corpus.py --seed 11 --n 16 --out irregular --irregular mixed --long-every 0
   python make_corpus.py --seed 18 --n 40 --out keychange --modulate 0.75  # key changes
+  python make_corpus.py --seed 21 --n 16 --out c128 --meter 12/8 --long-every 0  # 12/8 feels
 
 Ground-truth conventions
-  beats      every beat (quarter note in 4/4 and 3/4, dotted quarter in 6/8), incl. pickup beats
+  beats      every beat (quarter note in 4/4 and 3/4, dotted quarter in 6/8, 9/8, 12/8), incl.
+             pickup beats
   downbeats  first beat of every complete bar (pickup beats are not downbeats)
   meter_sections  [[start_s, first_bar (1-based), bars, beats_per_bar], ...] runs of equal bars
   tempo      median of 60/IBI over the song (beat level above); `tempo_curve` has per-beat BPM
@@ -162,7 +170,12 @@ def voice(chord, prev, lo=52, hi=76):
 IRREGULAR_KINDS = ('insert2', 'insert3', 'bridge34', 'passage74')
 
 
-def plan_song(seed, idx, n_total, long_every=20, irregular=None, modulate=None):
+#: Beats per bar of each meter --meter can set; compound meters count dotted quarters.
+METER_BEATS = {'4/4': 4, '3/4': 3, '6/8': 2, '9/8': 3, '12/8': 4}
+COMPOUND = ('6/8', '9/8', '12/8')
+
+
+def plan_song(seed, idx, n_total, long_every=20, irregular=None, modulate=None, meter_override=None):
     rng = np.random.default_rng([seed, idx])
     # keys: a seeded permutation of the 24 keys cycles through the set -> every key appears
     perm = np.random.default_rng([seed, 10 ** 6]).permutation(24)
@@ -219,6 +232,17 @@ def plan_song(seed, idx, n_total, long_every=20, irregular=None, modulate=None):
         noise = {'snr_db': float(rng.uniform(15, 35)), 'color': str(rng.choice(['white', 'pink']))}
     humanize_ms = float(rng.choice([0.0, 0.0, 3.0, 6.0]))
     gain_db = float(rng.uniform(-12, -1))
+    if meter_override:
+        # every song in the given meter; tempo from its own generator, so the rest of the
+        # plan is drawn as for the standard set
+        meter = meter_override
+        bpb, sub = METER_BEATS[meter], 3 if meter in COMPOUND else 2
+        lo, hi = (50, 100) if meter in COMPOUND else (70, 180)
+        bpm0 = float(np.exp(np.random.default_rng([seed, idx, 7]).uniform(np.log(lo), np.log(hi))))
+        if meter in COMPOUND:
+            swing = 0.5
+        if bpb == 3:
+            chords_per_bar = 1
     kind = None
     if irregular:
         # a 4/4 song with irregular bars; its own generator, so regular songs stay as they were
@@ -345,7 +369,7 @@ def beat_times(plan, n_bars, rng, layout=None):
         end_ratio = rng.uniform(0.7, 0.85)
         bpm[-r:] = bpm0 * np.linspace(1.0, end_ratio, r)
     elif prof == 'step':
-        lo, hi = (55, 110) if plan['meter'] == '6/8' else (70, 180)
+        lo, hi = (55, 110) if plan['meter'] in COMPOUND else (70, 180)
         f = rng.choice([rng.uniform(0.78, 0.9), rng.uniform(1.1, 1.25)])
         bar = max(2, int(n_bars * rng.uniform(0.35, 0.65)) // 4 * 4)
         b = plan['pickup'] + int(bar_start[min(bar, len(layout))])
@@ -603,7 +627,9 @@ def make_midi(plan, rng):
                 snares = {2: [1], 3: [1, 2], 5: [1, 2, 4], 7: [1, 3, 5, 6]}.get(nbar, [1])
             elif plan['meter'] == '4/4':
                 kicks, snares = [0, 2] + ([2.5] if rng.random() < 0.3 else []), [1, 3]
-            elif plan['meter'] == '3/4':
+            elif plan['meter'] == '12/8':  # four dotted-quarter beats, backbeat on 2 and 4
+                kicks, snares = [0, 2], [1, 3]
+            elif plan['meter'] in ('3/4', '9/8'):
                 kicks, snares = [0], [1, 2]
             else:  # 6/8: two dotted-quarter beats
                 kicks, snares = [0], [1]
@@ -654,7 +680,7 @@ def make_midi(plan, rng):
         'tempo_curve': [[round(float(t), 4), round(float(60.0 / d), 3)] for t, d in zip(times[:n_beats_total], ibi)],
         'time_signature': plan['meter'],
         'beats_per_bar': bpb,
-        'beat_unit': 'dotted quarter' if plan['meter'] == '6/8' else 'quarter',
+        'beat_unit': 'dotted quarter' if plan['meter'] in COMPOUND else 'quarter',
         'key': key_name(plan['tonic'], plan['mode']),
     }
     if plan.get('modulate') is not None:
@@ -720,10 +746,11 @@ def postprocess(y, plan, rng, total_len):
     return y.astype(np.float32)
 
 
-def make_song(seed, idx, n_total, outdir, sf2, fmt='flac', long_every=20, irregular=None, modulate=None):
+def make_song(seed, idx, n_total, outdir, sf2, fmt='flac', long_every=20, irregular=None, modulate=None,
+              meter=None):
     import soundfile as sf
     t0 = time.time()
-    plan = plan_song(seed, idx, n_total, long_every, irregular, modulate)
+    plan = plan_song(seed, idx, n_total, long_every, irregular, modulate, meter)
     rng = np.random.default_rng([seed, idx, 1])
     pm, gt, end_t, n_bars = make_midi(plan, rng)
     sid = f'{"harm" if modulate and modulate > 0 else "synth"}_s{seed}_{idx:04d}'
@@ -889,6 +916,9 @@ def main():
     ap.add_argument('--modulate', type=float, metavar='SHARE',
                     help='share (0-1) of songs that change key once or twice; adds key_segments and '
                          'key_change_bars to the ground truth (given as 0: those fields, no key changes)')
+    ap.add_argument('--meter', choices=sorted(METER_BEATS),
+                    help='every song in this meter (12/8 and 9/8: four and three dotted-quarter '
+                         'beats, each of three eighths); default: 4/4, 3/4 or 6/8 as drawn')
     ap.add_argument('--verify', action='store_true')
     ap.add_argument('--calibrate', action='store_true')
     args = ap.parse_args()
@@ -905,10 +935,11 @@ def main():
         with ProcessPoolExecutor(args.jobs) as ex:
             res = list(ex.map(make_song, [args.seed] * args.n, range(args.n), [args.n] * args.n, [out] * args.n,
                               [sf2] * args.n, [args.format] * args.n, [args.long_every] * args.n,
-                              [args.irregular] * args.n, [args.modulate] * args.n))
+                              [args.irregular] * args.n, [args.modulate] * args.n,
+                              [args.meter] * args.n))
     else:
         res = [make_song(args.seed, i, args.n, out, sf2, args.format, args.long_every, args.irregular,
-                         args.modulate) for i in range(args.n)]
+                         args.modulate, args.meter) for i in range(args.n)]
     wall = time.time() - t0
     entries = [r[0] for r in res]
     stats = [r[1] for r in res]
