@@ -131,6 +131,24 @@ def test_six_eight_uses_dotted_quarter_beats():
     np.testing.assert_allclose(sorted(n.start for n in click.notes), times, atol=1e-3)
 
 
+@pytest.mark.parametrize("meter,beats", [("12/8", 4), ("9/8", 3)])
+def test_twelve_and_nine_eight_use_dotted_quarter_beats_too(meter, beats):
+    """A result in 12/8 (four dotted-quarter beats; e.g. ``--time-signature 12/8``) is
+    written as 12/8 with a dotted quarter per beat, not as 4/8 of eighths."""
+    from tests.export.helpers import make_result
+
+    times = [0.5 + 0.6 * i for i in range(4 * beats)]
+    r = make_result(times, list(range(1, beats + 1)) * 4, meter=meter, beats_per_bar=beats,
+                    chords=[(0.5, times[-1] + 0.6, "D:maj")], key="D major")
+    pm = pretty_midi.PrettyMIDI(io.BytesIO(export(r, "midi")))
+    sig = pm.time_signature_changes[-1]
+    assert (sig.numerator, sig.denominator) == (3 * beats, 8)
+    downs = pm.get_downbeats()
+    np.testing.assert_allclose(downs[(downs > 0.4)][:4], times[::beats], atol=1e-3)
+    # a dotted quarter of 0.6 s: the quarter note lasts 0.4 s (150 BPM)
+    assert pm.get_tempo_changes()[1][-1] == pytest.approx(150.0, abs=0.1)
+
+
 def test_long_silent_intro_keeps_tempo_in_range():
     from tests.export.helpers import make_result
 

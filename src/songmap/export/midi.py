@@ -15,7 +15,8 @@ tracked beat, so the recording lines up with the grid:
 
 Time before the first beat becomes a lead-in: whole beats at the opening tempo plus the
 pickup beats, so MIDI bar 1 is the lead-in and songmap bar *n* is MIDI bar *n* + (lead-in
-bars). Beats are quarter notes (``N/4``, ``N/2`` meters) or dotted quarters (``6/8``).
+bars). Beats are quarter notes (``N/4``, ``N/2`` meters) or dotted quarters (``6/8``,
+``9/8``, ``12/8``).
 Resolution is 960 ticks per quarter (0.5 ms at 120 BPM); tempo values are whole
 microseconds with the time they really reach carried forward, so errors never add up.
 """
@@ -214,9 +215,9 @@ def _conductor_events(r: AnalysisResult, grid: _MidiGrid, tmap: _TempoMap) -> li
     """Track 0: tempo changes, time signatures, a marker per bar and the key."""
     import mido
 
-    six_eight = r.time_signature.label == "6/8"
-    denominator = 8 if six_eight else int(r.time_signature.label.split("/")[1])
-    units_per_beat = 3 if six_eight else 1  # time-signature numerator units per counted beat
+    compound = _compound(r.time_signature.label)
+    denominator = 8 if compound else int(r.time_signature.label.split("/")[1])
+    units_per_beat = 3 if compound else 1  # time-signature numerator units per counted beat
     events: list[_Event] = []
     first_tempo = mido.bpm2tempo(r.tempo.bpm) if r.tempo.bpm > 0 else 500000
     for tick, tempo in tempo_changes(grid.ticks, grid.times) or [(0, first_tempo)]:
@@ -227,7 +228,7 @@ def _conductor_events(r: AnalysisResult, grid: _MidiGrid, tmap: _TempoMap) -> li
         if num != prev_num:
             events.append((tick, 0, mido.MetaMessage(
                 "time_signature", numerator=num, denominator=denominator,
-                clocks_per_click=36 if six_eight else 24, notated_32nd_notes_per_beat=8)))
+                clocks_per_click=36 if compound else 24, notated_32nd_notes_per_beat=8)))
             prev_num = num
     for d in r.downbeat_timeline:
         marker = mido.MetaMessage("marker", text=f"Bar {d.bar}")
@@ -285,12 +286,23 @@ def _track(name: str, events: list[_Event]) -> mido.MidiTrack:
     return track
 
 
+def _compound(label: str) -> bool:
+    """Whether a time signature counts dotted-quarter beats (6/8, 9/8, 12/8): each counted
+    beat is three eighths (``config.counted_beats``)."""
+    from songmap.config import counted_beats, parse_time_signature
+
+    try:
+        num, den = parse_time_signature(label)
+    except ValueError:
+        return False
+    return den == 8 and counted_beats(label) != num
+
+
 def build_midi(result: AnalysisResult):
     """The type-1 MIDI file of ``result``: tempo map, click and chord tracks."""
     import mido
 
-    six_eight = result.time_signature.label == "6/8"
-    grid = _midi_grid(result, PPQ * 3 // 2 if six_eight else PPQ)
+    grid = _midi_grid(result, PPQ * 3 // 2 if _compound(result.time_signature.label) else PPQ)
     tmap = _TempoMap(grid.ticks, grid.times)
     mid = mido.MidiFile(type=1, ticks_per_beat=PPQ)
     mid.tracks.append(_track("songmap tempo map", _conductor_events(result, grid, tmap)))
