@@ -45,7 +45,7 @@ from songmap.onsets import (
 from songmap.rhythm.bar_phase import BarEvidence, downbeat_probability
 from songmap.rhythm.bars import describe_sections
 from songmap.rhythm.beats import beat_probability, grid_beat_times, sample_at, track_beats
-from songmap.rhythm.meter import track_bars
+from songmap.rhythm.meter import COMPOUND_MIN_BPM, track_bars
 from songmap.rhythm.overrides import apply_time_signature, rephase_bars
 from songmap.rhythm.steadiness import GridAssessment, assess_grid
 from songmap.rhythm.tempo import TempoEstimate, estimate_tempo
@@ -503,7 +503,8 @@ class Analyzer:
         meter = track_bars(act, meters=s.meters, min_bpm=tempo_range[0], max_bpm=tempo_range[1],
                            chroma=networks.chroma, onset_envelope=onsets.envelope,
                            loudness=onsets.loudness, tracked=tracked, bar_evidence=bar_evidence,
-                           tempo_evidence=_tempo_evidence(audio))
+                           tempo_evidence=_tempo_evidence(audio),
+                           slowest_compound_bpm=COMPOUND_MIN_BPM if s.bpm is None else None)
         if s.time_signature is not None:  # override: the user's meter
             meter = apply_time_signature(meter, act, tracked, time_signature=s.time_signature,
                                          min_bpm=s.min_bpm, chroma=networks.chroma,

@@ -208,6 +208,27 @@ def test_the_tempo_networks_decide_a_weaker_beat_halfway():
     assert abs(tracked_bpm(grid) - 95.0) < 3.0 and asked == []
 
 
+def test_a_slow_compound_beat_is_counted_below_the_trackers_range():
+    """A slow 12/8: eighths at 150 BPM are what the tracker follows, every third heard
+    more strongly, bars every 12. Its dotted beat (50 BPM) lies below the tracker's 55;
+    allowed down to 40 it is counted, otherwise the eighths stay the beats."""
+    from songmap.rhythm.meter import COMPOUND_MIN_BPM, track_bars
+
+    eighths = 1.0 + 0.4 * np.arange(240)
+    act = _activations(eighths, eighths[::12], eighths[-1] + 2.0)
+    values = act.values.copy()
+    for t in eighths[3::3]:
+        i = round(t * act.fps)
+        values[i - 1:i + 2, 0] = np.maximum(values[i - 1:i + 2, 0], [0.5, 1.0, 0.5])
+    heard = Activations(values, act.fps)
+    grid = track_bars(heard, tracked=eighths, slowest_compound_bpm=COMPOUND_MIN_BPM)
+    assert 60.0 / float(np.median(np.diff(grid.beat_times))) == pytest.approx(50.0, abs=0.5)
+    assert grid.label == "6/8" and grid.tracked_per_beat == 3
+    assert set(np.round(grid.beat_times, 6)) <= set(np.round(eighths, 6))  # on its eighths
+    as_before = track_bars(heard, tracked=eighths)
+    assert 60.0 / float(np.median(np.diff(as_before.beat_times))) == pytest.approx(150.0, abs=1)
+
+
 def test_an_answer_spread_over_the_beat_is_no_beat_halfway():
     """60 BPM 4/4 on slow attacks (a choir), tracked at 60: the network's answer spreads
     over the whole beat, as high halfway as on the beat's flanks, with a ripple where
