@@ -116,7 +116,6 @@ def meter_confidence(scores: dict[int, float], chosen: int, n_beats: int) -> flo
 #: dev, seed-7 and seed 3 each lose one (dev .962 -> .954). So both ambiguities weigh the
 #: same.
 _DUPLE_PRIOR = -0.1
-_COMPOUND_DUPLE_PRIOR = -0.1
 #: How far (x) the 1/3 and 2/3 points must stand above the half-beat point and the
 #: background for ``beat_division`` to call the beat divided in three.
 _THIRDS_ABOVE = 1.15
@@ -352,20 +351,17 @@ def infer_bars(
        tracked beats per bar (6 catches compound bars tracked at the eighth-note level);
        when it scores 3 and 4 within ``_METER_TIE``, the period of the chord changes
        (``harmonic_period`` of ``chroma``) decides between them.
-    2. Counting level: a bar of 3 or 6 tracked beats may be compound (6/8, two
-       dotted-quarter beats) or simple (3/4); a bar of 2 tracked beats may hold 3 or 4
-       (the tracker settled on a slower level). Each reading divides the bar into k
-       equal beats (positions interpolated between tracked beats) and is scored by the
-       mean beat activation on its off-downbeat grid points; the tracked reading stays
-       unless another scores clearly (5 %) higher, and only readings whose beats the
-       network hears (off-grid activation at least a tenth of that on the bar lines)
-       and whose tempo lies in ``[min_bpm, max_bpm]`` compete. Bars of 4 are counted
-       as tracked.
+    2. Counting level: a bar of 3 or 6 tracked beats may be compound (6/8, two dotted
+       beats) or simple (3/4); a bar of 2 may hold 3 or 4 (the tracker settled on a
+       slower level). Each reading divides the bar into k equal beats (interpolated) and
+       scores the mean beat activation on its off-downbeat grid points; the tracked
+       reading stays unless another scores 5 % higher. Only readings the network hears
+       (off-grid activation a tenth of that on the bar lines) and in ``[min_bpm,
+       max_bpm]`` compete (a dotted beat from ``slowest_compound_bpm``). Bars of 4 stay.
     3. Two or four: when the bar is counted at the tracked level with 2 or 4 beats, the
        rarer reading for the beat's division (``beat_division`` on ``onset_envelope``:
-       2/4 when beats divide in two or show nothing, 12/8 when they divide in three)
-       must explain ``_DUPLE_PRIOR`` (12/8: ``_COMPOUND_DUPLE_PRIOR``) nats per beat more
-       than the other; two beats that divide in three are labelled 6/8.
+       2/4 when beats divide in two or show nothing, 12/8 when in three) must explain
+       ``_DUPLE_PRIOR`` nats per beat more; two beats divided in three are 6/8.
     4. Bar phase: ``tie_break_phase`` with the network, ``chroma`` and ``loudness``
        gives the song's steady grid; ``bar_evidence`` (P(downbeat) per beat from the
        beat-synchronous networks), computed once on the tracked beats when first asked,
@@ -381,8 +377,7 @@ def infer_bars(
         return BarGrid(beats, np.ones(len(beats), dtype=int), 4, "4/4", 0.0)
     p = downbeat_probability(beats, beat_activation, downbeat_activation, fps)
     tracked_bpm = 60.0 / float(np.median(np.diff(beats)))
-    # six tracked beats per bar only make sense at the eighth-note level, where a
-    # dotted-quarter beat (three of them) is still a tempo
+    # six tracked beats a bar: eighths whose dotted-quarter beat (three) is still a tempo
     slowest = min(min_bpm, slowest_compound_bpm or min_bpm)
     extra = {6} if tracked_bpm / 3 >= slowest else set()
     decision = decide_meter(p, meters=tuple(sorted(set(meters) | extra)))
@@ -446,10 +441,9 @@ def _duple_reading(
     For a duple bar the rarer reading for this division of the beat (2/4 against 4/4,
     12/8 against 6/8) must explain clearly more than the common one."""
     rare, common = (4, 2) if division == 3 else (2, 4)
-    prior = _COMPOUND_DUPLE_PRIOR if division == 3 else _DUPLE_PRIOR
     if beats_per_bar != rare or common not in scores:
         return beats_per_bar, 0.0
-    return (common if scores[rare] + prior < scores[common] else rare), prior
+    return (common if scores[rare] + _DUPLE_PRIOR < scores[common] else rare), _DUPLE_PRIOR
 
 
 def _meter_label(beats_per_bar: int, tracked_per_bar: int, division: int) -> str:
