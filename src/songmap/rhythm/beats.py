@@ -7,7 +7,15 @@ from dataclasses import replace
 
 import numpy as np
 
-from songmap.rhythm.attacks import attack_feet, attack_shift, weak_look_back
+from songmap.rhythm.attacks import (
+    SEARCH_BEFORE_S,
+    attack_shift,
+    detector_offset,
+    feet_of,
+    flux_around,
+    spread_attack_start,
+    weak_look_back,
+)
 from songmap.rhythm.tempo_map import TempoSegmentFit, fit_tempo_map, place_on_grid
 from songmap.signals import Activations, peak_offset
 
@@ -259,11 +267,17 @@ def refine_beat_times(
 
 
 def onto_attacks(beat_times: np.ndarray, tempo_map: list[TempoSegmentFit],
-                 feet: np.ndarray) -> tuple[np.ndarray, list[TempoSegmentFit]]:
+                 feet: np.ndarray, spread_starts: np.ndarray | None = None,
+                 ) -> tuple[np.ndarray, list[TempoSegmentFit]]:
     """Beat times (s) and tempo map with every segment moved as a whole by
     ``attacks.attack_shift`` of its beats' distances to their attack ``feet`` (s; NaN:
     none found): a segment keeps its shape and tempo and starts where its attacks start
     when they clearly start earlier than the network hears them.
+
+    ``spread_starts`` (s relative to the beats, one per segment, NaN: none) says where a
+    segment's spread attack starts (``attacks.spread_attack_start``: a strum's first
+    string); a segment moves there when that is earlier than its beats by more than the
+    flux's step and earlier than where its feet would move it.
 
     Beats the network marks weakly count as much as the others: a weak answer on a slow
     attack (a choir, bowed strings) is still placed late, and the attack says where it
@@ -271,12 +285,20 @@ def onto_attacks(beat_times: np.ndarray, tempo_map: list[TempoSegmentFit],
     beats = np.array(beat_times, dtype=float)
     gaps = np.asarray(feet, dtype=float) - beats
     moved = []
-    for seg in tempo_map:
+    for i, seg in enumerate(tempo_map):
         part = slice(seg.first, seg.last + 1)
         shift = attack_shift(gaps[part])
+        spread = np.nan if spread_starts is None else float(spread_starts[i])
+        if np.isfinite(spread) and spread < -SPREAD_MIN_S:
+            shift = min(shift, spread)
         beats[part] += shift
         moved.append(replace(seg, start_s=seg.start_s + shift) if shift else seg)
     return beats, moved
+
+
+#: A spread attack moves a segment only when its first part starts this much (s) before
+#: the beats: the fine flux's step, below which it cannot tell.
+SPREAD_MIN_S = 0.002
 
 
 def grid_beat_times(
@@ -302,15 +324,19 @@ def grid_beat_times(
     unheard = sample_at(beat_activation, refined, fps) < HEARD_ACTIVATION
     tempo_map = fit_tempo_map(refined, unheard=unheard)
     placed = place_on_grid(refined, tempo_map)
-    if samples is not None and sr is not None:
-        feet = attack_feet(samples, sr, placed)
+    if samples is not None and sr is not None and len(samples):
         heard = sample_at(beat_activation, placed, fps)
-        for seg in tempo_map:  # weakly heard segments: the attacks start earlier still
+        spread = np.full(len(tempo_map), np.nan)
+        for i, seg in enumerate(tempo_map):
             part = slice(seg.first, seg.last + 1)
+            look_back = SEARCH_BEFORE_S
+            # weakly heard segments: the attacks start earlier still
             if seg.last > seg.first and np.median(heard[part]) < HEARD_ACTIVATION:
                 look_back = weak_look_back(float(np.median(np.diff(placed[part]))))
-                feet[part] = attack_feet(samples, sr, placed[part], look_back_s=look_back)
-        placed, tempo_map = onto_attacks(placed, tempo_map, feet)
+            rows = flux_around(samples, sr, placed[part], look_back)
+            feet[part] = placed[part] + feet_of(rows, sr, look_back) - detector_offset(sr)
+            spread[i] = spread_attack_start(rows, sr, look_back)
+        placed, tempo_map = onto_attacks(placed, tempo_map, feet, spread)
     placed = np.clip(placed, 0.0, duration)
     if np.any(np.diff(placed) <= 0):  # clipping at the ends merged beats: keep the refined ones
         return np.clip(refined, 0.0, duration), tempo_map, feet
