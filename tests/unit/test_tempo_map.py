@@ -216,6 +216,33 @@ def test_a_phase_step_at_one_tempo_keeps_one_tempo():
     assert bpms == pytest.approx([120.0, 126.0], abs=0.02)
 
 
+def test_a_breakdown_between_drum_sections_on_one_line_keeps_their_line():
+    # 120 BPM on one grid; a 32-beat breakdown the network hardly hears is tracked on its
+    # arpeggio's accents, 80 ms off the grid, at the same tempo; the drums come back on it
+    rng = np.random.default_rng(11)
+    true = 0.5 + np.arange(160) * 0.5
+    tracked = true + rng.normal(0, 0.002, len(true))
+    quiet = slice(64, 96)
+    tracked[quiet] += 0.080
+    strength = np.full(len(true), 0.7)
+    strength[quiet] = 0.12
+    unheard = strength < 0.15
+    (seg,) = fit_tempo_map(tracked, unheard=unheard, strength=strength)
+    assert seg.snapped and seg.bpm == pytest.approx(120.0, abs=0.01)
+    np.testing.assert_allclose(place_on_grid(tracked, [seg]), true, atol=0.003)
+    # without the network's answers the breakdown keeps its own start
+    assert len(fit_tempo_map(tracked, unheard=unheard)) == 3
+    # heard nearly as well as the drums, the breakdown is music of its own
+    louder = np.where(unheard, 0.5, strength)
+    assert len(fit_tempo_map(tracked, unheard=unheard, strength=louder)) == 3
+    # drums coming back off the line: the sections keep their own starts
+    moved = tracked.copy()
+    moved[96:] += 0.060
+    segs = fit_tempo_map(moved, unheard=unheard, strength=strength)
+    assert len(segs) == 3
+    np.testing.assert_allclose(place_on_grid(moved, segs)[quiet], moved[quiet], atol=0.01)
+
+
 def test_a_late_heard_intro_does_not_tilt_the_tempo():
     # 94.6 BPM throughout; the first 12 beats (an intro without drums) are heard 16 ms
     # late, the rest on time: one line would hold both within the snap tolerance only by

@@ -321,8 +321,8 @@ def grid_beat_times(
     if len(beats) < 2:
         return beats, [], feet
     refined = refine_beat_times(beats, beat_activation, fps)
-    unheard = sample_at(beat_activation, refined, fps) < HEARD_ACTIVATION
-    tempo_map = fit_tempo_map(refined, unheard=unheard)
+    strength = sample_at(beat_activation, refined, fps)
+    tempo_map = fit_tempo_map(refined, unheard=strength < HEARD_ACTIVATION, strength=strength)
     placed = place_on_grid(refined, tempo_map)
     if samples is not None and sr is not None and len(samples):
         heard = sample_at(beat_activation, placed, fps)

@@ -298,7 +298,8 @@ def _holds(resid: np.ndarray, tolerance_s: float, use: np.ndarray) -> bool:
 
 def fit_tempo_map(beat_times: np.ndarray, *, snap_tolerance_s: float = SNAP_TOLERANCE_S,
                   jitter_s: float | None = None,
-                  unheard: np.ndarray | None = None) -> list[TempoSegmentFit]:
+                  unheard: np.ndarray | None = None,
+                  strength: np.ndarray | None = None) -> list[TempoSegmentFit]:
     """The tempo map of ``beat_times`` (s, increasing): one ``TempoSegmentFit`` per
     steady stretch, in order, covering every beat.
 
@@ -318,6 +319,9 @@ def fit_tempo_map(beat_times: np.ndarray, *, snap_tolerance_s: float = SNAP_TOLE
     it (where they lie further, other music is there: a tempo change they bridge). They
     still count in the segmentation and the bend test (they follow the tempo as well as
     the tracker could place them).
+
+    ``strength`` (the network's answer per beat, optional) finds the quiet stretches
+    between louder ones that keep their line (``_bridge_quiet``).
 
     Finally the main tempo's snapped segments share one tempo where it holds them
     (``_share_tempo``): a beat that jumps without a tempo change is a new start, not a
@@ -362,7 +366,65 @@ def fit_tempo_map(beat_times: np.ndarray, *, snap_tolerance_s: float = SNAP_TOLE
         new = [pair(segs[j], segs[j + 1]) for j in (i - 1, i) if 0 <= j < len(segs) - 1]
         lo = max(i - 1, 0)
         pairs[lo:i + 2] = new
+    if strength is not None:
+        segs = _bridge_quiet(t, segs, snap_tolerance_s, inlier, heard, np.asarray(strength), steps)
     return _share_tempo(t, segs, snap_tolerance_s, inlier, heard, steps)
+
+
+#: A run of segments is quiet between two others when the network's median answer on each
+#: of its segments is at most this share of its answer on either neighbour: the drums
+#: left and came back (realmusic r02: 0.10-0.19 against 0.5-0.7).
+_QUIET_RATIO = 0.5
+
+
+def _bridge_quiet(t: np.ndarray, segs: list[TempoSegmentFit], snap_tolerance_s: float,
+                  inlier: np.ndarray, heard: np.ndarray | None, strength: np.ndarray,
+                  steps: dict[int, list[tuple[int, int]]]) -> list[TempoSegmentFit]:
+    """The tempo map with every run of quiet segments between two louder ones put on
+    their line: the network's median answer (``strength``, per beat) on each segment of
+    the run at most ``_QUIET_RATIO`` of its answer on either neighbour, one line through
+    the neighbours' beats holding both (snapped), and the run at their tempo (its own
+    line within ``_SAME_TEMPO``).
+
+    Music made on one grid (a DAW's) keeps it through a breakdown: when the drums come
+    back on the line they left, the quiet stretch between was on it too, even where the
+    tracker, hearing only pads and arpeggios, followed their accents off it (realmusic
+    r02: two breakdowns tracked 60-100 ms off the grid its drum sections share). A quiet
+    stretch at another tempo (a rubato interlude), or drums coming back off the line,
+    keep their own segments.
+    """
+    out = list(segs)
+    i = 1
+    while i < len(out) - 1:
+        left = out[i - 1]
+        j = i
+        while j < len(out) - 1 and _median(strength, out[j]) <= _QUIET_RATIO * _median(strength, left):
+            j += 1
+        right = out[j]
+        loudest = max((_median(strength, x) for x in out[i:j]), default=np.inf)
+        if loudest > _QUIET_RATIO * _median(strength, right):
+            i += 1
+            continue
+        run = slice(out[i].first, out[j - 1].last + 1)
+        keep = np.array(inlier, dtype=bool)
+        keep[run] = False
+        merged = _fit_segment(t, left.first, right.last, snap_tolerance_s, keep, heard)
+        own = _line_fit(np.arange(run.stop - run.start, dtype=float), t[run])[1]
+        if (left.snapped and right.snapped and merged.snapped and merged.bpm > 0
+                and abs(own / merged.step_s - 1.0) <= _SAME_TEMPO):
+            out[i - 1:j + 1] = [merged]
+            steps[left.first] = [(left.first, right.last)]
+            for x in segs:
+                if left.first < x.first <= right.last:
+                    steps.pop(x.first, None)
+            continue
+        i += 1
+    return out
+
+
+def _median(strength: np.ndarray, seg: TempoSegmentFit) -> float:
+    """The network's median answer on a segment's beats."""
+    return float(np.median(strength[seg.first:seg.last + 1]))
 
 
 def _share_tempo(t: np.ndarray, segs: list[TempoSegmentFit], snap_tolerance_s: float,
