@@ -393,7 +393,9 @@ def _one_line(t: np.ndarray, segs: list[TempoSegmentFit], snap_tolerance_s: floa
               inlier: np.ndarray, heard: np.ndarray | None) -> list[TempoSegmentFit]:
     """``segs``, or one snapped segment over every beat where ``_ONE_LINE_LOOSE`` and
     ``_ONE_LINE_MAX_S`` / ``_ONE_LINE_RUN_S`` say the song is on one line (outliers
-    aside)."""
+    aside): at the nearest whole BPM where its line holds the song as well (music on a
+    click sits on a whole tempo, and beats that wander this much cannot tell 170.02 from
+    170), else at the fitted tempo."""
     n = len(t)
     if len(segs) < 2 or n < 2 * _ONE_LINE_RUN_BEATS:
         return segs
@@ -403,12 +405,24 @@ def _one_line(t: np.ndarray, segs: list[TempoSegmentFit], snap_tolerance_s: floa
     if line.bpm <= 0:
         return segs
     use = np.asarray(inlier, dtype=bool)
-    resid = (t - (line.start_s + np.arange(n) * line.step_s))[use]
-    runs = np.convolve(resid, np.ones(_ONE_LINE_RUN_BEATS) / _ONE_LINE_RUN_BEATS, mode="valid")
-    if (len(runs) == 0 or float(np.max(np.abs(resid))) > _ONE_LINE_MAX_S
-            or float(np.max(np.abs(runs))) > _ONE_LINE_RUN_S):
-        return segs
-    return [replace(line, snapped=True)]
+    k = np.arange(n, dtype=float)
+    whole = 60.0 / round(line.bpm)
+    start = float(np.mean((t - k * whole)[use]))
+    for candidate in (replace(line, start_s=start, bpm=round(60.0 / whole, 2), period_s=whole),
+                      line):
+        if _holds_song(t - (candidate.start_s + k * candidate.step_s), use):
+            return [replace(candidate, snapped=True)]
+    return segs
+
+
+def _holds_song(resid: np.ndarray, use: np.ndarray) -> bool:
+    """Whether a line with these residuals (s, one per beat; the ``use`` beats count)
+    holds a whole song: every beat within ``_ONE_LINE_MAX_S``, every run of
+    ``_ONE_LINE_RUN_BEATS`` within ``_ONE_LINE_RUN_S`` on average."""
+    kept = resid[use]
+    runs = np.convolve(kept, np.ones(_ONE_LINE_RUN_BEATS) / _ONE_LINE_RUN_BEATS, mode="valid")
+    return (len(runs) > 0 and float(np.max(np.abs(kept))) <= _ONE_LINE_MAX_S
+            and float(np.max(np.abs(runs))) <= _ONE_LINE_RUN_S)
 
 
 #: A run of segments is quiet between two others when the network's median answer on each
