@@ -178,6 +178,19 @@ def _raw_feet(samples: np.ndarray, sr: int, beat_times: np.ndarray,
     return np.asarray(beat_times, dtype=float) + feet_of(rows, sr, look_back_s)
 
 
+def segment_attacks(samples: np.ndarray, sr: int, beat_times: np.ndarray, *,
+                    look_back_s: float = SEARCH_BEFORE_S) -> tuple[np.ndarray, float]:
+    """A tempo segment's attacks from one flux computation: each beat's foot (s, as
+    ``attack_feet``) and where the segment's spread attack starts relative to its beats
+    (``spread_attack_start``), NaN unless that is earlier than the beats by more than the
+    flux's step (below it the flux cannot tell, as in ``attack_shift``)."""
+    beats = np.asarray(beat_times, dtype=float)
+    rows = flux_around(samples, sr, beats, look_back_s)
+    feet = beats + feet_of(rows, sr, look_back_s) - detector_offset(sr)
+    spread = spread_attack_start(rows, sr, look_back_s)
+    return feet, (spread if spread < -_HOP_S else float("nan"))
+
+
 @lru_cache(maxsize=8)
 def detector_offset(sr: int) -> float:
     """Where (s, relative to the attack) the detector puts the foot of an ideal attack at

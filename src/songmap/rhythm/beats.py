@@ -7,15 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from songmap.rhythm.attacks import (
-    SEARCH_BEFORE_S,
-    attack_shift,
-    detector_offset,
-    feet_of,
-    flux_around,
-    spread_attack_start,
-    weak_look_back,
-)
+from songmap.rhythm.attacks import SEARCH_BEFORE_S, attack_shift, segment_attacks, weak_look_back
 from songmap.rhythm.tempo_map import TempoSegmentFit, fit_tempo_map, place_on_grid
 from songmap.signals import Activations, peak_offset
 
@@ -275,9 +267,9 @@ def onto_attacks(beat_times: np.ndarray, tempo_map: list[TempoSegmentFit],
     when they clearly start earlier than the network hears them.
 
     ``spread_starts`` (s relative to the beats, one per segment, NaN: none) says where a
-    segment's spread attack starts (``attacks.spread_attack_start``: a strum's first
-    string); a segment moves there when that is earlier than its beats by more than the
-    flux's step and earlier than where its feet would move it.
+    segment's spread attack starts, clearly before its beats (``attacks.segment_attacks``:
+    a strum's first string); a segment moves there when that is earlier than where its
+    feet would move it.
 
     Beats the network marks weakly count as much as the others: a weak answer on a slow
     attack (a choir, bowed strings) is still placed late, and the attack says where it
@@ -289,16 +281,11 @@ def onto_attacks(beat_times: np.ndarray, tempo_map: list[TempoSegmentFit],
         part = slice(seg.first, seg.last + 1)
         shift = attack_shift(gaps[part])
         spread = np.nan if spread_starts is None else float(spread_starts[i])
-        if np.isfinite(spread) and spread < -SPREAD_MIN_S:
+        if np.isfinite(spread):
             shift = min(shift, spread)
         beats[part] += shift
         moved.append(replace(seg, start_s=seg.start_s + shift) if shift else seg)
     return beats, moved
-
-
-#: A spread attack moves a segment only when its first part starts this much (s) before
-#: the beats: the fine flux's step, below which it cannot tell.
-SPREAD_MIN_S = 0.002
 
 
 def grid_beat_times(
@@ -333,9 +320,8 @@ def grid_beat_times(
             # weakly heard segments: the attacks start earlier still
             if seg.last > seg.first and np.median(heard[part]) < HEARD_ACTIVATION:
                 look_back = weak_look_back(float(np.median(np.diff(placed[part]))))
-            rows = flux_around(samples, sr, placed[part], look_back)
-            feet[part] = placed[part] + feet_of(rows, sr, look_back) - detector_offset(sr)
-            spread[i] = spread_attack_start(rows, sr, look_back)
+            feet[part], spread[i] = segment_attacks(samples, sr, placed[part],
+                                                    look_back_s=look_back)
         placed, tempo_map = onto_attacks(placed, tempo_map, feet, spread)
     placed = np.clip(placed, 0.0, duration)
     if np.any(np.diff(placed) <= 0):  # clipping at the ends merged beats: keep the refined ones

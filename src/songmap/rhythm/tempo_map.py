@@ -405,12 +405,11 @@ def _one_line(t: np.ndarray, segs: list[TempoSegmentFit], snap_tolerance_s: floa
     if line.bpm <= 0:
         return segs
     use = np.asarray(inlier, dtype=bool)
-    k = np.arange(n, dtype=float)
-    whole = 60.0 / round(line.bpm)
-    start = float(np.mean((t - k * whole)[use]))
-    for candidate in (replace(line, start_s=start, bpm=round(60.0 / whole, 2), period_s=whole),
-                      line):
-        if _holds_song(t - (candidate.start_s + k * candidate.step_s), use):
+    # the whole BPM's line, its start fitted to every inlier beat
+    whole = _fit_segment(t, 0, n - 1, snap_tolerance_s, inlier, None,
+                         period=60.0 / round(line.bpm))
+    for candidate in (whole, line):
+        if _holds_song(t - candidate.times(), use):
             return [replace(candidate, snapped=True)]
     return segs
 
