@@ -244,6 +244,39 @@ def test_a_breakdown_between_drum_sections_on_one_line_keeps_their_line():
     np.testing.assert_allclose(place_on_grid(moved, segs)[quiet], moved[quiet], atol=0.01)
 
 
+def test_drum_sections_whose_lines_agree_keep_one_grid_through_their_breakdowns():
+    # realmusic r02's shape: three drum sections on one 120 BPM grid, each tracked as the
+    # network hears it (the first drifting 10 ms early over its 64 beats, the second
+    # swaying 10 ms every other beat and entering 16 ms late), each alone on a line within
+    # the snap tolerance; between them a 32-beat breakdown tracked 80 ms off the grid and
+    # a 6-beat fill 40 ms off with one beat 95 ms off (too short to have a tempo of its own). Their
+    # lines agree, so the song is one grid, though the beats on one line through all the
+    # drums bend and sway beyond what a single segment's beats may
+    rng = np.random.default_rng(3)
+    true = 0.5 + np.arange(230) * 0.5
+    tracked = true + rng.normal(0, 0.002, len(true))
+    tracked[:64] -= np.linspace(0.0, 0.010, 64)
+    tracked[96:160] += np.where(np.arange(64) % 2, -0.010, 0.006)
+    tracked[96] += 0.016
+    breakdown, fill = slice(64, 96), slice(160, 166)
+    tracked[breakdown] += 0.080
+    tracked[fill] += 0.040
+    tracked[163] += 0.055
+    strength = np.full(len(true), 0.7)
+    strength[breakdown] = 0.12
+    strength[fill] = 0.3
+    unheard = strength < 0.15
+    (seg,) = fit_tempo_map(tracked, unheard=unheard, strength=strength)
+    assert seg.snapped and seg.bpm == pytest.approx(120.0, abs=0.01)
+    np.testing.assert_allclose(place_on_grid(tracked, [seg]), true, atol=0.006)
+    # the third section back 40 ms late: its line disagrees, it keeps its own start
+    late = tracked.copy()
+    late[166:] += 0.040
+    segs = fit_tempo_map(late, unheard=unheard, strength=strength)
+    assert len(segs) >= 2 and segs[-1].first >= 160
+    np.testing.assert_allclose(place_on_grid(late, segs)[170:], true[170:] + 0.040, atol=0.008)
+
+
 def wandering(true: np.ndarray, rng: np.random.Generator, *, sway: float) -> np.ndarray:
     """Beats tracked around ``true`` with a placement that wanders by up to ``sway`` (s)
     from one 12-beat pattern to the next (the tracker hears each drum pattern a little

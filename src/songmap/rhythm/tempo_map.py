@@ -447,25 +447,34 @@ def _bridge_quiet(t: np.ndarray, segs: list[TempoSegmentFit], snap_tolerance_s: 
     keep their own segments.
     """
     out = list(segs)
+    # a merged segment is as loud as the quieter of the two it joined; the beats of a
+    # bridged run no longer set a line
+    loud = {x.first: _median(strength, x) for x in segs}
+    keep = np.array(inlier, dtype=bool)
     i = 1
     while i < len(out) - 1:
         left = out[i - 1]
         j = i
-        while j < len(out) - 1 and _median(strength, out[j]) <= _QUIET_RATIO * _median(strength, left):
+        while j < len(out) - 1 and loud[out[j].first] <= _QUIET_RATIO * loud[left.first]:
             j += 1
         right = out[j]
-        loudest = max((_median(strength, x) for x in out[i:j]), default=np.inf)
-        if loudest > _QUIET_RATIO * _median(strength, right):
+        loudest = max((loud[x.first] for x in out[i:j]), default=np.inf)
+        if loudest > _QUIET_RATIO * loud[right.first]:
             i += 1
             continue
         run = slice(out[i].first, out[j - 1].last + 1)
-        keep = np.array(inlier, dtype=bool)
-        keep[run] = False
-        merged = _fit_segment(t, left.first, right.last, snap_tolerance_s, keep, heard)
+        bridged = keep.copy()
+        bridged[run] = False
+        merged = _fit_segment(t, left.first, right.last, snap_tolerance_s, bridged, heard)
         own = _line_fit(np.arange(run.stop - run.start, dtype=float), t[run])[1]
-        if (left.snapped and right.snapped and merged.snapped and merged.bpm > 0
-                and abs(own / merged.step_s - 1.0) <= _SAME_TEMPO):
-            out[i - 1:j + 1] = [merged]
+        if (left.snapped and right.snapped and merged.bpm > 0
+                and _line_apart(left, merged) <= snap_tolerance_s
+                and _line_apart(right, merged) <= snap_tolerance_s
+                and (run.stop - run.start < _SWAY_WINDOW_BEATS
+                     or abs(own / merged.step_s - 1.0) <= _SAME_TEMPO)):
+            out[i - 1:j + 1] = [replace(merged, snapped=True)]
+            keep = bridged
+            loud[left.first] = min(loud[left.first], loud[right.first])
             steps[left.first] = [(left.first, right.last)]
             for x in segs:
                 if left.first < x.first <= right.last:
@@ -473,6 +482,15 @@ def _bridge_quiet(t: np.ndarray, segs: list[TempoSegmentFit], snap_tolerance_s: 
             continue
         i += 1
     return out
+
+
+def _line_apart(seg: TempoSegmentFit, line: TempoSegmentFit) -> float:
+    """How far (s) ``line``'s grid lies from ``seg``'s over ``seg``'s beats (both lines:
+    the larger gap at its first or last beat)."""
+    ends = np.array([seg.first, seg.last], dtype=float)
+    own = seg.start_s + (ends - seg.first) * seg.step_s
+    other = line.start_s + (ends - line.first) * line.step_s
+    return float(np.max(np.abs(own - other)))
 
 
 def _median(strength: np.ndarray, seg: TempoSegmentFit) -> float:
