@@ -516,15 +516,18 @@ class Analyzer:
             positions = rephase_bars(beat_times, positions, beats_per_bar=meter.beats_per_bar,
                                      first_downbeat_s=s.first_downbeat_s)
         # between frames, and on the tempo map's lines where the music is steady
+        followed = beat_times
         beat_times, tempo_fit, attack_starts = grid_beat_times(
             beat_times, beat_act, act.fps, duration=audio.duration, samples=audio.samples,
             sr=audio.sr)
         beat_conf = sample_at(beat_act, beat_times, act.fps)
         down_conf = downbeat_probability(beat_times, act.values[:, 0], act.values[:, 1], act.fps)
-        # how far the music carries this grid: "no steady beat" is an answer
+        # how far the music carries this grid: "no steady beat" is an answer; a beat is
+        # heard where the tracker followed it (one a grid line moved off its accent, as
+        # through a breakdown, is no less heard)
         music = music_span(onsets.loudness, beat_times, audio.duration)
         assessment = assess_grid(
-            beat_times=beat_times, beat_activation=beat_act, fps=act.fps, music=music,
+            beat_times=followed, beat_activation=beat_act, fps=act.fps, music=music,
             meter_confidence=meter.confidence, onset_envelope=onsets.envelope.values,
             onset_fps=onsets.envelope.fps, meter_fixed=s.time_signature is not None)
         sections = describe_sections(

@@ -60,3 +60,36 @@ def test_coverage_counts_intervals_with_a_heard_end():
     heard = np.array([True, False, False, False, True])
     assert beat_coverage(beats, heard, (0.0, 4.0)) == pytest.approx(0.5)
     assert beat_coverage(beats[:1], heard[:1], (0.0, 4.0)) == 0.0
+
+
+def test_a_breakdown_put_on_its_drums_grid_is_heard_where_the_tracker_followed_it():
+    """The pipeline on given network outputs: 120 BPM drums, then a 32-beat breakdown the
+    network hears weakly on accents 80 ms late, then the drums again on the same grid.
+    The breakdown is put on the grid (one tempo segment), and its beats still count as
+    heard: they are placed by the grid, not unheard (the old check, at the placed beats,
+    said 0.86)."""
+    from scipy.ndimage import gaussian_filter1d
+
+    from songmap.audio.decode import signal_from_array
+    from songmap.pipeline import Analyzer
+    from songmap.signals import Activations, NetworkOutputs
+
+    sr = 22050
+    grid = 1.0 + 0.5 * np.arange(160)
+    quiet = (np.arange(160) >= 64) & (np.arange(160) < 96)
+    accents = np.where(quiet, grid + 0.080, grid)
+    seconds = grid[-1] + 2.0
+    act = np.zeros((int(seconds * FPS), 2), np.float32)
+    samples = np.zeros(int(seconds * sr), np.float32)
+    for i, t in enumerate(accents):
+        act[round(t * FPS), 1 if i % 4 == 0 else 0] = 0.12 if quiet[i] else 0.8
+        samples[int(t * sr):int(t * sr) + 200] = 0.1 if quiet[i] else 0.5
+    act = np.clip(gaussian_filter1d(act, 1.0, axis=0) * 2.5, 0, 1).astype(np.float32)
+    chroma = Activations(np.full((int(seconds * 10), 12), 0.1, np.float32), 10.0)
+    networks = NetworkOutputs(Activations(act, FPS), np.full(24, 1 / 24), chroma)
+    result = Analyzer().analyze_audio(signal_from_array(samples, sr, target_sr=sr),
+                                      networks=networks)
+    beats = result.beat_times()
+    assert len(result.tempo_map) == 1 and result.tempo.bpm == pytest.approx(120.0, abs=0.01)
+    np.testing.assert_allclose(beats[quiet], grid[quiet], atol=0.005)
+    assert result.tempo.confidence > 0.95 and result.grid_confidence > 0.95
