@@ -435,9 +435,12 @@ def _bridge_quiet(t: np.ndarray, segs: list[TempoSegmentFit], snap_tolerance_s: 
                   steps: dict[int, list[tuple[int, int]]]) -> list[TempoSegmentFit]:
     """The tempo map with every run of quiet segments between two louder ones put on
     their line: the network's median answer (``strength``, per beat) on each segment of
-    the run at most ``_QUIET_RATIO`` of its answer on either neighbour, one line through
-    the neighbours' beats holding both (snapped), and the run at their tempo (its own
-    line within ``_SAME_TEMPO``).
+    the run at most ``_QUIET_RATIO`` of its answer on either neighbour, both neighbours
+    snapped and their lines within ``snap_tolerance_s`` of one line through their beats
+    (``_line_apart``: their beats were found steady on their own lines; one line through
+    two drum sections bends and sways further than one section's beats may, realmusic
+    r02), and the run at their tempo (its own line within ``_SAME_TEMPO``, when it spans
+    two bars or more: a shorter fill has no tempo of its own).
 
     Music made on one grid (a DAW's) keeps it through a breakdown: when the drums come
     back on the line they left, the quiet stretch between was on it too, even where the
