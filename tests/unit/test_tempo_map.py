@@ -277,6 +277,29 @@ def test_drum_sections_whose_lines_agree_keep_one_grid_through_their_breakdowns(
     np.testing.assert_allclose(place_on_grid(late, segs)[170:], true[170:] + 0.040, atol=0.008)
 
 
+def test_an_intro_wandering_around_the_grid_of_the_song_joins_it():
+    # realmusic r06's shape: 118.5 BPM throughout; in its 32-beat intro the network hears
+    # every other beat 30 ms late (plus 6 ms of scatter), so the intro's own line holds
+    # its beats no better than 24 ms; the grid of the 200 steady beats after it, carried
+    # back, holds them around it: one segment, every beat on the grid
+    rng = np.random.default_rng(0)
+    period = 60.0 / 118.5
+    true = 1.0 + np.arange(232) * period
+    tracked = true + rng.normal(0, 0.002, len(true))
+    wander = np.where(np.arange(32) % 2, 0.035, 0.005)
+    tracked[:32] += wander + rng.normal(0, 0.006, 32)
+    (seg,) = fit_tempo_map(tracked)
+    assert seg.snapped and seg.bpm == pytest.approx(118.5, abs=0.01)
+    np.testing.assert_allclose(place_on_grid(tracked, [seg]), true, atol=0.002)
+    # an intro speeding up into the tempo (116 -> 118.5 BPM) moves away from that grid
+    periods = np.concatenate([np.linspace(60.0 / 116.0, period, 32), np.full(199, period)])
+    ramp = np.concatenate([[1.0], 1.0 + np.cumsum(periods)])
+    ramp += rng.normal(0, 0.002, len(ramp))
+    ramp[:32] += wander + rng.normal(0, 0.006, 32)
+    segs = fit_tempo_map(ramp)
+    assert len(segs) >= 2 and not segs[0].snapped and segs[-1].first >= 30
+
+
 def wandering(true: np.ndarray, rng: np.random.Generator, *, sway: float) -> np.ndarray:
     """Beats tracked around ``true`` with a placement that wanders by up to ``sway`` (s)
     from one 12-beat pattern to the next (the tracker hears each drum pattern a little

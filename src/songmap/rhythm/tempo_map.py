@@ -370,7 +370,8 @@ def fit_tempo_map(beat_times: np.ndarray, *, snap_tolerance_s: float = SNAP_TOLE
     if strength is not None:
         segs = _bridge_quiet(t, segs, snap_tolerance_s, inlier, heard, np.asarray(strength), steps)
     segs = _share_tempo(t, segs, snap_tolerance_s, inlier, heard, steps)
-    return _one_line(t, segs, snap_tolerance_s, inlier, heard)
+    return _join_loose(t, _one_line(t, segs, snap_tolerance_s, inlier, heard),
+                       snap_tolerance_s, inlier)
 
 
 #: A song whose tracked beats mostly wander off every line (at least this share of its
@@ -414,13 +415,77 @@ def _one_line(t: np.ndarray, segs: list[TempoSegmentFit], snap_tolerance_s: floa
     return segs
 
 
+def _join_loose(t: np.ndarray, segs: list[TempoSegmentFit], snap_tolerance_s: float,
+                inlier: np.ndarray) -> list[TempoSegmentFit]:
+    """``segs`` with every segment that does not snap joined to a snapped neighbour of its
+    tempo (within ``_SAME_TEMPO``) whose line, carried on over it, holds its beats as
+    ``_holds_song`` holds a song (every inlier beat within ``_ONE_LINE_MAX_S``, every run
+    of ``_ONE_LINE_RUN_BEATS`` within ``_ONE_LINE_RUN_S`` on average; at least that many
+    beats) while they do not trend away from it (the slope of their residuals carries
+    them at most ``snap_tolerance_s`` from end to end: a ritardando or an accelerando
+    does); the neighbour that holds it closer on average when both do.
+
+    What ``_one_line`` says of a song, said of a stretch of it: beats that wander around
+    their neighbour's grid with the drum pattern (an intro whose percussion the network
+    hears every other beat 30 ms late, realmusic r06) are the tracker's placement, not a
+    tempo of their own; the snapped neighbour's line, not a line through the wandering
+    beats, is the grid. A stretch that drifts, slows or steps moves further than that
+    from the neighbour's line and keeps its own segment."""
+    out = list(segs)
+    use = np.asarray(inlier, dtype=bool)
+    i = 0
+    while i < len(out):
+        x = out[i]
+        if x.snapped or x.bpm <= 0:
+            i += 1
+            continue
+        best, best_score = None, np.inf
+        for j in (i - 1, i + 1):
+            if not 0 <= j < len(out):
+                continue
+            y = out[j]
+            if not y.snapped or y.bpm <= 0 or abs(x.bpm / y.bpm - 1.0) > _SAME_TEMPO:
+                continue
+            k = np.arange(x.first, x.last + 1)
+            resid = t[x.first:x.last + 1] - (y.start_s + (k - y.first) * y.step_s)
+            kept = use[x.first:x.last + 1]
+            if not _holds_song(resid, kept):
+                continue
+            # wandering around the line, not away from it: the beats' own tempo keeps
+            # them within the snap tolerance of it from end to end
+            slope = _line_fit(np.flatnonzero(kept).astype(float), resid[kept])[1]
+            if abs(slope) * (len(resid) - 1) > snap_tolerance_s:
+                continue
+            score = float(np.abs(np.mean(resid[kept])))
+            if score < best_score:
+                best, best_score = j, score
+        if best is None:
+            i += 1
+            continue
+        y = out[best]
+        first, last = min(x.first, y.first), max(x.last, y.last)
+        k = np.arange(first, last + 1)
+        resid = (t[first:last + 1] - (y.start_s + (k - y.first) * y.step_s))[use[first:last + 1]]
+        joined = replace(y, first=first, last=last,
+                         start_s=y.start_s + (first - y.first) * y.step_s,
+                         rms_s=float(np.sqrt(np.mean(resid ** 2))),
+                         max_abs_s=float(np.max(np.abs(resid))))
+        lo = min(i, best)
+        out[lo:lo + 2] = [joined]
+        i = max(lo - 1, 0)
+    return out
+
+
 def _holds_song(resid: np.ndarray, use: np.ndarray) -> bool:
     """Whether a line with these residuals (s, one per beat; the ``use`` beats count)
     holds a whole song: every beat within ``_ONE_LINE_MAX_S``, every run of
-    ``_ONE_LINE_RUN_BEATS`` within ``_ONE_LINE_RUN_S`` on average."""
+    ``_ONE_LINE_RUN_BEATS`` within ``_ONE_LINE_RUN_S`` on average; fewer beats than one
+    run say nothing."""
     kept = resid[use]
+    if len(kept) < _ONE_LINE_RUN_BEATS:  # np.convolve's "valid" would swap the two
+        return False
     runs = np.convolve(kept, np.ones(_ONE_LINE_RUN_BEATS) / _ONE_LINE_RUN_BEATS, mode="valid")
-    return (len(runs) > 0 and float(np.max(np.abs(kept))) <= _ONE_LINE_MAX_S
+    return (float(np.max(np.abs(kept))) <= _ONE_LINE_MAX_S
             and float(np.max(np.abs(runs))) <= _ONE_LINE_RUN_S)
 
 
