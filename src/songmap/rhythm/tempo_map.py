@@ -325,8 +325,9 @@ def fit_tempo_map(beat_times: np.ndarray, *, snap_tolerance_s: float = SNAP_TOLE
 
     Finally the main tempo's snapped segments share one tempo where it holds them
     (``_share_tempo``): a beat that jumps without a tempo change is a new start, not a
-    new tempo; and a song whose beats wander around one line is that line
-    (``_one_line``).
+    new tempo; a song whose beats wander around one line is that line
+    (``_one_line``), and so is a stretch whose beats wander around its snapped
+    neighbour's line (``_join_loose``).
     """
     t = np.asarray(beat_times, dtype=float)
     if len(t) < 2:
