@@ -80,6 +80,11 @@ class TempoSegmentFit:
         """The segment's grid: one time (s) per beat."""
         return self.start_s + np.arange(self.beats) * self.step_s
 
+    def at(self, k: np.ndarray) -> np.ndarray:
+        """The line's time (s) at beat indices ``k`` of the song, carried on past the
+        segment's own beats."""
+        return self.start_s + (np.asarray(k, dtype=float) - self.first) * self.step_s
+
 
 def beat_jitter(beat_times: np.ndarray, *, window_beats: int = 8) -> float:
     """Robust typical deviation (s) of the beats from a locally straight line.
@@ -448,7 +453,7 @@ def _join_loose(t: np.ndarray, segs: list[TempoSegmentFit], snap_tolerance_s: fl
             if not y.snapped or y.bpm <= 0 or abs(x.bpm / y.bpm - 1.0) > _SAME_TEMPO:
                 continue
             k = np.arange(x.first, x.last + 1)
-            resid = t[x.first:x.last + 1] - (y.start_s + (k - y.first) * y.step_s)
+            resid = t[x.first:x.last + 1] - y.at(k)
             kept = use[x.first:x.last + 1]
             if not _holds_song(resid, kept):
                 continue
@@ -466,9 +471,9 @@ def _join_loose(t: np.ndarray, segs: list[TempoSegmentFit], snap_tolerance_s: fl
         y = out[best]
         first, last = min(x.first, y.first), max(x.last, y.last)
         k = np.arange(first, last + 1)
-        resid = (t[first:last + 1] - (y.start_s + (k - y.first) * y.step_s))[use[first:last + 1]]
+        resid = (t[first:last + 1] - y.at(k))[use[first:last + 1]]
         joined = replace(y, first=first, last=last,
-                         start_s=y.start_s + (first - y.first) * y.step_s,
+                         start_s=float(y.at(np.array(first))),
                          rms_s=float(np.sqrt(np.mean(resid ** 2))),
                          max_abs_s=float(np.max(np.abs(resid))))
         lo = min(i, best)
@@ -556,10 +561,8 @@ def _bridge_quiet(t: np.ndarray, segs: list[TempoSegmentFit], snap_tolerance_s: 
 def _line_apart(seg: TempoSegmentFit, line: TempoSegmentFit) -> float:
     """How far (s) ``line``'s grid lies from ``seg``'s over ``seg``'s beats (both lines:
     the larger gap at its first or last beat)."""
-    ends = np.array([seg.first, seg.last], dtype=float)
-    own = seg.start_s + (ends - seg.first) * seg.step_s
-    other = line.start_s + (ends - line.first) * line.step_s
-    return float(np.max(np.abs(own - other)))
+    ends = np.array([seg.first, seg.last])
+    return float(np.max(np.abs(seg.at(ends) - line.at(ends))))
 
 
 def _median(strength: np.ndarray, seg: TempoSegmentFit) -> float:
